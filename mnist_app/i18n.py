@@ -1,0 +1,36 @@
+"""Translation catalogues: every user-facing string, in Spanish and English."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+LANGUAGES = {"es": "Español", "en": "English"}
+DEFAULT_LANGUAGE = "es"  # the course is taught in Spanish
+LOCALES_DIR = Path(__file__).with_name("locales")
+
+
+@functools.cache
+def catalogue(language: str) -> dict[str, str]:
+    """All strings of one language, merged from locales/<area>.<language>.json."""
+    merged: dict[str, str] = {}
+    for path in sorted(LOCALES_DIR.glob(f"*.{language}.json")):
+        for key, text in json.loads(path.read_text(encoding="utf-8")).items():
+            if key in merged:
+                raise ValueError(f"{path.name}: key {key!r} is defined twice")
+            merged[key] = text
+    return merged
+
+
+def missing_placeholder(key: str) -> str:
+    """What a missing key renders as, so tests can spot it."""
+    return f"⟦{key}⟧"
+
+
+def translate(key: str, language: str = DEFAULT_LANGUAGE, **values: object) -> str:
+    """The text for `key` in `language`, with {placeholders} filled in."""
+    text = catalogue(language).get(key)
+    if text is None:
+        return missing_placeholder(key)
+    return text.format(**values) if values else text

@@ -1,0 +1,152 @@
+"""Background training jobs: a FIFO queue with a per-process limit on concurrent runs."""
+
+from __future__ import annotations
+
+import os
+import threading
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+
+from mnist_app.config import RunConfig
+from mnist_app.store import FAILED, QUEUED, RUNNING, STOPPED, RunStore
+from mnist_app.training import Progress, RunResult, train
+
+MAX_TRAININGS_ENV = "MNIST_LAB_MAX_TRAININGS"
+
+
+@dataclass
+class Job:
+    """One run handed to the manager: its config and live progress."""
+
+    run_id: str
+    config: RunConfig
+    preset: str | None
+    progress: Progress
+    result: RunResult | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class TrainingManager:
+    """Runs jobs on background threads, at most `max_concurrent` at a time, first come first served."""
+
+    def __init__(self, store: RunStore, max_concurrent: int | None = None):
+        self.store = store
+        self.max_concurrent = max_concurrent or int(os.environ.get(MAX_TRAININGS_ENV, "1"))
+        if self.max_concurrent < 1:
+            raise ValueError(f"{MAX_TRAININGS_ENV} must be at least 1")
+        self._jobs: dict[str, Job] = {}
+        self._waiting: deque[str] = deque()
+        self._running = 0
+        self._cond = threading.Condition()
+
+    def submit(self, config: RunConfig, preset: str | None = None) -> str:
+        """Queue a run and return its id; it starts as soon as a slot is free."""
+        run_id = self.store.create(config, QUEUED, preset)
+        job = Job(run_id, config, preset, Progress(config.epochs))
+        with self._cond:
+            self._jobs[run_id] = job
+            self._waiting.append(run_id)
+            self._update_positions()
+        threading.Thread(target=self._run, args=(job,), name=f"train-{run_id}", daemon=True).start()
+        return run_id
+
+    def job(self, run_id: str) -> Job | None:
+        """The live job for a run started by this process, if any."""
+        return self._jobs.get(run_id)
+
+    def jobs(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    def stop(self, run_id: str) -> None:
+        """Stop a run: a queued one never starts, a running one stops after its current batch."""
+        job = self._jobs.get(run_id)
+        if job is not None:
+            job.progress.request_stop()
+            with self._cond:
+                self._cond.notify_all()
+
+    def wait(self, run_id: str, timeout: float | None = None) -> RunResult | None:
+        """Block until the run ends; its result, or None on timeout."""
+        job = self._jobs[run_id]
+        job.done.wait(timeout)
+        return job.result
+
+    def _update_positions(self) -> None:
+        for position, run_id in enumerate(self._waiting, start=1):
+            self._jobs[run_id].progress.update(queue_position=position)
+
+    def _acquire_slot(self, job: Job) -> bool:
+        with self._cond:
+            while self._running >= self.max_concurrent or self._waiting[0] != job.run_id:
+                if job.progress.stop_requested:
+                    self._waiting.remove(job.run_id)
+                    self._update_positions()
+                    self._cond.notify_all()
+                    return False
+                self._cond.wait(0.5)
+            self._waiting.popleft()
+            self._running += 1
+            self._update_positions()
+            job.progress.update(queue_position=0, status=RUNNING)
+            return True
+
+    def _run(self, job: Job) -> None:
+        try:
+            if not self._acquire_slot(job):
+                job.result = RunResult(status=STOPPED, message="Stopped before it started.")
+                job.progress.update(status=STOPPED, message=job.result.message)
+                self.store.update(job.run_id, status=STOPPED, message=job.result.message)
+                return
+            try:
+                self._train(job)
+            finally:
+                with self._cond:
+                    self._running -= 1
+                    self._cond.notify_all()
+        finally:
+            job.done.set()
+
+    def _train(self, job: Job) -> None:
+        store, run_id = self.store, job.run_id
+        store.update(run_id, status=RUNNING)
+        try:
+            result = train(
+                job.config,
+                job.progress,
+                model_path=store.model_path(run_id),
+                on_epoch=lambda _: store.update(run_id, history=job.progress.snapshot()["history"]),
+            )
+        except Exception as error:  # a failed run is recorded, never lost
+            message = f"{type(error).__name__}: {error}"
+            job.result = RunResult(status=FAILED, message=message)
+            job.progress.update(status=FAILED, message=message)
+            store.update(run_id, status=FAILED, message=message + "\n" + traceback.format_exc())
+            return
+        job.result = result
+        result.model = None  # keep the job light; the model lives on in progress.model
+        store.update(
+            run_id,
+            status=result.status,
+            history=result.history,
+            test_loss=result.test_loss,
+            test_accuracy=result.test_accuracy,
+            train_seconds=result.train_seconds,
+            model_path=result.model_path,
+            message=result.message,
+        )
+
+
+_shared: TrainingManager | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_manager() -> TrainingManager:
+    """The one manager of this process (CLI, pages), over the default run store."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            store = RunStore()
+            store.mark_interrupted()
+            _shared = TrainingManager(store)
+        return _shared

@@ -1,0 +1,5 @@
+import streamlit as st
+
+from mnist_app.ui import t
+
+st.title(t("nav.draw"))
