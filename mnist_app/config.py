@@ -10,6 +10,7 @@ ARCHITECTURES = ("mlp", "cnn")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "elu", "selu", "gelu", "leaky_relu", "linear")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adadelta", "adagrad", "adamax", "nadam", "ftrl")
 SCALINGS = ("unit", "centered", "none")  # [0, 1], [-0.5, 0.5], raw 0..255
+SCHEDULES = ("constant", "cosine")  # cosine: the learning rate glides down to 0 by the last batch
 TRAIN_IMAGES = 60_000
 IMAGE_SIDE = 28
 
@@ -33,6 +34,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "activation": ACTIVATIONS,
     "optimizer": OPTIMIZERS,
     "scaling": SCALINGS,
+    "lr_schedule": SCHEDULES,
 }
 
 # One token of an explicit layer plan, e.g. "conv32x3", "pool", "drop0.25", "dense128", "bn".
@@ -63,6 +65,7 @@ class RunConfig:
     layers: str = ""  # explicit plan, e.g. "conv32x3 pool drop0.25"; overrides the fields above
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
     batch_size: int = 128
     epochs: int = 5
     validation_size: int = 10_000  # carved from the end of the training set
@@ -290,7 +293,7 @@ PRESET_LIST: tuple[Preset, ...] = (
         "fast-cnn",
         None,
         "Our quick CNN for class: over 99% test accuracy in about 20 seconds of training.",
-        "Nuestra CNN rápida para clase: más del 99 % en test con unos 20 segundos de entrenamiento.",
+        "Nuestra CNN rápida para clase: más del 99 % en test con unos 20 s de entrenamiento.",
         arch="cnn",
         layers="conv16x5 bn pool conv32x3 bn pool dense64",
         optimizer="adam",

@@ -120,11 +120,15 @@ class Progress:
 class LiveMetrics(keras.callbacks.Callback):
     """Publishes per-batch and per-epoch metrics to a Progress; obeys Stop and LR changes."""
 
-    def __init__(self, progress: Progress, train_size: int, batch_size: int, on_epoch=None):
+    def __init__(self, progress: Progress, config: RunConfig, train_size: int, on_epoch=None):
         super().__init__()
         self.progress = progress
         self.train_size = train_size
-        self.batch_size = batch_size
+        self.batch_size = config.batch_size
+        self.base_lr = config.learning_rate
+        self.cosine = config.lr_schedule == "cosine"
+        self.total_steps = config.epochs * math.ceil(train_size / config.batch_size)
+        self._step = 0
         self.on_epoch = on_epoch  # optional callable(epoch_record), e.g. to persist history
         self.diverged = False
         self._seen = 0  # samples so far in this epoch
@@ -143,6 +147,11 @@ class LiveMetrics(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         new_lr = self.progress.take_pending_learning_rate()
+        if new_lr is not None:
+            self.base_lr = new_lr  # with a cosine schedule, the new peak
+        if self.cosine:
+            new_lr = self.base_lr * 0.5 * (1 + math.cos(math.pi * self._step / self.total_steps))
+        self._step += 1
         if new_lr is not None:
             self.model.optimizer.learning_rate = new_lr
             self.progress.update(learning_rate=new_lr)
@@ -227,7 +236,7 @@ def train(
         keras.utils.set_random_seed(config.seed)
         model = build_model(config)
     progress.model = model
-    live = LiveMetrics(progress, len(data.x_train), config.batch_size, on_epoch=on_epoch)
+    live = LiveMetrics(progress, config, len(data.x_train), on_epoch=on_epoch)
     validation = (data.x_val, data.y_val) if len(data.x_val) else None
     model.fit(
         data.x_train,
