@@ -198,9 +198,11 @@ def _runs_command(args: argparse.Namespace) -> int:
 
 
 def _reproduce_command(args: argparse.Namespace) -> int:
-    slugs = args.presets.split(",") if args.presets else [
-        slug for slug, p in PRESET_INFO.items() if p.reported_accuracy is not None
-    ]
+    slugs = (
+        args.presets.split(",")
+        if args.presets
+        else [slug for slug, p in PRESET_INFO.items() if p.reported_accuracy is not None]
+    )
     unknown = [s for s in slugs if s not in PRESETS]
     if unknown:
         print(f"error: unknown preset(s) {', '.join(unknown)}", file=sys.stderr)

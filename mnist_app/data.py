@@ -49,7 +49,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, ...]:
         if missing:
             raise ValueError(f"{path} is not an MNIST archive: missing {sorted(missing)}")
         arrays = tuple(np.asarray(npz[name], dtype=np.uint8) for name in _EXPECTED)
-    for (name, shape), array in zip(_EXPECTED.items(), arrays):
+    for (name, shape), array in zip(_EXPECTED.items(), arrays, strict=True):
         if array.shape != shape:
             raise ValueError(f"{path}: {name} has shape {array.shape}, expected {shape}")
     return arrays

@@ -50,7 +50,12 @@ def build_model(config: RunConfig) -> keras.Model:
         x = _layer(token, config, seed + i)(x)
     if not flat:
         x = keras.layers.Flatten()(x)
-    outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="digit")(x)
+    outputs = keras.layers.Dense(
+        NUM_CLASSES,
+        activation="softmax",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(tokens)),
+        name="digit",
+    )(x)
     model = keras.Model(inputs, outputs, name=f"mnist_{config.arch}")
     model.compile(
         optimizer=make_optimizer(config.optimizer, config.learning_rate),

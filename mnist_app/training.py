@@ -222,7 +222,7 @@ def train(
     model_path: str | os.PathLike | None = None,
     on_epoch=None,
 ) -> RunResult:
-    """Train a model for the config on MNIST, reporting to `progress`; save it if a path is given."""
+    """Train a model for the config on MNIST, reporting to `progress`; save it if given a path."""
     progress = progress or Progress()
     data = prepare_data(config)
     steps = math.ceil(len(data.x_train) / config.batch_size)

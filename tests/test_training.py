@@ -1,0 +1,190 @@
+"""The training engine on a few hundred real MNIST images."""
+
+import math
+import threading
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+from mnist_app.config import RunConfig
+from mnist_app.jobs import TrainingManager
+from mnist_app.store import DIVERGED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore
+from mnist_app.training import Progress, predict_digits, save_model_atomically, train
+
+SMALL = RunConfig(limit=400, validation_size=200, batch_size=40, epochs=2, seed=1)
+EXPLODING = SMALL.replace(optimizer="sgd", learning_rate=10.0, scaling="none", depth=3, width=256)
+
+
+def _without_timings(history):
+    return [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in history]
+
+
+def test_loss_falls_and_the_history_is_complete():
+    progress = Progress()
+    result = train(SMALL.replace(epochs=3), progress)
+    snap = progress.snapshot()
+    assert result.status == FINISHED
+    assert [e["epoch"] for e in result.history] == [1, 2, 3]
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    assert all(e["val_loss"] is not None and e["val_accuracy"] is not None for e in result.history)
+    assert all(e["complete"] for e in result.history)
+    assert len(snap["batch_loss"]) == 3 * 10  # 400 images / batch 40, 3 epochs
+    assert np.mean(snap["batch_loss"][-5:]) < np.mean(snap["batch_loss"][:5])
+    assert snap["samples_seen"] == 3 * 400
+    assert 0.5 < result.test_accuracy <= 1.0  # the full 10,000-image test set
+
+
+def test_per_batch_values_reproduce_keras_running_means():
+    progress = Progress()
+    train(SMALL.replace(epochs=1), progress)
+    snap = progress.snapshot()
+    # The mean of the per-batch losses (equal batches) is Keras' epoch loss.
+    assert np.mean(snap["batch_loss"]) == pytest.approx(snap["history"][0]["loss"], rel=1e-4)
+    assert np.mean(snap["batch_accuracy"]) == pytest.approx(
+        snap["history"][0]["accuracy"], abs=1e-4
+    )
+
+
+def test_test_accuracy_is_keras_evaluate_of_the_trained_model():
+    from mnist_app.data import prepare_data
+
+    result = train(SMALL.replace(epochs=1))
+    data = prepare_data(SMALL)
+    probabilities = predict_digits(result.model, data.x_test[:2000])
+    ours = float((probabilities.argmax(axis=1) == data.y_test[:2000]).mean())
+    keras_loss, keras_acc = result.model.evaluate(data.x_test[:2000], data.y_test[:2000], verbose=0)
+    assert ours == pytest.approx(keras_acc, abs=1e-6)
+
+
+def test_same_seed_same_result_and_another_seed_differs():
+    a, b = train(SMALL), train(SMALL)
+    c = train(SMALL.replace(seed=2))
+    assert _without_timings(a.history) == _without_timings(b.history)
+    assert a.test_accuracy == b.test_accuracy
+    assert _without_timings(a.history) != _without_timings(c.history)
+
+
+class _StopAfter(Progress):
+    """Presses Stop from inside the training loop when batch `n` has just finished."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+
+    def add_batch(self, *args):
+        super().add_batch(*args)
+        if len(self.batch_loss) == self.n:
+            self.request_stop()
+
+
+def test_stop_takes_effect_within_one_batch():
+    progress = _StopAfter(3)
+    result = train(SMALL.replace(epochs=5), progress)
+    assert result.status == STOPPED
+    assert len(progress.snapshot()["batch_loss"]) == 3
+    assert len(result.history) == 1 and not result.history[0]["complete"]
+    assert result.test_accuracy is not None  # a stopped model is still scored
+
+
+def test_a_diverging_run_is_stopped_with_a_reason(tmp_path):
+    progress = Progress()
+    result = train(EXPLODING.replace(epochs=5), progress, model_path=tmp_path / "m.keras")
+    assert result.status == DIVERGED
+    assert "diverged" in result.message and "learning rate" in result.message
+    assert len(progress.snapshot()["batch_loss"]) < 5 * 10  # it did not run to the end
+    assert result.model_path is None and not (tmp_path / "m.keras").exists()
+
+
+def test_learning_rate_can_change_while_training():
+    class ChangeAfterFirstEpoch(Progress):
+        def add_batch(self, *args):
+            super().add_batch(*args)
+            if len(self.batch_loss) == 10:
+                self.set_learning_rate(0.05)
+
+    result = train(SMALL, ChangeAfterFirstEpoch())
+    assert result.history[0]["learning_rate"] == pytest.approx(1e-3)
+    assert result.history[1]["learning_rate"] == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="learning_rate"):
+        Progress().set_learning_rate(-1)
+
+
+def test_cosine_schedule_glides_down_to_zero():
+    progress = Progress()
+    result = train(SMALL.replace(lr_schedule="cosine", learning_rate=0.01), progress)
+    first, last = (e["learning_rate"] for e in result.history)
+    assert first == pytest.approx(0.01 * 0.5 * (1 + math.cos(math.pi * 9 / 20)), rel=1e-5)
+    assert last == pytest.approx(0.01 * 0.5 * (1 + math.cos(math.pi * 19 / 20)), rel=1e-5)
+
+
+def test_model_is_saved_as_a_loadable_keras_file(tmp_path):
+    path = tmp_path / "run.keras"
+    result = train(SMALL.replace(epochs=1), model_path=path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    images = np.random.default_rng(0).random((4, 28, 28), dtype=np.float32)
+    np.testing.assert_allclose(
+        predict_digits(loaded, images), predict_digits(result.model, images), rtol=1e-5, atol=1e-6
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["run.keras"]  # no temporary files left
+
+
+def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "run.keras"
+    model = train(SMALL.replace(epochs=1), model_path=path).model
+    before = path.read_bytes()
+
+    def half_write(filepath, *args, **kwargs):
+        with open(filepath, "wb") as out:
+            out.write(before[: len(before) // 2])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model, "save", half_write)
+    with pytest.raises(OSError, match="disk full"):
+        save_model_atomically(model, path)
+    assert path.read_bytes() == before
+    assert zipfile.is_zipfile(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["run.keras"]
+
+
+def test_manager_runs_in_background_and_records_in_the_store(lab_home):
+    manager = TrainingManager(RunStore(lab_home), max_concurrent=1)
+    run_id = manager.submit(SMALL.replace(epochs=1), preset=None)
+    result = manager.wait(run_id, timeout=120)
+    assert result.status == FINISHED
+    stored = manager.store.get(run_id)
+    assert stored["status"] == FINISHED
+    assert stored["test_accuracy"] == pytest.approx(result.test_accuracy)
+    assert len(stored["history"]) == 1
+    assert keras.saving.load_model(stored["model_path"]).count_params() > 0
+
+
+def test_queued_runs_know_their_place_and_can_be_stopped_from_another_thread(lab_home):
+    manager = TrainingManager(RunStore(lab_home), max_concurrent=1)
+    gate = threading.Event()
+
+    class Held(Progress):  # holds the first run at its first batch until the test looks
+        def add_batch(self, *args):
+            super().add_batch(*args)
+            gate.wait(60)
+
+    first = manager.submit(SMALL.replace(epochs=50))
+    manager.job(first).progress.__class__ = Held
+    second = manager.submit(SMALL)
+    third = manager.submit(SMALL)
+    deadline = threading.Event()
+    while manager.job(first).progress.snapshot()["status"] != RUNNING:
+        deadline.wait(0.05)
+    assert manager.job(second).progress.snapshot()["queue_position"] == 1
+    assert manager.job(third).progress.snapshot()["queue_position"] == 2
+    assert manager.store.get(third)["status"] == QUEUED
+
+    manager.stop(second)  # never starts
+    manager.stop(first)  # stops after its current batch
+    gate.set()
+    assert manager.wait(first, timeout=60).status == STOPPED
+    assert manager.wait(second, timeout=60).status == STOPPED
+    assert manager.store.get(second)["history"] == []
+    assert manager.wait(third, timeout=120).status == FINISHED
+    assert len(manager.job(first).progress.snapshot()["batch_loss"]) < 50 * 10
