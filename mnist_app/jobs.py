@@ -28,7 +28,7 @@ class Job:
 
 
 class TrainingManager:
-    """Runs jobs on background threads, at most `max_concurrent` at once, first come first served."""
+    """Runs jobs on background threads, `max_concurrent` at a time, first come first served."""
 
     def __init__(self, store: RunStore, max_concurrent: int | None = None):
         self.store = store

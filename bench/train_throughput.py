@@ -1,0 +1,90 @@
+"""Training speed: the engine (live metrics on) vs a plain model.fit, and CNN epoch times.
+
+Usage: python bench/train_throughput.py [--rounds 3] [--quick]
+Prints samples/s of each, their ratio (floor: engine >= 0.97x plain fit), seconds per epoch of
+report-v3 and of the default model's architecture, and the fast CNN preset's time and accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import keras  # noqa: E402
+
+from mnist_app.config import PRESETS  # noqa: E402
+from mnist_app.data import prepare_data  # noqa: E402
+from mnist_app.models import build_model  # noqa: E402
+from mnist_app.training import Progress, train  # noqa: E402
+
+
+def plain_fit_seconds(config) -> float:
+    """One epoch of model.fit with no callbacks at all."""
+    data = prepare_data(config)
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config)
+    start = time.perf_counter()
+    model.fit(data.x_train, data.y_train, batch_size=config.batch_size, epochs=1, verbose=0)
+    return time.perf_counter() - start
+
+
+def engine_fit_seconds(config) -> float:
+    """One epoch through the engine's train(), live per-batch metrics included."""
+    return train(config, Progress()).fit_seconds
+
+
+def compare_throughput(rounds: int) -> None:
+    config = PRESETS["chollet-512"].replace(epochs=1, validation_size=0)
+    n = config.train_size
+    plain_fit_seconds(config)  # warm-up: first-call tracing and data loading
+    plain, engine = [], []
+    for i in range(rounds):  # alternate so drift on the machine hits both alike
+        for name, fn, bucket in (
+            ("plain", plain_fit_seconds, plain),
+            ("engine", engine_fit_seconds, engine),
+        ):
+            seconds = fn(config)
+            bucket.append(n / seconds)
+            print(f"  round {i + 1} {name:<6} {seconds:6.2f}s  {n / seconds:9,.0f} samples/s")
+    p, e = statistics.median(plain), statistics.median(engine)
+    print(f"chollet-512, 1 epoch of {n:,} images, median of {rounds} rounds:")
+    print(f"  plain model.fit   {p:9,.0f} samples/s")
+    print(f"  engine (live)     {e:9,.0f} samples/s")
+    print(f"  ratio engine/plain {e / p:.3f}  (floor 0.97)")
+
+
+def epoch_seconds(slug: str, limit: int) -> None:
+    config = PRESETS[slug].replace(epochs=1, validation_size=0, limit=limit)
+    result = train(config, Progress())
+    per_epoch = result.train_seconds * 60_000 / config.train_size
+    note = "" if config.train_size == 60_000 else f" (measured on {config.train_size:,} images)"
+    print(f"{slug}: {per_epoch:.1f} s per 60k-image epoch{note}")
+
+
+def fast_cnn() -> None:
+    result = train(PRESETS["fast-cnn"], Progress())
+    print(
+        f"fast-cnn: test accuracy {result.test_accuracy:.2%} after {result.train_seconds:.1f}s "
+        f"of training ({len(result.history)} epochs; floor: >= 99.0% in <= 20 s)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="CNN epochs on 10k images, scaled")
+    args = parser.parse_args()
+    compare_throughput(args.rounds)
+    limit = 10_000 if args.quick else 0
+    epoch_seconds("report-v3", limit)
+    epoch_seconds("lab-default", limit)
+    fast_cnn()
+
+
+if __name__ == "__main__":
+    main()
