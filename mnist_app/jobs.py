@@ -13,6 +13,7 @@ from mnist_app.store import FAILED, QUEUED, RUNNING, STOPPED, RunStore
 from mnist_app.training import Progress, RunResult, train
 
 MAX_TRAININGS_ENV = "MNIST_LAB_MAX_TRAININGS"
+KEEP_FINISHED_JOBS = 32  # older finished jobs live on in the store only
 
 
 @dataclass
@@ -45,6 +46,7 @@ class TrainingManager:
         run_id = self.store.create(config, QUEUED, preset)
         job = Job(run_id, config, preset, Progress(config.epochs))
         with self._cond:
+            self._forget_old_jobs()
             self._jobs[run_id] = job
             self._waiting.append(run_id)
             self._update_positions()
@@ -71,6 +73,11 @@ class TrainingManager:
         job = self._jobs[run_id]
         job.done.wait(timeout)
         return job.result
+
+    def _forget_old_jobs(self) -> None:
+        finished = [run_id for run_id, job in self._jobs.items() if job.done.is_set()]
+        for run_id in finished[: max(len(finished) - KEEP_FINISHED_JOBS, 0)]:
+            del self._jobs[run_id]
 
     def _update_positions(self) -> None:
         for position, run_id in enumerate(self._waiting, start=1):

@@ -188,3 +188,17 @@ def test_queued_runs_know_their_place_and_can_be_stopped_from_another_thread(lab
     assert manager.store.get(second)["history"] == []
     assert manager.wait(third, timeout=120).status == FINISHED
     assert len(manager.job(first).progress.snapshot()["batch_loss"]) < 50 * 10
+
+
+def test_old_finished_jobs_are_dropped_from_memory_but_kept_in_the_store(lab_home, monkeypatch):
+    import mnist_app.jobs as jobs
+
+    monkeypatch.setattr(jobs, "KEEP_FINISHED_JOBS", 1)
+    manager = TrainingManager(RunStore(lab_home), max_concurrent=1)
+    tiny = SMALL.replace(epochs=1, limit=80, validation_size=0)
+    ids = []
+    for _ in range(3):
+        ids.append(manager.submit(tiny))
+        manager.wait(ids[-1], timeout=120)
+    assert [job.run_id for job in manager.jobs()] == ids[1:]
+    assert all(manager.store.get(run_id)["status"] == FINISHED for run_id in ids)
