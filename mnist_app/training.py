@@ -85,6 +85,11 @@ class Progress:
             if self._started is not None:
                 self.train_seconds = time.perf_counter() - self._started
 
+    def add_epoch(self, record: dict) -> None:
+        with self._lock:
+            self.history.append(record)
+            self.epoch = record["epoch"]
+
     def start_clock(self) -> None:
         with self._lock:
             self._started = time.perf_counter()
@@ -185,9 +190,7 @@ class LiveMetrics(keras.callbacks.Callback):
             "learning_rate": self._current_lr(),
             "complete": self._seen >= self.train_size,
         }
-        with self.progress._lock:
-            self.progress.history.append(record)
-            self.progress.epoch = epoch + 1
+        self.progress.add_epoch(record)
         if self.on_epoch is not None:
             self.on_epoch(record)
 
