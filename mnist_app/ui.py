@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import streamlit as st
 
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
@@ -28,3 +31,40 @@ def language_switch() -> None:
         key="lang",
     )
     st.query_params["lang"] = st.session_state["lang"]
+
+
+def log_steps(low: float, high: float, mantissas: tuple[float, ...] = (1, 2, 5)) -> list[float]:
+    """Log-spaced slider stops from low to high: 1, 2, 5, 10, 20, 50... (or other mantissas)."""
+    steps, decade = [], 10.0 ** math.floor(math.log10(low))
+    while decade <= high:
+        steps += [float(f"{m * decade:.6g}") for m in mantissas if low <= m * decade <= high]
+        decade *= 10
+    return steps
+
+
+def number_text(value: float, decimals: int = 0, lang: str | None = None) -> str:
+    """A number with the thousands separator of the user's (or the given) language."""
+    text = f"{value:,.{decimals}f}"
+    return text.translate(str.maketrans(",.", ".,")) if (lang or language()) == "es" else text
+
+
+def percent_text(fraction: float, decimals: int = 2) -> str:
+    """A fraction as a percentage in the user's language: 97.92% or 97,92 %."""
+    text = number_text(fraction * 100, decimals)
+    return f"{text} %" if language() == "es" else f"{text}%"
+
+
+def duration_text(seconds: float | None) -> str:
+    """Seconds as m:ss (or h:mm:ss), '–' when unknown."""
+    if seconds is None:
+        return "–"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def digit_gallery(images: np.ndarray, captions: list[str], zoom: int = 4) -> None:
+    """MNIST digits in a row that wraps, drawn with crisp big pixels, each with a caption."""
+    if len(images):
+        big = [np.kron(image, np.ones((zoom, zoom), dtype=image.dtype)) for image in images]
+        st.image(big, caption=captions, width=28 * zoom)

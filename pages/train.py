@@ -1,5 +1,344 @@
+"""Train: pick a preset or set every hyperparameter, watch the network learn, inspect the result."""
+
+import dataclasses
+
 import streamlit as st
 
-from mnist_app.ui import t
+from mnist_app import charts
+from mnist_app.config import (
+    ACTIVATIONS,
+    ARCHITECTURES,
+    OPTIMIZERS,
+    PRESET_INFO,
+    PRESET_LIST,
+    PRESETS,
+    RANGES,
+    SCALINGS,
+    SCHEDULES,
+    ConfigError,
+    RunConfig,
+)
+from mnist_app.evaluation import Evaluation, evaluate, images_at, load_model
+from mnist_app.i18n import translate
+from mnist_app.jobs import shared_manager
+from mnist_app.models import build_model, summarize
+from mnist_app.store import ACTIVE, FAILED, FINISHED, STOPPED
+from mnist_app.ui import (
+    digit_gallery,
+    duration_text,
+    language,
+    log_steps,
+    number_text,
+    percent_text,
+    t,
+)
 
+FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
+SAVED = "train_settings"  # widget values outlive a visit to another page only if copied here
+WHOLE_SET = 0  # batch size / limit stop meaning "all the training images"
+LEARNING_RATES = log_steps(1e-5, 1, mantissas=tuple(range(1, 10)))
+BATCH_SIZES = sorted({2**k for k in range(16)} | {p.config.batch_size for p in PRESET_LIST})
+BATCH_SIZES.append(WHOLE_SET)
+LIMITS = [*map(int, log_steps(100, 50_000)), WHOLE_SET]
+VALIDATION_SIZES = [0, *map(int, log_steps(100, 20_000))]
+manager = shared_manager()
+
+
+# --- settings ------------------------------------------------------------------------------
+def restore_settings() -> None:
+    """Give every widget its value: the last one set on this page, else the default."""
+    saved = RunConfig().to_dict() | st.session_state.get(SAVED, {})
+    for name in FIELDS:
+        st.session_state.setdefault(f"train_{name}", saved[name])
+    st.session_state.setdefault("train_preset", "")
+
+
+def apply_preset() -> None:
+    """Copy the chosen preset into the widgets."""
+    slug = st.session_state["train_preset"]
+    if slug:
+        for name, value in PRESETS[slug].to_dict().items():
+            st.session_state[f"train_{name}"] = value
+
+
+def field(widget, name: str, **options):
+    """One settings widget with its translated label, one-sentence help and key."""
+    return widget(t(f"field.{name}"), help=t(f"help.{name}"), key=f"train_{name}", **options)
+
+
+def settings_widgets() -> dict:
+    """Draw the settings and return their values by config field."""
+    preset_names = {"": t("train.custom")} | {
+        p.slug: p.slug + (f" · {percent_text(p.reported_accuracy)}" if p.reported_accuracy else "")
+        for p in PRESET_LIST
+    }
+    st.selectbox(
+        t("train.preset"), list(preset_names), format_func=preset_names.get, key="train_preset",
+        on_change=apply_preset, help=t("help.preset"),
+    )  # fmt: skip
+    if slug := st.session_state["train_preset"]:
+        st.caption(PRESET_INFO[slug].description[language()])
+    is_cnn = st.session_state["train_arch"] == "cnn"
+    v = {}
+    st.subheader(t("train.network"))
+    v["arch"] = field(st.selectbox, "arch", options=ARCHITECTURES, format_func=choice("arch"))
+    left, right = st.columns(2)
+    v["width"] = field(left.slider, "width", min_value=1, max_value=1024)
+    v["depth"] = field(right.slider, "depth", min_value=0, max_value=RANGES["depth"][1])
+    v["activation"] = field(left.selectbox, "activation", options=ACTIVATIONS)
+    v["dropout"] = field(right.slider, "dropout", min_value=0.0, max_value=0.9, step=0.05)
+    v["filters"] = field(left.slider, "filters", min_value=1, max_value=128, disabled=not is_cnn)
+    v["conv_blocks"] = field(
+        right.slider, "conv_blocks", min_value=1, max_value=3, disabled=not is_cnn
+    )
+    v["kernel_size"] = field(
+        left.slider, "kernel_size", min_value=2, max_value=7, disabled=not is_cnn
+    )
+    v["batch_norm"] = field(right.toggle, "batch_norm")
+    v["layers"] = field(st.text_input, "layers", placeholder="conv32x3 pool drop0.25 dense128")
+    st.subheader(t("train.training"))
+    left, right = st.columns(2)
+    v["optimizer"] = field(left.selectbox, "optimizer", options=OPTIMIZERS)
+    v["learning_rate"] = field(
+        right.select_slider, "learning_rate", options=LEARNING_RATES, format_func="{:g}".format
+    )
+    v["batch_size"] = field(
+        left.select_slider,
+        "batch_size",
+        options=BATCH_SIZES,
+        format_func=count_format(whole_set=True),
+    )
+    v["epochs"] = field(right.slider, "epochs", min_value=1, max_value=100)
+    v["lr_schedule"] = field(
+        left.selectbox, "lr_schedule", options=SCHEDULES, format_func=choice("lr_schedule")
+    )
+    st.subheader(t("train.data"))
+    left, right = st.columns(2)
+    v["limit"] = field(
+        left.select_slider, "limit", options=LIMITS, format_func=count_format(whole_set=True)
+    )
+    v["validation_size"] = field(
+        right.select_slider, "validation_size", options=VALIDATION_SIZES, format_func=count_format()
+    )
+    v["scaling"] = field(left.selectbox, "scaling", options=SCALINGS, format_func=choice("scaling"))
+    v["seed"] = field(right.number_input, "seed", min_value=0, max_value=RANGES["seed"][1], step=1)
+    v["augment"] = field(st.toggle, "augment")
+    v["dropout"] = round(v["dropout"], 2)
+    st.session_state[SAVED] = v
+    return v
+
+
+def choice(group: str):
+    """format_func translating the options of one select box (tests call it outside the run)."""
+    lang = language()
+    return lambda value: translate(f"choice.{group}.{value}", lang)
+
+
+def count_format(whole_set: bool = False):
+    """format_func writing counts the user's way, and 0 as 'whole set' if asked."""
+    lang, whole = language(), translate("train.whole_set", language())
+    return lambda value: whole if whole_set and value == WHOLE_SET else number_text(value, 0, lang)
+
+
+def build_config(values: dict) -> RunConfig:
+    """The RunConfig for the widget values ('whole set' batch = every training image)."""
+    config = RunConfig(**(values | {"batch_size": 1}))
+    return config.replace(batch_size=values["batch_size"] or config.train_size)
+
+
+def config_error_text(error: ConfigError) -> str:
+    """A translated explanation of a setting that cannot be trained."""
+    explained = ("batch_size", "layers", "conv_blocks")
+    hint = t(f"invalid.{error.field}" if error.field in explained else "invalid.generic")
+    return t("invalid.message", field=t(f"field.{error.field}"), hint=hint)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def model_summary(config: RunConfig) -> dict:
+    """Layers, shapes and parameter counts of the model the settings describe."""
+    return summarize(build_model(config))
+
+
+def show_summary(summary: dict) -> None:
+    rows = [
+        {t("summary.layer"): r["name"], t("summary.type"): r["type"],
+         t("summary.shape"): r["output_shape"], t("summary.params"): number_text(r["params"])}
+        for r in summary["layers"]
+    ]  # fmt: skip
+    st.dataframe(rows, hide_index=True, width="stretch")
+    left, right = st.columns(2)
+    left.metric(t("summary.total_params"), number_text(summary["total_params"]))
+    right.metric(t("summary.memory"), f"{number_text(summary['memory_bytes'] / 2**20, 1)} MB")
+
+
+# --- the run -----------------------------------------------------------------------------
+def start_run(config: RunConfig, preset: str | None) -> None:
+    run_id = manager.submit(config, preset)
+    st.session_state["train_run"] = run_id
+    st.session_state.pop("train_live_lr", None)
+    st.query_params["run"] = run_id
+
+
+def watched_run() -> dict | None:
+    """The run this tab follows: from the URL (reload) or the session (back from another page)."""
+    run_id = st.query_params.get("run") or st.session_state.get("train_run")
+    run = manager.store.get(run_id) if run_id else None
+    if run is not None:
+        st.query_params["run"] = st.session_state["train_run"] = run_id
+    return run
+
+
+def snapshot(run: dict) -> dict:
+    """Live progress if this server is training the run, else what the store recorded."""
+    job = manager.job(run["id"])
+    if job is not None:
+        return job.progress.snapshot()
+    history = run["history"]  # e.g. a run the CLI is training into the same store
+    return {"status": run["status"], "history": history, "epoch": len(history),
+            "epochs": run["config"].epochs, "batch": 0, "batches_per_epoch": 1,
+            "samples_seen": 0, "samples_total": 0, "samples_per_second": 0.0, "eta_seconds": None,
+            "queue_position": 0, "test_loss": run["test_loss"],
+            "test_accuracy": run["test_accuracy"]}  # fmt: skip
+
+
+@st.fragment(run_every=0.5)
+def live_panel(run_id: str) -> None:
+    """Progress and curves of a queued or running run, refreshed twice a second."""
+    run = manager.store.get(run_id)
+    snap = snapshot(run)
+    job = manager.job(run_id)
+    if job.done.is_set() if job else snap["status"] not in ACTIVE:
+        st.rerun()  # the whole page redraws with the results
+    with st.container(key="train_live"):
+        if snap["status"] == "queued":
+            st.info(t("train.queued", position=snap.get("queue_position") or 1))
+        else:
+            st.progress(
+                snap["samples_seen"] / snap["samples_total"] if snap.get("samples_total") else 0.0,
+                text=progress_text(snap),
+            )
+        stop, lr = st.columns([1, 3])
+        stopping = job is None or job.progress.stop_requested
+        stop.button(t("train.stop"), key="train_stop", on_click=manager.stop, args=(run_id,),
+                    disabled=stopping, type="primary")  # fmt: skip
+        if job is not None and snap["status"] == "running":
+            live_learning_rate(job, lr)
+    curves(snap)
+
+
+def progress_text(snap: dict) -> str:
+    return t(
+        "train.progress",
+        epoch=min(snap["epoch"] + 1, snap["epochs"]), epochs=snap["epochs"],
+        batch=snap["batch"], batches=snap["batches_per_epoch"],
+        speed=number_text(snap["samples_per_second"]), eta=duration_text(snap["eta_seconds"]),
+    )  # fmt: skip
+
+
+def live_learning_rate(job, column) -> None:
+    """A learning-rate slider that changes the rate of the running optimizer."""
+    if "train_live_lr" not in st.session_state:
+        current = job.progress.learning_rate or job.config.learning_rate
+        st.session_state["train_live_lr"] = min(LEARNING_RATES, key=lambda v: abs(v - current))
+    column.select_slider(
+        t("train.live_lr"), options=LEARNING_RATES, format_func="{:g}".format, key="train_live_lr",
+        on_change=lambda: job.progress.set_learning_rate(st.session_state["train_live_lr"]),
+        help=t("help.live_lr"),
+    )  # fmt: skip
+
+
+def curves(snap: dict) -> None:
+    loss, accuracy = st.columns(2)
+    lang = language()
+    loss.plotly_chart(charts.curves_figure(snap, "loss", lang), key="train_loss_chart")
+    accuracy.plotly_chart(charts.curves_figure(snap, "accuracy", lang), key="train_acc_chart")
+
+
+# --- the result ------------------------------------------------------------------------------
+@st.cache_resource(max_entries=4, show_spinner=False)
+def saved_model(path: str):
+    return load_model(path)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def test_set_evaluation(path: str, scaling: str) -> Evaluation:
+    """Confusion matrix, per-digit accuracy and mistakes of a saved model, computed once."""
+    return evaluate(saved_model(path), scaling)
+
+
+def results(run: dict) -> None:
+    """Everything a finished (or stopped) run produced, beside the notebook's figure."""
+    snap = snapshot(run)
+    status = run["status"]
+    box = {FINISHED: st.success, STOPPED: st.info}.get(status, st.error)
+    box(t(f"status.{status}"))
+    if status == FAILED:
+        st.code(run["message"], language=None)
+    if run["test_accuracy"] is not None:
+        reported = PRESET_INFO[run["preset"]].reported_accuracy if run["preset"] else None
+        cols = [*st.columns(2), *st.columns(2)]
+        cols[0].metric(t("result.test_accuracy"), percent_text(run["test_accuracy"]))
+        cols[1].metric(t("result.test_loss"), f"{run['test_loss']:.4f}")
+        cols[2].metric(
+            t("result.reported"),
+            percent_text(reported) if reported else "–",
+            help=t("help.reported", preset=run["preset"] or "–"),
+        )
+        cols[3].metric(t("result.time"), duration_text(run["train_seconds"]))  # fmt: skip
+    curves(snap)
+    if run["model_path"]:
+        evaluation = test_set_evaluation(run["model_path"], run["config"].scaling)
+        show_evaluation(evaluation)
+        st.page_link("pages/draw.py", label=t("result.draw_link"), icon="✏️",
+                     query_params={"model": run["id"]})  # fmt: skip
+
+
+def show_evaluation(evaluation: Evaluation) -> None:
+    lang = language()
+    left, right = st.columns(2)
+    left.plotly_chart(charts.confusion_figure(evaluation.confusion, lang), key="train_confusion")
+    right.plotly_chart(
+        charts.per_class_figure(evaluation.per_class_accuracy, lang), key="train_per_class"
+    )
+    st.subheader(t("result.mistakes", count=number_text(len(evaluation.mistakes))))
+    shown = evaluation.mistakes[:40]
+    images, labels = images_at(shown)
+    captions = [
+        t("result.mistake", true=int(y), predicted=int(evaluation.predicted[i]),
+          confidence=percent_text(evaluation.confidence[i], 0))
+        for i, y in zip(shown, labels, strict=True)
+    ]  # fmt: skip
+    digit_gallery(images, captions)
+
+
+# --- the page ------------------------------------------------------------------------------
 st.title(t("nav.train"))
+st.write(t("train.intro"))
+restore_settings()
+run = watched_run()
+active = run is not None and run["status"] in ACTIVE
+settings, outcome = st.columns([2, 3], gap="large")
+with settings:
+    values = settings_widgets()
+with outcome:
+    config, error = None, None
+    try:
+        config = build_config(values)
+    except ConfigError as problem:
+        error = problem
+        st.error(config_error_text(problem))
+    if config is not None:
+        with st.expander(t("summary.title"), expanded=run is None):
+            show_summary(model_summary(config))
+    preset = st.session_state["train_preset"] or None
+    if preset and config != PRESETS[preset]:
+        st.caption(t("train.modified", preset=preset))
+        preset = None
+    st.button(t("train.start"), key="train_start", type="primary", on_click=start_run,
+              args=(config, preset), disabled=config is None or active)  # fmt: skip
+    if run is not None:
+        st.divider()
+        if active:
+            live_panel(run["id"])
+        else:
+            results(run)

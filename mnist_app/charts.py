@@ -1,0 +1,141 @@
+"""Plotly figures for the pages: learning curves, confusion matrix, per-digit accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from mnist_app.i18n import DEFAULT_LANGUAGE, translate
+
+MAX_POINTS = 400  # per-batch points drawn per curve; the browser stays quick on long runs
+SMOOTHING = 0.05  # weight of the newest batch in the moving average
+TRAIN_COLOR = "#1f5fbf"
+VALIDATION_COLOR = "#d9480f"
+
+
+def ema(values: list[float] | np.ndarray, alpha: float = SMOOTHING) -> np.ndarray:
+    """Exponential moving average, bias-corrected so the first points are not pulled to 0."""
+    series = pd.Series(np.asarray(values, dtype=np.float64))
+    return series.ewm(alpha=alpha, adjust=True, ignore_na=True).mean().to_numpy()
+
+
+def downsample(length: int, max_points: int = MAX_POINTS) -> np.ndarray:
+    """At most `max_points` evenly spaced indices into a series, always keeping the last one."""
+    if length <= max_points:
+        return np.arange(length)
+    return np.unique(np.linspace(0, length - 1, max_points).round().astype(int))
+
+
+def curves_figure(snapshot: dict, metric: str, language: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """Loss or accuracy against epochs: per batch (raw and smoothed), per epoch, validation."""
+    text = _labels(language)
+    figure = go.Figure()
+    batches = np.asarray(snapshot.get(f"batch_{metric}") or [], dtype=np.float64)
+    per_epoch = max(snapshot.get("batches_per_epoch") or 1, 1)
+    if len(batches):
+        keep = downsample(len(batches))
+        x = (keep + 1) / per_epoch
+        figure.add_scatter(
+            x=x, y=batches[keep], name=text["batch"], mode="lines",
+            line={"color": TRAIN_COLOR, "width": 1}, opacity=0.25,
+        )  # fmt: skip
+        figure.add_scatter(
+            x=x, y=ema(batches)[keep], name=text["smoothed"], mode="lines",
+            line={"color": TRAIN_COLOR, "width": 2.5},
+        )  # fmt: skip
+    history = snapshot.get("history") or []
+    epochs = [record["epoch"] for record in history]
+    for key, name, color in (
+        (metric, "epoch", TRAIN_COLOR),
+        (f"val_{metric}", "val", VALIDATION_COLOR),
+    ):
+        values = [record.get(key) for record in history]
+        if any(v is not None for v in values):
+            figure.add_scatter(
+                x=epochs, y=values, name=text[name], mode="lines+markers",
+                line={"color": color, "width": 2, "dash": "dot" if name == "epoch" else "solid"},
+                marker={"size": 9, "color": color},
+            )  # fmt: skip
+    figure.update_layout(
+        title=text[metric],
+        xaxis={"title": text["epochs"], "rangemode": "tozero"},
+        yaxis={"range": [0, 1]} if metric == "accuracy" else {"rangemode": "tozero"},
+        height=360,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+        uirevision=metric,  # keep the user's zoom while the curve grows
+    )
+    return figure
+
+
+def confusion_figure(confusion: np.ndarray, language: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """Heatmap of true digit (rows) against predicted digit (columns), counts written in."""
+    text = _labels(language)
+    digits = [str(d) for d in range(len(confusion))]
+    # A log colour scale keeps the few mistakes visible next to the ~1,000 correct answers.
+    figure = go.Figure(
+        go.Heatmap(
+            z=np.log1p(confusion), x=digits, y=digits, text=confusion, texttemplate="%{text}",
+            colorscale="Blues", showscale=False,
+            hovertemplate=text["confusion_hover"] + "<extra></extra>",
+        )
+    )  # fmt: skip
+    figure.update_layout(
+        title=text["confusion"],
+        xaxis={"title": text["predicted"], "side": "top", "type": "category"},
+        yaxis={"title": text["true"], "autorange": "reversed", "type": "category"},
+        height=480,
+        margin={"l": 10, "r": 10, "t": 90, "b": 10},
+    )
+    return figure
+
+
+def per_class_figure(accuracy: np.ndarray, language: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """Bar chart of the accuracy on each digit, zoomed to where the differences are."""
+    text = _labels(language)
+    values = np.nan_to_num(np.asarray(accuracy, dtype=np.float64))
+    low = max(0.0, float(values.min()) - 0.05) if len(values) else 0.0
+    figure = go.Figure(
+        go.Bar(
+            x=[str(d) for d in range(len(values))], y=values, marker_color=TRAIN_COLOR,
+            text=[f"{v:.1%}" for v in values], textposition="outside",
+        )
+    )  # fmt: skip
+    figure.update_layout(
+        title=text["per_class"],
+        xaxis={"title": text["digit"], "type": "category"},
+        yaxis={"title": text["accuracy"], "range": [low, 1.02], "tickformat": ".0%"},
+        height=360,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    return figure
+
+
+def _labels(language: str) -> dict[str, str]:
+    names = (
+        "loss", "accuracy", "batch", "smoothed", "epoch", "val", "epochs", "confusion",
+        "confusion_hover", "predicted", "true", "per_class", "digit",
+    )  # fmt: skip
+    return {name: translate(f"chart.{name}", language) for name in names}
+
+
+def probabilities_figure(probabilities: np.ndarray, language: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """Bar chart of the ten digit probabilities, the model's answer highlighted."""
+    values = np.asarray(probabilities, dtype=np.float64)
+    colors = [VALIDATION_COLOR if d == values.argmax() else TRAIN_COLOR for d in range(len(values))]
+    figure = go.Figure(
+        go.Bar(
+            x=[str(d) for d in range(len(values))], y=values, marker_color=colors,
+            text=[f"{v:.0%}" for v in values], textposition="outside", cliponaxis=False,
+        )
+    )  # fmt: skip
+    figure.update_layout(
+        title=translate("draw.chart.title", language),
+        xaxis={"title": translate("draw.chart.digit", language), "type": "category"},
+        yaxis={"title": translate("draw.chart.probability", language), "range": [0, 1.1],
+               "tickformat": ".0%"},
+        height=320,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )  # fmt: skip
+    return figure

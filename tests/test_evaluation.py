@@ -1,0 +1,96 @@
+"""Evaluation and chart helpers, checked against Keras' own numbers on a real small model."""
+
+import numpy as np
+import pytest
+
+from mnist_app import charts
+from mnist_app.config import RunConfig
+from mnist_app.data import load_mnist, scale_images
+from mnist_app.evaluation import (
+    confusion_matrix,
+    evaluate,
+    most_confident_mistakes,
+    per_class_accuracy,
+    predict_classes,
+)
+from mnist_app.training import train
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    """A real MLP trained for one epoch on 300 MNIST images."""
+    config = RunConfig(width=32, limit=300, validation_size=0, batch_size=32, epochs=1)
+    result = train(config)
+    return result.model, config, result
+
+
+def test_confusion_matrix_counts_pairs():
+    y_true = np.array([0, 0, 1, 2, 2, 2])
+    y_pred = np.array([0, 1, 1, 2, 0, 2])
+    confusion = confusion_matrix(y_true, y_pred)
+    assert confusion.shape == (10, 10)
+    assert confusion[0, 0] == 1 and confusion[0, 1] == 1 and confusion[2, 0] == 1
+    assert confusion[2, 2] == 2 and confusion.sum() == len(y_true)
+    np.testing.assert_allclose(per_class_accuracy(confusion)[:3], [0.5, 1.0, 2 / 3])
+    assert np.isnan(per_class_accuracy(confusion)[3])  # no image of a 3
+
+
+def test_evaluation_agrees_with_keras_evaluate(small_model):
+    model, config, result = small_model
+    _, _, x_test, y_test = load_mnist()
+    evaluation = evaluate(model, config.scaling)
+    assert evaluation.confusion.sum() == len(y_test) == 10_000
+    np.testing.assert_array_equal(evaluation.confusion.sum(axis=1), np.bincount(y_test))
+    # The oracle: Keras' own accuracy on the same test set, computed inside train().
+    assert evaluation.accuracy == pytest.approx(result.test_accuracy, abs=1e-4)
+    assert evaluation.accuracy > 0.3  # far better than chance after one real epoch
+    correct_per_digit = [np.mean(evaluation.predicted[y_test == d] == d) for d in range(10)]
+    np.testing.assert_allclose(evaluation.per_class_accuracy, correct_per_digit)
+
+
+def test_mistakes_are_wrong_and_most_confident_first(small_model):
+    model, config, _ = small_model
+    _, _, x_test, y_test = load_mnist()
+    probabilities = predict_classes(model, scale_images(x_test[:2000], config.scaling))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-4)
+    mistakes = most_confident_mistakes(y_test[:2000], probabilities)
+    predicted = probabilities.argmax(axis=1)
+    assert len(mistakes) == np.sum(predicted != y_test[:2000])
+    assert np.all(predicted[mistakes] != y_test[:2000][mistakes])
+    confidence = probabilities[mistakes, predicted[mistakes]]
+    assert np.all(np.diff(confidence) <= 0)
+
+
+def test_ema_is_debiased_and_skips_gaps():
+    np.testing.assert_allclose(charts.ema([2.0] * 50), 2.0)
+    smoothed = charts.ema([0.0] * 10 + [1.0] * 200, alpha=0.1)
+    assert smoothed[9] == 0.0 and 0.0 < smoothed[10] < smoothed[20] < smoothed[-1] <= 1.0
+    assert np.isfinite(charts.ema([1.0, np.nan, 3.0])).all()
+
+
+def test_downsample_keeps_ends_and_caps_points():
+    assert list(charts.downsample(5, max_points=10)) == [0, 1, 2, 3, 4]
+    keep = charts.downsample(100_000, max_points=400)
+    assert len(keep) <= 400 and keep[0] == 0 and keep[-1] == 99_999
+    assert np.all(np.diff(keep) > 0)
+
+
+def test_curves_figure_draws_batches_and_epochs():
+    snapshot = {
+        "batch_loss": list(np.linspace(2.3, 0.3, 5000)),
+        "batches_per_epoch": 1000,
+        "history": [{"epoch": e, "loss": 1 / e, "val_loss": 1.2 / e} for e in range(1, 6)],
+    }
+    figure = charts.curves_figure(snapshot, "loss", "en")
+    raw, smoothed, per_epoch, validation = figure.data
+    assert len(raw.x) <= charts.MAX_POINTS and raw.x[-1] == pytest.approx(5.0)
+    assert list(per_epoch.y) == [1 / e for e in range(1, 6)]
+    assert validation.name == "validation, per epoch"
+    assert charts.curves_figure({}, "accuracy", "es").data == ()
+
+
+def test_result_figures_have_ten_digits():
+    confusion = np.diag(np.full(10, 100))
+    assert np.asarray(charts.confusion_figure(confusion, "en").data[0].z).shape == (10, 10)
+    bars = charts.per_class_figure(per_class_accuracy(confusion), "es").data[0]
+    assert len(bars.x) == 10 and list(bars.y) == [1.0] * 10

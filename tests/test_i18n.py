@@ -1,0 +1,62 @@
+"""Both languages are complete, and no page shows a missing-key placeholder in either."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mnist_app.i18n import LANGUAGES, LOCALES_DIR, catalogue
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _areas() -> set[str]:
+    return {path.name.split(".")[0] for path in LOCALES_DIR.glob("*.json")}
+
+
+def test_every_area_file_has_the_same_keys_in_every_language():
+    for area in sorted(_areas()):
+        keys = {}
+        for lang in LANGUAGES:
+            path = LOCALES_DIR / f"{area}.{lang}.json"
+            assert path.exists(), f"{path.name} is missing"
+            keys[lang] = set(json.loads(path.read_text(encoding="utf-8")))
+        first, *others = keys.values()
+        for lang, other in keys.items():
+            assert other == first, f"{area}.{lang}.json differs: {sorted(other ^ first)}"
+
+
+def test_translations_are_filled_in_with_the_same_placeholders():
+    english, spanish = catalogue("en"), catalogue("es")
+    assert set(english) == set(spanish)
+    for key, text in english.items():
+        assert text.strip() and spanish[key].strip(), key
+        assert set(PLACEHOLDER.findall(text)) == set(PLACEHOLDER.findall(spanish[key])), key
+
+
+def page_text(at: AppTest) -> str:
+    """Every label, help text, option and paragraph the page sent, as one string."""
+    texts, stack = [], [at._tree]
+    while stack:
+        node = stack.pop()
+        if getattr(node, "proto", None) is not None:
+            texts.append(str(node.proto))
+        stack.extend(getattr(node, "children", {}).values())
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize("lang", list(LANGUAGES))
+@pytest.mark.parametrize("page", ["pages/home.py", "pages/train.py"])
+def test_pages_render_without_missing_keys(page, lang):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["lang"] = lang
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception
+    text = page_text(at)
+    assert "⟦" not in text, re.findall(r"⟦[^⟧]*⟧", text)
+    titles = {"pages/home.py": "app.title", "pages/train.py": "nav.train"}
+    assert at.title[0].value == catalogue(lang)[titles[page]]

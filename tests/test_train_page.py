@@ -1,0 +1,135 @@
+"""The Train page driven through AppTest: settings, a real small training run, its results."""
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mnist_app.config import RunConfig
+from mnist_app.jobs import shared_manager
+from mnist_app.store import ACTIVE
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def open_train_page(lang: str = "en", **query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["lang"] = lang
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    return at
+
+
+def small_settings(at: AppTest) -> None:
+    """One epoch on 500 real MNIST images, validated on 100."""
+    at.select_slider(key="train_limit").set_value(500)
+    at.select_slider(key="train_validation_size").set_value(100)
+    at.select_slider(key="train_batch_size").set_value(32)
+    at.slider(key="train_epochs").set_value(1)
+    at.slider(key="train_width").set_value(64)
+    at.run()
+
+
+def wait_for_results(at: AppTest, timeout: float = 120) -> None:
+    """Rerun the page until the background run has ended and its results are drawn."""
+    deadline = time.monotonic() + timeout
+    while not (at.success or at.info or at.error) or at.get("progress"):
+        assert time.monotonic() < deadline, "the run did not finish in time"
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_small_run_trains_and_shows_results():
+    at = open_train_page()
+    small_settings(at)
+    summary = {m.label: m.value for m in at.metric}
+    assert summary["Parameters in total"] == f"{784 * 64 + 64 + 64 * 10 + 10:,}"  # Keras' count
+    at.button(key="train_start").click().run()
+    run_id = at.query_params["run"]
+    wait_for_results(at)
+    run = shared_manager().store.get(run_id)
+    assert run["status"] == "finished" and run["config"].train_size == 500
+    assert "Training finished." in texts(at.success)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Test accuracy"] == f"{run['test_accuracy'] * 100:.2f}%"
+    assert run["test_accuracy"] > 0.5  # one real epoch on 500 images beats chance by far
+    assert len(at.get("plotly_chart")) == 4  # loss, accuracy, confusion matrix, per digit
+    link = at.get("page_link")[0].proto
+    assert link.page.endswith("draw") and f"model={run_id}" in link.query_string
+
+
+def test_results_survive_a_reload_and_a_visit_to_another_page():
+    at = open_train_page()
+    small_settings(at)
+    at.button(key="train_start").click().run()
+    run_id = at.query_params["run"]
+    wait_for_results(at)
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/train.py").run()
+    assert at.query_params["run"] == run_id and "Training finished." in texts(at.success)
+    assert at.select_slider(key="train_limit").value == 500  # settings kept too
+    reloaded = open_train_page(lang="es", run=run_id)  # a new session: only the URL is left
+    assert "Entrenamiento terminado." in texts(reloaded.success)
+    assert len(reloaded.get("plotly_chart")) == 4
+
+
+def test_preset_fills_every_widget_and_shows_its_figure():
+    at = open_train_page()
+    at.selectbox(key="train_preset").set_value("chollet-512").run()
+    assert at.slider(key="train_width").value == 512
+    assert at.selectbox(key="train_optimizer").value == "rmsprop"
+    assert at.select_slider(key="train_validation_size").value == 0
+    assert "Chollet" in texts(at.caption)
+    assert "97.92%" in at.selectbox(key="train_preset").format_func("chollet-512")
+    at.slider(key="train_width").set_value(256).run()
+    assert "Changed from preset chollet-512" in texts(at.caption)
+
+
+@pytest.mark.parametrize(
+    ("lang", "change", "expected"),
+    [
+        ("en", ("select_slider", "train_batch_size", 4096), "larger than the training set"),
+        ("es", ("select_slider", "train_batch_size", 4096), "mayor que el conjunto"),
+        ("en", ("text_input", "train_layers", "conv32x3 pool banana"), "convFxK, pool"),
+        ("es", ("slider", "train_kernel_size", 7), "se queda sin píxeles"),
+    ],
+)
+def test_bad_settings_explain_themselves(lang, change, expected):
+    key = change[1]
+    at = open_train_page(lang)
+    at.select_slider(key="train_limit").set_value(500)
+    at.selectbox(key="train_arch").set_value("cnn").run()
+    at.slider(key="train_conv_blocks").set_value(3 if key == "train_kernel_size" else 1)
+    widget, key, value = change
+    getattr(at, widget)(key=key).set_value(value)
+    at.run()
+    assert not at.exception
+    assert expected in texts(at.error)
+    assert at.button(key="train_start").disabled
+
+
+def test_queued_run_shows_its_place_and_stops():
+    manager = shared_manager()
+    assert manager.max_concurrent == 1
+    blocker = manager.submit(RunConfig(limit=20_000, validation_size=0, epochs=50))
+    try:
+        at = open_train_page()
+        small_settings(at)
+        at.button(key="train_start").click().run()
+        assert "place 1 in the queue" in texts(at.info)
+        at.button(key="train_stop").click().run()
+        wait_for_results(at)
+        assert "Training stopped" in texts(at.info)
+    finally:
+        manager.stop(blocker)
+        manager.wait(blocker, timeout=120)
+    assert manager.store.get(blocker)["status"] not in ACTIVE
