@@ -1,5 +1,133 @@
-import streamlit as st
+"""Draw: draw a digit (or upload a photo of one) and see what a trained network reads."""
 
-from mnist_app.ui import t
+import numpy as np
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from mnist_app import charts
+from mnist_app.jobs import shared_manager
+from mnist_app.predict import (
+    DEFAULT_KEY,
+    SURE_FROM,
+    ModelChoice,
+    Reading,
+    choice_model,
+    model_choices,
+    read_digit,
+)
+from mnist_app.preprocess import MAX_UPLOAD_BYTES, ImageError, read_upload
+from mnist_app.ui import digit_gallery, language, percent_text, t
+
+CANVAS_SIDE = 280
+LIVE_SECONDS = 2  # how often a network still training reads the drawing again
+manager = shared_manager()
+
+
+def choice_label(choice: ModelChoice) -> str:
+    accuracy = percent_text(choice.accuracy) if choice.accuracy is not None else "–"
+    name = choice.preset or "custom"
+    if choice.kind == "default":
+        return t("draw.model_default", accuracy=accuracy)
+    return t(f"draw.model_{choice.kind}", run=choice.key, name=name, accuracy=accuracy)
+
+
+def remember_model() -> None:
+    st.query_params["model"] = st.session_state["draw_model"]
+
+
+def pick_model() -> ModelChoice | None:
+    """The model picker; ?model=<run id> in the URL preselects a run."""
+    choices = {choice.key: choice for choice in model_choices(manager.store, manager)}
+    if not choices:
+        st.warning(t("draw.no_models"))
+        return None
+    wanted = st.query_params.get("model")
+    if wanted in choices:
+        st.session_state["draw_model"] = wanted
+    elif st.session_state.get("draw_model") not in choices:
+        st.session_state["draw_model"] = next(iter(choices))
+    if wanted and wanted not in choices and wanted != DEFAULT_KEY:
+        st.info(t("draw.model_missing", run=wanted))
+    labels = {key: choice_label(choice) for key, choice in choices.items()}
+    key = st.selectbox(
+        t("draw.model"), list(choices), format_func=labels.get, key="draw_model",
+        on_change=remember_model,
+    )  # fmt: skip
+    if choices[key].kind == "training":
+        st.caption(t("draw.live_note"))
+    return choices[key]
+
+
+def show_reading(reading: Reading, key: str) -> None:
+    """The digit read, how sure, what the network saw and every digit's probability."""
+    left, right = st.columns([1, 2])
+    with left, st.container(key=f"{key}_reading"):
+        st.metric(t("draw.reads"), str(reading.digit))
+        st.markdown(t("draw.confidence", percent=percent_text(reading.confidence, 1)))
+        if not reading.sure:
+            st.warning(t("draw.unsure", percent=percent_text(SURE_FROM, 0)))
+        digit_gallery(reading.image[np.newaxis], [t("draw.sees")], zoom=5)
+    figure = charts.probabilities_figure(reading.probabilities, language())
+    right.plotly_chart(figure, key=f"{key}_chart")
+
+
+def drawing_tab(model, scaling: str, live: bool) -> None:
+    left, right = st.columns([1, 2])
+    with left:
+        stroke = st.slider(t("draw.stroke"), 4, 50, 20, key="draw_stroke",
+                           help=t("help.draw_stroke"))  # fmt: skip
+        canvas = st_canvas(
+            stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
+            height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw",
+            return_image_data=True, key="draw_canvas",
+        )  # fmt: skip
+        st.caption(t("draw.canvas_hint"))
+    with right:
+        (live_drawing_reading if live else drawing_reading)(model, canvas.image_data, scaling)
+
+
+def drawing_reading(model, image: np.ndarray | None, scaling: str) -> None:
+    reading = read_digit(model, image, scaling) if image is not None else None
+    if reading is None:
+        st.info(t("draw.prompt"))
+    else:
+        show_reading(reading, "draw")
+
+
+@st.fragment(run_every=LIVE_SECONDS)
+def live_drawing_reading(model, image: np.ndarray | None, scaling: str) -> None:
+    """The same, read again every few seconds by the network still training."""
+    drawing_reading(model, image, scaling)
+
+
+def upload_tab(model, scaling: str) -> None:
+    upload = st.file_uploader(t("draw.upload"), type=["png", "jpg", "jpeg"], key="draw_upload")
+    if upload is None:
+        st.info(t("draw.upload_prompt"))
+        return
+    try:
+        image = read_upload(upload.getvalue())
+    except ImageError as error:
+        st.error(t(f"draw.error.{error.reason}", limit=MAX_UPLOAD_BYTES // 2**20))
+        return
+    reading = read_digit(model, image, scaling)
+    if reading is None:
+        st.warning(t("draw.upload_blank"))
+    else:
+        show_reading(reading, "upload")
+
 
 st.title(t("nav.draw"))
+st.write(t("draw.intro"))
+choice = pick_model()
+if choice is not None:
+    try:
+        model = choice_model(choice, manager)
+    except (OSError, ValueError) as error:
+        st.error(t("draw.model_error", error=error))
+        st.stop()
+    drawing, uploading = st.tabs([t("draw.tab_draw"), t("draw.tab_upload")])
+    with drawing:
+        drawing_tab(model, choice.scaling, live=choice.kind == "training")
+    with uploading:
+        upload_tab(model, choice.scaling)

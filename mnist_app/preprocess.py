@@ -1,0 +1,173 @@
+"""Turning a drawing or a photo of a digit into a 28×28 MNIST image, the way MNIST was made."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+
+from mnist_app.data import scale_images
+
+MNIST_SIDE = 28
+BOX_SIDE = 20  # MNIST digits were scaled so the longer side of the ink fits 20 pixels
+WORK_SIDE = 80  # strokes are evened out at 4× the 20-pixel box, then scaled down
+STROKE_WIDTH = 0.11  # MNIST's typical stroke width, as a fraction of the box side
+INK_THRESHOLD = 0.25  # a pixel at least this bright (0..1) counts as ink
+MIN_CONTRAST = 40  # grey levels between paper and ink below which a photo is blank
+MAX_UPLOAD_BYTES = 10 * 2**20
+MAX_UPLOAD_PIXELS = 40_000_000  # checked on the header, before anything is decoded
+UPLOAD_FORMATS = ("PNG", "JPEG")
+
+
+class ImageError(ValueError):
+    """An upload that cannot be read as a digit; `reason` names why (for a translated message)."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason  # "too_big", "not_image", "bomb" or "broken"
+
+
+def canvas_to_mnist(image: np.ndarray) -> np.ndarray | None:
+    """A 28×28 float32 image in [0, 1], ink bright on dark, as MNIST was made; None if blank."""
+    ink = ink_image(image)
+    box = ink_box(ink)
+    if box is None:
+        return None
+    top, bottom, left, right = box
+    work = fit(ink[top:bottom, left:right], WORK_SIDE)
+    work = even_strokes(work, round(STROKE_WIDTH * WORK_SIDE))
+    digit = fit(crop_to_ink(work), BOX_SIDE)
+    return center_by_mass(digit, MNIST_SIDE)
+
+
+def ink_image(image: np.ndarray) -> np.ndarray:
+    """Ink as float32 in [0, 1] (1 = full ink) from a grey, RGB or RGBA uint8 image."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] in (2, 4):
+        alpha = image[..., -1]
+        if alpha.min() < 255:  # a transparent background: whatever is painted is ink
+            return alpha.astype(np.float32) / 255.0
+        image = image[..., :-1] if image.shape[2] == 2 else image
+    grey = _grey(image)
+    background = _background(grey)
+    if background > 127:  # dark ink on light paper
+        grey = np.subtract(255.0, grey, out=grey)
+        background = 255.0 - background
+    brightest = float(grey.max())
+    if brightest - background < MIN_CONTRAST:
+        return np.zeros(grey.shape, np.float32)
+    grey -= background
+    grey *= 1.0 / (brightest - background)
+    return np.clip(grey, 0.0, 1.0, out=grey)
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 3 and image.shape[2] >= 3:  # (RGBA is read as RGB: alpha is all 255)
+        image = np.asarray(Image.fromarray(np.ascontiguousarray(image)).convert("L"))
+    return image.reshape(image.shape[:2]).astype(np.float32)
+
+
+def _background(grey: np.ndarray) -> float:
+    """The paper's grey level: the median of the border, where there is rarely any ink."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    return float(np.median(border))
+
+
+def ink_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) of the pixels that count as ink, or None if there are none."""
+    mask = ink >= INK_THRESHOLD
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def crop_to_ink(ink: np.ndarray) -> np.ndarray:
+    """The smallest rectangle holding all the ink."""
+    top, bottom, left, right = ink_box(ink) or (0, ink.shape[0], 0, ink.shape[1])
+    return ink[top:bottom, left:right]
+
+
+def fit(ink: np.ndarray, side: int) -> np.ndarray:
+    """Scale so the longer side is `side` pixels, aspect kept, with anti-aliasing."""
+    height, width = ink.shape
+    scale = side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    resized = Image.fromarray(ink.astype(np.float32), mode="F").resize(size, resample)
+    return np.clip(np.asarray(resized), 0.0, 1.0)
+
+
+def stroke_width(ink: np.ndarray) -> float:
+    """Typical stroke width in pixels: ink area over half its outline (a strip of w × L)."""
+    mask = np.pad(ink >= 0.5, 1)
+    inner = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+    area = int(mask.sum())
+    outline = area - int(inner.sum())
+    return 2.0 * area / outline if outline else 0.0
+
+
+def even_strokes(ink: np.ndarray, target: int) -> np.ndarray:
+    """Thicken thin pen lines and thin fat brush strokes towards `target` pixels wide."""
+    width = stroke_width(ink)
+    grow = round(target - width)
+    if abs(grow) < 2:
+        return ink
+    size = 2 * (abs(grow) // 2) + 1  # a k×k max (or min) filter adds (or removes) k-1 pixels
+    picture = Image.fromarray(np.pad(ink, size), mode="F")  # room to grow
+    pick = ImageFilter.MaxFilter if grow > 0 else ImageFilter.MinFilter
+    evened = np.asarray(picture.filter(pick(size)))
+    # Never thin a stroke away entirely: keep the original where the min filter erased it all.
+    return evened if grow > 0 or evened.max() >= INK_THRESHOLD else ink
+
+
+def center_by_mass(digit: np.ndarray, side: int) -> np.ndarray:
+    """Paste into a side×side black square so that the ink's centre of mass is at the centre."""
+    height, width = digit.shape
+    total = float(digit.sum()) or 1.0
+    rows, cols = np.indices(digit.shape)
+    center_row, center_col = (digit * rows).sum() / total, (digit * cols).sum() / total
+    top = int(np.clip(round(side / 2 - center_row), 0, side - height))
+    left = int(np.clip(round(side / 2 - center_col), 0, side - width))
+    canvas = np.zeros((side, side), np.float32)
+    canvas[top : top + height, left : left + width] = digit
+    return canvas
+
+
+def naive_resize(image: np.ndarray) -> np.ndarray:
+    """The whole picture squeezed to 28×28, no cropping or centring: the baseline we beat."""
+    return fit(ink_image(image), MNIST_SIDE)
+
+
+def model_input(digit: np.ndarray, scaling: str) -> np.ndarray:
+    """A [0, 1] 28×28 digit in the input scaling the model was trained with."""
+    return scale_images(np.round(digit * 255.0), scaling)
+
+
+def read_upload(data: bytes) -> np.ndarray:
+    """A PNG or JPEG file as a uint8 grey or RGBA array; ImageError if it is not a safe image."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ImageError("too_big", f"{len(data):,} bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            picture = Image.open(io.BytesIO(data))  # reads the header only
+            if picture.format not in UPLOAD_FORMATS:
+                raise ImageError("not_image", str(picture.format))
+            if picture.width * picture.height > MAX_UPLOAD_PIXELS:
+                raise ImageError("bomb", f"{picture.width}×{picture.height} pixels")
+            picture.draft("L", (4 * WORK_SIDE, 4 * WORK_SIDE))  # JPEG: decode at a smaller size
+            picture = ImageOps.exif_transpose(picture)  # phone photos stand upright
+            picture.thumbnail((1024, 1024))
+            mode = "RGBA" if "A" in picture.getbands() or "transparency" in picture.info else "L"
+            return np.asarray(picture.convert(mode))
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError("bomb", str(error)) from error
+    except UnidentifiedImageError as error:
+        raise ImageError("not_image", str(error)) from error
+    except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt data
+        raise ImageError("broken", str(error)) from error

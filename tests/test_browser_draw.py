@@ -1,0 +1,92 @@
+"""Drawing digits with the mouse on the real canvas, in headless Chromium, shipped model."""
+
+import itertools
+import math
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from mnist_app.i18n import translate
+from mnist_app.predict import DEFAULT_MODEL, default_model_path
+
+pytestmark = pytest.mark.browser
+
+
+def test_the_shipped_model_is_used():
+    assert default_model_path() == DEFAULT_MODEL, "unset MNIST_LAB_DEFAULT_MODEL"
+    assert DEFAULT_MODEL.exists(), "the shipped model models/mnist-cnn.keras is missing"
+
+
+# Each digit as strokes, every stroke a list of points in a 0..1 square.
+OVAL = [(0.5 + 0.22 * math.sin(a / 12 * math.tau), 0.5 - 0.34 * math.cos(a / 12 * math.tau))
+        for a in range(13)]  # fmt: skip
+DIGITS = {
+    "1": [[(0.52, 0.15), (0.5, 0.85)]],
+    "0": [OVAL],
+    "7": [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]],
+}
+READING = '.st-key-draw_reading [data-testid="stMetricValue"]'
+
+
+def open_canvas(page: Page, app_url: str):
+    page.goto(f"{app_url}/draw")
+    canvas = page.locator("canvas.upper-canvas")
+    expect(canvas).to_be_visible(timeout=60_000)
+    return canvas
+
+
+def draw(page: Page, canvas, strokes: list[list[tuple[float, float]]]) -> None:
+    """Move the mouse along each stroke with the button held down, as a person would."""
+    box = canvas.bounding_box()
+    for stroke in strokes:
+        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point, steps=6)
+        page.mouse.up()
+
+
+@pytest.mark.parametrize("digit", list(DIGITS))
+def test_drawn_digit_is_read(page, app_url, digit):
+    canvas = open_canvas(page, app_url)
+    expect(page.get_by_text(translate("draw.prompt"))).to_be_visible()
+    draw(page, canvas, DIGITS[digit])
+    expect(page.locator(READING)).to_have_text(digit, timeout=30_000)
+
+
+def test_undo_and_clear(page, app_url):
+    canvas = open_canvas(page, app_url)
+    draw(page, canvas, DIGITS["1"])
+    expect(page.locator(READING)).to_have_text("1", timeout=30_000)
+    draw(page, canvas, [[(0.2, 0.16), (0.52, 0.15)]])  # a bar on top turns the 1 into a 7
+    expect(page.locator(READING)).to_have_text("7", timeout=30_000)
+    page.get_by_role("button", name="Undo").click()
+    expect(page.locator(READING)).to_have_text("1", timeout=30_000)
+    page.get_by_role("button", name="Reset canvas & history").click()
+    expect(page.locator(READING)).to_have_count(0, timeout=30_000)
+    expect(page.get_by_text(translate("draw.prompt"))).to_be_visible()
+
+
+def test_a_finger_draws_too(browser, app_url):
+    """Touch events (as from a tablet) through the DevTools protocol: Playwright only taps."""
+    context = browser.new_context(viewport={"width": 900, "height": 1000}, has_touch=True)
+    try:
+        page = context.new_page()
+        canvas = open_canvas(page, app_url)
+        box = canvas.bounding_box()
+        devtools = context.new_cdp_session(page)
+        corners = DIGITS["7"][0]
+        path = [corners[0]] + [
+            (a[0] + (b[0] - a[0]) * k / 6, a[1] + (b[1] - a[1]) * k / 6)
+            for a, b in itertools.pairwise(corners)
+            for k in range(1, 7)
+        ]  # a finger slides through many points
+        for i, (x, y) in enumerate(path):
+            touch = {"x": box["x"] + x * box["width"], "y": box["y"] + y * box["height"]}
+            kind = "touchStart" if i == 0 else "touchMove"
+            devtools.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [touch]})
+        devtools.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        expect(page.locator(READING)).to_have_text("7", timeout=30_000)
+    finally:
+        context.close()

@@ -1,0 +1,141 @@
+"""The Draw page without the canvas: model picker, ?model=, uploads, both languages."""
+
+import io
+import re
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
+
+from mnist_app.config import RunConfig
+from mnist_app.i18n import LANGUAGES, catalogue, translate
+from mnist_app.jobs import shared_manager
+from mnist_app.predict import DEFAULT_KEY, model_choices
+from mnist_app.store import FINISHED, RUNNING
+from mnist_app.training import train
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TINY_RUN = RunConfig(limit=500, epochs=1, batch_size=50, validation_size=0, scaling="centered")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    """A real MLP trained for one epoch on 500 MNIST images."""
+    path = tmp_path_factory.mktemp("models") / "tiny.keras"
+    train(TINY_RUN, model_path=path)
+    return str(path)
+
+
+def finished_run(model_path: str) -> str:
+    """Record a finished run in the store the page reads (the process' shared manager's)."""
+    store = shared_manager().store
+    run_id = store.create(TINY_RUN, FINISHED, preset=None)
+    store.update(run_id, model_path=model_path, test_accuracy=0.8)
+    return run_id
+
+
+def draw_page(lang: str = "en", **query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["lang"] = lang
+    at.run()
+    at.query_params.update(query)
+    at.switch_page("pages/draw.py").run()
+    assert not at.exception
+    return at
+
+
+def png_of_seven(ink: int = 0, paper: int = 255) -> bytes:
+    picture = Image.new("L", (300, 400), paper)
+    ImageDraw.Draw(picture).line([(60, 60), (240, 60), (120, 340)], fill=ink, width=24)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def page_text(at: AppTest) -> str:
+    texts, stack = [], [at._tree]
+    while stack:
+        node = stack.pop()
+        if getattr(node, "proto", None) is not None:
+            texts.append(str(node.proto))
+        stack.extend(getattr(node, "children", {}).values())
+    return "\n".join(texts)
+
+
+def test_the_shipped_model_is_picked_first_and_finished_runs_are_offered(tiny_model):
+    run_id = finished_run(tiny_model)
+    at = draw_page()
+    picker = at.selectbox(key="draw_model")
+    assert at.session_state["draw_model"] == DEFAULT_KEY
+    assert any(run_id in label for label in picker.options)
+    assert at.info[0].value == translate("draw.prompt", "en")  # an empty canvas: a prompt
+
+
+def test_model_query_parameter_preselects_a_run(tiny_model):
+    run_id = finished_run(tiny_model)
+    at = draw_page(model=run_id)
+    assert at.session_state["draw_model"] == run_id
+    at.file_uploader(key="draw_upload").set_value(("seven.png", png_of_seven(), "image/png")).run()
+    assert len(at.metric) == 1  # the tiny model (centred inputs) reads something
+
+
+def test_unknown_run_falls_back_to_the_shipped_model():
+    at = draw_page(model="nosuchrun")
+    assert at.session_state["draw_model"] == DEFAULT_KEY
+    assert "nosuchrun" in at.info[0].value
+
+
+@pytest.mark.parametrize("paper", [(0, 255), (255, 0)])  # dark ink on paper, white on black
+def test_upload_of_a_digit_gives_a_prediction(paper):
+    at = draw_page()
+    photo = png_of_seven(*paper)
+    at.file_uploader(key="draw_upload").set_value(("seven.png", photo, "image/png")).run()
+    assert not at.exception and not at.error
+    assert at.metric[0].value == "7"
+    assert len(at.get("plotly_chart")) == 1
+
+
+@pytest.mark.parametrize("lang", list(LANGUAGES))
+def test_bad_upload_gives_a_clear_message(lang):
+    at = draw_page(lang)
+    at.file_uploader(key="draw_upload").set_value(("digit.png", b"not an image", "image/png"))
+    at.run()
+    assert at.error[0].value == translate("draw.error.not_image", lang)
+    assert not at.metric
+
+
+@pytest.mark.parametrize("lang", list(LANGUAGES))
+def test_page_renders_without_missing_keys(lang):
+    at = draw_page(lang)
+    at.file_uploader(key="draw_upload").set_value(("seven.png", png_of_seven(), "image/png")).run()
+    text = page_text(at)
+    assert "⟦" not in text, re.findall(r"⟦[^⟧]*⟧", text)
+    assert at.title[0].value == catalogue(lang)["nav.draw"]
+
+
+def test_draw_keys_match_in_both_languages():
+    english = {k for k in catalogue("en") if k.startswith("draw.")}
+    assert english == {k for k in catalogue("es") if k.startswith("draw.")}
+
+
+def test_the_run_now_training_is_offered_with_its_live_model():
+    manager = shared_manager()
+    run_id = manager.submit(RunConfig(limit=20_000, epochs=5, batch_size=32, validation_size=0))
+    progress = manager.job(run_id).progress
+    deadline = time.monotonic() + 60
+    while progress.model is None or progress.snapshot(False)["status"] != RUNNING:
+        assert time.monotonic() < deadline, "training did not start"
+        time.sleep(0.05)
+    try:
+        live = [c for c in model_choices(manager.store, manager) if c.key == run_id]
+        assert [c.kind for c in live] == ["training"]
+        at = draw_page(model=run_id)
+        assert at.session_state["draw_model"] == run_id
+        assert at.caption[0].value == translate("draw.live_note", "en")
+        at.file_uploader(key="draw_upload").set_value(("7.png", png_of_seven(), "image/png")).run()
+        assert not at.exception and len(at.metric) == 1  # read by the weights of this moment
+    finally:
+        manager.stop(run_id)
+        manager.wait(run_id, timeout=60)

@@ -1,0 +1,143 @@
+"""Drawings become MNIST-like 28×28 images whatever their size, place, stroke or colours."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from mnist_app.data import scale_images
+from mnist_app.preprocess import (
+    MAX_UPLOAD_BYTES,
+    ImageError,
+    canvas_to_mnist,
+    model_input,
+    read_upload,
+)
+
+SEVEN = [(0.1, 0.1), (0.9, 0.1), (0.4, 1.0)]  # a 7 as a polyline in a unit box
+
+
+def draw_seven(box: tuple[int, int, int], width: int, side: int = 280) -> np.ndarray:
+    """White ink on black: a 7 of `size` pixels with its corner at (left, top)."""
+    left, top, size = box
+    picture = Image.new("L", (side, side), 0)
+    points = [(left + x * size, top + y * size) for x, y in SEVEN]
+    ImageDraw.Draw(picture).line(points, fill=255, width=width, joint="curve")
+    return np.asarray(picture)
+
+
+def draw_zero(width: int) -> np.ndarray:
+    """A 0 whose stroke is centred on the same oval whatever its width."""
+    picture = Image.new("L", (280, 280), 0)
+    half = width // 2
+    oval = (90 - half, 40 - half, 190 + half, 240 + half)  # Pillow's outline grows inwards
+    ImageDraw.Draw(picture).ellipse(oval, outline=255, width=width)
+    return np.asarray(picture)
+
+
+def as_canvas_rgba(grey: np.ndarray) -> np.ndarray:
+    """How the canvas sends white strokes on a transparent background."""
+    rgba = np.zeros((*grey.shape, 4), np.uint8)
+    rgba[..., :3] = 255
+    rgba[..., 3] = grey
+    return rgba
+
+
+def similar(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two images (1 = identical up to brightness)."""
+    return float((a * b).sum() / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def test_result_is_an_mnist_image():
+    digit = canvas_to_mnist(draw_seven((60, 40, 180), 18))
+    assert digit.shape == (28, 28) and digit.dtype == np.float32
+    assert digit.min() >= 0.0 and digit.max() <= 1.0 and digit.max() > 0.9
+    rows, cols = np.flatnonzero(digit.any(axis=1)), np.flatnonzero(digit.any(axis=0))
+    assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 in (20, 21, 22)  # 20 px + antialiasing
+    mass = digit.sum()
+    center = [(digit * np.indices(digit.shape)[axis]).sum() / mass for axis in (0, 1)]
+    assert np.allclose(center, 14, atol=0.6)
+
+
+def test_small_in_a_corner_and_large_in_the_middle_look_the_same():
+    small = canvas_to_mnist(draw_seven((5, 5, 60), 5))
+    large = canvas_to_mnist(draw_seven((40, 30, 220), 20))
+    assert similar(small, large) > 0.9
+
+
+@pytest.mark.parametrize("draw", [lambda w: draw_seven((40, 30, 200), w), draw_zero])
+def test_thin_and_thick_strokes_look_the_same(draw):
+    thin, medium, thick = (canvas_to_mnist(draw(width)) for width in (3, 18, 45))
+    assert similar(thin, medium) > 0.85
+    assert similar(thick, medium) > 0.85
+    assert similar(thin, thick) > 0.8
+
+
+def test_stroke_width_is_evened_out_towards_mnist():
+    ink = [canvas_to_mnist(draw_zero(width)).sum() for width in (3, 18, 45)]
+    assert max(ink) / min(ink) < 1.6  # the raw strokes differ 15-fold
+
+
+@pytest.mark.parametrize(
+    "blank",
+    [
+        np.zeros((280, 280, 4), np.uint8),  # transparent canvas
+        np.full((280, 280, 4), (0, 0, 0, 255), np.uint8),  # black canvas
+        np.full((100, 60), 235, np.uint8),  # blank paper
+        np.random.default_rng(0).integers(100, 120, (50, 50, 3), dtype=np.uint8),  # grey noise
+    ],
+)
+def test_no_ink_gives_none(blank):
+    assert canvas_to_mnist(blank) is None
+
+
+def test_transparent_canvas_opaque_canvas_and_paper_agree():
+    grey = draw_seven((40, 30, 200), 18)
+    on_black = canvas_to_mnist(grey)
+    transparent = canvas_to_mnist(as_canvas_rgba(grey))
+    black_ink_transparent = as_canvas_rgba(grey)
+    black_ink_transparent[..., :3] = 0
+    paper = np.stack([235 - grey * 0.8] * 3, axis=-1).astype(np.uint8)  # dark ink, grey paper
+    assert np.allclose(on_black, transparent, atol=0.02)
+    assert np.allclose(on_black, canvas_to_mnist(black_ink_transparent), atol=0.02)
+    assert similar(on_black, canvas_to_mnist(paper)) > 0.97
+
+
+@pytest.mark.parametrize("scaling", ["unit", "centered", "none"])
+def test_model_input_uses_the_training_scaling(scaling):
+    digit = canvas_to_mnist(draw_zero(18))
+    expected = scale_images(np.round(digit * 255).astype(np.uint8), scaling)
+    assert np.allclose(model_input(digit, scaling), expected)
+
+
+def png_bytes(picture: Image.Image, format: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format=format)
+    return buffer.getvalue()
+
+
+def test_upload_of_dark_ink_on_paper_reads_like_the_canvas():
+    paper = Image.fromarray(255 - draw_seven((40, 30, 200), 18)).convert("RGB")
+    for format in ("PNG", "JPEG"):
+        image = read_upload(png_bytes(paper, format))
+        reference = canvas_to_mnist(draw_seven((40, 30, 200), 18))
+        assert similar(canvas_to_mnist(image), reference) > 0.97
+
+
+BAD_UPLOADS = {
+    "not_image": lambda: b"%PDF-1.4 not an image at all",
+    "gif": lambda: png_bytes(Image.new("L", (20, 20)), "GIF"),
+    "truncated": lambda: png_bytes(Image.new("L", (200, 200)))[:60],
+    "100_megapixels": lambda: png_bytes(Image.new("1", (10_000, 10_000))),  # a few kB on disk
+    "400_megapixels": lambda: png_bytes(Image.new("1", (20_000, 20_000))),  # past Pillow's limit
+    "too_many_bytes": lambda: b"\x89PNG" + bytes(MAX_UPLOAD_BYTES),
+}
+REASONS = {"gif": "not_image", "truncated": "broken", "too_many_bytes": "too_big"}
+
+
+@pytest.mark.parametrize("name", list(BAD_UPLOADS))
+def test_bad_uploads_give_a_reason(name):
+    with pytest.raises(ImageError) as caught:
+        read_upload(BAD_UPLOADS[name]())
+    assert caught.value.reason == REASONS.get(name, "bomb" if "pixels" in name else name)
