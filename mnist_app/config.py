@@ -37,8 +37,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "lr_schedule": SCHEDULES,
 }
 
-# One token of an explicit layer plan, e.g. "conv32x3", "pool", "drop0.25", "dense128", "bn".
-_TOKEN = re.compile(r"^(?:conv(\d+)x(\d+)|dense(\d+)|drop(0?\.\d+|0)|pool|bn)$")
+# One token of an explicit layer plan, e.g. "conv32x3", "conv32x5s2" (stride 2), "pool",
+# "drop0.25", "dense128", "bn".
+_TOKEN = re.compile(r"^(?:conv(\d+)x(\d+)(?:s(\d+))?|dense(\d+)|drop(0?\.\d+|0)|pool|bn)$")
 
 
 class ConfigError(ValueError):
@@ -129,8 +130,8 @@ def layer_plan(config: RunConfig) -> list[str]:
             if not _TOKEN.match(token):
                 raise ConfigError(
                     "layers",
-                    f"{token!r} is not a layer; use convFxK, pool, dropP, denseN or bn "
-                    "(e.g. 'conv32x3 pool drop0.25 dense128')",
+                    f"{token!r} is not a layer; use convFxK (convFxKsS for stride S), pool, "
+                    "dropP, denseN or bn (e.g. 'conv32x3 pool drop0.25 dense128')",
                 )
     else:
         tokens = _plan_from_fields(config)
@@ -157,15 +158,23 @@ def _plan_from_fields(config: RunConfig) -> list[str]:
     return tokens
 
 
+def conv_shape(token: str) -> tuple[int, int, int]:
+    """Filters, kernel size and stride of a conv token: 'conv32x5s2' -> (32, 5, 2)."""
+    filters, kernel, stride = _TOKEN.match(token).group(1, 2, 3)
+    return int(filters), int(kernel), int(stride or 1)
+
+
 def _check_spatial_size(tokens: list[str]) -> None:
     side = IMAGE_SIDE
     for token in tokens:
         match = _TOKEN.match(token)
         if match and match.group(1):
-            filters, kernel = int(match.group(1)), int(match.group(2))
-            if filters < 1 or kernel < 1:
-                raise ConfigError("layers", f"{token!r}: filters and kernel must be at least 1")
-            side -= kernel - 1
+            filters, kernel, stride = conv_shape(token)
+            if min(filters, kernel, stride) < 1:
+                raise ConfigError(
+                    "layers", f"{token!r}: filters, kernel and stride must be at least 1"
+                )
+            side = (side - kernel) // stride + 1
         elif token == "pool":
             side //= 2
         elif token.startswith("dense") and int(token[5:]) < 1:
@@ -292,12 +301,16 @@ PRESET_LIST: tuple[Preset, ...] = (
     _preset(
         "fast-cnn",
         None,
-        "Our quick CNN for class: over 99% test accuracy in about 20 seconds of training.",
-        "Nuestra CNN rápida para clase: más del 99 % en test con unos 20 s de entrenamiento.",
+        "Our quick CNN for class: two stride-2 convolutions (cheaper than pooling) with batch "
+        "norm, and a learning rate that glides to 0; over 99% test accuracy in under 20 s.",
+        "Nuestra CNN rápida para clase: dos convoluciones de paso 2 (más baratas que el pooling) "
+        "con batch norm y una tasa de aprendizaje que baja hasta 0; más del 99 % en test en "
+        "menos de 20 s.",
         arch="cnn",
-        layers="conv16x5 bn pool conv32x3 bn pool dense64",
+        layers="conv32x5s2 bn conv64x3s2 bn dense128",
         optimizer="adam",
-        learning_rate=0.004,
+        learning_rate=0.005,
+        lr_schedule="cosine",
         batch_size=128,
         epochs=2,
         validation_size=0,

@@ -9,7 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 import keras  # noqa: E402
 
-from mnist_app.config import IMAGE_SIDE, RunConfig, layer_plan  # noqa: E402
+from mnist_app.config import IMAGE_SIDE, RunConfig, conv_shape, layer_plan  # noqa: E402
 from mnist_app.data import background_value  # noqa: E402
 
 NUM_CLASSES = 10
@@ -68,9 +68,9 @@ def build_model(config: RunConfig) -> keras.Model:
 def _layer(token: str, config: RunConfig, seed: int) -> keras.layers.Layer:
     init = keras.initializers.GlorotUniform(seed=seed)
     if token.startswith("conv"):
-        filters, kernel = (int(v) for v in token[4:].split("x"))
+        filters, kernel, stride = conv_shape(token)
         return keras.layers.Conv2D(
-            filters, kernel, activation=config.activation, kernel_initializer=init
+            filters, kernel, strides=stride, activation=config.activation, kernel_initializer=init
         )
     if token.startswith("dense"):
         return keras.layers.Dense(

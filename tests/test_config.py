@@ -67,6 +67,17 @@ def test_bad_layer_plans_are_refused():
         RunConfig(arch="cnn", layers="conv32x3 pool dense")
     with pytest.raises(ConfigError, match="conv_blocks"):
         RunConfig(arch="cnn", conv_blocks=3, kernel_size=7)
+    with pytest.raises(ConfigError, match="stride must be at least 1"):
+        RunConfig(arch="cnn", layers="conv32x3s0")
+    with pytest.raises(ConfigError, match="conv_blocks"):  # 28 -> 6 -> 1 -> nothing
+        RunConfig(arch="cnn", layers="conv8x5s4 conv8x3s2 conv8x3s2")
+
+
+def test_strided_convolutions_shrink_the_image_by_their_stride():
+    assert layer_plan(RunConfig(arch="cnn", layers="conv8x5s4 conv8x3s2")) == [
+        "conv8x5s4",
+        "conv8x3s2",
+    ]  # 28 -> 6 -> 2: still an image
 
 
 def test_slider_fields_build_the_expected_plan():

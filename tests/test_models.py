@@ -105,3 +105,23 @@ def test_same_seed_gives_same_initial_weights():
     c = build_model(RunConfig(seed=8))
     assert all((x == y).all() for x, y in zip(a.get_weights(), b.get_weights(), strict=True))
     assert not (a.get_weights()[0] == c.get_weights()[0]).all()
+
+
+def test_strided_convolutions_match_a_hand_built_network():
+    ours = build_model(PRESETS["fast-cnn"])
+    by_hand = keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            L.Reshape((28, 28, 1)),
+            L.Conv2D(32, 5, strides=2, activation="relu"),
+            L.BatchNormalization(),
+            L.Conv2D(64, 3, strides=2, activation="relu"),
+            L.BatchNormalization(),
+            L.Flatten(),
+            L.Dense(128, "relu"),
+            L.Dense(10, "softmax"),
+        ]
+    )
+    assert ours.count_params() == by_hand.count_params()
+    shapes = [row["output_shape"] for row in summarize(ours)["layers"]]
+    assert "12×12×32" in shapes and "5×5×64" in shapes  # (28-5)//2+1 = 12, (12-3)//2+1 = 5
