@@ -60,6 +60,28 @@ class TrainingManager:
     def jobs(self) -> list[Job]:
         return list(self._jobs.values())
 
+    def snapshot(self, run_id: str) -> dict | None:
+        """Progress of a run: live if this process trains it, else as the store recorded it."""
+        job = self._jobs.get(run_id)
+        if job is not None:
+            return job.progress.snapshot()
+        run = self.store.get(run_id)
+        if run is None:
+            return None
+        # e.g. a run another process (the CLI) trains into the same store, or one from before a
+        # restart: per-epoch history only, no per-batch curve.
+        progress = Progress(run["config"].epochs)
+        progress.update(
+            status=run["status"],
+            message=run["message"] or "",
+            history=run["history"],
+            epoch=len(run["history"]),
+            train_seconds=run["train_seconds"] or 0.0,
+            test_loss=run["test_loss"],
+            test_accuracy=run["test_accuracy"],
+        )
+        return progress.snapshot()
+
     def stop(self, run_id: str) -> None:
         """Stop a run: a queued one never starts, a running one stops after its current batch."""
         job = self._jobs.get(run_id)

@@ -158,6 +158,16 @@ def test_manager_runs_in_background_and_records_in_the_store(lab_home):
     assert stored["test_accuracy"] == pytest.approx(result.test_accuracy)
     assert len(stored["history"]) == 1
     assert keras.saving.load_model(stored["model_path"]).count_params() > 0
+    live = manager.snapshot(run_id)
+    assert len(live["batch_loss"]) == math.ceil(400 / 40)  # this process trained it: per batch
+
+    # Another process (a restarted server) sees the same run through the store: per epoch only.
+    later = TrainingManager(RunStore(lab_home)).snapshot(run_id)
+    assert later["status"] == FINISHED and later["batch_loss"] == []
+    assert _without_timings(later["history"]) == _without_timings(live["history"])
+    assert later["test_accuracy"] == pytest.approx(result.test_accuracy)
+    assert later["epoch"] == 1 and later["epochs"] == 1
+    assert TrainingManager(RunStore(lab_home)).snapshot("no-such-run") is None
 
 
 def test_queued_runs_know_their_place_and_can_be_stopped_from_another_thread(lab_home):
