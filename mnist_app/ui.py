@@ -10,6 +10,39 @@ import streamlit as st
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
 
 
+def keep_keras_between_reruns() -> None:
+    """Stop Streamlit from resetting Keras after every script run.
+
+    Streamlit calls keras.backend.clear_session() after each run, fragment runs included (the
+    live panel reruns twice a second). That drops TensorFlow's kernel cache and runs a full
+    gc.collect() while holding the GIL, so the training thread stalls: with the Train page open
+    an epoch took about 6x longer. Our models live in caches and jobs, not in the script, so
+    there is nothing for it to clean.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    if hasattr(script_runner, "_clean_problem_modules"):
+        script_runner._clean_problem_modules = _leave_modules_alone
+
+
+def _leave_modules_alone() -> None:
+    """Replaces Streamlit's after-run cleanup of Keras and pyplot (the app uses neither)."""
+
+
+def route_through_app() -> None:
+    """Make sure a page runs inside app.py's navigation, even when opened by a direct link.
+
+    Until app.py has called st.navigation once, Streamlit treats a pages/ folder as an old-style
+    multipage app: a fresh server asked for /train runs pages/train.py on its own, without the
+    language switch or the Keras fix above. Switch that mode off and run again, through app.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def language() -> str:
     """The language chosen in the sidebar (Spanish by default)."""
     lang = st.session_state.get("lang") or st.query_params.get("lang") or DEFAULT_LANGUAGE

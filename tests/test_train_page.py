@@ -3,6 +3,7 @@
 import time
 from pathlib import Path
 
+import keras
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -22,6 +23,15 @@ def open_train_page(lang: str = "en", **query: str) -> AppTest:
     at.switch_page("pages/train.py").run()
     assert not at.exception
     return at
+
+
+def test_streamlit_leaves_keras_alone_between_reruns(monkeypatch):
+    # Streamlit resets Keras after every run; twice a second that stalled training 6x.
+    resets = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *a, **k: resets.append(a))
+    at = open_train_page()
+    at.run()
+    assert resets == []
 
 
 def small_settings(at: AppTest) -> None:
