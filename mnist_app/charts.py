@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from mnist_app.i18n import DEFAULT_LANGUAGE, translate
 
-MAX_POINTS = 400  # per-batch points drawn per curve; the browser stays quick on long runs
+MAX_POINTS = 200  # per-batch points drawn per curve: the browser redraws them twice a second
 SMOOTHING = 0.05  # weight of the newest batch in the moving average
 TRAIN_COLOR = "#1f5fbf"
 VALIDATION_COLOR = "#d9480f"

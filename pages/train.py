@@ -30,8 +30,11 @@ from mnist_app.ui import (
     log_steps,
     number_text,
     percent_text,
+    route_through_app,
     t,
 )
+
+route_through_app()
 
 FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
 SAVED = "train_settings"  # widget values outlive a visit to another page only if copied here
@@ -188,24 +191,10 @@ def watched_run() -> dict | None:
     return run
 
 
-def snapshot(run: dict) -> dict:
-    """Live progress if this server is training the run, else what the store recorded."""
-    job = manager.job(run["id"])
-    if job is not None:
-        return job.progress.snapshot()
-    history = run["history"]  # e.g. a run the CLI is training into the same store
-    return {"status": run["status"], "history": history, "epoch": len(history),
-            "epochs": run["config"].epochs, "batch": 0, "batches_per_epoch": 1,
-            "samples_seen": 0, "samples_total": 0, "samples_per_second": 0.0, "eta_seconds": None,
-            "queue_position": 0, "test_loss": run["test_loss"],
-            "test_accuracy": run["test_accuracy"]}  # fmt: skip
-
-
 @st.fragment(run_every=0.5)
 def live_panel(run_id: str) -> None:
     """Progress and curves of a queued or running run, refreshed twice a second."""
-    run = manager.store.get(run_id)
-    snap = snapshot(run)
+    snap = manager.snapshot(run_id)
     job = manager.job(run_id)
     if job.done.is_set() if job else snap["status"] not in ACTIVE:
         st.rerun()  # the whole page redraws with the results
@@ -223,7 +212,7 @@ def live_panel(run_id: str) -> None:
                     disabled=stopping, type="primary")  # fmt: skip
         if job is not None and snap["status"] == "running":
             live_learning_rate(job, lr)
-    curves(snap)
+    curves(snap, live=True)
 
 
 def progress_text(snap: dict) -> str:
@@ -247,11 +236,19 @@ def live_learning_rate(job, column) -> None:
     )  # fmt: skip
 
 
-def curves(snap: dict) -> None:
+def curves(snap: dict, live: bool = False) -> None:
+    """Loss and accuracy side by side; while training, drawn as cheap static pictures."""
     loss, accuracy = st.columns(2)
     lang = language()
-    loss.plotly_chart(charts.curves_figure(snap, "loss", lang), key="train_loss_chart")
-    accuracy.plotly_chart(charts.curves_figure(snap, "accuracy", lang), key="train_acc_chart")
+    # A static plot skips plotly's hover and zoom layers: redrawn twice a second, the browser
+    # would otherwise take a CPU core from the training on a small machine.
+    config = {"staticPlot": True} if live else {}
+    loss.plotly_chart(
+        charts.curves_figure(snap, "loss", lang), key="train_loss_chart", config=config
+    )
+    accuracy.plotly_chart(
+        charts.curves_figure(snap, "accuracy", lang), key="train_acc_chart", config=config
+    )
 
 
 # --- the result ------------------------------------------------------------------------------
@@ -268,7 +265,7 @@ def test_set_evaluation(path: str, scaling: str) -> Evaluation:
 
 def results(run: dict) -> None:
     """Everything a finished (or stopped) run produced, beside the notebook's figure."""
-    snap = snapshot(run)
+    snap = manager.snapshot(run["id"])
     status = run["status"]
     box = {FINISHED: st.success, STOPPED: st.info}.get(status, st.error)
     box(t(f"status.{status}"))
@@ -289,7 +286,7 @@ def results(run: dict) -> None:
     if run["model_path"]:
         evaluation = test_set_evaluation(run["model_path"], run["config"].scaling)
         show_evaluation(evaluation)
-        st.page_link("pages/draw.py", label=t("result.draw_link"), icon="✏️",
+        st.page_link("pages/draw.py", label=t("result.draw_link"), icon=":material/draw:",
                      query_params={"model": run["id"]})  # fmt: skip
 
 
