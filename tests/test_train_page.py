@@ -109,7 +109,7 @@ def test_preset_fills_every_widget_and_shows_its_figure():
     [
         ("en", ("select_slider", "train_batch_size", 4096), "larger than the training set"),
         ("es", ("select_slider", "train_batch_size", 4096), "mayor que el conjunto"),
-        ("en", ("text_input", "train_layers", "conv32x3 pool banana"), "convFxK, pool"),
+        ("en", ("text_input", "train_layers", "conv32x3 pool banana"), "stride S), pool"),
         ("es", ("slider", "train_kernel_size", 7), "se queda sin píxeles"),
     ],
 )
