@@ -92,23 +92,30 @@ def _train_command(args: argparse.Namespace) -> int:
 
 
 def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False) -> dict:
-    """Train through the shared manager (as the pages do), drawing a progress bar on stderr."""
+    """Train through the shared manager (as the pages do), showing progress on stderr.
+
+    On a terminal a progress bar redraws in place; into a file or a pipe (CI, nohup) one line per
+    finished epoch, so a log does not fill with redrawn bars.
+    """
     from mnist_app.jobs import shared_manager
 
     manager = shared_manager()
     run_id = manager.submit(config, preset)
     job = manager.job(run_id)
+    interactive = sys.stderr.isatty()
+    logged = 0  # epochs already written as lines
     try:
         while not job.done.wait(0.25):
             if not quiet:
-                _draw_bar(job.progress.snapshot(batches=False))
+                logged = _show_progress(job.progress.snapshot(batches=False), interactive, logged)
     except KeyboardInterrupt:
         print("\nstopping after this batch…", file=sys.stderr)
         manager.stop(run_id)
         job.done.wait()
     if not quiet:
-        _draw_bar(job.progress.snapshot(batches=False))
-        print(file=sys.stderr)
+        _show_progress(job.progress.snapshot(batches=False), interactive, logged)
+        if interactive:
+            print(file=sys.stderr)
     run = manager.store.get(run_id)
     return {
         "run_id": run_id,
@@ -122,6 +129,28 @@ def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False
         "message": run["message"].splitlines()[0] if run["message"] else "",
         "config": config.to_dict(),
     }
+
+
+def _show_progress(snap: dict, interactive: bool, logged: int) -> int:
+    """Redraw the bar, or write the epochs finished since the last call; epochs now written."""
+    if interactive:
+        _draw_bar(snap)
+        return logged
+    for record in snap["history"][logged:]:
+        parts = [
+            f"epoch {record['epoch']}/{snap['epochs']}",
+            f"loss {_number(record['loss'])}",  # None when the loss blew up
+            f"acc {_number(record['accuracy'])}",
+        ]
+        if record.get("val_accuracy") is not None:
+            parts.append(f"val_acc {_number(record['val_accuracy'])}")
+        parts.append(f"{snap['samples_per_second']:,.0f} img/s")
+        print("  ".join(parts), file=sys.stderr, flush=True)
+    return len(snap["history"])
+
+
+def _number(value: float | None) -> str:
+    return "nan" if value is None else f"{value:.4f}"
 
 
 def _draw_bar(snap: dict) -> None:

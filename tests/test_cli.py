@@ -62,6 +62,9 @@ def test_human_output_shows_a_progress_bar_and_the_reported_figure(lab_home):
     assert done.returncode == 0, done.stderr
     assert "epoch 1/1" in done.stderr and "img/s" in done.stderr
     assert "the notebook reported 97.92%" in done.stdout
+    # stderr is a pipe here, as in a log file: one line per epoch, no redrawn bar.
+    epoch_lines = [line for line in done.stderr.splitlines() if line.startswith("epoch ")]
+    assert len(epoch_lines) == 1 and "\r" not in done.stderr
 
 
 def test_bad_flags_get_a_clear_message_and_exit_2(lab_home):
@@ -97,6 +100,7 @@ def test_a_diverging_run_exits_nonzero_with_its_reason(lab_home):
     assert done.returncode == 1
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["status"] == "diverged" and "learning rate" in result["message"]
+    assert "Traceback" not in done.stderr  # the epoch log copes with a loss that blew up
 
 
 def test_reproduce_prints_reported_vs_ours(lab_home):
