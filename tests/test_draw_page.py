@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from apptest_text import page_text
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
@@ -52,16 +53,6 @@ def png_of_seven(ink: int = 0, paper: int = 255) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def page_text(at: AppTest) -> str:
-    texts, stack = [], [at._tree]
-    while stack:
-        node = stack.pop()
-        if getattr(node, "proto", None) is not None:
-            texts.append(str(node.proto))
-        stack.extend(getattr(node, "children", {}).values())
-    return "\n".join(texts)
 
 
 def test_the_shipped_model_is_picked_first_and_finished_runs_are_offered(tiny_model):

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+from apptest_text import page_text
 from streamlit.testing.v1 import AppTest
 
 from mnist_app.i18n import LANGUAGES, LOCALES_DIR, catalogue
@@ -35,17 +36,6 @@ def test_translations_are_filled_in_with_the_same_placeholders():
     for key, text in english.items():
         assert text.strip() and spanish[key].strip(), key
         assert set(PLACEHOLDER.findall(text)) == set(PLACEHOLDER.findall(spanish[key])), key
-
-
-def page_text(at: AppTest) -> str:
-    """Every label, help text, option and paragraph the page sent, as one string."""
-    texts, stack = [], [at._tree]
-    while stack:
-        node = stack.pop()
-        if getattr(node, "proto", None) is not None:
-            texts.append(str(node.proto))
-        stack.extend(getattr(node, "children", {}).values())
-    return "\n".join(texts)
 
 
 @pytest.mark.parametrize("lang", list(LANGUAGES))
