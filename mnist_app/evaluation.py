@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import keras
@@ -22,11 +21,6 @@ class Evaluation:
     mistakes: np.ndarray  # indices into the test set, most confident mistakes first
     predicted: np.ndarray  # the predicted digit of every test image
     confidence: np.ndarray  # the probability the model gave its prediction
-
-
-def load_model(path: str | os.PathLike) -> keras.Model:
-    """A saved .keras model, loaded without running any code stored in the file."""
-    return keras.saving.load_model(path, safe_mode=True)
 
 
 def predict_classes(model: keras.Model, images: np.ndarray, batch_size: int = 2048) -> np.ndarray:

@@ -18,10 +18,11 @@ from mnist_app.config import (
     ConfigError,
     RunConfig,
 )
-from mnist_app.evaluation import Evaluation, evaluate, images_at, load_model
+from mnist_app.evaluation import Evaluation, evaluate, images_at
 from mnist_app.i18n import translate
 from mnist_app.jobs import shared_manager
 from mnist_app.models import build_model, summarize
+from mnist_app.predict import load_model
 from mnist_app.store import ACTIVE, FAILED, FINISHED, STOPPED
 from mnist_app.ui import (
     digit_gallery,
@@ -252,15 +253,10 @@ def curves(snap: dict, live: bool = False) -> None:
 
 
 # --- the result ------------------------------------------------------------------------------
-@st.cache_resource(max_entries=4, show_spinner=False)
-def saved_model(path: str):
-    return load_model(path)
-
-
 @st.cache_data(max_entries=16, show_spinner=False)
 def test_set_evaluation(path: str, scaling: str) -> Evaluation:
     """Confusion matrix, per-digit accuracy and mistakes of a saved model, computed once."""
-    return evaluate(saved_model(path), scaling)
+    return evaluate(load_model(path), scaling)
 
 
 def results(run: dict) -> None:
