@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from mnist_app.config import RunConfig
 from mnist_app.data import prepare_data
@@ -298,9 +297,3 @@ def save_model_atomically(model: keras.Model, path: str | os.PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def predict_digits(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """Class probabilities for a small batch of 28x28 model inputs, without predict()'s overhead."""
-    batch = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28)
-    return keras.ops.convert_to_numpy(model(batch, training=False))

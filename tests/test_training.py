@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from mnist_app.config import RunConfig
+from mnist_app.evaluation import predict_classes
 from mnist_app.jobs import TrainingManager
 from mnist_app.store import DIVERGED, FINISHED, QUEUED, RUNNING, STOPPED, RunStore
-from mnist_app.training import Progress, predict_digits, save_model_atomically, train
+from mnist_app.training import Progress, save_model_atomically, train
 
 SMALL = RunConfig(limit=400, validation_size=200, batch_size=40, epochs=2, seed=1)
 EXPLODING = SMALL.replace(optimizer="sgd", learning_rate=10.0, scaling="none", depth=3, width=256)
@@ -52,7 +53,7 @@ def test_test_accuracy_is_keras_evaluate_of_the_trained_model():
 
     result = train(SMALL.replace(epochs=1))
     data = prepare_data(SMALL)
-    probabilities = predict_digits(result.model, data.x_test[:2000])
+    probabilities = predict_classes(result.model, data.x_test[:2000])
     ours = float((probabilities.argmax(axis=1) == data.y_test[:2000]).mean())
     keras_loss, keras_acc = result.model.evaluate(data.x_test[:2000], data.y_test[:2000], verbose=0)
     assert ours == pytest.approx(keras_acc, abs=1e-6)
@@ -125,7 +126,7 @@ def test_model_is_saved_as_a_loadable_keras_file(tmp_path):
     loaded = keras.saving.load_model(path, safe_mode=True)
     images = np.random.default_rng(0).random((4, 28, 28), dtype=np.float32)
     np.testing.assert_allclose(
-        predict_digits(loaded, images), predict_digits(result.model, images), rtol=1e-5, atol=1e-6
+        predict_classes(loaded, images), predict_classes(result.model, images), rtol=1e-5, atol=1e-6
     )
     assert [p.name for p in tmp_path.iterdir()] == ["run.keras"]  # no temporary files left
 
