@@ -1,4 +1,5 @@
-"""Plotly figures for the pages: learning curves, confusion matrix, per-digit accuracy."""
+"""Charts for the pages: learning curves (as data for the live view, or plotly), confusion matrix,
+per-digit accuracy."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import plotly.graph_objects as go
 
 from mnist_app.i18n import DEFAULT_LANGUAGE, translate
 
-MAX_POINTS = 200  # per-batch points drawn per curve: the browser redraws them twice a second
+MAX_POINTS = 300  # per-batch points drawn per curve: enough for a chart a screen wide
 SMOOTHING = 0.05  # weight of the newest batch in the moving average
 TRAIN_COLOR = "#1f5fbf"
 VALIDATION_COLOR = "#d9480f"
@@ -27,23 +28,20 @@ def downsample(length: int, max_points: int = MAX_POINTS) -> np.ndarray:
     return np.unique(np.linspace(0, length - 1, max_points).round().astype(int))
 
 
-def curves_figure(snapshot: dict, metric: str, language: str = DEFAULT_LANGUAGE) -> go.Figure:
-    """Loss or accuracy against epochs: per batch (raw and smoothed), per epoch, validation."""
+def curve_chart(snapshot: dict, metric: str, language: str = DEFAULT_LANGUAGE) -> dict:
+    """A loss or accuracy chart as plain data: titles, axis ranges and styled lines.
+
+    Both the live canvas in the browser and the plotly figure draw exactly these lines.
+    """
     text = _labels(language)
-    figure = go.Figure()
+    lines = []
     batches = np.asarray(snapshot.get(f"batch_{metric}") or [], dtype=np.float64)
     per_epoch = max(snapshot.get("batches_per_epoch") or 1, 1)
     if len(batches):
         keep = downsample(len(batches))
         x = (keep + 1) / per_epoch
-        figure.add_scatter(
-            x=x, y=batches[keep], name=text["batch"], mode="lines",
-            line={"color": TRAIN_COLOR, "width": 1}, opacity=0.25,
-        )  # fmt: skip
-        figure.add_scatter(
-            x=x, y=ema(batches)[keep], name=text["smoothed"], mode="lines",
-            line={"color": TRAIN_COLOR, "width": 2.5},
-        )  # fmt: skip
+        lines.append(_line(text["batch"], x, batches[keep], width=1, opacity=0.25))
+        lines.append(_line(text["smoothed"], x, ema(batches)[keep], width=2.5))
     history = snapshot.get("history") or []
     epochs = [record["epoch"] for record in history]
     for key, name, color in (
@@ -52,15 +50,48 @@ def curves_figure(snapshot: dict, metric: str, language: str = DEFAULT_LANGUAGE)
     ):
         values = [record.get(key) for record in history]
         if any(v is not None for v in values):
-            figure.add_scatter(
-                x=epochs, y=values, name=text[name], mode="lines+markers",
-                line={"color": color, "width": 2, "dash": "dot" if name == "epoch" else "solid"},
-                marker={"size": 9, "color": color},
-            )  # fmt: skip
+            lines.append(
+                _line(text[name], epochs, values, color, dash=name == "epoch", markers=True)
+            )
+    return {
+        "title": text[metric],
+        "x_title": text["epochs"],
+        "x_max": snapshot.get("epochs") or 1,  # the axis spans the whole run from the start
+        "y_range": [0, 1] if metric == "accuracy" else None,
+        "lines": lines,
+    }
+
+
+def _line(name, x, y, color=TRAIN_COLOR, width=2.0, opacity=1.0, dash=False, markers=False):
+    """One styled line of a chart; a missing or non-finite value is None (a gap in the line)."""
+    return {
+        "name": name,
+        "x": [float(v) for v in x],
+        "y": [None if v is None or not np.isfinite(v) else float(v) for v in y],
+        "color": color,
+        "width": width,
+        "opacity": opacity,
+        "dash": dash,
+        "markers": markers,
+    }
+
+
+def curves_figure(snapshot: dict, metric: str, language: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """Loss or accuracy against epochs: per batch (raw and smoothed), per epoch, validation."""
+    chart = curve_chart(snapshot, metric, language)
+    figure = go.Figure()
+    for line in chart["lines"]:
+        figure.add_scatter(
+            x=line["x"], y=line["y"], name=line["name"], opacity=line["opacity"],
+            mode="lines+markers" if line["markers"] else "lines",
+            line={"color": line["color"], "width": line["width"],
+                  "dash": "dot" if line["dash"] else "solid"},
+            marker={"size": 9, "color": line["color"]},
+        )  # fmt: skip
     figure.update_layout(
-        title=text[metric],
-        xaxis={"title": text["epochs"], "rangemode": "tozero"},
-        yaxis={"range": [0, 1]} if metric == "accuracy" else {"rangemode": "tozero"},
+        title=chart["title"],
+        xaxis={"title": chart["x_title"], "rangemode": "tozero"},
+        yaxis={"range": chart["y_range"]} if chart["y_range"] else {"rangemode": "tozero"},
         height=360,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         legend={"orientation": "h", "y": -0.2},

@@ -1,5 +1,7 @@
 """Evaluation and chart helpers, checked against Keras' own numbers on a real small model."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -87,6 +89,37 @@ def test_curves_figure_draws_batches_and_epochs():
     assert list(per_epoch.y) == [1 / e for e in range(1, 6)]
     assert validation.name == "validation, per epoch"
     assert charts.curves_figure({}, "accuracy", "es").data == ()
+
+
+def test_curve_chart_is_the_data_the_figure_draws():
+    batches = list(np.linspace(2.3, 0.3, 30))
+    batches[7] = float("nan")  # a blown-up batch leaves a gap, not a NaN in the JSON
+    snapshot = {
+        "batch_loss": batches,
+        "batches_per_epoch": 10,
+        "epochs": 8,
+        "history": [
+            {"epoch": 1, "loss": 0.9, "val_loss": 1.0},
+            {"epoch": 2, "loss": 0.6, "val_loss": None},  # no validation that epoch
+            {"epoch": 3, "loss": 0.4, "val_loss": 0.5},
+        ],
+    }
+    chart = charts.curve_chart(snapshot, "loss", "es")
+    assert chart["title"] == "Pérdida" and chart["x_max"] == 8 and chart["y_range"] is None
+    names = [line["name"] for line in chart["lines"]]
+    assert names == ["cada lote", "lotes, suavizado", "entrenamiento, por época",
+                     "validación, por época"]  # fmt: skip
+    raw, smoothed, per_epoch, validation = chart["lines"]
+    assert raw["x"][:2] == [0.1, 0.2] and raw["x"][-1] == 3.0  # batch k ends at k/10 epochs
+    assert raw["y"][7] is None and all(v is not None for v in smoothed["y"])
+    assert validation["y"] == [1.0, None, 0.5] and validation["color"] == charts.VALIDATION_COLOR
+    assert per_epoch["dash"] and per_epoch["markers"] and not raw["markers"]
+    json.dumps(chart, allow_nan=False)  # what the live API sends must be strict JSON
+    figure = charts.curves_figure(snapshot, "loss", "es")
+    for trace, line in zip(figure.data, chart["lines"], strict=True):
+        assert list(trace.x) == line["x"] and list(trace.y) == line["y"]
+        assert trace.name == line["name"] and trace.line.color == line["color"]
+    assert charts.curve_chart({}, "accuracy", "en")["y_range"] == [0, 1]
 
 
 def test_result_figures_have_ten_digits():
