@@ -1,7 +1,12 @@
-"""MNIST Lab: routes to the pages."""
+"""MNIST Lab: routes to the pages, and serves the live-progress API beside them.
+
+`streamlit run app.py` imports this file to build the server (`app` below: the pages plus
+mnist_app.live's JSON route), then runs it as the script of every page view (`run()`).
+"""
 
 import streamlit as st
 
+from mnist_app.live import ROUTES
 from mnist_app.ui import keep_keras_between_reruns, language_switch, t
 
 
@@ -19,3 +24,5 @@ def run() -> None:
 
 if __name__ == "__main__":
     run()
+else:
+    app = st.App(__file__, routes=ROUTES)

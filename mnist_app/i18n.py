@@ -34,3 +34,18 @@ def translate(key: str, language: str = DEFAULT_LANGUAGE, **values: object) -> s
     if text is None:
         return missing_placeholder(key)
     return text.format(**values) if values else text
+
+
+def format_number(value: float, decimals: int = 0, language: str = DEFAULT_LANGUAGE) -> str:
+    """A number with the language's separators: 12,345.6 in English, 12.345,6 in Spanish."""
+    text = f"{value:,.{decimals}f}"
+    return text.translate(str.maketrans(",.", ".,")) if language == "es" else text
+
+
+def format_duration(seconds: float | None) -> str:
+    """Seconds as m:ss (or h:mm:ss), '–' when unknown."""
+    if seconds is None:
+        return "–"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

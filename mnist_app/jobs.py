@@ -9,7 +9,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from mnist_app.config import RunConfig
-from mnist_app.store import FAILED, QUEUED, RUNNING, STOPPED, RunStore
+from mnist_app.store import ACTIVE, FAILED, QUEUED, RUNNING, STOPPED, RunStore
 from mnist_app.training import Progress, RunResult, train
 
 MAX_TRAININGS_ENV = "MNIST_LAB_MAX_TRAININGS"
@@ -25,6 +25,7 @@ class Job:
     preset: str | None
     progress: Progress
     result: RunResult | None = None
+    left_queue: threading.Event = field(default_factory=threading.Event)  # started or stopped
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -41,8 +42,12 @@ class TrainingManager:
         self._running = 0
         self._cond = threading.Condition()
 
-    def submit(self, config: RunConfig, preset: str | None = None) -> str:
-        """Queue a run and return its id; it starts as soon as a slot is free."""
+    def submit(self, config: RunConfig, preset: str | None = None, settle: float = 0.0) -> str:
+        """Queue a run and return its id; it starts as soon as a slot is free.
+
+        With `settle` > 0 and a free slot, wait up to that many seconds for the run to start, so
+        that a page drawn right after shows it training rather than queued for a moment.
+        """
         run_id = self.store.create(config, QUEUED, preset)
         job = Job(run_id, config, preset, Progress(config.epochs))
         with self._cond:
@@ -50,7 +55,10 @@ class TrainingManager:
             self._jobs[run_id] = job
             self._waiting.append(run_id)
             self._update_positions()
+            free = self._running < self.max_concurrent and len(self._waiting) == 1
         threading.Thread(target=self._run, args=(job,), name=f"train-{run_id}", daemon=True).start()
+        if free and settle > 0:
+            job.left_queue.wait(settle)
         return run_id
 
     def job(self, run_id: str) -> Job | None:
@@ -82,6 +90,14 @@ class TrainingManager:
         )
         return progress.snapshot()
 
+    def is_active(self, run_id: str) -> bool:
+        """Whether a run is queued or training: until its job is done, or as the store says."""
+        job = self._jobs.get(run_id)
+        if job is not None:
+            return not job.done.is_set()
+        run = self.store.get(run_id)
+        return run is not None and run["status"] in ACTIVE
+
     def stop(self, run_id: str) -> None:
         """Stop a run: a queued one never starts, a running one stops after its current batch."""
         job = self._jobs.get(run_id)
@@ -112,12 +128,14 @@ class TrainingManager:
                     self._waiting.remove(job.run_id)
                     self._update_positions()
                     self._cond.notify_all()
+                    job.left_queue.set()
                     return False
                 self._cond.wait(0.5)
             self._waiting.popleft()
             self._running += 1
             self._update_positions()
             job.progress.update(queue_position=0, status=RUNNING)
+            job.left_queue.set()
             return True
 
     def _run(self, job: Job) -> None:

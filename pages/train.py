@@ -19,15 +19,16 @@ from mnist_app.config import (
     RunConfig,
 )
 from mnist_app.evaluation import Evaluation, evaluate, images_at
-from mnist_app.i18n import translate
+from mnist_app.i18n import format_duration, translate
 from mnist_app.jobs import shared_manager
+from mnist_app.live import live_view
 from mnist_app.models import build_model, summarize
 from mnist_app.predict import load_model
-from mnist_app.store import ACTIVE, FAILED, FINISHED, STOPPED
+from mnist_app.store import FAILED, FINISHED, QUEUED, RUNNING, STOPPED
 from mnist_app.ui import (
     digit_gallery,
-    duration_text,
     language,
+    live_run,
     log_steps,
     number_text,
     percent_text,
@@ -177,7 +178,7 @@ def show_summary(summary: dict) -> None:
 
 # --- the run -----------------------------------------------------------------------------
 def start_run(config: RunConfig, preset: str | None) -> None:
-    run_id = manager.submit(config, preset)
+    run_id = manager.submit(config, preset, settle=1.0)  # so the page shows it running
     st.session_state["train_run"] = run_id
     st.session_state.pop("train_live_lr", None)
     st.query_params["run"] = run_id
@@ -192,37 +193,15 @@ def watched_run() -> dict | None:
     return run
 
 
-@st.fragment(run_every=0.5)
-def live_panel(run_id: str) -> None:
-    """Progress and curves of a queued or running run, refreshed twice a second."""
-    snap = manager.snapshot(run_id)
+def live_controls(run_id: str, status: str) -> None:
+    """Stop, and a live learning-rate slider while the run trains."""
     job = manager.job(run_id)
-    if job.done.is_set() if job else snap["status"] not in ACTIVE:
-        st.rerun()  # the whole page redraws with the results
-    with st.container(key="train_live"):
-        if snap["status"] == "queued":
-            st.info(t("train.queued", position=snap.get("queue_position") or 1))
-        else:
-            st.progress(
-                snap["samples_seen"] / snap["samples_total"] if snap.get("samples_total") else 0.0,
-                text=progress_text(snap),
-            )
-        stop, lr = st.columns([1, 3])
-        stopping = job is None or job.progress.stop_requested
-        stop.button(t("train.stop"), key="train_stop", on_click=manager.stop, args=(run_id,),
-                    disabled=stopping, type="primary")  # fmt: skip
-        if job is not None and snap["status"] == "running":
-            live_learning_rate(job, lr)
-    curves(snap, live=True)
-
-
-def progress_text(snap: dict) -> str:
-    return t(
-        "train.progress",
-        epoch=min(snap["epoch"] + 1, snap["epochs"]), epochs=snap["epochs"],
-        batch=snap["batch"], batches=snap["batches_per_epoch"],
-        speed=number_text(snap["samples_per_second"]), eta=duration_text(snap["eta_seconds"]),
-    )  # fmt: skip
+    stop, lr = st.columns([1, 3])
+    stopping = job is None or job.progress.stop_requested
+    stop.button(t("train.stop"), key="train_stop", on_click=manager.stop, args=(run_id,),
+                disabled=stopping, type="primary")  # fmt: skip
+    if job is not None and status == RUNNING:
+        live_learning_rate(job, lr)
 
 
 def live_learning_rate(job, column) -> None:
@@ -237,19 +216,12 @@ def live_learning_rate(job, column) -> None:
     )  # fmt: skip
 
 
-def curves(snap: dict, live: bool = False) -> None:
-    """Loss and accuracy side by side; while training, drawn as cheap static pictures."""
+def curves(snap: dict) -> None:
+    """Loss and accuracy side by side, as interactive plotly figures."""
     loss, accuracy = st.columns(2)
     lang = language()
-    # A static plot skips plotly's hover and zoom layers: redrawn twice a second, the browser
-    # would otherwise take a CPU core from the training on a small machine.
-    config = {"staticPlot": True} if live else {}
-    loss.plotly_chart(
-        charts.curves_figure(snap, "loss", lang), key="train_loss_chart", config=config
-    )
-    accuracy.plotly_chart(
-        charts.curves_figure(snap, "accuracy", lang), key="train_acc_chart", config=config
-    )
+    loss.plotly_chart(charts.curves_figure(snap, "loss", lang), key="train_loss_chart")
+    accuracy.plotly_chart(charts.curves_figure(snap, "accuracy", lang), key="train_acc_chart")
 
 
 # --- the result ------------------------------------------------------------------------------
@@ -277,7 +249,7 @@ def results(run: dict) -> None:
             percent_text(reported) if reported else "–",
             help=t("help.reported", preset=run["preset"] or "–"),
         )
-        cols[3].metric(t("result.time"), duration_text(run["train_seconds"]))  # fmt: skip
+        cols[3].metric(t("result.time"), format_duration(run["train_seconds"]))  # fmt: skip
     curves(snap)
     if run["model_path"]:
         evaluation = test_set_evaluation(run["model_path"], run["config"].scaling)
@@ -309,7 +281,7 @@ st.title(t("nav.train"))
 st.write(t("train.intro"))
 restore_settings()
 run = watched_run()
-active = run is not None and run["status"] in ACTIVE
+active = run is not None and manager.is_active(run["id"])
 settings, outcome = st.columns([2, 3], gap="large")
 with settings:
     values = settings_widgets()
@@ -332,6 +304,10 @@ with outcome:
     if run is not None:
         st.divider()
         if active:
-            live_panel(run["id"])
+            view = live_view(manager, run["id"], language())
+            if view["status"] == QUEUED:
+                st.info(view["text"])
+            live_controls(run["id"], view["status"])
+            live_run(view, key="train_live")
         else:
             results(run)

@@ -41,10 +41,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def served_home(tmp_path_factory):
+    """The run store directory of the served app."""
+    return tmp_path_factory.mktemp("served-home")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, served_home):
     """`streamlit run app.py` on a free port with its own run store; yields its URL."""
     port = _free_port()
-    env = dict(os.environ, MNIST_LAB_HOME=str(tmp_path_factory.mktemp("served-home")))
+    env = dict(os.environ, MNIST_LAB_HOME=str(served_home))
     log = tmp_path_factory.mktemp("logs") / "streamlit.log"
     with open(log, "wb") as out:
         server = subprocess.Popen(

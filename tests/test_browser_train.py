@@ -1,4 +1,4 @@
-"""The Train page in headless Chromium: a live run whose progress and curves move, then Stop."""
+"""The Train page in headless Chromium: live progress and curves that move, Stop, the queue."""
 
 import re
 
@@ -10,42 +10,85 @@ pytestmark = pytest.mark.browser
 LIVE_TIMEOUT = 90_000  # ms; the machine is shared, so be patient but never sleep blindly
 
 
-LOSS_POINTS = """() => {
-    const plot = document.querySelector('.js-plotly-plot');  // the loss chart comes first
-    const trace = plot && plot._fullData && plot._fullData[0];  // x decoded from base64
-    return trace && trace.x ? trace.x.length : 0;
-}"""
-
-
-def test_live_run_updates_and_stops(page, app_url):
+def open_train_page(page, app_url):
     page.goto(f"{app_url}/?lang=en")  # the home page first, so the router is in place
     expect(page.get_by_role("heading", name="MNIST Lab")).to_be_visible(timeout=LIVE_TIMEOUT)
     page.goto(f"{app_url}/train?lang=en")
-    start = page.get_by_role("button", name="Start training")
-    expect(start).to_be_enabled(timeout=LIVE_TIMEOUT)
-    # A small MLP on 5,000 images, with so many epochs that only Stop can end it.
+    expect(page.get_by_role("button", name="Start training")).to_be_enabled(timeout=LIVE_TIMEOUT)
+
+
+def start_long_small_run(page, fewer_images: int = 4):
+    """A small MLP on a few thousand images, with so many epochs that only Stop ends it."""
     page.locator(".st-key-train_limit").get_by_role("slider").focus()
-    for _ in range(4):
-        page.keyboard.press("ArrowLeft")  # whole set → 50,000 → 20,000 → 10,000 → 5,000
-    expect(page.locator(".st-key-train_limit")).to_contain_text("5,000")
+    for _ in range(fewer_images):
+        page.keyboard.press("ArrowLeft")  # whole set → 50,000 → 20,000 → 10,000 → 5,000 …
     page.locator(".st-key-train_epochs").get_by_role("slider").focus()
     page.keyboard.press("End")
     expect(page.locator(".st-key-train_epochs")).to_contain_text("100")
-    start.click()
+    page.get_by_role("button", name="Start training").click()
 
-    progress = page.locator(".st-key-train_live [data-testid=stProgress]")
-    expect(progress).to_contain_text(re.compile(r"batch [1-9]\d*/"), timeout=LIVE_TIMEOUT)
+
+def test_live_run_updates_and_stops(page, app_url):
+    open_train_page(page, app_url)
+    start_long_small_run(page)
+    expect(page.locator(".st-key-train_limit")).to_contain_text("5,000")
+    live = page.locator(".st-key-train_live")
+    status = live.locator(".status")  # inside the component's shadow root
+    expect(status).to_contain_text(re.compile(r"batch [1-9]\d*/"), timeout=LIVE_TIMEOUT)
     expect(page).to_have_url(re.compile(r"[?&]run=\w+"))
-    seen = [progress.inner_text()]
-    for _ in range(2):  # the panel refreshes on its own: the text moves on twice
-        expect(progress).not_to_have_text(seen[-1], timeout=LIVE_TIMEOUT)
-        seen.append(progress.inner_text())
-    first_points = page.evaluate(LOSS_POINTS)
+    seen = [status.inner_text()]
+    for _ in range(2):  # the view refreshes on its own: the text moves on twice
+        expect(status).not_to_have_text(seen[-1], timeout=LIVE_TIMEOUT)
+        seen.append(status.inner_text())
+
+    loss, accuracy = live.locator("canvas").all()
+    expect(loss).to_have_attribute("aria-label", re.compile(r"^Loss .*batches, smoothed: \d"))
+    expect(accuracy).to_have_attribute("aria-label", re.compile(r"^Accuracy "))
+    reach = float(loss.get_attribute("data-reach"))  # how far along the epochs axis it has drawn
+    picture = loss.evaluate("canvas => canvas.toDataURL()")
     page.wait_for_function(
-        f"() => ({LOSS_POINTS})() > {first_points}", timeout=LIVE_TIMEOUT
-    )  # the per-batch curve grows too
+        "([canvas, reach]) => Number(canvas.dataset.reach) > reach",
+        arg=[loss.element_handle(), reach],
+        timeout=LIVE_TIMEOUT,
+    )  # the curve grows ...
+    assert loss.evaluate("canvas => canvas.toDataURL()") != picture  # ... and is redrawn
+    expect(live.locator(".legend")).to_contain_text("validation, per epoch")
+    bar = live.get_by_role("progressbar")
+    assert 0 <= int(bar.get_attribute("aria-valuenow")) < 100
 
     page.get_by_role("button", name="Stop").click()
     expect(page.get_by_text("Training stopped")).to_be_visible(timeout=LIVE_TIMEOUT)
     expect(page.get_by_text("Test accuracy")).to_be_visible(timeout=LIVE_TIMEOUT)
-    expect(progress).to_have_count(0)
+    expect(live).to_have_count(0)
+
+
+def test_two_tabs_each_follow_their_own_run_and_the_queue_moves_on(browser, app_url):
+    first, second = (browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in "12")
+    try:
+        tab_a, tab_b = first.new_page(), second.new_page()
+        open_train_page(tab_a, app_url)
+        start_long_small_run(tab_a, fewer_images=6)  # 1,000 images
+        expect(tab_a.locator(".st-key-train_live .status")).to_contain_text(
+            "batch", timeout=LIVE_TIMEOUT
+        )
+        open_train_page(tab_b, app_url)
+        start_long_small_run(tab_b, fewer_images=6)
+        expect(tab_b.get_by_text("place 1 in the queue")).to_be_visible(timeout=LIVE_TIMEOUT)
+        run_a, run_b = (re.search(r"run=(\w+)", tab.url).group(1) for tab in (tab_a, tab_b))
+        assert run_a != run_b
+
+        tab_a.get_by_role("button", name="Stop").click()
+        expect(tab_a.get_by_text("Training stopped")).to_be_visible(timeout=LIVE_TIMEOUT)
+        # Tab B was waiting: its live view sees the run start and brings the page along by
+        # itself, with no click: the queue message goes, the live learning rate appears.
+        expect(tab_b.get_by_text("place 1 in the queue")).to_have_count(0, timeout=LIVE_TIMEOUT)
+        expect(tab_b.get_by_text("Learning rate (live)")).to_be_visible(timeout=LIVE_TIMEOUT)
+        expect(tab_b.locator(".st-key-train_live .status")).to_contain_text(
+            re.compile(r"batch [1-9]"), timeout=LIVE_TIMEOUT
+        )
+        assert f"run={run_b}" in tab_b.url
+        tab_b.get_by_role("button", name="Stop").click()
+        expect(tab_b.get_by_text("Training stopped")).to_be_visible(timeout=LIVE_TIMEOUT)
+    finally:
+        first.close()
+        second.close()

@@ -8,7 +8,7 @@ import pytest
 from apptest_text import page_text
 from streamlit.testing.v1 import AppTest
 
-from mnist_app.i18n import LANGUAGES, LOCALES_DIR, catalogue
+from mnist_app.i18n import LANGUAGES, LOCALES_DIR, catalogue, format_duration, format_number
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -50,3 +50,12 @@ def test_pages_render_without_missing_keys(page, lang):
     assert "⟦" not in text, re.findall(r"⟦[^⟧]*⟧", text)
     titles = {"pages/home.py": "app.title", "pages/train.py": "nav.train"}
     assert at.title[0].value == catalogue(lang)[titles[page]]
+
+
+def test_numbers_and_durations_are_written_the_language_s_way():
+    assert format_number(60_000.5, 1, "en") == "60,000.5"
+    assert format_number(60_000.5, 1, "es") == "60.000,5"
+    assert format_number(0.25, 2, "es") == "0,25"
+    assert format_duration(None) == "–"
+    assert format_duration(59.6) == "1:00"
+    assert format_duration(3 * 3600 + 62) == "3:01:02"

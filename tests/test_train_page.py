@@ -1,5 +1,6 @@
 """The Train page driven through AppTest: settings, a real small training run, its results."""
 
+import json
 import time
 from pathlib import Path
 
@@ -45,13 +46,19 @@ def small_settings(at: AppTest) -> None:
 
 
 def wait_for_results(at: AppTest, timeout: float = 120) -> None:
-    """Rerun the page until the background run has ended and its results are drawn."""
-    deadline = time.monotonic() + timeout
-    while not (at.success or at.info or at.error) or at.get("progress"):
+    """Wait for the page's run to end, then rerun the page as the live view would ask it to."""
+    run_id, deadline = at.query_params["run"], time.monotonic() + timeout
+    while shared_manager().is_active(run_id):
         assert time.monotonic() < deadline, "the run did not finish in time"
         time.sleep(0.5)
-        at.run()
-        assert not at.exception
+    at.run()
+    assert not at.exception and not at.get("bidi_component")  # the live view has gone
+
+
+def live_component_data(at: AppTest) -> dict:
+    """What the page handed the live view component (its first view and where to poll)."""
+    (component,) = at.get("bidi_component")
+    return json.loads(component.proto.json)
 
 
 def texts(elements) -> str:
@@ -65,6 +72,10 @@ def test_small_run_trains_and_shows_results():
     assert summary["Parameters in total"] == f"{784 * 64 + 64 + 64 * 10 + 10:,}"  # Keras' count
     at.button(key="train_start").click().run()
     run_id = at.query_params["run"]
+    live = live_component_data(at)
+    assert live["url"] == f"/api/runs/{run_id}/live?lang=en" and live["refresh_ms"] == 500
+    assert live["view"]["run_id"] == run_id and live["view"]["status"] in ("running", "finished")
+    assert at.button(key="train_stop")  # Stop sits beside the live view
     wait_for_results(at)
     run = shared_manager().store.get(run_id)
     assert run["status"] == "finished" and run["config"].train_size == 500
@@ -136,6 +147,7 @@ def test_queued_run_shows_its_place_and_stops():
         small_settings(at)
         at.button(key="train_start").click().run()
         assert "place 1 in the queue" in texts(at.info)
+        assert live_component_data(at)["view"]["queue_position"] == 1  # it polls to see it move
         at.button(key="train_stop").click().run()
         wait_for_results(at)
         assert "Training stopped" in texts(at.info)

@@ -213,3 +213,22 @@ def test_old_finished_jobs_are_dropped_from_memory_but_kept_in_the_store(lab_hom
         manager.wait(ids[-1], timeout=120)
     assert [job.run_id for job in manager.jobs()] == ids[1:]
     assert all(manager.store.get(run_id)["status"] == FINISHED for run_id in ids)
+
+
+def test_submit_can_wait_for_a_free_slot_to_start_the_run(lab_home):
+    manager = TrainingManager(RunStore(lab_home), max_concurrent=1)
+    first = manager.submit(SMALL.replace(epochs=50), settle=30)
+    assert manager.job(first).left_queue.is_set()  # a free slot: it left the queue before return
+    assert manager.snapshot(first)["status"] == RUNNING and manager.is_active(first)
+    second = manager.submit(SMALL, settle=30)  # no free slot: returns at once, still queued
+    assert manager.snapshot(second)["status"] == QUEUED and manager.is_active(second)
+    manager.stop(second)
+    manager.stop(first)
+    assert manager.wait(first, timeout=60).status == STOPPED
+    assert manager.wait(second, timeout=60).status == STOPPED
+    assert not manager.is_active(first) and not manager.is_active(second)
+    # A run this process does not train is active as long as the store says so.
+    elsewhere = manager.store.create(SMALL, RUNNING)
+    assert manager.is_active(elsewhere)
+    manager.store.update(elsewhere, status=FINISHED)
+    assert not manager.is_active(elsewhere) and not manager.is_active("no-such-run")

@@ -1,0 +1,86 @@
+"""The live view of a run and its HTTP API, on real small runs and the real served app."""
+
+import json
+import math
+import urllib.error
+import urllib.request
+
+import pytest
+
+from mnist_app.config import RunConfig
+from mnist_app.jobs import TrainingManager
+from mnist_app.live import live_view
+from mnist_app.store import FINISHED, QUEUED, RUNNING, STOPPED, RunStore
+
+SMALL = RunConfig(limit=300, validation_size=100, batch_size=32, epochs=2, seed=3)
+
+
+def test_the_view_follows_a_real_run_to_its_end(lab_home):
+    manager = TrainingManager(RunStore(lab_home), max_concurrent=1)
+    run_id = manager.submit(SMALL)
+    manager.wait(run_id, timeout=120)
+    view = live_view(manager, run_id, "en")
+    assert view["status"] == FINISHED and view["active"] is False
+    assert view["progress"] == 1.0 and view["lang"] == "en"
+    assert view["text"].startswith("Epoch 2/2 · batch 10/10 ·")  # 300 images / 32 per batch
+    loss, accuracy = view["charts"]
+    assert (loss["title"], accuracy["title"]) == ("Loss", "Accuracy")
+    raw, smoothed, per_epoch, validation = loss["lines"]
+    assert len(raw["x"]) == 2 * math.ceil(300 / 32) and raw["x"][-1] == 2.0
+    assert per_epoch["x"] == [1, 2] and len(validation["y"]) == 2
+    run = manager.store.get(run_id)
+    assert per_epoch["y"] == pytest.approx([e["loss"] for e in run["history"]], rel=1e-3)
+    assert json.loads(json.dumps(view, allow_nan=False)) == view  # strict JSON, as served
+    spanish = live_view(manager, run_id, "es")
+    assert spanish["text"].startswith("Época 2/2 · lote 10/10 ·")
+    assert spanish["charts"][0]["title"] == "Pérdida"
+
+
+def test_a_queued_run_says_where_it_stands(lab_home):
+    manager = TrainingManager(RunStore(lab_home), max_concurrent=1)
+    first = manager.submit(SMALL.replace(epochs=100), settle=30)
+    second = manager.submit(SMALL)
+    try:
+        view = live_view(manager, second, "en")
+        assert view["status"] == QUEUED and view["active"] and view["queue_position"] == 1
+        assert view["text"] == "Waiting for a free slot: place 1 in the queue."
+        assert view["progress"] == 0.0 and all(c["lines"] == [] for c in view["charts"])
+        assert live_view(manager, first, "en")["status"] == RUNNING
+    finally:
+        manager.stop(second)
+        manager.stop(first)
+        manager.wait(first, timeout=60)
+        manager.wait(second, timeout=60)
+    assert live_view(manager, second, "en")["status"] == STOPPED
+
+
+@pytest.mark.parametrize("run_id", ["no-such-run", "x" * 10_000, "'; DROP TABLE runs; --"])
+def test_unknown_or_hostile_run_ids_have_no_view(lab_home, run_id):
+    manager = TrainingManager(RunStore(lab_home))
+    assert live_view(manager, run_id, "en") is None
+    assert manager.store.list() == []  # and the store is untouched
+
+
+def _get(url: str) -> tuple[int, dict, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as reply:
+            return reply.status, dict(reply.headers), json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+def test_the_served_app_answers_the_live_api(app_url, served_home):
+    assert _get(f"{app_url}/api/runs/nope/live")[::2] == (404, {"error": "no such run"})
+    # A run the server does not train itself (as if from the CLI): its view comes from the store.
+    store = RunStore(served_home)
+    run_id = store.create(SMALL, RUNNING)
+    store.update(run_id, history=[{"epoch": 1, "loss": 0.8, "accuracy": 0.7, "val_loss": 0.9,
+                                   "val_accuracy": 0.6}])  # fmt: skip
+    status, headers, view = _get(f"{app_url}/api/runs/{run_id}/live?lang=es")
+    assert status == 200 and headers["cache-control"] == "no-store"
+    assert view["status"] == RUNNING and view["active"] is True and view["lang"] == "es"
+    assert view["text"].startswith("Época 2/2")  # one epoch done, the second under way
+    assert view["charts"][0]["lines"][0]["y"] == [0.8]  # per epoch only: no batches stored
+    assert _get(f"{app_url}/api/runs/{run_id}/live?lang=klingon")[2]["lang"] == "es"
+    store.update(run_id, status=FINISHED)
+    assert _get(f"{app_url}/api/runs/{run_id}/live")[2]["active"] is False
