@@ -14,11 +14,7 @@ FRONTEND = Path(__file__).with_name("frontend")
 REFRESH_SECONDS = 0.5  # how often the live view of a training run asks for news
 _live_run_component = st.components.v2.component(
     "mnist_lab.live_run",
-    html=(
-        '<div class="live-run"><div class="status"></div>'
-        '<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100">'
-        '<div class="fill"></div></div><div class="legend"></div><div class="charts"></div></div>'
-    ),
+    html=(FRONTEND / "live_run.html").read_text(encoding="utf-8"),
     css=(FRONTEND / "live_run.css").read_text(encoding="utf-8"),
     js=(FRONTEND / "live_run.js").read_text(encoding="utf-8"),
 )
@@ -28,10 +24,10 @@ def keep_keras_between_reruns() -> None:
     """Stop Streamlit from resetting Keras after every script run.
 
     Streamlit calls keras.backend.clear_session() after each run, fragment runs included (the
-    live panel reruns twice a second). That drops TensorFlow's kernel cache and runs a full
-    gc.collect() while holding the GIL, so the training thread stalls: with the Train page open
-    an epoch took about 6x longer. Our models live in caches and jobs, not in the script, so
-    there is nothing for it to clean.
+    Draw page rereads a drawing every few seconds while a run trains). That drops TensorFlow's
+    kernel cache and runs a full gc.collect() while holding the GIL, so the training thread
+    stalls: when the Train page still reran twice a second, an epoch took about 6x longer. Our
+    models live in caches and jobs, not in the script, so there is nothing for it to clean.
     """
     from streamlit.runtime.scriptrunner import script_runner
 

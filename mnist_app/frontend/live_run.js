@@ -20,7 +20,7 @@ export default function liveRun({ data, parentElement, setTriggerValue }) {
   Object.assign(state, { url: data.url, setTriggerValue, phase: phaseOf(data.view) });
   show(root, state, data.view);
   clearInterval(state.timer);
-  state.timer = setInterval(() => poll(root, state), data.refresh_ms);
+  if (data.view.active) state.timer = setInterval(() => poll(root, state), data.refresh_ms);
   return () => {
     clearInterval(state.timer);
     state.observer.disconnect();
@@ -41,6 +41,7 @@ async function poll(root, state) {
     const view = await reply.json();
     root.classList.remove("offline");
     show(root, state, view);
+    if (!view.active) clearInterval(state.timer); // it has ended: nothing more will move
     const phase = phaseOf(view);
     if (phase !== state.phase) {
       state.phase = phase;
