@@ -1,6 +1,6 @@
 """How much an open Train page slows training: the same run alone vs watched live in Chromium.
 
-Run: python bench/page_overhead.py [--epochs 5] [--rounds 9] [--watch 15]
+Run: python bench/page_overhead.py [--epochs 5] [--rounds 15] [--watch 15]
 
 1. Alternates CLI runs and page runs of the same preset (one server, one browser) so drift on
    the machine hits both alike, and prints each round's training time (from the run store),
@@ -125,7 +125,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--watch", type=float, default=15.0, help="seconds of the CPU probe")
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="mnist-lab-bench-")
