@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 
 from mnist_app.config import RunConfig
+from mnist_app.i18n import missing_placeholder
 from mnist_app.jobs import TrainingManager
 from mnist_app.live import live_view
 from mnist_app.store import FINISHED, QUEUED, RUNNING, STOPPED, RunStore
@@ -34,6 +35,8 @@ def test_the_view_follows_a_real_run_to_its_end(lab_home):
     spanish = live_view(manager, run_id, "es")
     assert spanish["text"].startswith("Época 2/2 · lote 10/10 ·")
     assert spanish["charts"][0]["title"] == "Pérdida"
+    for shown in (view, spanish):  # every label found in its catalogue
+        assert missing_placeholder("")[0] not in json.dumps(shown, ensure_ascii=False)
 
 
 def test_a_queued_run_says_where_it_stands(lab_home):
