@@ -56,7 +56,7 @@ def curve_chart(snapshot: dict, metric: str, language: str = DEFAULT_LANGUAGE) -
     return {
         "title": text[metric],
         "x_title": text["epochs"],
-        "x_max": snapshot.get("epochs") or 1,  # the axis spans the whole run from the start
+        "x_max": snapshot.get("epochs") or 1,  # the run's length: the live axis grows up to it
         "y_range": [0, 1] if metric == "accuracy" else None,
         "lines": lines,
     }

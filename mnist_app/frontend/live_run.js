@@ -136,7 +136,7 @@ function drawChart(canvas, chart, theme, lang) {
   const dot = Math.min(4.5, Math.max(1.5, (box.x1 - box.x0) / xMax / 5));
   for (const series of chart.lines) drawLine(ctx, series, sx, sy, dot);
   ctx.restore();
-  canvas.setAttribute("aria-label", describe(chart, number));
+  canvas.setAttribute("aria-label", describe(chart, reach, number));
   canvas.dataset.reach = String(reach);
 }
 
@@ -188,11 +188,11 @@ function updateLegend(root, charts) {
   );
 }
 
-function describe(chart, number) {
+function describe(chart, reach, number) {
   const parts = chart.lines
     .filter((series) => series.opacity >= 1) // the raw per-batch line is too noisy to read out
     .map((series) => `${series.name}: ${number.format(lastY(series))}`);
-  return `${chart.title} (${chart.x_title} ${number.format(Math.max(0, ...chart.lines.map(lastX)))}) — ${parts.join("; ")}`;
+  return `${chart.title} (${chart.x_title} ${number.format(reach)}) — ${parts.join("; ")}`;
 }
 
 function line(ctx, x0, y0, x1, y1) {
