@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-import re
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass
+
+from mnist_app.plan import (
+    BatchNorm,
+    Conv,
+    Dense,
+    Dropout,
+    LayerSpec,
+    PlanError,
+    PlanSize,
+    Pool,
+    parse_plan,
+    size_plan,
+)
 
 ARCHITECTURES = ("mlp", "cnn")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "elu", "selu", "gelu", "leaky_relu", "linear")
@@ -12,11 +25,11 @@ OPTIMIZERS = ("sgd", "rmsprop", "adam", "adadelta", "adagrad", "adamax", "nadam"
 SCALINGS = ("unit", "centered", "none")  # [0, 1], [-0.5, 0.5], raw 0..255
 SCHEDULES = ("constant", "cosine")  # cosine: the learning rate glides down to 0 by the last batch
 TRAIN_IMAGES = 60_000
-IMAGE_SIDE = 28
 
-# Allowed range of every numeric field, inclusive: (low, high).
+# The one table of bounds: allowed range of every numeric field, inclusive (low, high). The
+# Train page's sliders, the CLI's checks and every error message read it.
 RANGES: dict[str, tuple[float, float]] = {
-    "width": (1, 4096),
+    "width": (1, 2048),
     "depth": (0, 8),
     "filters": (1, 256),
     "conv_blocks": (1, 3),
@@ -37,17 +50,26 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "lr_schedule": SCHEDULES,
 }
 
-# One token of an explicit layer plan, e.g. "conv32x3", "conv32x5s2" (stride 2), "pool",
-# "drop0.25", "dense128", "bn".
-_TOKEN = re.compile(r"^(?:conv(\d+)x(\d+)(?:s(\d+))?|dense(\d+)|drop(0?\.\d+|0)|pool|bn)$")
+# Caps on a network's size, so no setting can exhaust a class server's memory. They are checked
+# on the plan's arithmetic, before anything is built; each can be raised by its variable.
+MAX_PARAMS_ENV = "MNIST_LAB_MAX_PARAMS"
+MAX_PARAMS = 25_000_000  # 100 MB of float32 weights (Adam keeps two more copies)
+MAX_ACTIVATION_MB_ENV = "MNIST_LAB_MAX_ACTIVATION_MB"
+MAX_ACTIVATION_MB = 1024  # the layers' outputs for one training batch
 
 
 class ConfigError(ValueError):
-    """A run setting is out of range; the message names the field and what it allows."""
+    """A run setting is out of range; the message names the field and what it allows.
 
-    def __init__(self, field_name: str, message: str):
+    Where the pages explain it in the user's language, `reason` and `values` say what went
+    wrong (e.g. "too_many_params" with params and cap); otherwise `reason` is "".
+    """
+
+    def __init__(self, field_name: str, message: str, reason: str = "", **values: object):
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
+        self.reason = reason
+        self.values = values
 
 
 @dataclass(frozen=True)
@@ -94,6 +116,10 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict) -> RunConfig:
         """Build from a dict, ignoring unknown keys (e.g. from an older version)."""
+        if not isinstance(data, dict):
+            raise ConfigError(
+                "config", f"expected a mapping of settings, got {type(data).__name__}"
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -104,6 +130,11 @@ def validate(config: RunConfig) -> None:
         value = getattr(config, name)
         if value not in allowed:
             raise ConfigError(name, f"{value!r} is not one of {', '.join(allowed)}")
+    for name in ("batch_norm", "augment"):
+        if not isinstance(getattr(config, name), bool):
+            raise ConfigError(name, f"{getattr(config, name)!r} is not true or false")
+    if not isinstance(config.layers, str):
+        raise ConfigError("layers", f"{config.layers!r} is not a layer plan")
     for name, (low, high) in RANGES.items():
         value = getattr(config, name)
         is_int_field = isinstance(low, int)
@@ -118,97 +149,108 @@ def validate(config: RunConfig) -> None:
             "batch_size",
             f"{config.batch_size} is larger than the training set ({config.train_size} images); "
             f"allowed range 1..{config.train_size}",
+            reason="batch_too_big",
+            images=config.train_size,
         )
-    layer_plan(config)  # raises on a bad explicit plan or a CNN too deep for 28x28
+    check_size(config, model_size(config))
 
 
-def layer_plan(config: RunConfig) -> list[str]:
-    """The hidden layers as tokens; build_model turns each token into one Keras layer."""
-    if config.layers.strip():
-        tokens = config.layers.replace(",", " ").split()
-        for token in tokens:
-            if not _TOKEN.match(token):
-                raise ConfigError(
-                    "layers",
-                    f"{token!r} is not a layer; use convFxK (convFxKsS for stride S), pool, "
-                    "dropP, denseN or bn (e.g. 'conv32x3 pool drop0.25 dense128')",
-                )
-    else:
-        tokens = _plan_from_fields(config)
-    _check_spatial_size(tokens)
-    return tokens
+def layer_plan(config: RunConfig) -> tuple[LayerSpec, ...]:
+    """The hidden layers: the explicit plan if there is one, else the one the fields describe."""
+    if not config.layers.strip() and config.layers:
+        raise ConfigError("layers", f"{config.layers!r} names no layer", reason="no_layer")
+    if not config.layers:
+        return _plan_from_fields(config)
+    try:
+        return parse_plan(config.layers)
+    except PlanError as error:
+        raise ConfigError("layers", str(error), error.reason, **error.values) from None
 
 
-def _plan_from_fields(config: RunConfig) -> list[str]:
-    tokens: list[str] = []
+def _plan_from_fields(config: RunConfig) -> tuple[LayerSpec, ...]:
+    specs: list[LayerSpec] = []
     if config.arch == "cnn":
         for block in range(config.conv_blocks):
-            tokens.append(f"conv{config.filters * 2**block}x{config.kernel_size}")
+            specs.append(Conv(config.filters * 2**block, config.kernel_size))
             if config.batch_norm:
-                tokens.append("bn")
-            tokens.append("pool")
+                specs.append(BatchNorm())
+            specs.append(Pool())
             if config.dropout:
-                tokens.append(f"drop{config.dropout:g}")
+                specs.append(Dropout(config.dropout))
     for _ in range(config.depth):
-        tokens.append(f"dense{config.width}")
+        specs.append(Dense(config.width))
         if config.batch_norm:
-            tokens.append("bn")
+            specs.append(BatchNorm())
         if config.dropout:
-            tokens.append(f"drop{config.dropout:g}")
-    return tokens
+            specs.append(Dropout(config.dropout))
+    return tuple(specs)
 
 
-def conv_shape(token: str) -> tuple[int, int, int]:
-    """Filters, kernel size and stride of a conv token: 'conv32x5s2' -> (32, 5, 2)."""
-    filters, kernel, stride = _TOKEN.match(token).group(1, 2, 3)
-    return int(filters), int(kernel), int(stride or 1)
+def model_size(config: RunConfig) -> PlanSize:
+    """Shapes and parameter counts of the network the config describes, without building it."""
+    try:
+        return size_plan(layer_plan(config), config.augment)
+    except PlanError as error:  # the image shrank to nothing
+        field_name = "layers" if config.layers else "conv_blocks"
+        raise ConfigError(field_name, str(error), error.reason, **error.values) from None
 
 
-def _check_spatial_size(tokens: list[str]) -> None:
-    side = IMAGE_SIDE
-    for token in tokens:
-        match = _TOKEN.match(token)
-        if match and match.group(1):
-            filters, kernel, stride = conv_shape(token)
-            if min(filters, kernel, stride) < 1:
-                raise ConfigError(
-                    "layers", f"{token!r}: filters, kernel and stride must be at least 1"
-                )
-            side = (side - kernel) // stride + 1
-        elif token == "pool":
-            side //= 2
-        elif token.startswith("dense") and int(token[5:]) < 1:
-            raise ConfigError("layers", f"{token!r}: a dense layer needs at least 1 unit")
-        elif token.startswith("drop") and not 0 <= float(token[4:]) < 1:
-            raise ConfigError("layers", f"{token!r}: dropout must be in [0, 1)")
-        if side < 1:
-            raise ConfigError(
-                "conv_blocks",
-                f"the {IMAGE_SIDE}x{IMAGE_SIDE} image shrinks to nothing at {token!r}; "
-                "use fewer conv blocks or a smaller kernel",
-            )
+def check_size(config: RunConfig, size: PlanSize) -> None:
+    """Refuse a network over the parameter or activation-memory cap, saying both sizes."""
+    max_params = _env_limit(MAX_PARAMS_ENV, MAX_PARAMS)
+    if size.total_params > max_params:
+        raise ConfigError(
+            "model_size",
+            f"{size.total_params:,} parameters ({size.weight_bytes / 2**20:,.0f} MB of weights) "
+            f"is over the cap of {max_params:,} ({MAX_PARAMS_ENV}); use fewer or narrower layers",
+            reason="too_many_params",
+            params=size.total_params,
+            cap=max_params,
+        )
+    max_mb = _env_limit(MAX_ACTIVATION_MB_ENV, MAX_ACTIVATION_MB)
+    needed_mb = size.activation_bytes(config.batch_size) / 2**20
+    if needed_mb > max_mb:
+        raise ConfigError(
+            "batch_size",
+            f"a batch of {config.batch_size:,} images needs {needed_mb:,.0f} MB for the layers' "
+            f"outputs, over the cap of {max_mb:,} MB ({MAX_ACTIVATION_MB_ENV}); use a smaller "
+            "batch or a smaller network",
+            reason="too_much_memory",
+            batch=config.batch_size,
+            needed_mb=round(needed_mb),
+            cap_mb=max_mb,
+        )
+
+
+def _env_limit(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(name, f"{text!r} is not a whole number of at least 1")
+    return int(text)
 
 
 @dataclass(frozen=True)
 class Preset:
-    """A classic experiment from the course notebooks, with the figure they reported."""
+    """A classic experiment from the course notebooks, with the figure they reported.
+
+    Its description, in each language, is `preset.<slug>` in locales/presets.*.json.
+    """
 
     slug: str
     config: RunConfig
     reported_accuracy: float | None  # test accuracy the notebook printed, as a fraction
-    description: dict[str, str] = field(default_factory=dict)  # language code -> text
 
 
-def _preset(slug: str, reported: float | None, en: str, es: str, **fields: object) -> Preset:
-    return Preset(slug, RunConfig(**fields), reported, {"en": en, "es": es})
+def _preset(slug: str, reported: float | None, **fields: object) -> Preset:
+    return Preset(slug, RunConfig(**fields), reported)
 
 
 PRESET_LIST: tuple[Preset, ...] = (
     _preset(
         "chollet-512",
         0.9792,
-        "Chollet's first network: Dense 512 relu, RMSprop, batch 128, 5 epochs, all 60k images.",
-        "La primera red de Chollet: Dense 512 relu, RMSprop, lote 128, 5 épocas, las 60k imágenes.",
         width=512,
         depth=1,
         optimizer="rmsprop",
@@ -219,10 +261,6 @@ PRESET_LIST: tuple[Preset, ...] = (
     _preset(
         "mlp-64-64",
         0.9562,
-        "Two Dense 64 relu layers, inputs centred in [-0.5, 0.5], Adam, batch 32, 5 epochs "
-        "(no validation split: the notebook does not mention one).",
-        "Dos capas Dense 64 relu, entradas centradas en [-0.5, 0.5], Adam, lote 32, 5 épocas "
-        "(sin validación: el cuaderno no la menciona).",
         width=64,
         depth=2,
         scaling="centered",
@@ -233,10 +271,6 @@ PRESET_LIST: tuple[Preset, ...] = (
     _preset(
         "report-v1",
         0.9762,
-        "Flatten → Dense 128 relu, 15 epochs. Optimizer and batch are not stated: "
-        "Adam and Keras' default batch of 32.",
-        "Flatten → Dense 128 relu, 15 épocas. El optimizador y el lote no se indican: "
-        "Adam y el lote por defecto de Keras, 32.",
         width=128,
         depth=1,
         batch_size=32,
@@ -246,10 +280,6 @@ PRESET_LIST: tuple[Preset, ...] = (
     _preset(
         "report-v2",
         0.9822,
-        "Conv2D 3×3 relu → MaxPool → Dropout 0.25 → Dense 10, 15 epochs. Filters, optimizer and "
-        "batch are not stated: 32 filters, Adam, batch 32.",
-        "Conv2D 3×3 relu → MaxPool → Dropout 0.25 → Dense 10, 15 épocas. Filtros, optimizador y "
-        "lote no se indican: 32 filtros, Adam, lote 32.",
         arch="cnn",
         layers="conv32x3 pool drop0.25",
         batch_size=32,
@@ -259,10 +289,6 @@ PRESET_LIST: tuple[Preset, ...] = (
     _preset(
         "report-v3",
         0.9915,
-        "Conv2D 32 4×4 → Conv2D 3×3 → MaxPool → Dropout 0.2 → Dense 248 → Dense 124 → "
-        "Dropout 0.4, 20 epochs. Not stated: 64 filters in the second conv, Adam, batch 32.",
-        "Conv2D 32 4×4 → Conv2D 3×3 → MaxPool → Dropout 0.2 → Dense 248 → Dense 124 → "
-        "Dropout 0.4, 20 épocas. No se indica: 64 filtros en la segunda conv, Adam, lote 32.",
         arch="cnn",
         layers="conv32x4 conv64x3 pool drop0.2 dense248 dense124 drop0.4",
         batch_size=32,
@@ -272,10 +298,6 @@ PRESET_LIST: tuple[Preset, ...] = (
     _preset(
         "slides-sigmoid",
         0.098,
-        "Dense 10 sigmoid, SGD, 5 epochs. The slides got 9.8% because the labels were divided "
-        "by 255 by mistake; this preset trains it correctly.",
-        "Dense 10 sigmoid, SGD, 5 épocas. Las diapositivas obtuvieron un 9,8 % porque las "
-        "etiquetas se dividieron por 255 por error; este preset la entrena correctamente.",
         width=10,
         depth=1,
         activation="sigmoid",
@@ -288,24 +310,15 @@ PRESET_LIST: tuple[Preset, ...] = (
     _preset(
         "dnn-50-50",
         0.97,
-        "Two Dense 50 relu layers, Adam, batch 100, 5 epochs, 10,000 images held out for "
-        "validation (the notebook reports about 97%).",
-        "Dos capas Dense 50 relu, Adam, lote 100, 5 épocas, 10.000 imágenes reservadas para "
-        "validación (el cuaderno da un 97 % aproximadamente).",
         width=50,
         depth=2,
         batch_size=100,
         epochs=5,
-        validation_size=10_000,
+        validation_size=10000,
     ),
     _preset(
         "fast-cnn",
         None,
-        "Our quick CNN for class: two stride-2 convolutions (cheaper than pooling) with batch "
-        "norm, and a learning rate that glides to 0; over 99% test accuracy in under 20 s.",
-        "Nuestra CNN rápida para clase: dos convoluciones de paso 2 (más baratas que el pooling) "
-        "con batch norm y una tasa de aprendizaje que baja hasta 0; más del 99 % en test en "
-        "menos de 20 s.",
         arch="cnn",
         layers="conv32x5s2 bn conv64x3s2 bn dense128",
         optimizer="adam",
@@ -318,9 +331,6 @@ PRESET_LIST: tuple[Preset, ...] = (
     _preset(
         "lab-default",
         None,
-        "The shipped drawing model: a deeper CNN with batch norm, trained with augmentation.",
-        "El modelo de dibujo incluido: una CNN más profunda con batch norm, entrenada con aumento "
-        "de datos.",
         arch="cnn",
         layers="conv32x3 bn conv32x3 bn pool drop0.1 conv64x3 bn conv64x3 bn pool drop0.2 "
         "dense128 bn drop0.3",

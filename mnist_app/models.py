@@ -9,10 +9,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 import keras  # noqa: E402
 
-from mnist_app.config import IMAGE_SIDE, RunConfig, conv_shape, layer_plan  # noqa: E402
+from mnist_app.config import RunConfig, layer_plan  # noqa: E402
 from mnist_app.data import background_value  # noqa: E402
-
-NUM_CLASSES = 10
+from mnist_app.plan import (  # noqa: E402
+    IMAGE_SIDE,
+    NUM_CLASSES,
+    BatchNorm,
+    Conv,
+    Dense,
+    Dropout,
+    LayerSize,
+    LayerSpec,
+    PlanSize,
+    Pool,
+    layer_names,
+    works_on_images,
+)
 
 OPTIMIZER_CLASSES = {
     "sgd": keras.optimizers.SGD,
@@ -34,26 +46,25 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
 def build_model(config: RunConfig) -> keras.Model:
     """A compiled Keras model for the config: hidden layers from its plan, then softmax."""
     seed = config.seed
+    specs = layer_plan(config)
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE), name="image")
-    x = inputs
-    tokens = layer_plan(config)
-    uses_conv = any(t.startswith("conv") for t in tokens)
-    if uses_conv or config.augment:
-        x = keras.layers.Reshape((IMAGE_SIDE, IMAGE_SIDE, 1), name="add_channel")(x)
+    images = works_on_images(specs, config.augment)
+    if images:
+        x = keras.layers.Reshape((IMAGE_SIDE, IMAGE_SIDE, 1), name="add_channel")(inputs)
+    else:
+        x = keras.layers.Flatten(name="flatten")(inputs)
     if config.augment:
         x = _augmentation(config)(x)
-    flat = False
-    for i, token in enumerate(tokens):
-        if token.startswith("dense") and not flat:
-            x = keras.layers.Flatten()(x)
-            flat = True
-        x = _layer(token, config, seed + i)(x)
-    if not flat:
-        x = keras.layers.Flatten()(x)
+    for i, (name, spec) in enumerate(zip(layer_names(specs), specs, strict=True)):
+        if isinstance(spec, Dense) and len(x.shape) > 2:
+            x = keras.layers.Flatten(name="flatten")(x)
+        x = _layer(spec, name, config.activation, seed + i)(x)
+    if len(x.shape) > 2:
+        x = keras.layers.Flatten(name="flatten")(x)
     outputs = keras.layers.Dense(
         NUM_CLASSES,
         activation="softmax",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(tokens)),
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(specs)),
         name="digit",
     )(x)
     model = keras.Model(inputs, outputs, name=f"mnist_{config.arch}")
@@ -65,24 +76,26 @@ def build_model(config: RunConfig) -> keras.Model:
     return model
 
 
-def _layer(token: str, config: RunConfig, seed: int) -> keras.layers.Layer:
+def _layer(spec: LayerSpec, name: str, activation: str, seed: int) -> keras.layers.Layer:
+    """The one Keras layer a plan's spec stands for."""
     init = keras.initializers.GlorotUniform(seed=seed)
-    if token.startswith("conv"):
-        filters, kernel, stride = conv_shape(token)
-        return keras.layers.Conv2D(
-            filters, kernel, strides=stride, activation=config.activation, kernel_initializer=init
-        )
-    if token.startswith("dense"):
-        return keras.layers.Dense(
-            int(token[5:]), activation=config.activation, kernel_initializer=init
-        )
-    if token.startswith("drop"):
-        return keras.layers.Dropout(float(token[4:]), seed=seed)
-    if token == "pool":
-        return keras.layers.MaxPooling2D(2)
-    if token == "bn":
-        return keras.layers.BatchNormalization()
-    raise ValueError(f"unknown layer token {token!r}")
+    match spec:
+        case Conv(filters, kernel, stride):
+            return keras.layers.Conv2D(
+                filters, kernel, strides=stride, activation=activation, kernel_initializer=init,
+                name=name,
+            )  # fmt: skip
+        case Dense(units):
+            return keras.layers.Dense(
+                units, activation=activation, kernel_initializer=init, name=name
+            )
+        case Dropout(rate):
+            return keras.layers.Dropout(rate, seed=seed, name=name)
+        case Pool():
+            return keras.layers.MaxPooling2D(2, name=name)
+        case BatchNorm():
+            return keras.layers.BatchNormalization(name=name)
+    raise TypeError(f"not a layer spec: {spec!r}")
 
 
 def _augmentation(config: RunConfig) -> keras.Sequential:
@@ -98,29 +111,25 @@ def _augmentation(config: RunConfig) -> keras.Sequential:
     )
 
 
-def summarize(model: keras.Model) -> dict:
-    """Layers, output shapes and parameter counts as plain data for the UI and CLI."""
-    rows = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        rows.append(
-            {
-                "name": layer.name,
-                "type": type(layer).__name__,
-                "output_shape": _shape_text(layer.output.shape),
-                "params": int(layer.count_params()),
-            }
+def summarize(model: keras.Model) -> PlanSize:
+    """A built model's layers, output shapes and parameter counts, as Keras counts them.
+
+    The pages use `config.model_size`, the same figures by arithmetic; this is its oracle.
+    """
+    rows = tuple(
+        LayerSize(
+            name=layer.name,
+            type=type(layer).__name__,
+            output_shape=tuple(layer.output.shape[1:]),
+            params=int(layer.count_params()),
+            trainable=sum(math.prod(w.shape) for w in layer.trainable_weights),
         )
-    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
-    total = int(model.count_params())
-    return {
-        "layers": rows,
-        "total_params": total,
-        "trainable_params": trainable,
-        "memory_bytes": total * 4,  # float32 weights; training adds ~2x for the optimizer
-    }
-
-
-def _shape_text(shape: tuple) -> str:
-    return "×".join(str(d) for d in shape[1:]) or "1"
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    )
+    return PlanSize(
+        layers=rows,
+        total_params=int(model.count_params()),
+        trainable_params=sum(row.trainable for row in rows),
+        activations_per_image=IMAGE_SIDE**2 + sum(math.prod(r.output_shape) for r in rows),
+    )

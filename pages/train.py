@@ -17,14 +17,16 @@ from mnist_app.config import (
     SCHEDULES,
     ConfigError,
     RunConfig,
+    model_size,
 )
 from mnist_app.evaluation import Evaluation, evaluate, images_at
 from mnist_app.i18n import format_duration, translate
 from mnist_app.jobs import shared_manager
 from mnist_app.live import live_view
-from mnist_app.models import build_model, summarize
+from mnist_app.plan import PlanSize
 from mnist_app.predict import load_model
 from mnist_app.store import FAILED, FINISHED, QUEUED, RUNNING, STOPPED
+from mnist_app.text import escape_markdown
 from mnist_app.ui import (
     digit_gallery,
     language,
@@ -82,7 +84,7 @@ def settings_widgets() -> dict:
         on_change=apply_preset, help=t("help.preset"),
     )  # fmt: skip
     if slug := st.session_state["train_preset"]:
-        st.caption(PRESET_INFO[slug].description[language()])
+        st.caption(t(f"preset.{slug}"))
     is_cnn = st.session_state["train_arch"] == "cnn"
     v = {}
     st.subheader(t("train.network"))
@@ -153,27 +155,26 @@ def build_config(values: dict) -> RunConfig:
 
 def config_error_text(error: ConfigError) -> str:
     """A translated explanation of a setting that cannot be trained."""
-    explained = ("batch_size", "layers", "conv_blocks")
-    hint = t(f"invalid.{error.field}" if error.field in explained else "invalid.generic")
+    values = {  # a plan's words are the user's own text: shown as typed, never as Markdown
+        k: number_text(v) if isinstance(v, int) else escape_markdown(v)
+        for k, v in error.values.items()
+    }
+    hint = t(f"invalid.{error.reason}", **values) if error.reason else t("invalid.generic")
     return t("invalid.message", field=t(f"field.{error.field}"), hint=hint)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def model_summary(config: RunConfig) -> dict:
-    """Layers, shapes and parameter counts of the model the settings describe."""
-    return summarize(build_model(config))
-
-
-def show_summary(summary: dict) -> None:
+def show_summary(size: PlanSize) -> None:
+    """The model's layers, shapes and parameter counts, worked out without building it."""
     rows = [
-        {t("summary.layer"): r["name"], t("summary.type"): r["type"],
-         t("summary.shape"): r["output_shape"], t("summary.params"): number_text(r["params"])}
-        for r in summary["layers"]
+        {t("summary.layer"): r.name, t("summary.type"): r.type,
+         t("summary.shape"): "×".join(map(str, r.output_shape)),
+         t("summary.params"): number_text(r.params)}
+        for r in size.layers
     ]  # fmt: skip
     st.dataframe(rows, hide_index=True, width="stretch")
     left, right = st.columns(2)
-    left.metric(t("summary.total_params"), number_text(summary["total_params"]))
-    right.metric(t("summary.memory"), f"{number_text(summary['memory_bytes'] / 2**20, 1)} MB")
+    left.metric(t("summary.total_params"), number_text(size.total_params))
+    right.metric(t("summary.memory"), f"{number_text(size.weight_bytes / 2**20, 1)} MB")
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -294,7 +295,7 @@ with outcome:
         st.error(config_error_text(problem))
     if config is not None:
         with st.expander(t("summary.title"), expanded=run is None):
-            show_summary(model_summary(config))
+            show_summary(model_size(config))
     preset = st.session_state["train_preset"] or None
     if preset and config != PRESETS[preset]:
         st.caption(t("train.modified", preset=preset))

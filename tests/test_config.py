@@ -12,7 +12,10 @@ from mnist_app.config import (
     ConfigError,
     RunConfig,
     layer_plan,
+    model_size,
 )
+from mnist_app.i18n import translate
+from mnist_app.plan import Conv, parse_plan
 
 
 def _below(low):
@@ -65,24 +68,79 @@ def test_whole_training_set_as_one_batch_is_allowed():
 def test_bad_layer_plans_are_refused():
     with pytest.raises(ConfigError, match="layers"):
         RunConfig(arch="cnn", layers="conv32x3 pool dense")
-    with pytest.raises(ConfigError, match="conv_blocks"):
+    with pytest.raises(ConfigError, match="conv_blocks"):  # the sliders' plan shrinks to nothing
         RunConfig(arch="cnn", conv_blocks=3, kernel_size=7)
     with pytest.raises(ConfigError, match="stride must be at least 1"):
         RunConfig(arch="cnn", layers="conv32x3s0")
-    with pytest.raises(ConfigError, match="conv_blocks"):  # 28 -> 6 -> 1 -> nothing
+    with pytest.raises(ConfigError, match="^layers:.*shrinks to nothing"):  # 28 -> 6 -> 1 -> 0
         RunConfig(arch="cnn", layers="conv8x5s4 conv8x3s2 conv8x3s2")
+    with pytest.raises(ConfigError, match="^layers:.*shrinks to nothing at 'conv32x99'"):
+        RunConfig(arch="cnn", layers="conv32x99")
+
+
+@pytest.mark.parametrize(
+    ("plan", "message"),
+    [
+        (",,,", "names no layer"),
+        ("   ", "names no layer"),
+        ("dense10 conv8x3", "'conv8x3' comes after a dense layer"),
+        ("dense10 pool", "'pool' comes after a dense layer"),
+        ("bn " * 5000, "5000 layers is more than the limit of 64"),
+        ("dense100000000", "a dense layer needs 1..16384 units"),
+        ("conv100000x3", "filters must be 1..1024"),
+        ("drop1", r"dropout must be in \[0, 1\)"),
+        ("dense0", "a dense layer needs 1..16384 units"),
+    ],
+)
+def test_plans_that_cannot_be_built_are_refused_before_building(plan, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        RunConfig(layers=plan)
+    assert caught.value.field == "layers"
+
+
+def test_a_network_over_the_parameter_cap_is_refused_giving_its_size_and_the_cap():
+    with pytest.raises(ConfigError) as caught:
+        RunConfig(layers="dense4096 " * 40)
+    params = (784 + 1) * 4096 + 39 * (4096 + 1) * 4096 + (4096 + 1) * 10  # 658 million
+    assert caught.value.field == "model_size"
+    assert f"{params:,} parameters" in str(caught.value) and "cap of 25,000,000" in str(
+        caught.value
+    )
+    assert model_size(RunConfig(width=2048, depth=5)).total_params > 8_000_000  # under the cap
+
+
+def test_a_batch_over_the_activation_memory_cap_is_refused():
+    with pytest.raises(ConfigError, match=r"batch of 60,000 images needs [\d,]+ MB.*1,024 MB"):
+        RunConfig(arch="cnn", filters=256, validation_size=0, batch_size=60_000)
+    RunConfig(arch="cnn", filters=256, validation_size=0, batch_size=128)  # fine
+
+
+def test_the_caps_are_configurable(monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_MAX_PARAMS", "10000")
+    with pytest.raises(ConfigError, match="101,770 parameters .* cap of 10,000"):
+        RunConfig()
+    assert model_size(RunConfig(depth=0)).total_params == 7_850  # softmax regression fits
+    monkeypatch.setenv("MNIST_LAB_MAX_PARAMS", "lots")
+    with pytest.raises(ConfigError, match="MNIST_LAB_MAX_PARAMS: 'lots' is not a whole number"):
+        RunConfig()
 
 
 def test_strided_convolutions_shrink_the_image_by_their_stride():
-    assert layer_plan(RunConfig(arch="cnn", layers="conv8x5s4 conv8x3s2")) == [
-        "conv8x5s4",
-        "conv8x3s2",
-    ]  # 28 -> 6 -> 2: still an image
+    plan = layer_plan(RunConfig(arch="cnn", layers="conv8x5s4 conv8x3s2"))
+    assert plan == (Conv(8, 5, 4), Conv(8, 3, 2))
+    assert [row.output_shape for row in model_size(RunConfig(layers="conv8x5s4 conv8x3s2")).layers][
+        1:3
+    ] == [(6, 6, 8), (2, 2, 8)]  # 28 -> 6 -> 2: still an image
+
+
+def test_a_plan_reads_back_as_the_words_it_was_written_in():
+    words = "conv32x5s2 bn pool drop0.25 dense128 conv16x3"
+    assert " ".join(map(str, parse_plan(words.replace("conv16x3", "")))) == words[:-9]
 
 
 def test_slider_fields_build_the_expected_plan():
     cnn = RunConfig(arch="cnn", filters=16, conv_blocks=2, depth=1, width=64, dropout=0.2)
-    assert layer_plan(cnn) == [
+    assert [str(spec) for spec in layer_plan(cnn)] == [
         "conv16x3",
         "pool",
         "drop0.2",
@@ -92,7 +150,7 @@ def test_slider_fields_build_the_expected_plan():
         "dense64",
         "drop0.2",
     ]
-    assert layer_plan(RunConfig(depth=0)) == []
+    assert layer_plan(RunConfig(depth=0)) == ()
 
 
 def test_config_round_trips_through_a_dict_and_ignores_unknown_keys():
@@ -114,7 +172,7 @@ def test_presets_cover_the_course_notebooks_with_their_reported_figures():
     assert reported["report-v3"] == pytest.approx(0.9915)
     assert reported["slides-sigmoid"] == pytest.approx(0.098)
     assert reported["dnn-50-50"] == pytest.approx(0.97)
-    for preset in PRESET_INFO.values():
-        assert set(preset.description) == {"en", "es"}
+    for slug in PRESET_INFO:  # every preset is described in both languages
+        assert "⟦" not in translate(f"preset.{slug}", "en") + translate(f"preset.{slug}", "es")
     assert PRESETS["mlp-64-64"].scaling == "centered"
     assert PRESETS["dnn-50-50"].validation_size == 10_000

@@ -3,7 +3,7 @@
 import keras
 import pytest
 
-from mnist_app.config import PRESETS, RunConfig
+from mnist_app.config import PRESETS, RunConfig, model_size
 from mnist_app.models import OPTIMIZER_CLASSES, build_model, summarize
 
 L = keras.layers
@@ -69,10 +69,29 @@ def test_known_parameter_counts():
 def test_every_preset_builds_and_its_summary_adds_up(slug):
     model = build_model(PRESETS[slug])
     summary = summarize(model)
-    assert summary["total_params"] == model.count_params()
-    assert sum(row["params"] for row in summary["layers"]) == summary["total_params"]
-    assert summary["layers"][-1]["output_shape"] == "10"
+    assert summary.total_params == model.count_params()
+    assert sum(row.params for row in summary.layers) == summary.total_params
+    assert summary.layers[-1].output_shape == (10,)
     assert model.output_shape == (None, 10)
+
+
+PLANS = [
+    RunConfig(),
+    RunConfig(depth=0),
+    RunConfig(width=33, depth=3, batch_norm=True, dropout=0.3),
+    RunConfig(arch="cnn", filters=8, conv_blocks=3, kernel_size=2, batch_norm=True, dropout=0.1),
+    RunConfig(arch="cnn", layers="conv8x7s3 bn pool"),
+    RunConfig(layers="bn drop0.5 dense17 bn"),
+    RunConfig(layers="pool dense20"),
+    RunConfig(arch="cnn", layers="conv4x3 conv4x3", augment=True),
+    RunConfig(augment=True),
+]
+
+
+@pytest.mark.parametrize("config", [*PRESETS.values(), *PLANS], ids=str)
+def test_the_size_worked_out_before_building_is_what_keras_builds(config):
+    # Layer by layer: name, type, output shape, parameters (trainable and not).
+    assert model_size(config) == summarize(build_model(config))
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZER_CLASSES))
@@ -123,5 +142,5 @@ def test_strided_convolutions_match_a_hand_built_network():
         ]
     )
     assert ours.count_params() == by_hand.count_params()
-    shapes = [row["output_shape"] for row in summarize(ours)["layers"]]
-    assert "12×12×32" in shapes and "5×5×64" in shapes  # (28-5)//2+1 = 12, (12-3)//2+1 = 5
+    shapes = [row.output_shape for row in summarize(ours).layers]
+    assert (12, 12, 32) in shapes and (5, 5, 64) in shapes  # (28-5)//2+1 = 12, (12-3)//2+1 = 5
