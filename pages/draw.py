@@ -16,6 +16,7 @@ from mnist_app.predict import (
     read_digit,
 )
 from mnist_app.preprocess import MAX_UPLOAD_BYTES, ImageError, read_upload
+from mnist_app.text import escape_markdown
 from mnist_app.ui import digit_gallery, language, percent_text, route_through_app, t
 
 route_through_app()
@@ -49,7 +50,7 @@ def pick_model() -> ModelChoice | None:
     elif st.session_state.get("draw_model") not in choices:
         st.session_state["draw_model"] = next(iter(choices))
     if wanted and wanted not in choices and wanted != DEFAULT_KEY:
-        st.info(t("draw.model_missing", run=wanted))
+        st.info(t("draw.model_missing", run=escape_markdown(wanted)))  # the URL is anyone's
     labels = {key: choice_label(choice) for key, choice in choices.items()}
     key = st.selectbox(
         t("draw.model"), list(choices), format_func=labels.get, key="draw_model",

@@ -15,6 +15,7 @@ from mnist_app.i18n import LANGUAGES, catalogue, translate
 from mnist_app.jobs import shared_manager
 from mnist_app.predict import DEFAULT_KEY, model_choices
 from mnist_app.store import FINISHED, RUNNING
+from mnist_app.text import WORD_JOINER, escape_markdown
 from mnist_app.training import train
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -76,6 +77,41 @@ def test_unknown_run_falls_back_to_the_shipped_model():
     at = draw_page(model="nosuchrun")
     assert at.session_state["draw_model"] == DEFAULT_KEY
     assert "nosuchrun" in at.info[0].value
+
+
+def shown_text(markdown: str) -> str:
+    """What a reader sees of Markdown that holds only escaped characters."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace(WORD_JOINER, "")
+
+
+HOSTILE_NAMES = [
+    "[x](http://evil.example)",
+    "![img](http://evil.example/a.png)",
+    "<http://evil.example>",
+    "see www.evil.example or x@evil.example",
+    "**bold** :red[red] $x^2$ <b>html</b> &amp;\n\n# heading",
+]
+
+
+@pytest.mark.parametrize("wanted", HOSTILE_NAMES)
+def test_a_model_named_in_the_url_is_shown_as_plain_text(wanted):
+    at = draw_page(model=wanted)
+    body = at.info[0].proto.body
+    assert at.session_state["draw_model"] == DEFAULT_KEY
+    for link in ("](", "http://", "www.", "x@", "**", ":red["):  # links, bare links, formats
+        assert link not in body
+    assert " ".join(wanted.split()) in " ".join(shown_text(body).split())  # all still shown
+    if wanted.startswith("!["):
+        assert "\\!\\[img\\]\\(http\\:" in body
+
+
+def test_escaped_markdown_shows_the_same_characters():
+    assert escape_markdown("[x](http://evil.example)") == (
+        f"\\[x\\]\\(http\\:{WORD_JOINER}\\/\\/evil\\.example\\)"
+    )
+    every_ascii = "".join(map(chr, range(32, 127)))
+    assert shown_text(escape_markdown(every_ascii)) == every_ascii
+    assert escape_markdown("a1b2c3d4e5f6") == "a1b2c3d4e5f6"  # a run id is left alone
 
 
 @pytest.mark.parametrize("paper", [(0, 255), (255, 0)])  # dark ink on paper, white on black
