@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,10 @@ _EXPECTED = {
 }
 
 
+class DataError(ValueError):
+    """MNIST is missing or is not MNIST; the message names the file and what is wrong with it."""
+
+
 def dataset_path() -> Path:
     """Where mnist.npz is read from: $MNIST_LAB_DATA, else the project's data/ folder."""
     return Path(os.environ.get(DATA_ENV) or DEFAULT_DATA)
@@ -33,26 +38,62 @@ def load_mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     path = dataset_path()
     if path.exists():
         arrays = _read_npz(path)
-    else:  # only reachable with a network; the project ships its own copy
-        import keras
-
-        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
-        arrays = (x_train, y_train, x_test, y_test)
+    elif os.environ.get(DATA_ENV):  # a file named on purpose: never swap in another
+        raise DataError(f"MNIST not found at {path} (the file ${DATA_ENV} names)")
+    else:
+        arrays = _download(path)
     for array in arrays:
         array.setflags(write=False)  # shared by every run in the process
     return arrays
 
 
+def _download(path: Path) -> tuple[np.ndarray, ...]:
+    """Keras' copy from the internet: only for a checkout without the project's own file."""
+    import keras
+
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    except Exception as error:  # Keras reports a failed download as a bare Exception
+        raise DataError(f"MNIST not found at {path}, and downloading it failed") from error
+    return check_mnist("the downloaded MNIST", (x_train, y_train, x_test, y_test))
+
+
 def _read_npz(path: Path) -> tuple[np.ndarray, ...]:
-    with np.load(path, allow_pickle=False) as npz:
-        missing = set(_EXPECTED) - set(npz.files)
-        if missing:
-            raise ValueError(f"{path} is not an MNIST archive: missing {sorted(missing)}")
-        arrays = tuple(np.asarray(npz[name], dtype=np.uint8) for name in _EXPECTED)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            names = set(npz.files)
+            arrays = tuple(npz[name] for name in _EXPECTED if name in names)
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"{path} cannot be read as an .npz archive: {error}") from error
+    except ValueError as error:  # numpy refuses to unpickle objects (they could run code)
+        raise DataError(f"{path} is not an MNIST archive: {error}") from error
+    missing = sorted(set(_EXPECTED) - names)
+    if missing:
+        raise DataError(f"{path} is not an MNIST archive: missing {missing}")
+    return check_mnist(path, arrays)
+
+
+def check_mnist(source: str | Path, arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """The four arrays as uint8 if they hold MNIST's shapes, grey levels and labels; else DataError.
+
+    An array of another type is converted only if its values fit: float images scaled to [0, 1]
+    would turn black, and labels past 255 would wrap around, with no error.
+    """
+    checked = []
     for (name, shape), array in zip(_EXPECTED.items(), arrays, strict=True):
         if array.shape != shape:
-            raise ValueError(f"{path}: {name} has shape {array.shape}, expected {shape}")
-    return arrays
+            raise DataError(f"{source}: {name} has shape {array.shape}, expected {shape}")
+        what, high = ("images", 255) if name.startswith("x") else ("labels", 9)
+        if array.dtype.kind not in "ui":
+            raise DataError(
+                f"{source}: {name} holds {array.dtype} values, but MNIST {what} are integers "
+                f"0..{high}"
+            )
+        low, top = int(array.min()), int(array.max())
+        if low < 0 or top > high:
+            raise DataError(f"{source}: {name} has values {low}..{top}, expected 0..{high}")
+        checked.append(array.astype(np.uint8, copy=False))
+    return tuple(checked)
 
 
 def scale_images(images: np.ndarray, scaling: str) -> np.ndarray:

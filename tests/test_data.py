@@ -1,11 +1,12 @@
-"""The bundled MNIST copy, its splits and scalings."""
+"""The bundled MNIST copy, its splits and scalings, and clear errors for anything else."""
 
+import keras
 import numpy as np
 import pytest
 
 from mnist_app import data
 from mnist_app.config import RunConfig
-from mnist_app.data import load_mnist, prepare_data, scale_images
+from mnist_app.data import DataError, load_mnist, prepare_data, scale_images
 
 
 def test_the_bundled_copy_is_the_genuine_mnist():
@@ -64,10 +65,13 @@ def test_path_override_and_a_corrupt_file_gives_a_clear_error(tmp_path, monkeypa
     load_mnist.cache_clear()
     try:
         assert data.dataset_path() == bad
-        with pytest.raises(ValueError, match="missing"):
+        with pytest.raises(DataError, match="missing"):
             load_mnist()
         bad.write_bytes(b"not a zip at all")
-        with pytest.raises(ValueError):
+        with pytest.raises(DataError, match=str(bad)):
+            load_mnist()
+        bad.write_bytes(b"PK\x03\x04" + bytes(100))  # a zip cut short
+        with pytest.raises(DataError, match="cannot be read"):
             load_mnist()
     finally:
         load_mnist.cache_clear()
@@ -80,7 +84,83 @@ def test_pickled_objects_in_the_archive_are_never_loaded(tmp_path, monkeypatch):
     monkeypatch.setenv(data.DATA_ENV, str(hostile))
     load_mnist.cache_clear()
     try:
-        with pytest.raises(ValueError, match="pickle"):
+        with pytest.raises(DataError, match="pickle"):
             load_mnist()
     finally:
         load_mnist.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def real_mnist() -> dict[str, np.ndarray]:
+    """The four arrays of the project's own file, read directly (not through the cache)."""
+    with np.load(data.DEFAULT_DATA) as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+@pytest.fixture
+def data_file(tmp_path, monkeypatch):
+    """$MNIST_LAB_DATA names a file in tmp_path; the next test reads the real copy again."""
+    path = tmp_path / "mnist.npz"
+    monkeypatch.setenv(data.DATA_ENV, str(path))
+    load_mnist.cache_clear()
+    yield path
+    load_mnist.cache_clear()
+
+
+def test_float_images_scaled_to_unit_range_are_refused(real_mnist, data_file):
+    np.savez(data_file, **{**real_mnist, "x_test": real_mnist["x_test"] / np.float32(255)})
+    with pytest.raises(DataError, match="x_test holds float32 values") as caught:
+        load_mnist()  # they used to become all zeros
+    assert str(data_file) in str(caught.value)
+
+
+def test_labels_past_nine_are_refused_not_wrapped(real_mnist, data_file):
+    np.savez(data_file, **{**real_mnist, "y_train": real_mnist["y_train"].astype(np.int64) * 1000})
+    with pytest.raises(DataError, match="y_train has values 0..9000, expected 0..9"):
+        load_mnist()  # they used to wrap modulo 256: 7000 became 88
+
+
+def test_negative_grey_levels_are_refused(real_mnist, data_file):
+    centred = real_mnist["x_train"].astype(np.int16) - 128
+    np.savez(data_file, **{**real_mnist, "x_train": centred})
+    with pytest.raises(DataError, match="x_train has values -128..127, expected 0..255"):
+        load_mnist()
+
+
+def test_integers_of_another_type_are_accepted_when_they_fit(real_mnist, data_file):
+    wide = {name: array.astype(np.int64) for name, array in real_mnist.items()}
+    np.savez(data_file, **wide)
+    for array, name in zip(load_mnist(), ("x_train", "y_train", "x_test", "y_test"), strict=True):
+        assert array.dtype == np.uint8
+        np.testing.assert_array_equal(array, real_mnist[name])
+
+
+def test_a_missing_file_named_by_the_variable_is_named_in_the_error(data_file, monkeypatch):
+    never = lambda: pytest.fail("downloaded instead of naming the missing file")  # noqa: E731
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", never)
+    with pytest.raises(DataError, match="MNIST not found at .*mnist.npz") as caught:
+        load_mnist()
+    assert str(data_file) in str(caught.value)
+
+
+def test_no_bundled_file_and_no_network_names_the_file_looked_for(tmp_path, monkeypatch):
+    missing = tmp_path / "data" / "mnist.npz"
+    monkeypatch.delenv(data.DATA_ENV, raising=False)
+    monkeypatch.setattr(data, "DEFAULT_DATA", missing)
+    offline = Exception(
+        "URL fetch failure on https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+        "mnist.npz: None -- [Errno -2] Name or service not known"
+    )  # what keras.datasets.mnist.load_data raises on a machine without network
+
+    def load_data_offline():
+        raise offline
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", load_data_offline)
+    load_mnist.cache_clear()
+    try:
+        with pytest.raises(DataError, match="downloading it failed") as caught:
+            load_mnist()
+    finally:
+        load_mnist.cache_clear()
+    assert str(missing) in str(caught.value)
+    assert caught.value.__cause__ is offline
