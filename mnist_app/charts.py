@@ -13,6 +13,14 @@ MAX_POINTS = 300  # per-batch points drawn per curve: enough for a chart a scree
 SMOOTHING = 0.05  # weight of the newest batch in the moving average
 TRAIN_COLOR = "#1f5fbf"
 VALIDATION_COLOR = "#d9480f"
+# Font sizes (px) and top margins sized from them: the numbers must read on a classroom projector.
+TITLE_SIZE = 20
+TITLE_PAD = 12  # from the figure's top edge to the title
+AXIS_TITLE_SIZE = 16
+TICK_SIZE = 16
+CELL_TEXT_SIZE = 17
+CURVES_TOP = 105  # the title, then up to two legend rows
+CONFUSION_TOP = 125  # the title, then the top axis's title and tick labels
 
 
 def ema(values: list[float] | np.ndarray, alpha: float = SMOOTHING) -> np.ndarray:
@@ -89,12 +97,14 @@ def curves_figure(snapshot: dict, metric: str, language: str = DEFAULT_LANGUAGE)
             marker={"size": 9, "color": line["color"]},
         )  # fmt: skip
     figure.update_layout(
-        title=chart["title"],
+        title=_title(chart["title"]),
         xaxis={"title": chart["x_title"], "rangemode": "tozero"},
         yaxis={"range": chart["y_range"]} if chart["y_range"] else {"rangemode": "tozero"},
-        height=360,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        legend={"orientation": "h", "y": -0.2},
+        height=420,
+        # The legend sits between the title and the plot, so it can never cover the x axis title;
+        # the top margin holds the title and two legend rows (a half-width column wraps it).
+        margin={"l": 10, "r": 10, "t": CURVES_TOP, "b": 10},
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
         uirevision=metric,  # keep the user's zoom while the curve grows
     )
     return figure
@@ -108,17 +118,24 @@ def confusion_figure(confusion: np.ndarray, language: str = DEFAULT_LANGUAGE) ->
     figure = go.Figure(
         go.Heatmap(
             z=np.log1p(confusion), x=digits, y=digits, text=confusion, texttemplate="%{text}",
-            colorscale="Blues", showscale=False,
+            textfont={"size": CELL_TEXT_SIZE}, colorscale="Blues", showscale=False, xgap=1, ygap=1,
             hovertemplate=text["confusion_hover"] + "<extra></extra>",
         )
     )  # fmt: skip
+    axis_title = {"size": AXIS_TITLE_SIZE}
+    ticks = {"size": TICK_SIZE}
     figure.update_layout(
-        title=text["confusion"],
-        xaxis={"title": text["predicted"], "side": "top", "type": "category"},
-        yaxis={"title": text["true"], "autorange": "reversed", "type": "category"},
-        height=480,
-        margin={"l": 10, "r": 10, "t": 90, "b": 10},
-    )
+        title=_title(text["confusion"], centred=True),
+        # Square cells: the matrix keeps its shape and is centred, whatever the column's width.
+        xaxis={"title": {"text": text["predicted"], "font": axis_title}, "side": "top",
+               "type": "category", "tickfont": ticks, "constrain": "domain"},
+        yaxis={"title": {"text": text["true"], "font": axis_title}, "autorange": "reversed",
+               "type": "category", "tickfont": ticks, "scaleanchor": "x", "constrain": "domain",
+               "constraintoward": "top"},
+        height=700,
+        # The x axis is on top: the margin holds the title, then the axis title, then the ticks.
+        margin={"l": 10, "r": 10, "t": CONFUSION_TOP, "b": 10},
+    )  # fmt: skip
     return figure
 
 
@@ -130,17 +147,29 @@ def per_class_figure(accuracy: np.ndarray, language: str = DEFAULT_LANGUAGE) -> 
     figure = go.Figure(
         go.Bar(
             x=[str(d) for d in range(len(values))], y=values, marker_color=TRAIN_COLOR,
-            text=[f"{v:.1%}" for v in values], textposition="outside",
+            # Inside the bar's top, so the axis can stop at 100%; a bar too short for its label
+            # gets it just above instead.
+            text=[f"{v:.1%}" for v in values], textposition="auto", insidetextanchor="end",
+            textangle=0, textfont={"size": 14}, cliponaxis=False,
         )
     )  # fmt: skip
     figure.update_layout(
-        title=text["per_class"],
+        title=_title(text["per_class"]),
         xaxis={"title": text["digit"], "type": "category"},
-        yaxis={"title": text["accuracy"], "range": [low, 1.02], "tickformat": ".0%"},
-        height=360,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        yaxis={"title": text["accuracy"], "range": [low, 1.0], "tickformat": ".0%"},
+        height=420,
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
     )
     return figure
+
+
+def _title(text: str, centred: bool = False) -> dict:
+    """A chart title pinned to the top of the figure, clear of anything in the top margin."""
+    return {
+        "text": text, "font": {"size": TITLE_SIZE}, "x": 0.5 if centred else 0, "xref": "paper",
+        "xanchor": "center" if centred else "left",
+        "y": 1, "yref": "container", "yanchor": "top", "pad": {"t": TITLE_PAD},
+    }  # fmt: skip
 
 
 def _labels(language: str) -> dict[str, str]:
