@@ -146,6 +146,17 @@ def model_input(digit: np.ndarray, scaling: str) -> np.ndarray:
     return scale_images(np.round(digit * 255.0), scaling)
 
 
+def grey_levels_to_8_bits(grey: np.ndarray) -> np.ndarray:
+    """16-bit grey levels (0..65535) as uint8 0..255.
+
+    Pillow's convert("L") clips them at 255 instead: every level but the darkest turned white, so
+    a dark digit on white paper read as blank paper. Scaling by the file's range, not by the
+    picture's own darkest and brightest levels, keeps a blank 16-bit page blank: stretched, its
+    faint sensor noise would pass for ink.
+    """
+    return np.round(np.clip(grey, 0, 65535) / 257.0).astype(np.uint8)  # 65535 / 257 = 255
+
+
 def read_upload(data: bytes) -> np.ndarray:
     """A PNG or JPEG file as a uint8 grey or RGBA array; ImageError if it is not a safe image."""
     if len(data) > MAX_UPLOAD_BYTES:
@@ -161,6 +172,8 @@ def read_upload(data: bytes) -> np.ndarray:
             picture.draft("L", (4 * WORK_SIDE, 4 * WORK_SIDE))  # JPEG: decode at a smaller size
             picture = ImageOps.exif_transpose(picture)  # phone photos stand upright
             picture.thumbnail((1024, 1024))
+            if picture.mode.startswith("I"):  # a 16-bit grey PNG (its transparency is ignored)
+                return grey_levels_to_8_bits(np.asarray(picture))
             mode = "RGBA" if "A" in picture.getbands() or "transparency" in picture.info else "L"
             return np.asarray(picture.convert(mode))
     except ImageError:

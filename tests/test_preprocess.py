@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_app.data import scale_images
+from mnist_app.data import load_mnist, scale_images
 from mnist_app.preprocess import (
     MAX_UPLOAD_BYTES,
     ImageError,
@@ -123,6 +123,31 @@ def test_upload_of_dark_ink_on_paper_reads_like_the_canvas():
         image = read_upload(png_bytes(paper, format))
         reference = canvas_to_mnist(draw_seven((40, 30, 200), 18))
         assert similar(canvas_to_mnist(image), reference) > 0.97
+
+
+def paper_scan(digit: np.ndarray, bits: int) -> bytes:
+    """An MNIST digit inked dark on white paper, 10× bigger, as an 8- or 16-bit grey PNG."""
+    ink = Image.fromarray(digit.astype(np.float32) / 255, mode="F")
+    ink = np.asarray(ink.resize((280, 280), Image.Resampling.BICUBIC)).clip(0, 1)
+    top = 2**bits - 1
+    paper = np.round((1 - ink) * top).astype(np.uint16 if bits == 16 else np.uint8)
+    return png_bytes(Image.fromarray(paper))
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_a_16_bit_scan_reads_like_the_8_bit_one(index):
+    digit = load_mnist()[2][index]  # real test digits: 7, 2, 1, 0, 4
+    deep = read_upload(paper_scan(digit, 16))
+    assert deep.dtype == np.uint8 and deep.min() < 5 and deep.max() == 255
+    eight_bit = canvas_to_mnist(read_upload(paper_scan(digit, 8)))
+    assert np.abs(canvas_to_mnist(deep) - eight_bit).max() < 0.02  # was blank or a thin core
+    assert similar(eight_bit, digit / 255) > 0.8  # and both look like the MNIST digit
+
+
+def test_a_blank_16_bit_page_stays_blank():
+    noise = np.random.default_rng(0).normal(50_000, 150, (300, 200))
+    page = png_bytes(Image.fromarray(noise.round().astype(np.uint16)))
+    assert canvas_to_mnist(read_upload(page)) is None
 
 
 BAD_UPLOADS = {
