@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,9 @@ DEFAULT_MODEL_ENV = "MNIST_LAB_DEFAULT_MODEL"  # path override for the shipped m
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "mnist-cnn.keras"
 DEFAULT_KEY = "default"
 SURE_FROM = 0.6  # below this probability the page says the model is not sure
+MNIST_INPUTS = ((28, 28), (28, 28, 1))  # one grey image, with or without a channel axis
+DIGITS = 10
+logger = logging.getLogger(__name__)
 
 
 def default_model_path() -> Path:
@@ -27,10 +32,53 @@ def default_model_path() -> Path:
     return Path(os.environ.get(DEFAULT_MODEL_ENV) or DEFAULT_MODEL)
 
 
+class ModelFileError(ValueError):
+    """A saved model the app cannot read digits with; `reason` names why, for a translated message.
+
+    The reasons, which pages use as message keys (keep them stable):
+    - "missing": there is no file at the path.
+    - "corrupt": not a .keras file (a zip) or a damaged one: truncated, random bytes, a zip
+      without Keras' config, weights that do not fit the layers...
+    - "unsafe": loading it would run code stored in the file (a Lambda layer, for one), which
+      Keras' safe mode refuses.
+    - "wrong_shape": a working model, but not one 28×28 image in and 10 digit scores out.
+    """
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
 def model_card(model_path: str | os.PathLike) -> dict:
-    """The JSON card saved next to a model (config, test accuracy...), or {} if there is none."""
+    """The JSON card saved next to a model (config, test accuracy...), or {} if there is none.
+
+    A card that cannot be read counts as none (and is logged): the model works without it.
+    """
     card = Path(model_path).with_suffix(".json")
-    return json.loads(card.read_text(encoding="utf-8")) if card.exists() else {}
+    if not card.exists():
+        return {}
+    try:
+        content = json.loads(card.read_text(encoding="utf-8"))
+        problem = card_problem(content)
+    except (OSError, ValueError, RecursionError) as error:  # unreadable, not UTF-8, not JSON
+        problem = str(error)
+    if problem:
+        logger.warning("ignoring the model card %s: %s", card, problem)
+        return {}
+    return content
+
+
+_CARD_FIELDS = {"config": dict, "test_accuracy": (int, float), "preset": str}
+
+
+def card_problem(card: object) -> str | None:
+    """What is wrong with a card's content for the pages that show it, or None."""
+    if not isinstance(card, dict):
+        return f"a JSON {type(card).__name__}, not an object"
+    for name, kind in _CARD_FIELDS.items():
+        if card.get(name) is not None and not isinstance(card[name], kind):
+            return f"{name} is a {type(card[name]).__name__}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -70,13 +118,38 @@ def model_choices(store: RunStore, manager: TrainingManager) -> list[ModelChoice
 
 
 def load_model(path: str | os.PathLike) -> keras.Model:
-    """A saved model, loaded safely (no code from the file runs), once per file version."""
-    return _load(str(path), os.path.getmtime(path))
+    """A saved model, loaded safely (no code from the file runs), once per file version.
+
+    ModelFileError if there is no such file, or it cannot be loaded safely, or is no MNIST model.
+    """
+    try:
+        modified = os.path.getmtime(path)
+    except OSError as error:
+        raise ModelFileError("missing", str(path)) from error
+    return _load(str(path), modified)
 
 
 @functools.lru_cache(maxsize=8)
 def _load(path: str, modified: float) -> keras.Model:
-    return keras.saving.load_model(path, safe_mode=True)
+    if not zipfile.is_zipfile(path):  # also keeps Keras from trying its old HDF5 loader
+        raise ModelFileError("corrupt", f"{path} is not a .keras (zip) file")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # a damaged file raises ValueError, KeyError, TypeError, OSError...
+        reason = "unsafe" if "safe_mode" in str(error) else "corrupt"  # Keras' own advice
+        raise ModelFileError(reason, f"{path}: {error}") from error
+    check_shapes(model, path)
+    return model
+
+
+def check_shapes(model: keras.Model, path: str) -> None:
+    """ModelFileError("wrong_shape") unless the model reads one 28×28 image into 10 scores."""
+    inputs = [tuple(tensor.shape[1:]) for tensor in model.inputs]
+    outputs = [tuple(tensor.shape[1:]) for tensor in model.outputs]
+    if len(inputs) != 1 or inputs[0] not in MNIST_INPUTS or outputs != [(DIGITS,)]:
+        raise ModelFileError(
+            "wrong_shape", f"{path} takes {inputs} and gives {outputs}: not an MNIST model"
+        )
 
 
 def choice_model(choice: ModelChoice, manager: TrainingManager) -> keras.Model | None:
@@ -112,6 +185,7 @@ def read_digit(model: keras.Model, image: np.ndarray, scaling: str) -> Reading |
     digit = canvas_to_mnist(image)
     if digit is None:
         return None
+    batch = model_input(digit, scaling).reshape((1, *model.input_shape[1:]))  # ± a channel axis
     # predict_on_batch runs the compiled graph: ~1 ms, where predict() costs ~35 ms.
-    probabilities = model.predict_on_batch(model_input(digit, scaling)[np.newaxis])
+    probabilities = model.predict_on_batch(batch)
     return Reading(digit, np.asarray(probabilities, dtype=np.float64)[0])

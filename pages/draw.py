@@ -10,6 +10,7 @@ from mnist_app.predict import (
     DEFAULT_KEY,
     SURE_FROM,
     ModelChoice,
+    ModelFileError,
     Reading,
     choice_model,
     model_choices,
@@ -126,8 +127,8 @@ choice = pick_model()
 if choice is not None:
     try:
         model = choice_model(choice, manager)
-    except (OSError, ValueError) as error:
-        st.error(t("draw.model_error", error=error))
+    except ModelFileError as error:  # the picker above still offers the other models
+        st.error(t(f"draw.model_error.{error.reason}"))
         st.stop()
     drawing, uploading = st.tabs([t("draw.tab_draw"), t("draw.tab_upload")])
     with drawing:

@@ -2,6 +2,7 @@
 
 import io
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -9,11 +10,12 @@ import pytest
 from apptest_text import page_text
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
+from test_model_files import bad_model
 
 from mnist_app.config import RunConfig
 from mnist_app.i18n import LANGUAGES, catalogue, translate
 from mnist_app.jobs import shared_manager
-from mnist_app.predict import DEFAULT_KEY, model_choices
+from mnist_app.predict import DEFAULT_KEY, DEFAULT_MODEL_ENV, model_choices
 from mnist_app.store import FINISHED, RUNNING
 from mnist_app.text import WORD_JOINER, escape_markdown
 from mnist_app.training import train
@@ -131,6 +133,36 @@ def test_bad_upload_gives_a_clear_message(lang):
     at.run()
     assert at.error[0].value == translate("draw.error.not_image", lang)
     assert not at.metric
+
+
+@pytest.mark.parametrize("lang", list(LANGUAGES))
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [("random_bytes", "corrupt"), ("lambda_layer", "unsafe"), ("input_32x32", "wrong_shape")],
+)
+def test_a_model_that_cannot_be_loaded_says_why_and_the_others_still_work(bad, reason, lang,
+                                                                          tmp_path):  # fmt: skip
+    run_id = finished_run(str(bad_model(bad, tmp_path)))
+    at = draw_page(lang, model=run_id)
+    assert at.session_state["draw_model"] == run_id
+    assert [error.value for error in at.error] == [translate(f"draw.model_error.{reason}", lang)]
+    assert not at.tabs  # no traceback, and nothing to draw on with this model
+    at.selectbox(key="draw_model").set_value(DEFAULT_KEY).run()
+    assert not at.exception and not at.error
+    at.file_uploader(key="draw_upload").set_value(("seven.png", png_of_seven(), "image/png")).run()
+    assert at.metric[0].value == "7"
+
+
+def test_a_broken_model_card_is_ignored_and_the_model_still_reads(tiny_model, tmp_path,
+                                                                   monkeypatch):  # fmt: skip
+    shipped = tmp_path / "shipped.keras"
+    shutil.copy(tiny_model, shipped)
+    shipped.with_suffix(".json").write_text('{"config": "centered", "test_accuracy": 0.9')
+    monkeypatch.setenv(DEFAULT_MODEL_ENV, str(shipped))
+    at = draw_page()
+    assert at.session_state["draw_model"] == DEFAULT_KEY
+    at.file_uploader(key="draw_upload").set_value(("seven.png", png_of_seven(), "image/png")).run()
+    assert not at.exception and len(at.metric) == 1
 
 
 @pytest.mark.parametrize("lang", list(LANGUAGES))
