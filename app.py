@@ -1,18 +1,20 @@
 """MNIST Lab: routes to the pages, and serves the live-progress API beside them.
 
 `streamlit run app.py` imports this file to build the server (`app` below: the pages plus
-mnist_app.live's JSON route), then runs it as the script of every page view (`run()`).
+mnist_app.live's JSON route, and the start-up preparation), then runs it as the script of every
+page view (`run()`).
 """
+
+from contextlib import asynccontextmanager
 
 import streamlit as st
 
-from mnist_app.live import ROUTES
-from mnist_app.ui import keep_keras_between_reruns, language_switch, t
+from mnist_app.live import routes
+from mnist_app.ui import base_path, language_switch, prepare_server, t
 
 
 def run() -> None:
     st.set_page_config(page_title="MNIST Lab", page_icon=":material/draw:", layout="wide")
-    keep_keras_between_reruns()
     language_switch()
     pages = [
         st.Page("pages/home.py", title=t("nav.home"), icon=":material/home:", default=True),
@@ -22,7 +24,13 @@ def run() -> None:
     st.navigation(pages).run()
 
 
+@asynccontextmanager
+async def lifespan(_app):
+    prepare_server()
+    yield
+
+
 if __name__ == "__main__":
     run()
-else:
-    app = st.App(__file__, routes=ROUTES)
+else:  # Streamlit does not mount our routes under server.baseUrlPath: they carry it themselves
+    app = st.App(__file__, routes=routes(base_path()), lifespan=lifespan)

@@ -3,11 +3,16 @@ per-digit accuracy."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from mnist_app.i18n import DEFAULT_LANGUAGE, translate
+
+if TYPE_CHECKING:
+    from mnist_app.training import Snapshot
 
 MAX_POINTS = 300  # per-batch points drawn per curve: enough for a chart a screen wide
 SMOOTHING = 0.05  # weight of the newest batch in the moving average
@@ -36,21 +41,21 @@ def downsample(length: int, max_points: int = MAX_POINTS) -> np.ndarray:
     return np.unique(np.linspace(0, length - 1, max_points).round().astype(int))
 
 
-def curve_chart(snapshot: dict, metric: str, language: str = DEFAULT_LANGUAGE) -> dict:
+def curve_chart(snapshot: Snapshot, metric: str, language: str = DEFAULT_LANGUAGE) -> dict:
     """A loss or accuracy chart as plain data: titles, axis ranges and styled lines.
 
     Both the live canvas in the browser and the plotly figure draw exactly these lines.
     """
     text = _labels(language)
     lines = []
-    batches = np.asarray(snapshot.get(f"batch_{metric}") or [], dtype=np.float64)
-    per_epoch = max(snapshot.get("batches_per_epoch") or 1, 1)
+    batches = np.asarray(getattr(snapshot, f"batch_{metric}"), dtype=np.float64)
+    per_epoch = max(snapshot.batches_per_epoch, 1)
     if len(batches):
         keep = downsample(len(batches))
         x = (keep + 1) / per_epoch
         lines.append(_line(text["batch"], x, batches[keep], width=1, opacity=0.25))
         lines.append(_line(text["smoothed"], x, ema(batches)[keep], width=2.5))
-    history = snapshot.get("history") or []
+    history = snapshot.history
     epochs = [record["epoch"] for record in history]
     for key, name, color in (
         (metric, "epoch", TRAIN_COLOR),
@@ -64,7 +69,7 @@ def curve_chart(snapshot: dict, metric: str, language: str = DEFAULT_LANGUAGE) -
     return {
         "title": text[metric],
         "x_title": text["epochs"],
-        "x_max": snapshot.get("epochs") or 1,  # the run's length: the live axis grows up to it
+        "x_max": snapshot.epochs or 1,  # the run's length: the live axis grows up to it
         "y_range": [0, 1] if metric == "accuracy" else None,
         "lines": lines,
     }
@@ -84,7 +89,7 @@ def _line(name, x, y, color=TRAIN_COLOR, width=2.0, opacity=1.0, dash=False, mar
     }
 
 
-def curves_figure(snapshot: dict, metric: str, language: str = DEFAULT_LANGUAGE) -> go.Figure:
+def curves_figure(snapshot: Snapshot, metric: str, language: str = DEFAULT_LANGUAGE) -> go.Figure:
     """Loss or accuracy against epochs: per batch (raw and smoothed), per epoch, validation."""
     chart = curve_chart(snapshot, metric, language)
     figure = go.Figure()

@@ -10,8 +10,14 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mnist_app.config import CHOICES, PRESET_INFO, PRESETS, ConfigError, RunConfig
+from mnist_app.status import RunStatus
+
+if TYPE_CHECKING:
+    from mnist_app.store import Run, UnreadableRun
+    from mnist_app.training import Snapshot
 
 BAR_WIDTH = 28
 
@@ -41,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=_train_command)
 
     runs = commands.add_parser("runs", help="list stored runs, newest first")
-    runs.add_argument("--status", help="only runs with this status")
+    runs.add_argument("--status", choices=list(RunStatus), help="only runs with this status")
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(handler=_runs_command)
 
@@ -82,13 +88,13 @@ def _train_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     reported = PRESET_INFO[args.preset].reported_accuracy if args.preset else None
     outcome = run_with_progress(config, args.preset, quiet=args.json)
-    if outcome["status"] in ("finished", "stopped") and args.export:
+    if RunStatus(outcome["status"]).scored and args.export:
         export_model(outcome, Path(args.export), sys.argv)
     if args.json:
         print(json.dumps(outcome))
     else:
         print(_summary_line(outcome, reported))
-    return 0 if outcome["status"] in ("finished", "stopped") else 1
+    return 0 if RunStatus(outcome["status"]).scored else 1
 
 
 def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False) -> dict:
@@ -120,57 +126,56 @@ def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False
     return {
         "run_id": run_id,
         "preset": preset,
-        "status": run["status"],
-        "test_accuracy": run["test_accuracy"],
-        "test_loss": run["test_loss"],
-        "epochs": len(run["history"]),
-        "seconds": run["train_seconds"],
-        "model_path": run["model_path"],
-        "message": run["message"].splitlines()[0] if run["message"] else "",
+        "status": str(run.status),
+        "test_accuracy": run.test_accuracy,
+        "test_loss": run.test_loss,
+        "epochs": len(run.history),
+        "seconds": run.train_seconds,
+        "model_path": run.model_path,
+        "message": run.summary_message,
         "config": config.to_dict(),
     }
 
 
-def _show_progress(snap: dict, interactive: bool, logged: int) -> int:
+def _show_progress(snap: Snapshot, interactive: bool, logged: int) -> int:
     """Redraw the bar, or write the epochs finished since the last call; epochs now written."""
     if interactive:
         _draw_bar(snap)
         return logged
-    for record in snap["history"][logged:]:
+    for record in snap.history[logged:]:
         parts = [
-            f"epoch {record['epoch']}/{snap['epochs']}",
+            f"epoch {record['epoch']}/{snap.epochs}",
             f"loss {_number(record['loss'])}",  # None when the loss blew up
             f"acc {_number(record['accuracy'])}",
         ]
         if record.get("val_accuracy") is not None:
             parts.append(f"val_acc {_number(record['val_accuracy'])}")
-        parts.append(f"{snap['samples_per_second']:,.0f} img/s")
+        parts.append(f"{snap.samples_per_second:,.0f} img/s")
         print("  ".join(parts), file=sys.stderr, flush=True)
-    return len(snap["history"])
+    return len(snap.history)
 
 
 def _number(value: float | None) -> str:
     return "nan" if value is None else f"{value:.4f}"
 
 
-def _draw_bar(snap: dict) -> None:
-    total = max(snap["samples_total"], 1)
-    done = min(snap["samples_seen"] / total, 1.0)
+def _draw_bar(snap: Snapshot) -> None:
+    done = snap.fraction_done
     filled = int(done * BAR_WIDTH)
     bar = "█" * filled + "·" * (BAR_WIDTH - filled)
-    eta = snap["eta_seconds"]
-    last = snap["history"][-1] if snap["history"] else {}
+    eta = snap.eta_seconds
+    last = snap.history[-1] if snap.history else {}
     parts = [
-        f"\r{snap['status']:<8} [{bar}] {done:4.0%}",
-        f"epoch {min(snap['epoch'] + 1, snap['epochs'])}/{snap['epochs']}",
-        f"batch {snap['batch']}/{snap['batches_per_epoch']}",
-        f"{snap['samples_per_second']:,.0f} img/s",
+        f"\r{snap.status:<8} [{bar}] {done:4.0%}",
+        f"epoch {min(snap.epoch + 1, snap.epochs)}/{snap.epochs}",
+        f"batch {snap.batch}/{snap.batches_per_epoch}",
+        f"{snap.samples_per_second:,.0f} img/s",
         f"ETA {eta:4.0f}s" if eta is not None else "ETA    ?",
     ]
     if last.get("accuracy") is not None:
         parts.append(f"acc {last['accuracy']:.4f}")
-    if snap["queue_position"]:
-        parts = [f"\rqueued: position {snap['queue_position']}"]
+    if snap.queue_position:
+        parts = [f"\rqueued: position {snap.queue_position}"]
     print("  ".join(parts), end="", file=sys.stderr, flush=True)
 
 
@@ -208,22 +213,34 @@ def export_model(outcome: dict, target: Path, argv: list[str]) -> Path:
 
 
 def _runs_command(args: argparse.Namespace) -> int:
-    from mnist_app.store import RunStore
+    from mnist_app.store import RunStore, UnreadableRun
 
-    runs = RunStore().list(status=args.status)
+    store = RunStore()
+    store.mark_interrupted()
+    rows = store.rows(status=RunStatus(args.status) if args.status else None)
     if args.json:
-        rows = [{**r, "config": r["config"].to_dict()} for r in runs]
-        print(json.dumps(rows))
+        print(json.dumps([_run_json(row) for row in rows]))
         return 0
     print(f"{'run':<13}{'when':<17}{'status':<12}{'preset':<15}{'epochs':>6}{'test acc':>10}")
-    for run in runs:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["created_at"]))
-        acc = f"{run['test_accuracy']:.2%}" if run["test_accuracy"] is not None else "—"
+    for run in rows:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at))
+        if isinstance(run, UnreadableRun):
+            print(f"{run.id:<13}{when:<17}{'unreadable':<12}{run.reason}")
+            continue
+        acc = f"{run.test_accuracy:.2%}" if run.test_accuracy is not None else "—"
         print(
-            f"{run['id']:<13}{when:<17}{run['status']:<12}{run['preset'] or '—':<15}"
-            f"{len(run['history']):>6}{acc:>10}"
+            f"{run.id:<13}{when:<17}{run.status:<12}{run.preset or '—':<15}"
+            f"{len(run.history):>6}{acc:>10}"
         )
     return 0
+
+
+def _run_json(run: Run | UnreadableRun) -> dict:
+    if isinstance(run, UnreadableRun):
+        return {"id": run.id, "created_at": run.created_at, "status": "unreadable",
+                "message": run.reason}  # fmt: skip
+    fields = {f.name: getattr(run, f.name) for f in dataclasses.fields(run)}
+    return fields | {"status": str(run.status), "config": run.config.to_dict()}
 
 
 def _reproduce_command(args: argparse.Namespace) -> int:

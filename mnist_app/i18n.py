@@ -23,6 +23,11 @@ def catalogue(language: str) -> dict[str, str]:
     return merged
 
 
+def has_text(key: str, language: str = DEFAULT_LANGUAGE) -> bool:
+    """Whether the catalogue has a text for `key`."""
+    return key in catalogue(language)
+
+
 def missing_placeholder(key: str) -> str:
     """What a missing key renders as, so tests can spot it."""
     return f"⟦{key}⟧"

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import threading
 import traceback
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
-from mnist_app.config import RunConfig
-from mnist_app.store import ACTIVE, FAILED, QUEUED, RUNNING, STOPPED, RunStore
-from mnist_app.training import Progress, RunResult, train
+from mnist_app.config import ConfigError, RunConfig
+from mnist_app.status import RunStatus
+from mnist_app.store import (
+    HEARTBEAT_SECONDS,
+    Outcome,
+    RunStore,
+    StoreError,
+    UnreadableRunError,
+)
+from mnist_app.training import (
+    LIVE_FIGURES,
+    Progress,
+    RunResult,
+    Snapshot,
+    remove_stale_temporaries,
+    train,
+)
 
 MAX_TRAININGS_ENV = "MNIST_LAB_MAX_TRAININGS"
 KEEP_FINISHED_JOBS = 32  # older finished jobs live on in the store only
@@ -29,33 +45,57 @@ class Job:
     done: threading.Event = field(default_factory=threading.Event)
 
 
+def max_trainings() -> int:
+    """$MNIST_LAB_MAX_TRAININGS: how many runs one process trains at once (default 1)."""
+    text = os.environ.get(MAX_TRAININGS_ENV, "").strip() or "1"
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(MAX_TRAININGS_ENV, f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 class TrainingManager:
-    """Runs jobs on background threads, `max_concurrent` at a time, first come first served."""
+    """Runs jobs on background threads, `max_concurrent` at a time, first come first served.
+
+    While it has runs queued or training, a heartbeat thread tells the store every few seconds
+    that this process is still alive for them (with their progress figures), so that another
+    process sharing the store neither marks them interrupted nor shows them at 0%.
+    """
 
     def __init__(self, store: RunStore, max_concurrent: int | None = None):
         self.store = store
-        self.max_concurrent = max_concurrent or int(os.environ.get(MAX_TRAININGS_ENV, "1"))
+        self.max_concurrent = max_concurrent or max_trainings()
         if self.max_concurrent < 1:
-            raise ValueError(f"{MAX_TRAININGS_ENV} must be at least 1")
+            raise ConfigError(MAX_TRAININGS_ENV, "must be at least 1")
         self._jobs: dict[str, Job] = {}
         self._waiting: deque[str] = deque()
         self._running = 0
         self._cond = threading.Condition()
+        self._heartbeat: threading.Thread | None = None
 
-    def submit(self, config: RunConfig, preset: str | None = None, settle: float = 0.0) -> str:
+    def submit(
+        self,
+        config: RunConfig,
+        preset: str | None = None,
+        settle: float = 0.0,
+        paused: bool = False,
+    ) -> str:
         """Queue a run and return its id; it starts as soon as a slot is free.
 
         With `settle` > 0 and a free slot, wait up to that many seconds for the run to start, so
-        that a page drawn right after shows it training rather than queued for a moment.
+        that a page drawn right after shows it training rather than queued for a moment. With
+        `paused`, the run holds before its first batch until `resume` (a run set up in advance).
         """
-        run_id = self.store.create(config, QUEUED, preset)
+        run_id = self.store.create(config, preset)
         job = Job(run_id, config, preset, Progress(config.epochs))
+        if paused:
+            job.progress.pause()
         with self._cond:
             self._forget_old_jobs()
             self._jobs[run_id] = job
             self._waiting.append(run_id)
             self._update_positions()
             free = self._running < self.max_concurrent and len(self._waiting) == 1
+            self._start_heartbeat()
         threading.Thread(target=self._run, args=(job,), name=f"train-{run_id}", daemon=True).start()
         if free and settle > 0:
             job.left_queue.wait(settle)
@@ -68,43 +108,69 @@ class TrainingManager:
     def jobs(self) -> list[Job]:
         return list(self._jobs.values())
 
-    def snapshot(self, run_id: str) -> dict | None:
-        """Progress of a run: live if this process trains it, else as the store recorded it."""
+    def snapshot(self, run_id: str) -> Snapshot | None:
+        """Progress of a run: live if this process trains it, else as the store recorded it.
+
+        None if there is no such run; UnreadableRunError if its stored row no longer parses.
+        """
         job = self._jobs.get(run_id)
         if job is not None:
             return job.progress.snapshot()
         run = self.store.get(run_id)
         if run is None:
             return None
-        # e.g. a run another process (the CLI) trains into the same store, or one from before a
-        # restart: per-epoch history only, no per-batch curve.
-        progress = Progress(run["config"].epochs)
-        progress.update(
-            status=run["status"],
-            message=run["message"] or "",
-            history=run["history"],
-            epoch=len(run["history"]),
-            train_seconds=run["train_seconds"] or 0.0,
-            test_loss=run["test_loss"],
-            test_accuracy=run["test_accuracy"],
+        # A run another process trains into the same store (the CLI), or one from before a
+        # restart: its per-epoch history and the figures its process last published.
+        figures = run.live if run.status.active else {}
+        known = {name: figures[name] for name in LIVE_FIGURES if name in figures}
+        train_size, epochs = run.config.train_size, run.config.epochs
+        completed = sum(1 for record in run.history if record.get("complete", True))
+        return Snapshot(
+            **{
+                "epochs": epochs,
+                "epoch": len(run.history),
+                "samples_total": train_size * epochs,
+                "samples_seen": train_size * completed,
+                "train_seconds": run.train_seconds or 0.0,
+                **known,
+                "status": RunStatus(known.get("status", run.status)),
+                "message": run.message,
+                "history": run.history,
+                "test_loss": run.test_loss,
+                "test_accuracy": run.test_accuracy,
+            }
         )
-        return progress.snapshot()
 
     def is_active(self, run_id: str) -> bool:
-        """Whether a run is queued or training: until its job is done, or as the store says."""
+        """Whether a run is queued, training or paused: until its job is done, or as stored."""
         job = self._jobs.get(run_id)
         if job is not None:
             return not job.done.is_set()
-        run = self.store.get(run_id)
-        return run is not None and run["status"] in ACTIVE
+        try:
+            run = self.store.get(run_id)
+        except UnreadableRunError:
+            return False
+        return run is not None and run.status.active
 
     def stop(self, run_id: str) -> None:
-        """Stop a run: a queued one never starts, a running one stops after its current batch."""
+        """Stop a run: a queued one never starts, a running or paused one stops after its batch."""
         job = self._jobs.get(run_id)
         if job is not None:
             job.progress.request_stop()
             with self._cond:
                 self._cond.notify_all()
+
+    def pause(self, run_id: str) -> None:
+        """Hold a run after its current batch (a queued run holds before its first batch)."""
+        job = self._jobs.get(run_id)
+        if job is not None:
+            job.progress.pause()
+
+    def resume(self, run_id: str) -> None:
+        """Let a paused run go on."""
+        job = self._jobs.get(run_id)
+        if job is not None:
+            job.progress.resume()
 
     def wait(self, run_id: str, timeout: float | None = None) -> RunResult | None:
         """Block until the run ends; its result, or None on timeout."""
@@ -121,6 +187,25 @@ class TrainingManager:
         for position, run_id in enumerate(self._waiting, start=1):
             self._jobs[run_id].progress.update(queue_position=position)
 
+    def _start_heartbeat(self) -> None:
+        """Start beating if not already (called with the lock held)."""
+        if self._heartbeat is None or not self._heartbeat.is_alive():
+            self._heartbeat = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+            self._heartbeat.start()
+
+    def _beat(self) -> None:
+        while True:
+            with self._cond:
+                active = [job for job in self._jobs.values() if not job.done.is_set()]
+                if not active:
+                    self._heartbeat = None
+                    return
+            live = {job.run_id: job.progress.snapshot(batches=False).figures() for job in active}
+            with contextlib.suppress(StoreError):  # a busy or vanished store must not end it
+                self.store.beat(live)
+            with self._cond:
+                self._cond.wait(HEARTBEAT_SECONDS)
+
     def _acquire_slot(self, job: Job) -> bool:
         with self._cond:
             while self._running >= self.max_concurrent or self._waiting[0] != job.run_id:
@@ -134,16 +219,14 @@ class TrainingManager:
             self._waiting.popleft()
             self._running += 1
             self._update_positions()
-            job.progress.update(queue_position=0, status=RUNNING)
+            job.progress.update(queue_position=0, status=RunStatus.RUNNING)
             job.left_queue.set()
             return True
 
     def _run(self, job: Job) -> None:
         try:
             if not self._acquire_slot(job):
-                job.result = RunResult(status=STOPPED, message="Stopped before it started.")
-                job.progress.update(status=STOPPED, message=job.result.message)
-                self.store.update(job.run_id, status=STOPPED, message=job.result.message)
+                self._end(job, Outcome(RunStatus.STOPPED, "Stopped before it started."))
                 return
             try:
                 self._train(job)
@@ -156,32 +239,45 @@ class TrainingManager:
 
     def _train(self, job: Job) -> None:
         store, run_id = self.store, job.run_id
-        store.update(run_id, status=RUNNING)
         try:
+            store.mark_running(run_id)
             result = train(
                 job.config,
                 job.progress,
                 model_path=store.model_path(run_id),
-                on_epoch=lambda _: store.update(run_id, history=job.progress.snapshot()["history"]),
+                on_epoch=lambda _: self._record_epoch(job),
             )
         except Exception as error:  # a failed run is recorded, never lost
             message = f"{type(error).__name__}: {error}"
-            job.result = RunResult(status=FAILED, message=message)
-            job.progress.update(status=FAILED, message=message)
-            store.update(run_id, status=FAILED, message=message + "\n" + traceback.format_exc())
+            snap = job.progress.snapshot(batches=False)
+            self._end(
+                job,
+                Outcome(
+                    RunStatus.FAILED,
+                    message + "\n" + traceback.format_exc(),
+                    history=snap.history,
+                    train_seconds=snap.train_seconds,
+                ),
+                summary=message,
+            )
             return
-        job.result = result
-        result.model = None  # keep the job light; the model lives on in progress.model
-        store.update(
-            run_id,
-            status=result.status,
-            history=result.history,
-            test_loss=result.test_loss,
-            test_accuracy=result.test_accuracy,
-            train_seconds=result.train_seconds,
-            model_path=result.model_path,
-            message=result.message,
-        )
+        self._end(job, result)
+
+    def _record_epoch(self, job: Job) -> None:
+        snap = job.progress.snapshot(batches=False)
+        self.store.record_epoch(job.run_id, snap.history, snap.train_seconds)
+
+    def _end(self, job: Job, outcome: Outcome, summary: str | None = None) -> None:
+        """The one way a job ends: its live status, its stored outcome and its result."""
+        job.progress.update(status=outcome.status, message=summary or outcome.message)
+        try:
+            self.store.record_outcome(job.run_id, outcome)
+        except StoreError:  # the store went away: the next start marks the run interrupted
+            traceback.print_exc()
+        if isinstance(outcome, RunResult):  # keep the job light: the model lives in progress
+            job.result = dataclasses.replace(outcome, model=None)
+        else:
+            job.result = RunResult(**{f.name: getattr(outcome, f.name) for f in fields(Outcome)})
 
 
 _shared: TrainingManager | None = None
@@ -189,11 +285,16 @@ _shared_lock = threading.Lock()
 
 
 def shared_manager() -> TrainingManager:
-    """The one manager of this process (CLI, pages), over the default run store."""
+    """The one manager of this process (CLI, pages), over the default run store.
+
+    Creating it marks runs whose process is gone as interrupted, and clears model files a
+    killed process left half-written.
+    """
     global _shared
     with _shared_lock:
         if _shared is None:
             store = RunStore()
             store.mark_interrupted()
+            remove_stale_temporaries(store.models_dir)
             _shared = TrainingManager(store)
         return _shared

@@ -7,6 +7,8 @@ Streamlit rerun nor a page redraw: only this small JSON and two canvas drawings.
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -14,25 +16,29 @@ from starlette.routing import Route
 from mnist_app.charts import curve_chart
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_duration, format_number, translate
 from mnist_app.jobs import TrainingManager, shared_manager
-from mnist_app.store import QUEUED
+from mnist_app.status import RunStatus
+from mnist_app.store import UnreadableRunError
+from mnist_app.training import Snapshot
 
 METRICS = ("loss", "accuracy")
-MAX_RUN_ID = 64  # run ids are 12 hex digits; anything much longer is not worth a lookup
+RUN_ID = re.compile(r"[0-9a-f]{12}")  # what RunStore.create makes; nothing else is looked up
 
 
 def live_view(manager: TrainingManager, run_id: str, language: str) -> dict | None:
-    """What the live panel shows of a run, or None if there is no such run."""
-    snap = manager.snapshot(run_id) if len(run_id) <= MAX_RUN_ID else None
+    """What the live panel shows of a run, or None if there is no such run.
+
+    UnreadableRunError if the run's stored row no longer parses.
+    """
+    snap = manager.snapshot(run_id) if RUN_ID.fullmatch(run_id) else None
     if snap is None:
         return None
-    total = snap.get("samples_total") or 0
     return {
         "run_id": run_id,
         "lang": language,
-        "status": snap["status"],
+        "status": snap.status,
         "active": manager.is_active(run_id),
-        "queue_position": snap.get("queue_position") or 0,
-        "progress": min(snap["samples_seen"] / total, 1.0) if total else 0.0,
+        "queue_position": snap.queue_position,
+        "progress": snap.fraction_done,
         "text": progress_text(snap, language),
         "charts": [_light(curve_chart(snap, metric, language)) for metric in METRICS],
     }
@@ -47,19 +53,19 @@ def _light(chart: dict) -> dict:
     return chart
 
 
-def progress_text(snap: dict, language: str) -> str:
-    """Epoch, batch, speed and time left, or the place in the queue."""
-    if snap["status"] == QUEUED:
-        return translate("train.queued", language, position=snap.get("queue_position") or 1)
+def progress_text(snap: Snapshot, language: str) -> str:
+    """Epoch, batch, speed and time left, or the place in the queue; says so when paused."""
+    if snap.status == RunStatus.QUEUED:
+        return translate("train.queued", language, position=snap.queue_position or 1)
     return translate(
-        "train.progress",
+        "train.paused_progress" if snap.status == RunStatus.PAUSED else "train.progress",
         language,
-        epoch=min(snap["epoch"] + 1, snap["epochs"]),
-        epochs=snap["epochs"],
-        batch=snap["batch"],
-        batches=snap["batches_per_epoch"],
-        speed=format_number(snap["samples_per_second"], 0, language),
-        eta=format_duration(snap["eta_seconds"]),
+        epoch=min(snap.epoch + 1, snap.epochs),
+        epochs=snap.epochs,
+        batch=snap.batch,
+        batches=snap.batches_per_epoch,
+        speed=format_number(snap.samples_per_second, 0, language),
+        eta=format_duration(snap.eta_seconds),
     )
 
 
@@ -68,10 +74,15 @@ def live_endpoint(request: Request) -> JSONResponse:
     language = request.query_params.get("lang", DEFAULT_LANGUAGE)
     if language not in LANGUAGES:
         language = DEFAULT_LANGUAGE
-    view = live_view(shared_manager(), request.path_params["run_id"], language)
+    try:
+        view = live_view(shared_manager(), request.path_params["run_id"], language)
+    except UnreadableRunError as error:
+        return JSONResponse({"error": f"unreadable run: {error.reason}"}, status_code=422)
     if view is None:
         return JSONResponse({"error": "no such run"}, status_code=404)
     return JSONResponse(view, headers={"Cache-Control": "no-store"})
 
 
-ROUTES = [Route("/api/runs/{run_id}/live", live_endpoint, methods=["GET"])]
+def routes(prefix: str = "") -> list[Route]:
+    """The live API's route, under the server's path prefix (e.g. "/lab" behind a proxy)."""
+    return [Route(f"{prefix}/api/runs/{{run_id}}/live", live_endpoint, methods=["GET"])]

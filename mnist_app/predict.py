@@ -16,11 +16,13 @@ import numpy as np
 from mnist_app.data import PROJECT_ROOT
 from mnist_app.jobs import TrainingManager
 from mnist_app.preprocess import canvas_to_mnist, model_input
-from mnist_app.store import FINISHED, RUNNING, RunStore
+from mnist_app.status import RunStatus
+from mnist_app.store import RunStore
 
 DEFAULT_MODEL_ENV = "MNIST_LAB_DEFAULT_MODEL"  # path override for the shipped model
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "mnist-cnn.keras"
 DEFAULT_KEY = "default"
+TRAINING = (RunStatus.RUNNING, RunStatus.PAUSED)  # a live model to read with
 SURE_FROM = 0.6  # below this probability the page says the model is not sure
 MNIST_INPUTS = ((28, 28), (28, 28, 1))  # one grey image, with or without a channel axis
 DIGITS = 10
@@ -105,14 +107,15 @@ def model_choices(store: RunStore, manager: TrainingManager) -> list[ModelChoice
                         card.get("test_accuracy"), card.get("preset"))
         )  # fmt: skip
     for job in manager.jobs():
-        if job.progress.model is not None and job.progress.snapshot(False)["status"] == RUNNING:
+        training = job.progress.snapshot(batches=False).status in TRAINING
+        if job.progress.model is not None and training:
             choices.append(ModelChoice(job.run_id, "training", job.config.scaling, None, None,
                                        job.preset))  # fmt: skip
-    for run in store.list(status=FINISHED):
-        if run["model_path"] and Path(run["model_path"]).exists():
+    for run in store.list():  # unreadable rows are left out; the others still count
+        if run.status.scored and run.model_path and Path(run.model_path).exists():
             choices.append(
-                ModelChoice(run["id"], "finished", run["config"].scaling, run["model_path"],
-                            run["test_accuracy"], run["preset"])
+                ModelChoice(run.id, "finished", run.config.scaling, run.model_path,
+                            run.test_accuracy, run.preset)
             )  # fmt: skip
     return choices
 

@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import time
 import uuid
 from contextlib import closing
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from mnist_app.config import RunConfig
+from mnist_app.config import ConfigError, RunConfig
 from mnist_app.data import PROJECT_ROOT
+from mnist_app.status import ACTIVE, RunStatus
 
-# Run statuses, as stored and shown.
-QUEUED, RUNNING, FINISHED, STOPPED, DIVERGED, FAILED, INTERRUPTED = (
-    "queued",
-    "running",
-    "finished",
-    "stopped",
-    "diverged",
-    "failed",
-    "interrupted",
-)
-ACTIVE = (QUEUED, RUNNING)
 HOME_ENV = "MNIST_LAB_HOME"  # data directory override
+# A process that trains runs beats for them every HEARTBEAT_SECONDS; a run whose last beat is
+# older than STALE_SECONDS has lost its process (a crash, a kill -9, a machine that went down).
+HEARTBEAT_SECONDS = 5.0
+STALE_SECONDS = 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -42,25 +38,86 @@ CREATE TABLE IF NOT EXISTS runs (
     message TEXT NOT NULL DEFAULT ''
 )
 """
-_COLUMNS = (
-    "id",
-    "created_at",
-    "updated_at",
-    "status",
-    "preset",
-    "config",
-    "history",
-    "test_loss",
-    "test_accuracy",
-    "train_seconds",
-    "model_path",
-    "message",
-)
+# Columns added since the first version; an older store gets them on opening.
+_ADDED_COLUMNS = {
+    "owner": "TEXT",  # host:pid of the process that trains (or queued) the run
+    "heartbeat_at": "REAL",
+    "live": "TEXT NOT NULL DEFAULT '{}'",  # progress figures, for other processes to show
+    "reason": "TEXT NOT NULL DEFAULT ''",  # why it ended so, as a word (e.g. "saturated")
+}
+
+
+class StoreError(RuntimeError):
+    """The run store cannot be opened or written; the message says where and why."""
+
+
+class UnreadableRunError(ValueError):
+    """A stored run whose row no longer parses (an older or hand-edited row)."""
+
+    def __init__(self, run_id: str, reason: str):
+        super().__init__(f"run {run_id} is unreadable: {reason}")
+        self.run_id = run_id
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended: what `RunStore.record_outcome` writes."""
+
+    status: RunStatus
+    message: str = ""
+    reason: str = ""  # a word for a translated explanation, e.g. "saturated" for a divergence
+    history: list[dict] = field(default_factory=list)
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+    train_seconds: float = 0.0  # first batch to last, pauses not counted
+    model_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One stored run."""
+
+    id: str
+    created_at: float
+    updated_at: float
+    status: RunStatus
+    preset: str | None
+    config: RunConfig
+    history: list[dict]
+    test_loss: float | None
+    test_accuracy: float | None
+    train_seconds: float | None
+    model_path: str | None
+    message: str
+    reason: str
+    owner: str | None
+    heartbeat_at: float | None
+    live: dict  # the latest progress figures its process published (samples, batch, ...)
+
+    @property
+    def summary_message(self) -> str:
+        """The first line of the message (a failure's traceback follows it)."""
+        return self.message.splitlines()[0] if self.message else ""
+
+
+@dataclass(frozen=True)
+class UnreadableRun:
+    """A row that no longer parses: shown with its id and the reason, never used."""
+
+    id: str
+    created_at: float
+    reason: str
 
 
 def data_dir() -> Path:
     """Where runs and their models live: $MNIST_LAB_HOME, else the project's runs/ folder."""
     return Path(os.environ.get(HOME_ENV) or PROJECT_ROOT / "runs")
+
+
+def this_process() -> str:
+    """This process as a run's owner: host:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class RunStore:
@@ -69,67 +126,123 @@ class RunStore:
     def __init__(self, directory: str | os.PathLike | None = None):
         self.directory = Path(directory) if directory else data_dir()
         self.models_dir = self.directory / "models"
-        self.models_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / "runs.sqlite3"
-        with closing(self._connect()) as db, db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(_SCHEMA)
+        try:
+            self.models_dir.mkdir(parents=True, exist_ok=True)
+            with closing(self._connect()) as db, db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(_SCHEMA)
+                have = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
+                for name, kind in _ADDED_COLUMNS.items():
+                    if name not in have:
+                        db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(
+                f"cannot use {self.directory} for runs ({error}); make it writable or point "
+                f"{HOME_ENV} at a folder that is"
+            ) from error
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
         db.row_factory = sqlite3.Row
         return db
 
-    def mark_interrupted(self) -> int:
-        """Runs left queued or running by a process that died are marked interrupted."""
-        marks = ",".join("?" * len(ACTIVE))
-        with closing(self._connect()) as db, db:
-            cursor = db.execute(
-                f"UPDATE runs SET status=?, updated_at=?, message=? WHERE status IN ({marks})",
-                (
-                    INTERRUPTED,
-                    time.time(),
-                    "The server stopped while this run was active.",
-                    *ACTIVE,
-                ),
-            )
-            return cursor.rowcount
+    def _write(self, sql: str, args: tuple) -> int:
+        """Run one change; a store that became unwritable raises StoreError."""
+        try:
+            with closing(self._connect()) as db, db:
+                return db.execute(sql, args).rowcount
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot write to {self.path}: {error}") from error
 
-    def create(self, config: RunConfig, status: str, preset: str | None = None) -> str:
-        """Add a run and return its new id."""
+    def create(self, config: RunConfig, preset: str | None = None) -> str:
+        """Add a queued run, owned by this process, and return its new id."""
         run_id = uuid.uuid4().hex[:12]
         now = time.time()
-        with closing(self._connect()) as db, db:
-            db.execute(
-                "INSERT INTO runs (id, created_at, updated_at, status, preset, config) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, now, now, status, preset, json.dumps(config.to_dict())),
-            )
+        self._write(
+            "INSERT INTO runs (id, created_at, updated_at, status, preset, config, owner, "
+            "heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, now, now, RunStatus.QUEUED, preset, json.dumps(config.to_dict()),
+             this_process(), now),
+        )  # fmt: skip
         return run_id
 
-    def update(self, run_id: str, **fields: object) -> None:
-        """Change some columns of a run (history as a list; it is stored as JSON)."""
-        unknown = set(fields) - set(_COLUMNS[3:])
-        if unknown:
-            raise ValueError(f"unknown run fields: {sorted(unknown)}")
-        if "history" in fields:
-            fields["history"] = json.dumps(fields["history"])
-        fields["updated_at"] = time.time()
-        assignments = ", ".join(f"{name}=?" for name in fields)
-        with closing(self._connect()) as db, db:
-            db.execute(f"UPDATE runs SET {assignments} WHERE id=?", (*fields.values(), run_id))
+    def mark_running(self, run_id: str) -> None:
+        self._write(
+            "UPDATE runs SET status=?, updated_at=?, heartbeat_at=? WHERE id=?",
+            (RunStatus.RUNNING, time.time(), time.time(), run_id),
+        )
 
-    def get(self, run_id: str) -> dict | None:
-        """One run as a dict (config as a RunConfig), or None."""
+    def record_epoch(self, run_id: str, history: list[dict], train_seconds: float) -> None:
+        """Save the history so far, after each epoch (another process may be watching)."""
+        self._write(
+            "UPDATE runs SET history=?, train_seconds=?, updated_at=? WHERE id=?",
+            (json.dumps(history), train_seconds, time.time(), run_id),
+        )
+
+    def record_outcome(self, run_id: str, outcome: Outcome) -> None:
+        """Write how a run ended: the one place a run's final state is recorded."""
+        self._write(
+            "UPDATE runs SET status=?, message=?, reason=?, history=?, test_loss=?, "
+            "test_accuracy=?, train_seconds=?, model_path=?, updated_at=?, live='{}' WHERE id=?",
+            (outcome.status, outcome.message, outcome.reason, json.dumps(outcome.history),
+             outcome.test_loss,
+             outcome.test_accuracy, outcome.train_seconds, outcome.model_path, time.time(),
+             run_id),
+        )  # fmt: skip
+
+    def beat(self, live: dict[str, dict]) -> None:
+        """Say that this process still trains these runs, with their latest progress figures."""
+        now = time.time()
+        try:
+            with closing(self._connect()) as db, db:
+                db.executemany(
+                    "UPDATE runs SET heartbeat_at=?, live=? WHERE id=?",
+                    [(now, json.dumps(figures), run_id) for run_id, figures in live.items()],
+                )
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot write to {self.path}: {error}") from error
+
+    def mark_interrupted(self) -> int:
+        """Runs left active by a process that is gone are marked interrupted; how many.
+
+        Gone means: it ran on this machine and its process no longer exists, or it has not
+        beaten for STALE_SECONDS. A CLI run training into the same store is left alone.
+        """
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                f"SELECT id, owner, heartbeat_at FROM runs WHERE status IN "
+                f"({','.join('?' * len(ACTIVE))})",
+                tuple(ACTIVE),
+            ).fetchall()
+        gone = [row["id"] for row in rows if _owner_is_gone(row["owner"], row["heartbeat_at"])]
+        for run_id in gone:
+            self.record_outcome(
+                run_id,
+                Outcome(RunStatus.INTERRUPTED, "Its process stopped while this run was active."),
+            )
+        return len(gone)
+
+    def get(self, run_id: str) -> Run | None:
+        """One run, or None; UnreadableRunError if its row no longer parses."""
         with closing(self._connect()) as db:
             row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
-        return _decode(row) if row else None
+        if row is None:
+            return None
+        run = _decode(row)
+        if isinstance(run, UnreadableRun):
+            raise UnreadableRunError(run.id, run.reason)
+        return run
 
-    def list(self, status: str | None = None, limit: int = 200) -> list[dict]:
-        """Newest runs first, optionally only those with one status."""
+    def list(self, status: RunStatus | None = None, limit: int = 200) -> list[Run]:
+        """Newest readable runs first, optionally only those with one status."""
+        return [run for run in self.rows(status, limit) if isinstance(run, Run)]
+
+    def rows(self, status: RunStatus | None = None, limit: int = 200) -> list[Run | UnreadableRun]:
+        """Newest first, unreadable rows included (as UnreadableRun)."""
         query, args = "SELECT * FROM runs", ()
         if status:
-            query, args = query + " WHERE status=?", (status,)
+            query, args = query + " WHERE status=?", (str(status),)
         with closing(self._connect()) as db:
             rows = db.execute(f"{query} ORDER BY created_at DESC LIMIT ?", (*args, limit))
             return [_decode(row) for row in rows.fetchall()]
@@ -138,8 +251,50 @@ class RunStore:
         return self.models_dir / f"{run_id}.keras"
 
 
-def _decode(row: sqlite3.Row) -> dict:
-    run = dict(row)
-    run["config"] = RunConfig.from_dict(json.loads(run["config"]))
-    run["history"] = json.loads(run["history"])
-    return run
+def _owner_is_gone(owner: str | None, heartbeat_at: float | None) -> bool:
+    if owner == this_process():
+        return False  # this very process: its manager knows whether the run is alive
+    if heartbeat_at is None or time.time() - heartbeat_at > STALE_SECONDS:
+        return True
+    host, _, pid = (owner or "").rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _process_exists(int(pid))
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process, alive
+        return True
+    return True
+
+
+def _decode(row: sqlite3.Row) -> Run | UnreadableRun:
+    """A row as a Run, or as an UnreadableRun saying why it does not parse."""
+    data = dict(row)
+    try:
+        history = json.loads(data["history"])
+        if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
+            raise ValueError("history is not a list of epochs")
+        live = json.loads(data.get("live") or "{}")
+        return Run(
+            id=data["id"],
+            created_at=data["created_at"],
+            updated_at=data["updated_at"],
+            status=RunStatus(data["status"]),
+            preset=data["preset"],
+            config=RunConfig.from_dict(json.loads(data["config"])),
+            history=history,
+            test_loss=data["test_loss"],
+            test_accuracy=data["test_accuracy"],
+            train_seconds=data["train_seconds"],
+            model_path=data["model_path"],
+            message=data["message"] or "",
+            reason=data.get("reason") or "",
+            owner=data.get("owner"),
+            heartbeat_at=data.get("heartbeat_at"),
+            live=live if isinstance(live, dict) else {},
+        )
+    except (ValueError, TypeError, KeyError, ConfigError) as error:  # JSONDecodeError too
+        return UnreadableRun(str(data.get("id")), float(data.get("created_at") or 0), str(error))

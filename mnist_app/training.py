@@ -1,8 +1,8 @@
-"""Training with live metrics: a Keras callback feeds a thread-safe Progress object."""
+"""Training with live metrics: small Keras callbacks feed a thread-safe Progress object."""
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import math
 import os
 import tempfile
@@ -12,14 +12,62 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from mnist_app.config import RunConfig
 from mnist_app.data import prepare_data
 from mnist_app.models import build_model
-from mnist_app.store import DIVERGED, FINISHED, QUEUED, RUNNING, STOPPED
+from mnist_app.status import RunStatus
+from mnist_app.store import Outcome
 
 _seed_lock = threading.Lock()  # keras' global seed is shared by every thread
 DIVERGENCE_LOSS = 1e6  # a loss this large means the weights have blown up
+CHANCE_LOSS = math.log(10)  # ≈ 2.3: the loss of a network that gives every digit 10%
+SATURATED_LOSS = 10 * CHANCE_LOSS  # far above chance: confidently wrong, saturated outputs
+CHANCE_ACCURACY = 0.2  # below this after two epochs (chance is 0.1), with no fall in the loss
+HOLD_POLL_SECONDS = 0.2  # how often a paused run looks for Continue or Stop
+LIVE_FIGURES = ("status", "epoch", "epochs", "batch", "batches_per_epoch", "samples_seen",
+                "samples_total", "train_seconds", "learning_rate")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent copy of a run's live state, safe to read while training goes on."""
+
+    status: RunStatus
+    message: str = ""
+    epoch: int = 0  # epochs completed
+    epochs: int = 0
+    batch: int = 0  # batches completed in the current epoch
+    batches_per_epoch: int = 0
+    batch_loss: list[float] = field(default_factory=list)  # each batch's own loss, in order
+    batch_accuracy: list[float] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)  # one dict per finished epoch
+    samples_seen: int = 0
+    samples_total: int = 0
+    train_seconds: float = 0.0  # pauses not counted
+    learning_rate: float | None = None
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+    queue_position: int = 0
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples_seen / self.train_seconds if self.train_seconds > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Time left at the speed so far; None before the first batch."""
+        rate = self.samples_per_second
+        return max(self.samples_total - self.samples_seen, 0) / rate if rate > 0 else None
+
+    @property
+    def fraction_done(self) -> float:
+        return min(self.samples_seen / self.samples_total, 1.0) if self.samples_total else 0.0
+
+    def figures(self) -> dict:
+        """The progress figures (no curves) another process needs to show this run."""
+        return {name: getattr(self, name) for name in LIVE_FIGURES}
 
 
 class Progress:
@@ -27,35 +75,37 @@ class Progress:
 
     def __init__(self, epochs: int = 0):
         self._lock = threading.Lock()
-        self.status = QUEUED
-        self.message = ""
-        self.epochs = epochs
-        self.epoch = 0  # epochs completed
-        self.batch = 0  # batches completed in the current epoch
-        self.batches_per_epoch = 0
-        self.batch_loss: list[float] = []  # each batch's own loss, in order
-        self.batch_accuracy: list[float] = []
-        self.history: list[dict] = []  # one dict per finished epoch
-        self.samples_seen = 0
-        self.samples_total = 0
-        self.train_seconds = 0.0
-        self.learning_rate: float | None = None
-        self.test_loss: float | None = None
-        self.test_accuracy: float | None = None
-        self.queue_position = 0
-        self._started: float | None = None
+        self._state = Snapshot(RunStatus.QUEUED, epochs=epochs)
         self._stop = threading.Event()
+        self._resume = threading.Event()  # set while the run may go on (not paused)
+        self._resume.set()
         self._pending_lr: float | None = None
+        self._started: float | None = None
+        self._paused_seconds = 0.0
         self.model: keras.Model | None = None  # the model being trained, for live predictions
 
     # --- control, from any thread -------------------------------------------------------
     def request_stop(self) -> None:
-        """Ask the run to stop after the current batch."""
+        """Ask the run to stop after the current batch (a paused run stops at once)."""
         self._stop.set()
+        self._resume.set()  # wake a paused run so it can stop
 
     @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()
+
+    def pause(self) -> None:
+        """Hold the run after its current batch (or before its first), until resume()."""
+        if not self._stop.is_set():
+            self._resume.clear()
+
+    def resume(self) -> None:
+        """Let a paused run go on."""
+        self._resume.set()
+
+    @property
+    def pause_requested(self) -> bool:
+        return not self._resume.is_set()
 
     def set_learning_rate(self, value: float) -> None:
         """Change the learning rate from the next batch on."""
@@ -72,93 +122,84 @@ class Progress:
     # --- updates, from the training thread ---------------------------------------------
     def update(self, **fields: object) -> None:
         with self._lock:
-            for name, value in fields.items():
-                setattr(self, name, value)
+            self._state = dataclasses.replace(self._state, **fields)
 
     def add_batch(self, loss: float, accuracy: float, samples: int) -> None:
         with self._lock:
-            self.batch += 1
-            self.batch_loss.append(loss)
-            self.batch_accuracy.append(accuracy)
-            self.samples_seen += samples
-            if self._started is not None:
-                self.train_seconds = time.perf_counter() - self._started
+            state = self._state
+            state.batch_loss.append(loss)  # the lists are this object's own; copied on reading
+            state.batch_accuracy.append(accuracy)
+            self._state = dataclasses.replace(
+                state,
+                batch=state.batch + 1,
+                samples_seen=state.samples_seen + samples,
+                train_seconds=self._clock(),
+            )
 
     def add_epoch(self, record: dict) -> None:
         with self._lock:
-            self.history.append(record)
-            self.epoch = record["epoch"]
+            self._state.history.append(record)
+            self._state = dataclasses.replace(self._state, epoch=record["epoch"])
 
     def start_clock(self) -> None:
         with self._lock:
             self._started = time.perf_counter()
 
-    # --- reading --------------------------------------------------------------------------
-    def snapshot(self, batches: bool = True) -> dict:
-        """A consistent copy of everything, safe to read while training goes on."""
+    def _clock(self) -> float:
+        if self._started is None:
+            return 0.0
+        return time.perf_counter() - self._started - self._paused_seconds
+
+    def hold_while_paused(self) -> None:
+        """Block the training thread while paused; the pause does not count as training time."""
+        if self._resume.is_set():
+            return
         with self._lock:
-            rate = self.samples_seen / self.train_seconds if self.train_seconds > 0 else 0.0
-            remaining = max(self.samples_total - self.samples_seen, 0)
-            return {
-                "status": self.status,
-                "message": self.message,
-                "epoch": self.epoch,
-                "epochs": self.epochs,
-                "batch": self.batch,
-                "batches_per_epoch": self.batches_per_epoch,
-                "batch_loss": list(self.batch_loss) if batches else [],
-                "batch_accuracy": list(self.batch_accuracy) if batches else [],
-                "history": copy.deepcopy(self.history),
-                "samples_seen": self.samples_seen,
-                "samples_total": self.samples_total,
-                "train_seconds": self.train_seconds,
-                "samples_per_second": rate,
-                "eta_seconds": remaining / rate if rate > 0 else None,
-                "learning_rate": self.learning_rate,
-                "test_loss": self.test_loss,
-                "test_accuracy": self.test_accuracy,
-                "queue_position": self.queue_position,
-            }
+            resumed_status = self._state.status
+            self._state = dataclasses.replace(self._state, status=RunStatus.PAUSED)
+        held_from = time.perf_counter()
+        while not self._resume.wait(HOLD_POLL_SECONDS):
+            pass
+        with self._lock:
+            if self._started is not None:
+                self._paused_seconds += time.perf_counter() - held_from
+            self._state = dataclasses.replace(self._state, status=resumed_status)
+
+    # --- reading --------------------------------------------------------------------------
+    def snapshot(self, batches: bool = True) -> Snapshot:
+        """A consistent copy of everything (without the per-batch curves if not asked)."""
+        with self._lock:
+            state = self._state
+            return dataclasses.replace(
+                state,
+                batch_loss=list(state.batch_loss) if batches else [],
+                batch_accuracy=list(state.batch_accuracy) if batches else [],
+                history=[dict(record) for record in state.history],
+            )
 
 
-class LiveMetrics(keras.callbacks.Callback):
-    """Publishes per-batch and per-epoch metrics to a Progress; obeys Stop and LR changes."""
+# --- the callbacks: one job each --------------------------------------------------------------
+class BatchMetrics(keras.callbacks.Callback):
+    """Publishes each batch's own loss and accuracy, and a record of each epoch."""
 
-    def __init__(self, progress: Progress, config: RunConfig, train_size: int, on_epoch=None):
+    def __init__(self, progress: Progress, train_size: int, batch_size: int, on_epoch=None):
         super().__init__()
         self.progress = progress
         self.train_size = train_size
-        self.batch_size = config.batch_size
-        self.base_lr = config.learning_rate
-        self.cosine = config.lr_schedule == "cosine"
-        self.total_steps = config.epochs * math.ceil(train_size / config.batch_size)
-        self._step = 0
+        self.batch_size = batch_size
         self.on_epoch = on_epoch  # optional callable(epoch_record), e.g. to persist history
-        self.diverged = False
         self._seen = 0  # samples so far in this epoch
         self._loss_sum = 0.0  # running sums behind Keras' running means
         self._correct = 0.0
         self._epoch_start = 0.0
 
     def on_train_begin(self, logs=None):
-        self.progress.update(learning_rate=self._current_lr())
         self.progress.start_clock()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._seen, self._loss_sum, self._correct = 0, 0.0, 0.0
         self._epoch_start = time.perf_counter()
         self.progress.update(batch=0)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        new_lr = self.progress.take_pending_learning_rate()
-        if new_lr is not None:
-            self.base_lr = new_lr  # with a cosine schedule, the new peak
-        if self.cosine:
-            new_lr = self.base_lr * 0.5 * (1 + math.cos(math.pi * self._step / self.total_steps))
-        self._step += 1
-        if new_lr is not None:
-            self.model.optimizer.learning_rate = new_lr
-            self.progress.update(learning_rate=new_lr)
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
@@ -171,11 +212,6 @@ class LiveMetrics(keras.callbacks.Callback):
         self._seen += n
         self._loss_sum, self._correct = loss_sum, correct
         self.progress.add_batch(batch_loss, min(max(batch_acc, 0.0), 1.0), n)
-        if not math.isfinite(loss_sum) or loss_sum / self._seen > DIVERGENCE_LOSS:
-            self.diverged = True
-            self.model.stop_training = True
-        elif self.progress.stop_requested:
-            self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -186,15 +222,139 @@ class LiveMetrics(keras.callbacks.Callback):
             "val_loss": _float(logs.get("val_loss")),
             "val_accuracy": _float(logs.get("val_accuracy")),
             "seconds": time.perf_counter() - self._epoch_start,
-            "learning_rate": self._current_lr(),
+            "learning_rate": current_learning_rate(self.model),
             "complete": self._seen >= self.train_size,
         }
         self.progress.add_epoch(record)
         if self.on_epoch is not None:
             self.on_epoch(record)
 
-    def _current_lr(self) -> float:
-        return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+class PauseAndStop(keras.callbacks.Callback):
+    """Holds the run while it is paused, and ends it after the batch in which Stop came."""
+
+    def __init__(self, progress: Progress):
+        super().__init__()
+        self.progress = progress
+
+    def on_train_begin(self, logs=None):
+        self.progress.hold_while_paused()  # paused before it started: hold before batch one
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.progress.hold_while_paused()
+        if self.progress.stop_requested:
+            self.model.stop_training = True
+
+
+class LearningRateControl(keras.callbacks.Callback):
+    """Applies the learning-rate schedule and the changes a user makes while training.
+
+    With the constant schedule, a change simply becomes the rate from the next batch on.
+    With the cosine schedule the rate is `peak × cosine(step)`, Keras' CosineDecay falling
+    from 1 at the first batch to 0 after the last; a change sets a new peak such that the rate
+    is the chosen value right now, and it keeps gliding down to 0 by the last batch from there.
+    """
+
+    def __init__(self, progress: Progress, config: RunConfig, steps_per_epoch: int):
+        super().__init__()
+        self.progress = progress
+        self.peak = config.learning_rate
+        self.steps_per_epoch = steps_per_epoch
+        self.cosine = (
+            keras.optimizers.schedules.CosineDecay(1.0, config.epochs * steps_per_epoch)
+            if config.lr_schedule == "cosine"
+            else None
+        )
+        self._factors = np.ones(0)  # the schedule's factor at each step of this epoch
+        self._step_in_epoch = 0
+
+    def on_train_begin(self, logs=None):
+        self.progress.update(learning_rate=current_learning_rate(self.model))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._step_in_epoch = 0
+        if self.cosine is not None:  # one vectorised call per epoch, not one per batch
+            first = epoch * self.steps_per_epoch
+            steps = np.arange(first, first + self.steps_per_epoch)
+            self._factors = keras.ops.convert_to_numpy(self.cosine(steps)).astype(np.float64)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        chosen = self.progress.take_pending_learning_rate()
+        if self.cosine is not None:
+            factor = self._factors[min(self._step_in_epoch, len(self._factors) - 1)]
+            if chosen is not None:
+                self.peak = chosen / max(factor, 1e-6)
+            self._set(self.peak * factor)
+        elif chosen is not None:
+            self._set(chosen)
+        self._step_in_epoch += 1
+
+    def _set(self, rate: float) -> None:
+        self.model.optimizer.learning_rate = rate
+        self.progress.update(learning_rate=float(rate))
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stops a run that has gone wrong, and says why in `reason` and `message`.
+
+    Three ways, each with its own message: the loss blew up (NaN, infinite or huge: checked
+    every batch); the outputs saturated (an epoch's loss far above the 2.3 of guessing and not
+    coming down, or above twice it with accuracy at chance: confidently wrong); or it is stuck
+    (after two epochs every accuracy under 20% and the loss not falling).
+    """
+
+    MESSAGES = {
+        "blew_up": "The loss blew up (NaN, infinite or above 1e6): the run diverged. "
+        "Try a smaller learning rate, scaled inputs or another optimizer.",
+        "saturated": "The loss is {loss:.0f}, far above the {chance:.1f} of a network that "
+        "just guesses: the outputs saturated and the network is confidently wrong, so the run "
+        "diverged. Try a smaller learning rate or scaled inputs.",
+        "stuck": "Accuracy is stuck at chance level ({accuracy:.0%}) and the loss is not "
+        "falling: the network is not learning. Try scaled inputs, another activation or "
+        "another learning rate.",
+    }
+
+    def __init__(self):
+        super().__init__()
+        self.reason: str | None = None
+        self.message = ""
+        self._epochs: list[tuple[float, float]] = []  # (loss, accuracy) of each epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", math.nan))  # the epoch's running mean
+        if not math.isfinite(loss) or loss > DIVERGENCE_LOSS:
+            self._diverge("blew_up")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        loss, accuracy = float(logs.get("loss", math.nan)), float(logs.get("accuracy", 0.0))
+        self._epochs.append((loss, accuracy))
+        if self.reason is not None or len(self._epochs) < 2:
+            return
+        previous_loss = self._epochs[-2][0]
+        at_chance = all(acc < CHANCE_ACCURACY for _, acc in self._epochs)
+        # A first epoch may start far above chance (raw 0..255 inputs do) and still come down.
+        not_coming_down = loss > SATURATED_LOSS and loss >= 0.9 * previous_loss
+        if not_coming_down or (at_chance and loss > 2 * CHANCE_LOSS):
+            self._diverge("saturated", loss=loss, chance=CHANCE_LOSS)
+        elif at_chance and loss >= 0.98 * self._epochs[0][0]:
+            self._diverge("stuck", accuracy=accuracy)
+
+    def on_train_end(self, logs=None):
+        # A one-epoch run: far above chance and no better than guessing is saturated too.
+        if self.reason is None and len(self._epochs) == 1:
+            loss, accuracy = self._epochs[0]
+            if loss > 2 * CHANCE_LOSS and accuracy < CHANCE_ACCURACY:
+                self._diverge("saturated", loss=loss, chance=CHANCE_LOSS)
+
+    def _diverge(self, reason: str, **values: float) -> None:
+        self.reason = reason
+        self.message = self.MESSAGES[reason].format(**values)
+        self.model.stop_training = True
+
+
+def current_learning_rate(model: keras.Model) -> float:
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
 def _float(value) -> float | None:
@@ -204,18 +364,11 @@ def _float(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-@dataclass
-class RunResult:
-    """What a finished, stopped or diverged run produced."""
+@dataclass(frozen=True)
+class RunResult(Outcome):
+    """How a run ended, with the trained model and the time the whole fit call took."""
 
-    status: str
-    history: list[dict] = field(default_factory=list)
-    test_loss: float | None = None
-    test_accuracy: float | None = None
-    train_seconds: float = 0.0  # first batch to last, as the live view shows it
     fit_seconds: float = 0.0  # the whole model.fit call, validation included
-    model_path: str | None = None
-    message: str = ""
     model: keras.Model | None = None
 
 
@@ -230,7 +383,7 @@ def train(
     data = prepare_data(config)
     steps = math.ceil(len(data.x_train) / config.batch_size)
     progress.update(
-        status=RUNNING,
+        status=RunStatus.RUNNING,
         epochs=config.epochs,
         batches_per_epoch=steps,
         samples_total=len(data.x_train) * config.epochs,
@@ -239,7 +392,13 @@ def train(
         keras.utils.set_random_seed(config.seed)
         model = build_model(config)
     progress.model = model
-    live = LiveMetrics(progress, config, len(data.x_train), on_epoch=on_epoch)
+    guard = DivergenceGuard()
+    callbacks = [
+        LearningRateControl(progress, config, steps),
+        BatchMetrics(progress, len(data.x_train), config.batch_size, on_epoch),
+        guard,
+        PauseAndStop(progress),
+    ]
     validation = (data.x_val, data.y_val) if len(data.x_val) else None
     fit_start = time.perf_counter()
     model.fit(
@@ -248,33 +407,33 @@ def train(
         batch_size=config.batch_size,
         epochs=config.epochs,
         validation_data=validation,
-        callbacks=[live],
+        callbacks=callbacks,
         verbose=0,
     )
+    fit_seconds = time.perf_counter() - fit_start
     snap = progress.snapshot(batches=False)
-    result = RunResult(
-        status=FINISHED,
-        history=snap["history"],
-        model=model,
-        train_seconds=snap["train_seconds"],
-        fit_seconds=time.perf_counter() - fit_start,
-    )
-    if live.diverged:
-        result.status = DIVERGED
-        result.message = (
-            "The loss blew up (NaN, infinite or above 1e6): the run diverged. "
-            "Try a smaller learning rate, scaled inputs or another optimizer."
+    ended = {"history": snap.history, "train_seconds": snap.train_seconds}
+    if guard.reason is not None:
+        result = RunResult(
+            RunStatus.DIVERGED, guard.message, guard.reason, fit_seconds=fit_seconds, **ended
         )
     else:
-        if progress.stop_requested:
-            result.status = STOPPED
-            result.message = "Stopped by the user."
-        result.test_loss, result.test_accuracy = (
+        stopped = progress.stop_requested
+        test_loss, test_accuracy = (
             float(v) for v in model.evaluate(data.x_test, data.y_test, batch_size=1024, verbose=0)
         )
         if model_path is not None:
             save_model_atomically(model, model_path)
-            result.model_path = str(model_path)
+        result = RunResult(
+            RunStatus.STOPPED if stopped else RunStatus.FINISHED,
+            "Stopped by the user." if stopped else "",
+            test_loss=test_loss,
+            test_accuracy=test_accuracy,
+            model_path=str(model_path) if model_path is not None else None,
+            fit_seconds=fit_seconds,
+            model=model,
+            **ended,
+        )
     progress.update(
         status=result.status,
         message=result.message,
@@ -285,10 +444,18 @@ def train(
 
 
 def save_model_atomically(model: keras.Model, path: str | os.PathLike) -> Path:
-    """Write a .keras file so that readers see the old file or the whole new one, never half."""
+    """Write a .keras file so that readers see the old file or the whole new one, never half.
+
+    The model is written to a hidden temporary file beside the target, then renamed over it;
+    a crash in between leaves that temporary file, which `remove_stale_temporaries` clears.
+    """
     path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"{path}: a model file must end in .keras")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".keras")
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f"{TEMP_PREFIX}{path.stem}-", suffix=".keras"
+    )
     os.close(fd)
     try:
         model.save(tmp)
@@ -297,3 +464,19 @@ def save_model_atomically(model: keras.Model, path: str | os.PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+TEMP_PREFIX = ".saving-"
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, older_than: float = 3600.0) -> int:
+    """Delete half-written model files a killed process left in `folder`; how many."""
+    removed = 0
+    for leftover in Path(folder).glob(f"{TEMP_PREFIX}*.keras"):
+        try:
+            if time.time() - leftover.stat().st_mtime > older_than:
+                leftover.unlink()
+                removed += 1
+        except OSError:
+            pass  # another process just finished or removed it
+    return removed

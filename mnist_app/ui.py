@@ -20,37 +20,42 @@ _live_run_component = st.components.v2.component(
 )
 
 
-def keep_keras_between_reruns() -> None:
-    """Stop Streamlit from resetting Keras after every script run.
+def prepare_server() -> None:
+    """Once, when the server starts (app.py's lifespan) and before any page view.
 
-    Streamlit calls keras.backend.clear_session() after each run, fragment runs included (the
-    Draw page rereads a drawing every few seconds while a run trains). That drops TensorFlow's
-    kernel cache and runs a full gc.collect() while holding the GIL, so the training thread
-    stalls: when the Train page still reran twice a second, an epoch took about 6x longer. Our
-    models live in caches and jobs, not in the script, so there is nothing for it to clean.
+    - Streamlit calls keras.backend.clear_session() after every script run, fragment runs
+      included. That drops TensorFlow's kernel cache and runs a full gc.collect() while holding
+      the GIL, so a training thread stalls: an epoch took about 6x longer with a page open. Our
+      models live in caches and jobs, not in the script, so there is nothing for it to clean.
+    - A pages/ folder beside app.py puts a fresh server in Streamlit's old multipage mode until
+      st.navigation runs once: a direct link to /train would run pages/train.py on its own,
+      without app.py's navigation and language switch. The folder stays (our layout has it);
+      the mode is switched off here.
+
+    Both reach into Streamlit's internals, so a Streamlit upgrade that moved them stops the
+    server at start-up with a clear message rather than silently bringing the slowdown back.
     """
+    from streamlit.runtime.pages_manager import PagesManager
     from streamlit.runtime.scriptrunner import script_runner
 
-    if hasattr(script_runner, "_clean_problem_modules"):
-        script_runner._clean_problem_modules = _leave_modules_alone
+    cleanup = getattr(script_runner, CLEANUP_NAME, None)
+    if cleanup is not _leave_modules_alone:
+        if not callable(cleanup) or not hasattr(PagesManager, "uses_pages_directory"):
+            raise RuntimeError(
+                f"streamlit {st.__version__} no longer has script_runner.{CLEANUP_NAME} or "
+                "PagesManager.uses_pages_directory, which MNIST Lab patches (see "
+                "mnist_app/ui.py, prepare_server); pin streamlit to the version in "
+                "requirements.txt or update the patch"
+            )
+        setattr(script_runner, CLEANUP_NAME, _leave_modules_alone)
+    PagesManager.uses_pages_directory = False
+
+
+CLEANUP_NAME = "_clean_problem_modules"  # Streamlit 1.67's after-run reset of Keras and pyplot
 
 
 def _leave_modules_alone() -> None:
     """Replaces Streamlit's after-run cleanup of Keras and pyplot (the app uses neither)."""
-
-
-def route_through_app() -> None:
-    """Make sure a page runs inside app.py's navigation, even when opened by a direct link.
-
-    Until app.py has called st.navigation once, Streamlit treats a pages/ folder as an old-style
-    multipage app: a fresh server asked for /train runs pages/train.py on its own, without the
-    language switch or the Keras fix above. Switch that mode off and run again, through app.py.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
 
 
 def language() -> str:
@@ -85,10 +90,15 @@ def live_run(view: dict, key: str) -> None:
     second instead re-rendered the whole page in the browser: a tenth of a core taken from the
     training, per viewer.
     """
-    base = st.get_option("server.baseUrlPath").strip("/")
-    url = f"{'/' + base if base else ''}/api/runs/{view['run_id']}/live?lang={view['lang']}"
+    url = f"{base_path()}/api/runs/{view['run_id']}/live?lang={view['lang']}"
     data = {"view": view, "url": url, "refresh_ms": round(REFRESH_SECONDS * 1000)}
     _live_run_component(key=key, data=data, on_phase_change=lambda: None)
+
+
+def base_path() -> str:
+    """The server's path prefix ("/lab" behind a proxy at /lab), or "" when it has none."""
+    base = st.get_option("server.baseUrlPath").strip("/")
+    return f"/{base}" if base else ""
 
 
 def log_steps(low: float, high: float, mantissas: tuple[float, ...] = (1, 2, 5)) -> list[float]:

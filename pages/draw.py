@@ -18,9 +18,7 @@ from mnist_app.predict import (
 )
 from mnist_app.preprocess import MAX_UPLOAD_BYTES, ImageError, read_upload
 from mnist_app.text import escape_markdown
-from mnist_app.ui import digit_gallery, language, percent_text, route_through_app, t
-
-route_through_app()
+from mnist_app.ui import digit_gallery, language, percent_text, t
 
 CANVAS_SIDE = 280
 LIVE_SECONDS = 2  # how often a network still training reads the drawing again

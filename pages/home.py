@@ -1,8 +1,6 @@
 import streamlit as st
 
-from mnist_app.ui import route_through_app, t
-
-route_through_app()
+from mnist_app.ui import t
 
 st.title(t("app.title"))
 st.write(t("home.intro"))

@@ -20,13 +20,15 @@ from mnist_app.config import (
     model_size,
 )
 from mnist_app.evaluation import Evaluation, evaluate, images_at
-from mnist_app.i18n import format_duration, translate
+from mnist_app.i18n import format_duration, has_text, translate
 from mnist_app.jobs import shared_manager
 from mnist_app.live import live_view
 from mnist_app.plan import PlanSize
-from mnist_app.predict import load_model
-from mnist_app.store import FAILED, FINISHED, QUEUED, RUNNING, STOPPED
+from mnist_app.predict import ModelFileError, load_model
+from mnist_app.status import RunStatus
+from mnist_app.store import Run, UnreadableRunError
 from mnist_app.text import escape_markdown
+from mnist_app.training import Snapshot
 from mnist_app.ui import (
     digit_gallery,
     language,
@@ -34,20 +36,17 @@ from mnist_app.ui import (
     log_steps,
     number_text,
     percent_text,
-    route_through_app,
     t,
 )
-
-route_through_app()
 
 FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
 SAVED = "train_settings"  # widget values outlive a visit to another page only if copied here
 WHOLE_SET = 0  # batch size / limit stop meaning "all the training images"
-LEARNING_RATES = log_steps(1e-5, 1, mantissas=tuple(range(1, 10)))
+LEARNING_RATES = log_steps(*RANGES["learning_rate"], mantissas=tuple(range(1, 10)))
 BATCH_SIZES = sorted({2**k for k in range(16)} | {p.config.batch_size for p in PRESET_LIST})
 BATCH_SIZES.append(WHOLE_SET)
-LIMITS = [*map(int, log_steps(100, 50_000)), WHOLE_SET]
-VALIDATION_SIZES = [0, *map(int, log_steps(100, 20_000))]
+LIMITS = [*map(int, log_steps(100, RANGES["validation_size"][1])), WHOLE_SET]
+VALIDATION_SIZES = [0, *map(int, log_steps(100, RANGES["validation_size"][1]))]
 manager = shared_manager()
 
 
@@ -90,16 +89,16 @@ def settings_widgets() -> dict:
     st.subheader(t("train.network"))
     v["arch"] = field(st.selectbox, "arch", options=ARCHITECTURES, format_func=choice("arch"))
     left, right = st.columns(2)
-    v["width"] = field(left.slider, "width", min_value=1, max_value=1024)
-    v["depth"] = field(right.slider, "depth", min_value=0, max_value=RANGES["depth"][1])
+    v["width"] = field(left.slider, "width", **bounds("width"))
+    v["depth"] = field(right.slider, "depth", **bounds("depth"))
     v["activation"] = field(left.selectbox, "activation", options=ACTIVATIONS)
-    v["dropout"] = field(right.slider, "dropout", min_value=0.0, max_value=0.9, step=0.05)
-    v["filters"] = field(left.slider, "filters", min_value=1, max_value=128, disabled=not is_cnn)
+    v["dropout"] = field(right.slider, "dropout", step=0.05, **bounds("dropout"))
+    v["filters"] = field(left.slider, "filters", disabled=not is_cnn, **bounds("filters"))
     v["conv_blocks"] = field(
-        right.slider, "conv_blocks", min_value=1, max_value=3, disabled=not is_cnn
+        right.slider, "conv_blocks", disabled=not is_cnn, **bounds("conv_blocks")
     )
     v["kernel_size"] = field(
-        left.slider, "kernel_size", min_value=2, max_value=7, disabled=not is_cnn
+        left.slider, "kernel_size", disabled=not is_cnn, **bounds("kernel_size")
     )
     v["batch_norm"] = field(right.toggle, "batch_norm")
     v["layers"] = field(st.text_input, "layers", placeholder="conv32x3 pool drop0.25 dense128")
@@ -115,7 +114,7 @@ def settings_widgets() -> dict:
         options=BATCH_SIZES,
         format_func=count_format(whole_set=True),
     )
-    v["epochs"] = field(right.slider, "epochs", min_value=1, max_value=100)
+    v["epochs"] = field(right.slider, "epochs", **bounds("epochs"))
     v["lr_schedule"] = field(
         left.selectbox, "lr_schedule", options=SCHEDULES, format_func=choice("lr_schedule")
     )
@@ -128,11 +127,17 @@ def settings_widgets() -> dict:
         right.select_slider, "validation_size", options=VALIDATION_SIZES, format_func=count_format()
     )
     v["scaling"] = field(left.selectbox, "scaling", options=SCALINGS, format_func=choice("scaling"))
-    v["seed"] = field(right.number_input, "seed", min_value=0, max_value=RANGES["seed"][1], step=1)
+    v["seed"] = field(right.number_input, "seed", step=1, **bounds("seed"))
     v["augment"] = field(st.toggle, "augment")
     v["dropout"] = round(v["dropout"], 2)
     st.session_state[SAVED] = v
     return v
+
+
+def bounds(name: str) -> dict:
+    """A slider's ends, from config.RANGES: the same bounds the engine and CLI enforce."""
+    low, high = RANGES[name]
+    return {"min_value": low, "max_value": high}
 
 
 def choice(group: str):
@@ -185,30 +190,44 @@ def start_run(config: RunConfig, preset: str | None) -> None:
     st.query_params["run"] = run_id
 
 
-def watched_run() -> dict | None:
+def watched_run() -> Run | None:
     """The run this tab follows: from the URL (reload) or the session (back from another page)."""
     run_id = st.query_params.get("run") or st.session_state.get("train_run")
-    run = manager.store.get(run_id) if run_id else None
+    if not run_id:
+        return None
+    try:
+        run = manager.store.get(run_id)
+    except UnreadableRunError as error:
+        st.error(t("train.unreadable", run=escape_markdown(error.run_id)))
+        st.code(error.reason, language=None)
+        return None
     if run is not None:
         st.query_params["run"] = st.session_state["train_run"] = run_id
     return run
 
 
-def live_controls(run_id: str, status: str) -> None:
-    """Stop, and a live learning-rate slider while the run trains."""
+def live_controls(run_id: str, status: RunStatus) -> None:
+    """Pause or Continue, Stop, and a live learning-rate slider while the run trains."""
     job = manager.job(run_id)
-    stop, lr = st.columns([1, 3])
+    pause, stop, lr = st.columns([1, 1, 3])
     stopping = job is None or job.progress.stop_requested
+    if job is not None and job.progress.pause_requested:
+        pause.button(t("train.resume"), key="train_resume", on_click=manager.resume,
+                     args=(run_id,), disabled=stopping, icon=":material/play_arrow:")  # fmt: skip
+    else:
+        pause.button(t("train.pause"), key="train_pause", on_click=manager.pause, args=(run_id,),
+                     disabled=stopping or job is None, icon=":material/pause:",
+                     help=t("help.pause"))  # fmt: skip
     stop.button(t("train.stop"), key="train_stop", on_click=manager.stop, args=(run_id,),
-                disabled=stopping, type="primary")  # fmt: skip
-    if job is not None and status == RUNNING:
+                disabled=stopping, type="primary", icon=":material/stop:")  # fmt: skip
+    if job is not None and status in (RunStatus.RUNNING, RunStatus.PAUSED):
         live_learning_rate(job, lr)
 
 
 def live_learning_rate(job, column) -> None:
     """A learning-rate slider that changes the rate of the running optimizer."""
     if "train_live_lr" not in st.session_state:
-        current = job.progress.learning_rate or job.config.learning_rate
+        current = job.progress.snapshot(batches=False).learning_rate or job.config.learning_rate
         st.session_state["train_live_lr"] = min(LEARNING_RATES, key=lambda v: abs(v - current))
     column.select_slider(
         t("train.live_lr"), options=LEARNING_RATES, format_func="{:g}".format, key="train_live_lr",
@@ -217,7 +236,7 @@ def live_learning_rate(job, column) -> None:
     )  # fmt: skip
 
 
-def curves(snap: dict) -> None:
+def curves(snap: Snapshot) -> None:
     """Loss and accuracy side by side, as interactive plotly figures."""
     loss, accuracy = st.columns(2)
     lang = language()
@@ -232,38 +251,42 @@ def test_set_evaluation(path: str, scaling: str) -> Evaluation:
     return evaluate(load_model(path), scaling)
 
 
-def results(run: dict) -> None:
+def results(run: Run) -> None:
     """Everything a finished (or stopped) run produced, beside the notebook's figure."""
-    snap = manager.snapshot(run["id"])
-    status = run["status"]
-    box = {FINISHED: st.success, STOPPED: st.info}.get(status, st.error)
-    box(t(f"status.{status}"))
-    if status == FAILED:
-        st.code(run["message"], language=None)
-    if run["test_accuracy"] is not None:
-        reported = PRESET_INFO[run["preset"]].reported_accuracy if run["preset"] else None
+    status = run.status
+    box = {RunStatus.FINISHED: st.success, RunStatus.STOPPED: st.info}.get(status, st.error)
+    reason_key = f"status.{status}.{run.reason}"
+    box(t(reason_key) if run.reason and has_text(reason_key) else t(f"status.{status}"))
+    if status == RunStatus.FAILED:
+        st.code(run.message, language=None)
+    if run.test_accuracy is not None:
+        preset = PRESET_INFO.get(run.preset or "")
+        reported = preset.reported_accuracy if preset else None
         cols = [*st.columns(2), *st.columns(2)]
-        cols[0].metric(t("result.test_accuracy"), percent_text(run["test_accuracy"]))
-        cols[1].metric(t("result.test_loss"), f"{run['test_loss']:.4f}")
+        cols[0].metric(t("result.test_accuracy"), percent_text(run.test_accuracy))
+        cols[1].metric(t("result.test_loss"), f"{run.test_loss:.4f}")
         cols[2].metric(
             t("result.reported"),
             percent_text(reported) if reported else "–",
-            help=t("help.reported", preset=run["preset"] or "–"),
+            help=t("help.reported", preset=escape_markdown(run.preset or "–")),
         )
-        cols[3].metric(t("result.time"), format_duration(run["train_seconds"]))  # fmt: skip
-    curves(snap)
-    if run["model_path"]:
-        evaluation = test_set_evaluation(run["model_path"], run["config"].scaling)
+        cols[3].metric(t("result.time"), format_duration(run.train_seconds))  # fmt: skip
+    curves(manager.snapshot(run.id))
+    if run.model_path:
+        try:
+            evaluation = test_set_evaluation(run.model_path, run.config.scaling)
+        except ModelFileError as error:
+            st.error(t(f"draw.model_error.{error.reason}"))
+            return
         show_evaluation(evaluation)
         st.page_link("pages/draw.py", label=t("result.draw_link"), icon=":material/draw:",
-                     query_params={"model": run["id"]})  # fmt: skip
+                     query_params={"model": run.id})  # fmt: skip
 
 
 def show_evaluation(evaluation: Evaluation) -> None:
-    lang = language()
-    left, right = st.columns(2)
-    left.plotly_chart(charts.confusion_figure(evaluation.confusion, lang), key="train_confusion")
-    right.plotly_chart(
+    lang = language()  # the confusion matrix gets the column's full width: readable on a projector
+    st.plotly_chart(charts.confusion_figure(evaluation.confusion, lang), key="train_confusion")
+    st.plotly_chart(
         charts.per_class_figure(evaluation.per_class_accuracy, lang), key="train_per_class"
     )
     st.subheader(t("result.mistakes", count=number_text(len(evaluation.mistakes))))
@@ -282,7 +305,7 @@ st.title(t("nav.train"))
 st.write(t("train.intro"))
 restore_settings()
 run = watched_run()
-active = run is not None and manager.is_active(run["id"])
+active = run is not None and manager.is_active(run.id)
 settings, outcome = st.columns([2, 3], gap="large")
 with settings:
     values = settings_widgets()
@@ -305,10 +328,10 @@ with outcome:
     if run is not None:
         st.divider()
         if active:
-            view = live_view(manager, run["id"], language())
-            if view["status"] == QUEUED:
+            view = live_view(manager, run.id, language())
+            if view["status"] == RunStatus.QUEUED:
                 st.info(view["text"])
-            live_controls(run["id"], view["status"])
+            live_controls(run.id, RunStatus(view["status"]))
             live_run(view, key="train_live")
         else:
             results(run)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import socket
 import subprocess
@@ -46,42 +48,32 @@ def served_home(tmp_path_factory):
     return tmp_path_factory.mktemp("served-home")
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory, served_home):
-    """`streamlit run app.py` on a free port with its own run store; yields its URL."""
+@contextlib.contextmanager
+def serve_app(tmp_path_factory, *options: str, home: Path | None = None):
+    """`streamlit run app.py` on a free port with its own run store; yields (URL, store dir).
+
+    `options` are extra command-line options, e.g. ("--server.baseUrlPath", "lab").
+    """
     port = _free_port()
-    env = dict(os.environ, MNIST_LAB_HOME=str(served_home))
+    home = home or tmp_path_factory.mktemp("served-home")
+    env = dict(os.environ, MNIST_LAB_HOME=str(home))
     log = tmp_path_factory.mktemp("logs") / "streamlit.log"
+    base = options[options.index("--server.baseUrlPath") + 1] if options else ""
     with open(log, "wb") as out:
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-                "--server.fileWatcherType",
-                "none",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+             *options],
+            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    health = f"{url}/{base}/_stcore/health" if base else f"{url}/_stcore/health"
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                with urllib.request.urlopen(health, timeout=2) as reply:
                     if reply.read() == b"ok":
                         break
             except OSError:
@@ -89,13 +81,26 @@ def app_url(tmp_path_factory, served_home):
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"streamlit did not start:\n{log.read_text()}")
             time.sleep(0.2)
-        yield url
+        yield url, home
     finally:
         server.terminate()
         try:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+@pytest.fixture(scope="module")
+def start_app(tmp_path_factory):
+    """serve_app for this module's tests: `with start_app(*options) as (url, home): ...`."""
+    return functools.partial(serve_app, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, served_home):
+    """The real app served on a free port with its own run store; yields its URL."""
+    with serve_app(tmp_path_factory, home=served_home) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -17,24 +17,21 @@ def open_train_page(page, app_url):
     expect(page.get_by_role("button", name="Start training")).to_be_enabled(timeout=LIVE_TIMEOUT)
 
 
-def start_long_small_run(page, fewer_images: int = 4):
-    """A small MLP on a few thousand images, with so many epochs that only Stop ends it."""
-    page.locator(".st-key-train_limit").get_by_role("slider").focus()
-    for _ in range(fewer_images):
-        page.keyboard.press("ArrowLeft")  # whole set → 50,000 → 20,000 → 10,000 → 5,000 …
+def start_long_run(page):
+    """A small MLP on the whole training set, 200 times over (10 million images): a run that
+    only Stop ends, on any machine; the test holds it in known states with Pause."""
     page.locator(".st-key-train_epochs").get_by_role("slider").focus()
     page.keyboard.press("End")
-    expect(page.locator(".st-key-train_epochs")).to_contain_text("100")
+    expect(page.locator(".st-key-train_epochs")).to_contain_text("200")
     page.get_by_role("button", name="Start training").click()
 
 
-def test_live_run_updates_and_stops(page, app_url):
+def test_live_run_updates_pauses_continues_and_stops(page, app_url):
     open_train_page(page, app_url)
-    start_long_small_run(page)
-    expect(page.locator(".st-key-train_limit")).to_contain_text("5,000")
+    start_long_run(page)
     live = page.locator(".st-key-train_live")
     status = live.locator(".status")  # inside the component's shadow root
-    expect(status).to_contain_text(re.compile(r"batch [1-9]\d*/"), timeout=LIVE_TIMEOUT)
+    expect(status).to_contain_text(re.compile(r"^Epoch .* batch [1-9]\d*/"), timeout=LIVE_TIMEOUT)
     expect(page).to_have_url(re.compile(r"[?&]run=\w+"))
     seen = [status.inner_text()]
     for _ in range(2):  # the view refreshes on its own: the text moves on twice
@@ -53,10 +50,26 @@ def test_live_run_updates_and_stops(page, app_url):
     )  # the curve grows ...
     assert loss.evaluate("canvas => canvas.toDataURL()") != picture  # ... and is redrawn
     expect(live.locator(".legend")).to_contain_text("validation, per epoch")
+
+    page.get_by_role("button", name="Pause").click()  # held after its current batch
+    expect(status).to_contain_text(re.compile(r"^Paused at epoch \d+/200"), timeout=LIVE_TIMEOUT)
+    expect(page.get_by_role("button", name="Continue")).to_be_visible(timeout=LIVE_TIMEOUT)
     bar = live.get_by_role("progressbar")
     assert 0 <= int(bar.get_attribute("aria-valuenow")) < 100
+    held = status.inner_text()
+    reach = float(loss.get_attribute("data-reach"))
+    page.get_by_role("button", name="Continue").click()
+    expect(status).not_to_contain_text("Paused", timeout=LIVE_TIMEOUT)
+    expect(status).not_to_have_text(held, timeout=LIVE_TIMEOUT)
+    page.wait_for_function(
+        "([canvas, reach]) => Number(canvas.dataset.reach) > reach",
+        arg=[loss.element_handle(), reach],
+        timeout=LIVE_TIMEOUT,
+    )  # it went on from where it was
 
-    page.get_by_role("button", name="Stop").click()
+    page.get_by_role("button", name="Pause").click()
+    expect(status).to_contain_text("Paused at epoch", timeout=LIVE_TIMEOUT)
+    page.get_by_role("button", name="Stop").click()  # Stop works while paused
     expect(page.get_by_text("Training stopped")).to_be_visible(timeout=LIVE_TIMEOUT)
     expect(page.get_by_text("Test accuracy")).to_be_visible(timeout=LIVE_TIMEOUT)
     expect(live).to_have_count(0)
@@ -67,12 +80,16 @@ def test_two_tabs_each_follow_their_own_run_and_the_queue_moves_on(browser, app_
     try:
         tab_a, tab_b = first.new_page(), second.new_page()
         open_train_page(tab_a, app_url)
-        start_long_small_run(tab_a, fewer_images=6)  # 1,000 images
+        start_long_run(tab_a)
         expect(tab_a.locator(".st-key-train_live .status")).to_contain_text(
             "batch", timeout=LIVE_TIMEOUT
         )
+        tab_a.get_by_role("button", name="Pause").click()  # A holds the only training slot
+        expect(tab_a.locator(".st-key-train_live .status")).to_contain_text(
+            "Paused", timeout=LIVE_TIMEOUT
+        )
         open_train_page(tab_b, app_url)
-        start_long_small_run(tab_b, fewer_images=6)
+        start_long_run(tab_b)
         expect(tab_b.get_by_text("place 1 in the queue")).to_be_visible(timeout=LIVE_TIMEOUT)
         run_a, run_b = (re.search(r"run=(\w+)", tab.url).group(1) for tab in (tab_a, tab_b))
         assert run_a != run_b

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from mnist_app import charts
+from mnist_app.status import RunStatus
+from mnist_app.training import Snapshot
 
 LINE = 1.25  # a line of text is about this many times its font size tall
 
@@ -14,24 +16,19 @@ def realistic_confusion() -> np.ndarray:
     return confusion
 
 
-class Snapshot(dict):
-    """A run's live state, readable by key and by attribute alike."""
-
-    __getattr__ = dict.__getitem__
-
-
 def snapshot() -> Snapshot:
-    return Snapshot({
-        "batch_loss": list(np.linspace(2.3, 0.1, 500)),
-        "batch_accuracy": list(np.linspace(0.1, 0.99, 500)),
-        "batches_per_epoch": 100,
-        "epochs": 5,
-        "history": [
+    return Snapshot(
+        RunStatus.FINISHED,
+        batch_loss=list(np.linspace(2.3, 0.1, 500)),
+        batch_accuracy=list(np.linspace(0.1, 0.99, 500)),
+        batches_per_epoch=100,
+        epochs=5,
+        history=[
             {"epoch": e, "loss": 0.3 / e, "accuracy": 1 - 0.05 / e,
              "val_loss": 0.3 / e, "val_accuracy": 1 - 0.06 / e}
             for e in range(1, 6)
         ],
-    })  # fmt: skip
+    )  # fmt: skip
 
 
 def title_bottom(layout) -> float:

@@ -16,7 +16,8 @@ from mnist_app.config import RunConfig
 from mnist_app.i18n import LANGUAGES, catalogue, translate
 from mnist_app.jobs import shared_manager
 from mnist_app.predict import DEFAULT_KEY, DEFAULT_MODEL_ENV, model_choices
-from mnist_app.store import FINISHED, RUNNING
+from mnist_app.status import RunStatus
+from mnist_app.store import Outcome
 from mnist_app.text import WORD_JOINER, escape_markdown
 from mnist_app.training import train
 
@@ -35,8 +36,10 @@ def tiny_model(tmp_path_factory) -> str:
 def finished_run(model_path: str) -> str:
     """Record a finished run in the store the page reads (the process' shared manager's)."""
     store = shared_manager().store
-    run_id = store.create(TINY_RUN, FINISHED, preset=None)
-    store.update(run_id, model_path=model_path, test_accuracy=0.8)
+    run_id = store.create(TINY_RUN, preset=None)
+    store.record_outcome(
+        run_id, Outcome(RunStatus.FINISHED, model_path=str(model_path), test_accuracy=0.8)
+    )
     return run_id
 
 
@@ -184,7 +187,7 @@ def test_the_run_now_training_is_offered_with_its_live_model():
     run_id = manager.submit(RunConfig(limit=20_000, epochs=5, batch_size=32, validation_size=0))
     progress = manager.job(run_id).progress
     deadline = time.monotonic() + 60
-    while progress.model is None or progress.snapshot(False)["status"] != RUNNING:
+    while progress.model is None or progress.snapshot(False).status != RunStatus.RUNNING:
         assert time.monotonic() < deadline, "training did not start"
         time.sleep(0.05)
     try:

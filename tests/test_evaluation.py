@@ -15,7 +15,8 @@ from mnist_app.evaluation import (
     per_class_accuracy,
     predict_classes,
 )
-from mnist_app.training import train
+from mnist_app.status import RunStatus
+from mnist_app.training import Snapshot, train
 
 
 @pytest.fixture(scope="module")
@@ -78,32 +79,34 @@ def test_downsample_keeps_ends_and_caps_points():
 
 
 def test_curves_figure_draws_batches_and_epochs():
-    snapshot = {
-        "batch_loss": list(np.linspace(2.3, 0.3, 5000)),
-        "batches_per_epoch": 1000,
-        "history": [{"epoch": e, "loss": 1 / e, "val_loss": 1.2 / e} for e in range(1, 6)],
-    }
+    snapshot = Snapshot(
+        RunStatus.RUNNING,
+        batch_loss=list(np.linspace(2.3, 0.3, 5000)),
+        batches_per_epoch=1000,
+        history=[{"epoch": e, "loss": 1 / e, "val_loss": 1.2 / e} for e in range(1, 6)],
+    )
     figure = charts.curves_figure(snapshot, "loss", "en")
     raw, smoothed, per_epoch, validation = figure.data
     assert len(raw.x) <= charts.MAX_POINTS and raw.x[-1] == pytest.approx(5.0)
     assert list(per_epoch.y) == [1 / e for e in range(1, 6)]
     assert validation.name == "validation, per epoch"
-    assert charts.curves_figure({}, "accuracy", "es").data == ()
+    assert charts.curves_figure(Snapshot(RunStatus.QUEUED), "accuracy", "es").data == ()
 
 
 def test_curve_chart_is_the_data_the_figure_draws():
     batches = list(np.linspace(2.3, 0.3, 30))
     batches[7] = float("nan")  # a blown-up batch leaves a gap, not a NaN in the JSON
-    snapshot = {
-        "batch_loss": batches,
-        "batches_per_epoch": 10,
-        "epochs": 8,
-        "history": [
+    snapshot = Snapshot(
+        RunStatus.RUNNING,
+        batch_loss=batches,
+        batches_per_epoch=10,
+        epochs=8,
+        history=[
             {"epoch": 1, "loss": 0.9, "val_loss": 1.0},
             {"epoch": 2, "loss": 0.6, "val_loss": None},  # no validation that epoch
             {"epoch": 3, "loss": 0.4, "val_loss": 0.5},
         ],
-    }
+    )
     chart = charts.curve_chart(snapshot, "loss", "es")
     assert chart["title"] == "Pérdida" and chart["x_max"] == 8 and chart["y_range"] is None
     names = [line["name"] for line in chart["lines"]]
@@ -119,7 +122,7 @@ def test_curve_chart_is_the_data_the_figure_draws():
     for trace, line in zip(figure.data, chart["lines"], strict=True):
         assert list(trace.x) == line["x"] and list(trace.y) == line["y"]
         assert trace.name == line["name"] and trace.line.color == line["color"]
-    assert charts.curve_chart({}, "accuracy", "en")["y_range"] == [0, 1]
+    assert charts.curve_chart(Snapshot(RunStatus.QUEUED), "accuracy", "en")["y_range"] == [0, 1]
 
 
 def test_result_figures_have_ten_digits():

@@ -2,6 +2,8 @@
 
 import json
 import math
+import sqlite3
+import time
 import urllib.error
 import urllib.request
 
@@ -11,7 +13,8 @@ from mnist_app.config import RunConfig
 from mnist_app.i18n import missing_placeholder
 from mnist_app.jobs import TrainingManager
 from mnist_app.live import live_view
-from mnist_app.store import FINISHED, QUEUED, RUNNING, STOPPED, RunStore
+from mnist_app.status import RunStatus
+from mnist_app.store import Outcome, RunStore
 
 SMALL = RunConfig(limit=300, validation_size=100, batch_size=32, epochs=2, seed=3)
 
@@ -21,7 +24,7 @@ def test_the_view_follows_a_real_run_to_its_end(lab_home):
     run_id = manager.submit(SMALL)
     manager.wait(run_id, timeout=120)
     view = live_view(manager, run_id, "en")
-    assert view["status"] == FINISHED and view["active"] is False
+    assert view["status"] == RunStatus.FINISHED and view["active"] is False
     assert view["progress"] == 1.0 and view["lang"] == "en"
     assert view["text"].startswith("Epoch 2/2 · batch 10/10 ·")  # 300 images / 32 per batch
     loss, accuracy = view["charts"]
@@ -30,7 +33,7 @@ def test_the_view_follows_a_real_run_to_its_end(lab_home):
     assert len(raw["x"]) == 2 * math.ceil(300 / 32) and raw["x"][-1] == 2.0
     assert per_epoch["x"] == [1, 2] and len(validation["y"]) == 2
     run = manager.store.get(run_id)
-    assert per_epoch["y"] == pytest.approx([e["loss"] for e in run["history"]], rel=1e-3)
+    assert per_epoch["y"] == pytest.approx([e["loss"] for e in run.history], rel=1e-3)
     assert json.loads(json.dumps(view, allow_nan=False)) == view  # strict JSON, as served
     spanish = live_view(manager, run_id, "es")
     assert spanish["text"].startswith("Época 2/2 · lote 10/10 ·")
@@ -39,25 +42,40 @@ def test_the_view_follows_a_real_run_to_its_end(lab_home):
         assert missing_placeholder("")[0] not in json.dumps(shown, ensure_ascii=False)
 
 
-def test_a_queued_run_says_where_it_stands(lab_home):
+def test_a_queued_run_says_where_it_stands_and_a_paused_one_says_so(lab_home):
     manager = TrainingManager(RunStore(lab_home), max_concurrent=1)
-    first = manager.submit(SMALL.replace(epochs=100), settle=30)
+    first = manager.submit(SMALL.replace(epochs=100))
+    manager.pause(first)  # held before its first batch: a known state, however fast the machine
     second = manager.submit(SMALL)
     try:
         view = live_view(manager, second, "en")
-        assert view["status"] == QUEUED and view["active"] and view["queue_position"] == 1
+        assert view["status"] == RunStatus.QUEUED and view["active"]
+        assert view["queue_position"] == 1
         assert view["text"] == "Waiting for a free slot: place 1 in the queue."
         assert view["progress"] == 0.0 and all(c["lines"] == [] for c in view["charts"])
-        assert live_view(manager, first, "en")["status"] == RUNNING
+        held = _wait_for(lambda: live_view(manager, first, "en"), "paused")
+        assert held["text"].startswith("Paused at epoch 1/100 · batch 0/10")
+        assert live_view(manager, first, "es")["text"].startswith("En pausa en la época 1/100")
     finally:
         manager.stop(second)
         manager.stop(first)
         manager.wait(first, timeout=60)
         manager.wait(second, timeout=60)
-    assert live_view(manager, second, "en")["status"] == STOPPED
+    assert live_view(manager, second, "en")["status"] == RunStatus.STOPPED
 
 
-@pytest.mark.parametrize("run_id", ["no-such-run", "x" * 10_000, "'; DROP TABLE runs; --"])
+def _wait_for(view_of, status: str, timeout: float = 60) -> dict:
+    """The view once it reaches `status` (the training thread gets there on its own time)."""
+    deadline = time.monotonic() + timeout
+    while (view := view_of())["status"] != status:
+        assert time.monotonic() < deadline, f"still {view['status']}"
+        time.sleep(0.05)
+    return view
+
+
+@pytest.mark.parametrize(
+    "run_id", ["no-such-run", "x" * 10_000, "'; DROP TABLE runs; --", "0123456789AB", "../../etc"]
+)
 def test_unknown_or_hostile_run_ids_have_no_view(lab_home, run_id):
     manager = TrainingManager(RunStore(lab_home))
     assert live_view(manager, run_id, "en") is None
@@ -74,16 +92,42 @@ def _get(url: str) -> tuple[int, dict, dict]:
 
 def test_the_served_app_answers_the_live_api(app_url, served_home):
     assert _get(f"{app_url}/api/runs/nope/live")[::2] == (404, {"error": "no such run"})
-    # A run the server does not train itself (as if from the CLI): its view comes from the store.
+    # A run another process trains into the same store (the CLI): its view comes from the
+    # store, with the progress figures that process's heartbeat published.
     store = RunStore(served_home)
-    run_id = store.create(SMALL, RUNNING)
-    store.update(run_id, history=[{"epoch": 1, "loss": 0.8, "accuracy": 0.7, "val_loss": 0.9,
-                                   "val_accuracy": 0.6}])  # fmt: skip
+    run_id = store.create(SMALL)
+    store.mark_running(run_id)
+    history = [{"epoch": 1, "loss": 0.8, "accuracy": 0.7, "val_loss": 0.9, "val_accuracy": 0.6,
+                "complete": True}]  # fmt: skip
+    store.record_epoch(run_id, history, train_seconds=2.0)
+    figures = {"status": "running", "epoch": 1, "batch": 4, "batches_per_epoch": 10,
+               "samples_seen": 428, "samples_total": 600, "train_seconds": 2.0}  # fmt: skip
+    store.beat({run_id: figures})
     status, headers, view = _get(f"{app_url}/api/runs/{run_id}/live?lang=es")
     assert status == 200 and headers["cache-control"] == "no-store"
-    assert view["status"] == RUNNING and view["active"] is True and view["lang"] == "es"
-    assert view["text"].startswith("Época 2/2")  # one epoch done, the second under way
+    assert view["status"] == "running" and view["active"] is True and view["lang"] == "es"
+    assert view["text"].startswith("Época 2/2 · lote 4/10 · 214 imágenes/s")  # not 0 images/s
+    assert view["progress"] == pytest.approx(428 / 600)  # not 0%
     assert view["charts"][0]["lines"][0]["y"] == [0.8]  # per epoch only: no batches stored
     assert _get(f"{app_url}/api/runs/{run_id}/live?lang=klingon")[2]["lang"] == "es"
-    store.update(run_id, status=FINISHED)
+    store.record_outcome(run_id, Outcome(RunStatus.FINISHED, history=history))
     assert _get(f"{app_url}/api/runs/{run_id}/live")[2]["active"] is False
+
+
+def test_a_run_whose_row_no_longer_parses_gets_a_clear_answer(app_url, served_home):
+    store = RunStore(served_home)
+    broken, fine = store.create(SMALL), store.create(SMALL)
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE runs SET config='{\"width\": 5000}' WHERE id=?", (broken,))
+    status, _, answer = _get(f"{app_url}/api/runs/{broken}/live")
+    assert status == 422 and "width: 5000 is outside the allowed range" in answer["error"]
+    assert _get(f"{app_url}/api/runs/{fine}/live")[0] == 200  # every other run still works
+
+
+def test_behind_a_proxy_under_a_path_prefix_the_live_api_is_there_too(start_app):
+    with start_app("--server.baseUrlPath", "lab") as (url, home):
+        store = RunStore(home)
+        run_id = store.create(SMALL)
+        status, _, view = _get(f"{url}/lab/api/runs/{run_id}/live?lang=en")
+        assert status == 200 and view["status"] == "queued"
+        assert _get(f"{url}/lab/api/runs/nope/live")[::2] == (404, {"error": "no such run"})

@@ -1,43 +1,50 @@
-"""The SQLite run store."""
+"""The SQLite run store: typed rows, one place for outcomes, owners that are alive or gone."""
 
+import json
+import os
+import socket
 import sqlite3
+import subprocess
+import sys
+import time
 
+import pytest
+
+import mnist_app.jobs as jobs
 from mnist_app.config import PRESETS
-from mnist_app.jobs import shared_manager
-from mnist_app.store import FINISHED, INTERRUPTED, QUEUED, RUNNING, RunStore
+from mnist_app.status import RunStatus
+from mnist_app.store import (
+    Outcome,
+    Run,
+    RunStore,
+    StoreError,
+    UnreadableRun,
+    UnreadableRunError,
+)
 
 
 def test_a_run_round_trips_through_the_file(lab_home):
     store = RunStore(lab_home)
-    run_id = store.create(PRESETS["report-v3"], QUEUED, preset="report-v3")
+    run_id = store.create(PRESETS["report-v3"], preset="report-v3")
     history = [{"epoch": 1, "loss": 0.5, "accuracy": 0.9, "val_loss": None}]
-    store.update(
+    store.record_outcome(
         run_id,
-        status=FINISHED,
-        history=history,
-        test_accuracy=0.99,
-        test_loss=0.03,
-        train_seconds=12.5,
-        model_path="/x.keras",
-    )
-
+        Outcome(RunStatus.FINISHED, history=history, test_accuracy=0.99, test_loss=0.03,
+                train_seconds=12.5, model_path="/x.keras"),
+    )  # fmt: skip
     again = RunStore(lab_home).get(run_id)  # a new store object reads the same file
-    assert again["config"] == PRESETS["report-v3"]
-    assert again["preset"] == "report-v3"
-    assert again["status"] == FINISHED
-    assert again["history"] == history
-    assert (again["test_accuracy"], again["test_loss"], again["train_seconds"]) == (
-        0.99,
-        0.03,
-        12.5,
-    )
-    assert again["created_at"] <= again["updated_at"]
+    assert isinstance(again, Run) and again.status is RunStatus.FINISHED
+    assert again.config == PRESETS["report-v3"] and again.preset == "report-v3"
+    assert again.history == history
+    assert (again.test_accuracy, again.test_loss, again.train_seconds) == (0.99, 0.03, 12.5)
+    assert again.created_at <= again.updated_at
+    assert again.owner == f"{socket.gethostname()}:{os.getpid()}"
     assert RunStore(lab_home).get("nope") is None
 
 
 def test_the_file_is_real_sqlite_in_wal_mode(lab_home):
     store = RunStore(lab_home)
-    store.create(PRESETS["chollet-512"], QUEUED)
+    store.create(PRESETS["chollet-512"])
     with sqlite3.connect(store.path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
@@ -45,35 +52,89 @@ def test_the_file_is_real_sqlite_in_wal_mode(lab_home):
 
 def test_list_is_newest_first_and_filters_by_status(lab_home):
     store = RunStore(lab_home)
-    ids = [store.create(PRESETS["chollet-512"], QUEUED) for _ in range(3)]
-    store.update(ids[1], status=FINISHED)
-    assert [r["id"] for r in store.list()] == ids[::-1]
-    assert [r["id"] for r in store.list(status=FINISHED)] == [ids[1]]
+    ids = [store.create(PRESETS["chollet-512"]) for _ in range(3)]
+    store.record_outcome(ids[1], Outcome(RunStatus.FINISHED))
+    assert [r.id for r in store.list()] == ids[::-1]
+    assert [r.id for r in store.list(status=RunStatus.FINISHED)] == [ids[1]]
 
 
-def test_runs_left_active_by_a_dead_process_are_marked_interrupted(lab_home):
+def _set_owner(store, run_id, owner, heartbeat_at):
+    with sqlite3.connect(store.path) as db:
+        db.execute(
+            "UPDATE runs SET status='running', owner=?, heartbeat_at=? WHERE id=?",
+            (owner, heartbeat_at, run_id),
+        )
+
+
+def test_only_runs_whose_process_is_gone_are_marked_interrupted(lab_home):
     store = RunStore(lab_home)
-    running = store.create(PRESETS["chollet-512"], RUNNING)
-    queued = store.create(PRESETS["chollet-512"], QUEUED)
-    done = store.create(PRESETS["chollet-512"], FINISHED)
-    # A new process starts: the shared manager recovers the store it opens.
-    import mnist_app.jobs as jobs
-
-    jobs._shared = None
-    shared_manager()
-    statuses = {r["id"]: r["status"] for r in RunStore(lab_home).list()}
-    assert statuses == {running: INTERRUPTED, queued: INTERRUPTED, done: FINISHED}
-    assert "stopped" in RunStore(lab_home).get(running)["message"]
-    jobs._shared = None
-
-
-def test_unknown_columns_are_refused(lab_home):
-    store = RunStore(lab_home)
-    run_id = store.create(PRESETS["chollet-512"], QUEUED)
+    host = socket.gethostname()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
     try:
-        store.update(run_id, status=FINISHED, evil="x; DROP TABLE runs")
-    except ValueError as error:
-        assert "evil" in str(error)
-    else:
-        raise AssertionError("an unknown column was accepted")
-    assert store.get(run_id)["status"] == QUEUED
+        ids = {name: store.create(PRESETS["chollet-512"]) for name in
+               ("cli", "killed", "silent", "finished", "legacy")}  # fmt: skip
+        _set_owner(store, ids["cli"], f"{host}:{alive.pid}", time.time())  # a live CLI run
+        _set_owner(store, ids["killed"], f"{host}:{dead.pid}", time.time())  # kill -9'd
+        _set_owner(store, ids["silent"], "other-host:1", time.time() - 3600)  # no beat for 1 h
+        _set_owner(store, ids["legacy"], None, None)  # from before owners were recorded
+        store.record_outcome(ids["finished"], Outcome(RunStatus.FINISHED))
+        jobs._shared = None  # a server starts: its manager recovers the store it opens
+        jobs.shared_manager()
+        statuses = {r.id: r.status for r in RunStore(lab_home).list()}
+        assert statuses == {
+            ids["cli"]: RunStatus.RUNNING,
+            ids["killed"]: RunStatus.INTERRUPTED,
+            ids["silent"]: RunStatus.INTERRUPTED,
+            ids["finished"]: RunStatus.FINISHED,
+            ids["legacy"]: RunStatus.INTERRUPTED,
+        }
+        assert "process stopped" in store.get(ids["killed"]).message
+    finally:
+        alive.kill()
+        alive.wait()
+        jobs._shared = None
+
+
+def test_a_row_that_no_longer_parses_is_shown_as_unreadable_and_the_rest_still_work(lab_home):
+    store = RunStore(lab_home)
+    good = store.create(PRESETS["chollet-512"])
+    bad_config = store.create(PRESETS["chollet-512"])
+    bad_history = store.create(PRESETS["chollet-512"])
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE runs SET config=? WHERE id=?", (json.dumps({"width": 5000}), bad_config))
+        db.execute("UPDATE runs SET history='{not json' WHERE id=?", (bad_history,))
+    assert [r.id for r in store.list()] == [good]
+    rows = {row.id: row for row in store.rows()}
+    assert isinstance(rows[bad_config], UnreadableRun)
+    assert "width: 5000 is outside the allowed range" in rows[bad_config].reason
+    assert isinstance(rows[bad_history], UnreadableRun)
+    with pytest.raises(UnreadableRunError, match=bad_config):
+        store.get(bad_config)
+    assert store.get(good).status is RunStatus.QUEUED
+
+
+def test_an_older_store_gets_the_new_columns_and_keeps_its_runs(lab_home):
+    lab_home.mkdir(parents=True)
+    with sqlite3.connect(lab_home / "runs.sqlite3") as db:  # the first version's table
+        db.execute(
+            "CREATE TABLE runs (id TEXT PRIMARY KEY, created_at REAL NOT NULL, updated_at REAL "
+            "NOT NULL, status TEXT NOT NULL, preset TEXT, config TEXT NOT NULL, history TEXT NOT "
+            "NULL DEFAULT '[]', test_loss REAL, test_accuracy REAL, train_seconds REAL, "
+            "model_path TEXT, message TEXT NOT NULL DEFAULT '')"
+        )
+        db.execute(
+            "INSERT INTO runs (id, created_at, updated_at, status, config) VALUES "
+            "('0123456789ab', 1, 1, 'finished', ?)",
+            (json.dumps(PRESETS["chollet-512"].to_dict()),),
+        )
+    run = RunStore(lab_home).get("0123456789ab")
+    assert run.status is RunStatus.FINISHED and run.owner is None and run.live == {}
+
+
+def test_a_home_that_cannot_be_written_gets_a_clear_message(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot use .*a-file.*MNIST_LAB_HOME"):
+        RunStore(blocker / "home")

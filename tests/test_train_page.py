@@ -6,11 +6,12 @@ from pathlib import Path
 
 import keras
 import pytest
+from streamlit.runtime.scriptrunner import script_runner
 from streamlit.testing.v1 import AppTest
 
+from mnist_app import ui
 from mnist_app.config import RunConfig
 from mnist_app.jobs import shared_manager
-from mnist_app.store import ACTIVE
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -26,13 +27,23 @@ def open_train_page(lang: str = "en", **query: str) -> AppTest:
     return at
 
 
-def test_streamlit_leaves_keras_alone_between_reruns(monkeypatch):
+def test_streamlit_leaves_keras_alone_between_reruns_once_the_server_is_prepared(monkeypatch):
     # Streamlit resets Keras after every run; twice a second that stalled training 6x.
     resets = []
     monkeypatch.setattr(keras.backend, "clear_session", lambda *a, **k: resets.append(a))
-    at = open_train_page()
-    at.run()
+    monkeypatch.setattr(script_runner, ui.CLEANUP_NAME, getattr(script_runner, ui.CLEANUP_NAME))
+    open_train_page().run()
+    assert len(resets) >= 2  # Streamlit's own behaviour, which the patch must switch off
+    resets.clear()
+    ui.prepare_server()  # what app.py's lifespan does when the server starts
+    open_train_page().run()
     assert resets == []
+
+
+def test_a_streamlit_that_moved_the_patched_function_stops_the_server_with_a_reason(monkeypatch):
+    monkeypatch.delattr(script_runner, ui.CLEANUP_NAME)
+    with pytest.raises(RuntimeError, match="no longer has script_runner._clean_problem_modules"):
+        ui.prepare_server()
 
 
 def small_settings(at: AppTest) -> None:
@@ -78,11 +89,11 @@ def test_small_run_trains_and_shows_results():
     assert at.button(key="train_stop")  # Stop sits beside the live view
     wait_for_results(at)
     run = shared_manager().store.get(run_id)
-    assert run["status"] == "finished" and run["config"].train_size == 500
+    assert run.status == "finished" and run.config.train_size == 500
     assert "Training finished." in texts(at.success)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Test accuracy"] == f"{run['test_accuracy'] * 100:.2f}%"
-    assert run["test_accuracy"] > 0.5  # one real epoch on 500 images beats chance by far
+    assert metrics["Test accuracy"] == f"{run.test_accuracy * 100:.2f}%"
+    assert run.test_accuracy > 0.5  # one real epoch on 500 images beats chance by far
     assert len(at.get("plotly_chart")) == 4  # loss, accuracy, confusion matrix, per digit
     link = at.get("page_link")[0].proto
     assert link.page.endswith("draw") and f"model={run_id}" in link.query_string
@@ -141,7 +152,7 @@ def test_bad_settings_explain_themselves(lang, change, expected):
 def test_queued_run_shows_its_place_and_stops():
     manager = shared_manager()
     assert manager.max_concurrent == 1
-    blocker = manager.submit(RunConfig(limit=20_000, validation_size=0, epochs=50))
+    blocker = manager.submit(RunConfig(limit=1000, validation_size=0, epochs=50), paused=True)
     try:
         at = open_train_page()
         small_settings(at)
@@ -154,4 +165,37 @@ def test_queued_run_shows_its_place_and_stops():
     finally:
         manager.stop(blocker)
         manager.wait(blocker, timeout=120)
-    assert manager.store.get(blocker)["status"] not in ACTIVE
+    assert not manager.store.get(blocker).status.active
+
+
+def test_pause_and_continue_hold_the_run_and_the_page_says_so():
+    manager = shared_manager()
+    at = open_train_page()
+    small_settings(at)
+    at.select_slider(key="train_limit").set_value(0)  # the whole set, 200 times: 12 million
+    at.slider(key="train_epochs").set_value(200)  # images, so only Stop can end it
+    at.run()
+    at.button(key="train_start").click().run()
+    run_id = at.query_params["run"]
+    try:
+        at.button(key="train_pause").click().run()
+        deadline = time.monotonic() + 60
+        while manager.snapshot(run_id).status != "paused":  # held after its current batch
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        at.run()  # the rerun the live view asks for when the run's phase changes
+        view = live_component_data(at)["view"]
+        assert view["status"] == "paused" and view["text"].startswith("Paused at epoch")
+        assert at.button(key="train_resume").label == "Continue"
+        seen = manager.snapshot(run_id).samples_seen
+        time.sleep(0.3)
+        assert manager.snapshot(run_id).samples_seen == seen  # nothing moves while paused
+        at.button(key="train_resume").click().run()
+        assert at.button(key="train_pause")  # running again
+        at.button(key="train_pause").click().run()
+        at.button(key="train_stop").click().run()  # Stop works while paused
+        wait_for_results(at)
+        assert "Training stopped" in texts(at.info)
+    finally:
+        manager.stop(run_id)
+        manager.wait(run_id, timeout=120)
