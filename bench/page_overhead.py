@@ -74,7 +74,7 @@ def page_seconds(page, url: str, epochs: int, home: str) -> float:
     start_from_page(page, url, epochs)
     expect(page.get_by_text("Training finished")).to_be_visible(timeout=30 * 60_000)
     run_id = page.url.split("run=")[1].split("&")[0]
-    return float(RunStore(home).get(run_id)["train_seconds"])
+    return float(RunStore(home).get(run_id).train_seconds)
 
 
 def live_view_cost(page, url: str, seconds: float) -> dict:

@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from mnist_app.config import ConfigError
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_number, translate
+from mnist_app.jobs import TrainingManager, shared_manager
+from mnist_app.store import StoreError
 
 FRONTEND = Path(__file__).with_name("frontend")
 REFRESH_SECONDS = 0.5  # how often the live view of a training run asks for news
@@ -56,6 +59,20 @@ CLEANUP_NAME = "_clean_problem_modules"  # Streamlit 1.67's after-run reset of K
 
 def _leave_modules_alone() -> None:
     """Replaces Streamlit's after-run cleanup of Keras and pyplot (the app uses neither)."""
+
+
+def training_manager() -> TrainingManager:
+    """The process's training manager; if its settings or store are unusable, say so and stop.
+
+    A class server whose MNIST_LAB_HOME is read-only, or whose MNIST_LAB_MAX_TRAININGS is not a
+    number, shows every visitor what is wrong and how to fix it, not a traceback.
+    """
+    try:
+        return shared_manager()
+    except (StoreError, ConfigError) as error:
+        st.error(t("app.setup_error"))
+        st.code(str(error), language=None)
+        st.stop()
 
 
 def language() -> str:

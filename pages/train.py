@@ -21,7 +21,6 @@ from mnist_app.config import (
 )
 from mnist_app.evaluation import Evaluation, evaluate, images_at
 from mnist_app.i18n import format_duration, has_text, translate
-from mnist_app.jobs import shared_manager
 from mnist_app.live import live_view
 from mnist_app.plan import PlanSize
 from mnist_app.predict import ModelFileError, load_model
@@ -37,6 +36,7 @@ from mnist_app.ui import (
     number_text,
     percent_text,
     t,
+    training_manager,
 )
 
 FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
@@ -47,7 +47,7 @@ BATCH_SIZES = sorted({2**k for k in range(16)} | {p.config.batch_size for p in P
 BATCH_SIZES.append(WHOLE_SET)
 LIMITS = [*map(int, log_steps(100, RANGES["validation_size"][1])), WHOLE_SET]
 VALIDATION_SIZES = [0, *map(int, log_steps(100, RANGES["validation_size"][1]))]
-manager = shared_manager()
+manager = training_manager()
 
 
 # --- settings ------------------------------------------------------------------------------

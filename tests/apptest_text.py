@@ -5,7 +5,7 @@ from streamlit.testing.v1 import AppTest
 
 def page_text(at: AppTest) -> str:
     """Every label, help text, option and paragraph the page sent, as one string."""
-    texts, stack = [], [at._tree]
+    texts, stack = [], [at.main, at.sidebar]  # AppTest's public blocks, walked down
     while stack:
         node = stack.pop()
         if getattr(node, "proto", None) is not None:

@@ -1,6 +1,7 @@
 """The Train page driven through AppTest: settings, a real small training run, its results."""
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from streamlit.runtime.scriptrunner import script_runner
 from streamlit.testing.v1 import AppTest
 
+import mnist_app.jobs as jobs
 from mnist_app import ui
 from mnist_app.config import RunConfig
 from mnist_app.jobs import shared_manager
@@ -133,6 +135,14 @@ def test_preset_fills_every_widget_and_shows_its_figure():
         ("es", ("select_slider", "train_batch_size", 4096), "mayor que el conjunto"),
         ("en", ("text_input", "train_layers", "conv32x3 pool banana"), "stride S), pool"),
         ("es", ("slider", "train_kernel_size", 7), "se queda sin píxeles"),
+        # The probe's plan that grew the server by 2.9 GB while merely typed: now refused by
+        # arithmetic, before any weight exists.
+        ("en", ("text_input", "train_layers", "dense4096 " * 40), "657,727,498 parameters"),
+        ("es", ("text_input", "train_layers", "dense4096 " * 40), "657.727.498 parámetros"),
+        ("en", ("text_input", "train_layers", "bn " * 5000), "5,000 layers is more than"),
+        ("en", ("text_input", "train_layers", ",,,"), "names no layer"),
+        ("en", ("text_input", "train_layers", "conv32x99"), "shrinks to nothing at 'conv32x99'"),
+        ("en", ("text_input", "train_layers", "[x](http://evil.example)"), r"'\[x\]\(http"),
     ],
 )
 def test_bad_settings_explain_themselves(lang, change, expected):
@@ -199,3 +209,43 @@ def test_pause_and_continue_hold_the_run_and_the_page_says_so():
     finally:
         manager.stop(run_id)
         manager.wait(run_id, timeout=120)
+
+
+def test_a_stored_run_that_no_longer_parses_is_named_not_a_traceback():
+    store = shared_manager().store
+    run_id = store.create(RunConfig())
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE runs SET config='{\"width\": 5000}' WHERE id=?", (run_id,))
+    at = open_train_page(run=run_id)
+    assert not at.exception
+    assert f"Run {run_id} can no longer be read" in texts(at.error)
+    assert "width: 5000 is outside the allowed range" in texts(at.code)
+    assert not at.button(key="train_start").disabled  # the page still works
+
+
+def test_a_result_whose_model_file_is_damaged_says_so(tmp_path):
+    manager = shared_manager()
+    at = open_train_page()
+    small_settings(at)
+    at.button(key="train_start").click().run()
+    run_id = at.query_params["run"]
+    assert manager.wait(run_id, timeout=120).status == "finished"
+    Path(manager.store.get(run_id).model_path).write_bytes(b"PK\x03\x04 not really a zip")
+    at.run()  # the page shows the results for the first time, from the damaged file
+    assert not at.exception
+    assert "damaged or is not a Keras model" in texts(at.error)
+    assert "Training finished." in texts(at.success)  # the rest of the results still shows
+
+
+def test_a_server_with_unusable_settings_tells_every_visitor(monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("MNIST_LAB_HOME", str(blocker / "home"))  # cannot be created
+    monkeypatch.setattr(jobs, "_shared", None)
+    at = open_train_page()
+    assert not at.exception
+    assert "cannot keep runs" in texts(at.error) and "MNIST_LAB_HOME" in texts(at.code)
+    monkeypatch.setenv("MNIST_LAB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MNIST_LAB_MAX_TRAININGS", "abc")
+    at = open_train_page()
+    assert "MNIST_LAB_MAX_TRAININGS: 'abc' is not a whole number" in texts(at.code)
