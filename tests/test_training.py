@@ -1,6 +1,7 @@
 """The training engine on a few hundred real MNIST images."""
 
 import math
+import os
 import time
 import zipfile
 
@@ -317,3 +318,28 @@ def test_submit_can_wait_for_a_free_slot_to_start_the_run(lab_home):
     assert manager.is_active(elsewhere)
     manager.store.record_outcome(elsewhere, Outcome(FINISHED))
     assert not manager.is_active(elsewhere) and not manager.is_active("no-such-run")
+
+
+def test_half_written_model_files_left_by_a_killed_process_are_cleared_at_start(lab_home):
+    import mnist_app.jobs as jobs
+
+    models = RunStore(lab_home).models_dir
+    old, fresh = models / ".saving-run-old.keras", models / ".saving-run-now.keras"
+    for leftover in (old, fresh):
+        leftover.write_bytes(b"PK half a zip")
+    an_hour_ago = time.time() - 3700
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    jobs._shared = None
+    try:
+        jobs.shared_manager()  # a server or CLI starts on this store
+    finally:
+        jobs._shared = None
+    assert not old.exists()
+    assert fresh.exists()  # may be another live process's save in progress: left alone
+
+
+def test_a_model_is_only_ever_saved_as_a_keras_file(tmp_path):
+    model = train(SMALL.replace(epochs=1)).model
+    with pytest.raises(ValueError, match=r"must end in \.keras"):
+        save_model_atomically(model, tmp_path / "model.h5")
+    assert list(tmp_path.iterdir()) == []
