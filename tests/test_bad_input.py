@@ -1,0 +1,396 @@
+"""The hostile-input table: every bad input gets a clear message, and nothing is lost.
+
+Each row is something a visitor, a student or a careless admin can hand the app: a CLI flag, a
+layer plan, an image, a model file, a data file, a stored row, an API id, a URL parameter, an
+environment value. Each is tried for real and must (1) be refused or handled with a message that
+says what is wrong, and (2) leave everything else as it was: the runs already stored, the
+genuine MNIST, the shipped model.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sqlite3
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import mnist_app.jobs as jobs
+from mnist_app import cli
+from mnist_app.config import ConfigError, RunConfig
+from mnist_app.data import DataError, load_mnist
+from mnist_app.jobs import TrainingManager
+from mnist_app.live import live_view
+from mnist_app.predict import ModelFileError, load_model, model_card
+from mnist_app.preprocess import ImageError, canvas_to_mnist, read_upload
+from mnist_app.status import RunStatus
+from mnist_app.store import Outcome, RunStore, StoreError, UnreadableRun, UnreadableRunError
+
+
+@dataclass(frozen=True)
+class World:
+    """What must survive every bad input: a store holding one finished run, and a scratch dir."""
+
+    home: Path
+    store: RunStore
+    good_run: str
+    scratch: Path
+
+
+def refused(error_type: type[Exception], action: Callable[[], object]) -> str:
+    """Run `action`, which must raise `error_type`; the message it gave."""
+    with pytest.raises(error_type) as caught:
+        action()
+    return str(caught.value)
+
+
+def cli_refuses(*argv: str) -> Callable[[World, pytest.CaptureFixture], str]:
+    """A CLI command that must exit 2 with a one-line error on stderr and no traceback."""
+
+    def run(world: World, capsys) -> str:
+        code = cli.main(list(argv))
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert "Traceback" not in err and err.startswith("error: ")
+        return err
+
+    return run
+
+
+def _png(mode: str, size=(60, 60), value=0) -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, value).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _npz(world: World, **changes) -> Path:
+    x_train, y_train, x_test, y_test = load_mnist()
+    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    path = world.scratch / "mnist-bad.npz"
+    np.savez(path, **(arrays | changes))
+    return path
+
+
+def _load_data_from(path: Path, monkeypatch) -> Callable[[], object]:
+    def action():
+        monkeypatch.setenv("MNIST_LAB_DATA", str(path))
+        load_mnist.cache_clear()
+        try:
+            return load_mnist()
+        finally:
+            monkeypatch.delenv("MNIST_LAB_DATA")
+            load_mnist.cache_clear()
+
+    return action
+
+
+def _keras_file(world: World, model: keras.Model) -> Path:
+    path = world.scratch / f"{model.name}.keras"
+    model.save(path)
+    return path
+
+
+def _corrupt_row(world: World, column: str, value: str) -> str:
+    run_id = world.store.create(RunConfig())
+    with sqlite3.connect(world.store.path) as db:
+        db.execute(f"UPDATE runs SET {column}=? WHERE id=?", (value, run_id))
+    return run_id
+
+
+# --- the table: (kind, what is handed in, how it is tried) -> the message it must give ----------
+def lambda_model() -> keras.Model:
+    return keras.Sequential(
+        [keras.Input((28, 28)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(),
+         keras.layers.Dense(10, activation="softmax")], name="with_lambda",
+    )  # fmt: skip
+
+
+def wrong_input() -> keras.Model:
+    return keras.Sequential(
+        [keras.Input((32, 32)), keras.layers.Flatten(), keras.layers.Dense(10)], name="wrong_in"
+    )
+
+
+def wrong_output() -> keras.Model:
+    return keras.Sequential(
+        [keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(7)], name="wrong_out"
+    )
+
+
+def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
+    return {
+        # CLI flags
+        "cli --width 0": (cli_refuses("train", "--width", "0"), r"width: 0 is outside .*1\.\.2048"),
+        "cli --learning-rate -1": (cli_refuses("train", "--learning-rate", "-1"), "learning_rate"),
+        "cli --epochs 0": (cli_refuses("train", "--epochs", "0"), r"epochs: 0 .*1\.\.200"),
+        "cli --batch-size 70000": (cli_refuses("train", "--batch-size", "70000"), "batch_size"),
+        "cli --dropout 0.95": (cli_refuses("train", "--dropout", "0.95"), "dropout"),
+        "cli --validation-size 60000": (
+            cli_refuses("train", "--validation-size", "60000"),
+            "validation_size",
+        ),
+        "cli --layers ,,,": (cli_refuses("train", "--layers", ",,,"), "names no layer"),
+        "cli --layers dense100000000": (
+            cli_refuses("train", "--layers", "dense100000000"),
+            "needs 1..16384 units",
+        ),
+        "cli --layers conv100000x3": (
+            cli_refuses("train", "--layers", "conv100000x3"),
+            "filters must be 1..1024",
+        ),
+        "cli --layers bn x5000": (cli_refuses("train", "--layers", "bn " * 5000), "limit of 64"),
+        "cli --layers conv32x99": (
+            cli_refuses("train", "--layers", "conv32x99"),
+            r"^error: layers: .*shrinks",
+        ),
+        "cli --layers dense4096 x40": (
+            cli_refuses("train", "--layers", "dense4096 " * 40),
+            "657,727,498 parameters",
+        ),
+        "cli whole set as one CNN batch": (
+            cli_refuses(
+                "train",
+                "--arch",
+                "cnn",
+                "--filters",
+                "256",
+                "--validation-size",
+                "0",
+                "--batch-size",
+                "60000",
+            ),
+            r"needs [\d,]+ MB .*cap of 1,024 MB",
+        ),  # fmt: skip
+        # layer plans, as the Train page and the engine take them
+        "plan conv after dense": (
+            lambda w, c: refused(ConfigError, lambda: RunConfig(layers="dense10 conv8x3")),
+            "comes after a dense layer",
+        ),
+        "plan drop1": (
+            lambda w, c: refused(ConfigError, lambda: RunConfig(layers="drop1")),
+            r"dropout must be in \[0, 1\)",
+        ),
+        "plan markdown": (
+            lambda w, c: refused(ConfigError, lambda: RunConfig(layers="[x](http://a.b)")),
+            "is not a layer",
+        ),
+        # images
+        "image: text file": (
+            lambda w, c: refused(ImageError, lambda: read_upload(b"hello, not a picture")),
+            "not_image",
+        ),
+        "image: truncated PNG": (
+            lambda w, c: refused(ImageError, lambda: read_upload(_png("L")[:60])),
+            "broken",
+        ),
+        "image: GIF": (
+            lambda w, c: refused(ImageError, lambda: read_upload(_gif())),
+            "not_image: GIF",
+        ),
+        "image: decompression bomb": (
+            lambda w, c: refused(ImageError, lambda: read_upload(_png("1", (20_000, 20_000)))),
+            "bomb",
+        ),
+        "image: over 10 MB": (
+            lambda w, c: refused(ImageError, lambda: read_upload(b"\0" * (11 * 2**20))),
+            "too_big",
+        ),
+        "image: empty canvas": (
+            lambda w, c: str(canvas_to_mnist(np.zeros((280, 280, 4), np.uint8))),
+            "None",
+        ),
+        "image: blank 16-bit PNG": (
+            lambda w, c: str(canvas_to_mnist(read_upload(_png("I;16", value=40_000)))),
+            "None",
+        ),
+        # model files
+        "model: missing": (
+            lambda w, c: refused(ModelFileError, lambda: load_model(w.scratch / "none.keras")),
+            "missing",
+        ),
+        "model: random bytes": (
+            lambda w, c: refused(ModelFileError, lambda: load_model(_bytes(w, b"\x00garbage"))),
+            "corrupt",
+        ),
+        "model: a zip that is not Keras": (
+            lambda w, c: refused(ModelFileError, lambda: load_model(_zip(w))),
+            "corrupt",
+        ),
+        "model: Lambda layer": (
+            lambda w, c: refused(
+                ModelFileError, lambda: load_model(_keras_file(w, lambda_model()))
+            ),
+            "unsafe",
+        ),
+        "model: 32x32 input": (
+            lambda w, c: refused(ModelFileError, lambda: load_model(_keras_file(w, wrong_input()))),
+            "wrong_shape",
+        ),
+        "model: 7 outputs": (
+            lambda w, c: refused(
+                ModelFileError, lambda: load_model(_keras_file(w, wrong_output()))
+            ),
+            "wrong_shape",
+        ),
+        "model: malformed card": (
+            lambda w, c: json.dumps(model_card(_bytes(w, b"{not json", "card.json"))),
+            "^{}$",
+        ),
+        # data files
+        "data: missing file": (
+            lambda w, c: refused(DataError, _load_data_from(w.scratch / "gone.npz", monkeypatch)),
+            "gone.npz",
+        ),
+        "data: float images in [0, 1]": (
+            lambda w, c: refused(
+                DataError,
+                _load_data_from(
+                    _npz(w, x_train=load_mnist()[0].astype(np.float32) / 255), monkeypatch
+                ),
+            ),
+            "x_train",
+        ),
+        "data: labels times 1000": (
+            lambda w, c: refused(
+                DataError,
+                _load_data_from(
+                    _npz(w, y_test=load_mnist()[3].astype(np.int64) * 1000), monkeypatch
+                ),
+            ),
+            "y_test",
+        ),
+        "data: wrong shape": (
+            lambda w, c: refused(
+                DataError, _load_data_from(_npz(w, x_test=load_mnist()[2][:5]), monkeypatch)
+            ),
+            "x_test",
+        ),
+        "data: pickled objects": (
+            lambda w, c: refused(
+                ValueError,
+                _load_data_from(_npz(w, y_train=np.array([object()] * 3)), monkeypatch),
+            ),
+            "pickle",
+        ),
+        # stored rows
+        "row: config out of range": (
+            lambda w, c: _unreadable(w, "config", json.dumps({"width": 5000})),
+            "width: 5000",
+        ),
+        "row: config not a mapping": (
+            lambda w, c: _unreadable(w, "config", "[1, 2, 3]"),
+            "expected a mapping",
+        ),
+        "row: history not JSON": (lambda w, c: _unreadable(w, "history", "{oops"), "Expecting"),
+        "row: unknown status": (lambda w, c: _unreadable(w, "status", "zombie"), "zombie"),
+        # live API ids
+        "api: 10,000-character id": (lambda w, c: str(_view(w, "x" * 10_000)), "^None$"),
+        "api: SQL in the id": (lambda w, c: str(_view(w, "'; DROP TABLE runs; --")), "^None$"),
+        "api: unreadable run": (
+            lambda w, c: refused(
+                UnreadableRunError, lambda: _view(w, _corrupt_row(w, "history", "[1]"))
+            ),
+            "history is not a list of epochs",
+        ),
+        # environment values
+        "env MNIST_LAB_MAX_TRAININGS=abc": (
+            lambda w, c: _env_refused(monkeypatch, "MNIST_LAB_MAX_TRAININGS", "abc", w),
+            "'abc' is not a whole number of at least 1",
+        ),
+        "env MNIST_LAB_MAX_TRAININGS=0": (
+            lambda w, c: _env_refused(monkeypatch, "MNIST_LAB_MAX_TRAININGS", "0", w),
+            "'0' is not a whole number of at least 1",
+        ),
+        "env MNIST_LAB_MAX_PARAMS=lots": (
+            lambda w, c: refused(
+                ConfigError,
+                lambda: (
+                    monkeypatch.setenv("MNIST_LAB_MAX_PARAMS", "lots"),
+                    RunConfig(),
+                ),  # fmt: skip
+            ),
+            "MNIST_LAB_MAX_PARAMS: 'lots'",
+        ),
+        "env MNIST_LAB_HOME under a file": (
+            lambda w, c: refused(StoreError, lambda: RunStore(_bytes(w, b"x", "f") / "home")),
+            "cannot use .* make it writable",
+        ),
+    }
+
+
+def _gif() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (10, 10)).save(buffer, format="GIF")
+    return buffer.getvalue()
+
+
+def _bytes(world: World, data: bytes, name: str = "file.keras") -> Path:
+    path = world.scratch / name
+    path.write_bytes(data)
+    return path
+
+
+def _zip(world: World) -> Path:
+    path = world.scratch / "not-keras.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("hello.txt", "hi")
+    return path
+
+
+def _unreadable(world: World, column: str, value: str) -> str:
+    run_id = _corrupt_row(world, column, value)
+    (row,) = [row for row in world.store.rows() if row.id == run_id]
+    assert isinstance(row, UnreadableRun)
+    return row.reason
+
+
+def _view(world: World, run_id: str):
+    return live_view(TrainingManager(world.store), run_id, "en")
+
+
+def _env_refused(monkeypatch, name: str, value: str, world: World) -> str:
+    monkeypatch.setenv(name, value)
+    return refused(ConfigError, lambda: TrainingManager(world.store))
+
+
+CASE_NAMES = list(_cases(pytest.MonkeyPatch()))
+
+
+@pytest.fixture
+def world(lab_home, tmp_path) -> World:
+    store = RunStore(lab_home)
+    good = store.create(RunConfig(), preset="chollet-512")
+    store.record_outcome(good, Outcome(RunStatus.FINISHED, test_accuracy=0.98, test_loss=0.07))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    jobs._shared = None
+    yield World(lab_home, store, good, scratch)
+    jobs._shared = None
+
+
+def test_the_table_is_long_enough():
+    assert len(CASE_NAMES) >= 40
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_bad_input_gets_a_clear_message_and_loses_nothing(name, world, capsys, monkeypatch):
+    before = {run.id: run for run in world.store.list()}
+    action, message = _cases(monkeypatch)[name]
+    said = action(world, capsys)
+    assert re.search(message, said), f"{name}: {said!r}"
+    # Nothing lost: the stored run is as it was, no half-made run appeared, the genuine MNIST
+    # is still what every run trains on.
+    monkeypatch.undo()
+    after = {run.id: run for run in world.store.list()}
+    assert after == before
+    load_mnist.cache_clear()
+    x_train, y_train, _, _ = load_mnist()
+    assert x_train.shape == (60_000, 28, 28) and list(y_train[:3]) == [5, 0, 4]
