@@ -137,7 +137,7 @@ def confusion_figure(confusion: np.ndarray, language: str = DEFAULT_LANGUAGE) ->
         yaxis={"title": {"text": text["true"], "font": axis_title}, "autorange": "reversed",
                "type": "category", "tickfont": ticks, "scaleanchor": "x", "constrain": "domain",
                "constraintoward": "top"},
-        height=700,
+        height=620,  # square at a ~500 px column; a wider one centres it
         # The x axis is on top: the margin holds the title, then the axis title, then the ticks.
         margin={"l": 10, "r": 10, "t": CONFUSION_TOP, "b": 10},
     )  # fmt: skip

@@ -209,19 +209,19 @@ def watched_run() -> Run | None:
 def live_controls(run_id: str, status: RunStatus) -> None:
     """Pause or Continue, Stop, and a live learning-rate slider while the run trains."""
     job = manager.job(run_id)
-    pause, stop, lr = st.columns([1, 1, 3])
+    buttons = st.container(horizontal=True)
     stopping = job is None or job.progress.stop_requested
     if job is not None and job.progress.pause_requested:
-        pause.button(t("train.resume"), key="train_resume", on_click=manager.resume,
-                     args=(run_id,), disabled=stopping, icon=":material/play_arrow:")  # fmt: skip
+        buttons.button(t("train.resume"), key="train_resume", on_click=manager.resume,
+                       args=(run_id,), disabled=stopping, icon=":material/play_arrow:")  # fmt: skip
     else:
-        pause.button(t("train.pause"), key="train_pause", on_click=manager.pause, args=(run_id,),
-                     disabled=stopping or job is None, icon=":material/pause:",
-                     help=t("help.pause"))  # fmt: skip
-    stop.button(t("train.stop"), key="train_stop", on_click=manager.stop, args=(run_id,),
-                disabled=stopping, type="primary", icon=":material/stop:")  # fmt: skip
+        buttons.button(t("train.pause"), key="train_pause", on_click=manager.pause,
+                       args=(run_id,), disabled=stopping or job is None, icon=":material/pause:",
+                       help=t("help.pause"))  # fmt: skip
+    buttons.button(t("train.stop"), key="train_stop", on_click=manager.stop, args=(run_id,),
+                   disabled=stopping, type="primary", icon=":material/stop:")  # fmt: skip
     if job is not None and status in (RunStatus.RUNNING, RunStatus.PAUSED):
-        live_learning_rate(job, lr)
+        live_learning_rate(job, st)
 
 
 def live_learning_rate(job, column) -> None:
@@ -237,11 +237,10 @@ def live_learning_rate(job, column) -> None:
 
 
 def curves(snap: Snapshot) -> None:
-    """Loss and accuracy side by side, as interactive plotly figures."""
-    loss, accuracy = st.columns(2)
+    """Loss above accuracy, each the column's full width (as the live view draws them)."""
     lang = language()
-    loss.plotly_chart(charts.curves_figure(snap, "loss", lang), key="train_loss_chart")
-    accuracy.plotly_chart(charts.curves_figure(snap, "accuracy", lang), key="train_acc_chart")
+    st.plotly_chart(charts.curves_figure(snap, "loss", lang), key="train_loss_chart")
+    st.plotly_chart(charts.curves_figure(snap, "accuracy", lang), key="train_acc_chart")
 
 
 # --- the result ------------------------------------------------------------------------------
@@ -264,7 +263,7 @@ def results(run: Run) -> None:
         reported = preset.reported_accuracy if preset else None
         cols = [*st.columns(2), *st.columns(2)]
         cols[0].metric(t("result.test_accuracy"), percent_text(run.test_accuracy))
-        cols[1].metric(t("result.test_loss"), f"{run.test_loss:.4f}")
+        cols[1].metric(t("result.test_loss"), number_text(run.test_loss, 4))
         cols[2].metric(
             t("result.reported"),
             percent_text(reported) if reported else "–",
