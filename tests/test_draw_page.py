@@ -184,10 +184,13 @@ def test_draw_keys_match_in_both_languages():
 
 def test_the_run_now_training_is_offered_with_its_live_model():
     manager = shared_manager()
-    run_id = manager.submit(RunConfig(limit=20_000, epochs=5, batch_size=32, validation_size=0))
+    # Held before its first batch: a run in training, with its model, however fast the machine.
+    run_id = manager.submit(
+        RunConfig(limit=20_000, epochs=5, batch_size=32, validation_size=0), paused=True
+    )
     progress = manager.job(run_id).progress
     deadline = time.monotonic() + 60
-    while progress.model is None or progress.snapshot(False).status != RunStatus.RUNNING:
+    while progress.model is None or progress.snapshot(False).status != RunStatus.PAUSED:
         assert time.monotonic() < deadline, "training did not start"
         time.sleep(0.05)
     try:
