@@ -8,18 +8,24 @@ import json
 import shutil
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Column, Table
+
 from mnist_app.config import CHOICES, PRESET_INFO, PRESETS, ConfigError, RunConfig
 from mnist_app.status import RunStatus
+from mnist_app.store import Run, RunStore, UnreadableRun
 
 if TYPE_CHECKING:
-    from mnist_app.store import Run, UnreadableRun
+    from mnist_app.jobs import Job, TrainingManager
     from mnist_app.training import Snapshot
 
-BAR_WIDTH = 28
+BAR_FIELDS = ("epoch", "batch", "speed", "remaining", "accuracy")  # the words after the bar
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,38 +96,22 @@ def _train_command(args: argparse.Namespace) -> int:
     outcome = run_with_progress(config, args.preset, quiet=args.json)
     if RunStatus(outcome["status"]).scored and args.export:
         export_model(outcome, Path(args.export), sys.argv)
-    if args.json:
-        print(json.dumps(outcome))
-    else:
-        print(_summary_line(outcome, reported))
+    print(json.dumps(outcome) if args.json else _summary_line(outcome, reported))
     return 0 if RunStatus(outcome["status"]).scored else 1
 
 
 def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False) -> dict:
     """Train through the shared manager (as the pages do), showing progress on stderr.
 
-    On a terminal a progress bar redraws in place; into a file or a pipe (CI, nohup) one line per
-    finished epoch, so a log does not fill with redrawn bars.
+    Ctrl-C stops the run after its batch and scores it.
     """
     from mnist_app.jobs import shared_manager
 
     manager = shared_manager()
     run_id = manager.submit(config, preset)
     job = manager.job(run_id)
-    interactive = sys.stderr.isatty()
-    logged = 0  # epochs already written as lines
-    try:
-        while not job.done.wait(0.25):
-            if not quiet:
-                logged = _show_progress(job.progress.snapshot(batches=False), interactive, logged)
-    except KeyboardInterrupt:
-        print("\nstopping after this batch…", file=sys.stderr)
-        manager.stop(run_id)
-        job.done.wait()
-    if not quiet:
-        _show_progress(job.progress.snapshot(batches=False), interactive, logged)
-        if interactive:
-            print(file=sys.stderr)
+    with _progress_display(quiet) as display:
+        _follow(manager, job, display)
     run = manager.store.get(run_id)
     return {
         "run_id": run_id,
@@ -137,46 +127,117 @@ def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False
     }
 
 
-def _show_progress(snap: Snapshot, interactive: bool, logged: int) -> int:
-    """Redraw the bar, or write the epochs finished since the last call; epochs now written."""
-    if interactive:
-        _draw_bar(snap)
-        return logged
-    for record in snap.history[logged:]:
-        parts = [
-            f"epoch {record['epoch']}/{snap.epochs}",
-            f"loss {_number(record['loss'])}",  # None when the loss blew up
-            f"acc {_number(record['accuracy'])}",
-        ]
-        if record.get("val_accuracy") is not None:
-            parts.append(f"val_acc {_number(record['val_accuracy'])}")
-        parts.append(f"{snap.samples_per_second:,.0f} img/s")
-        print("  ".join(parts), file=sys.stderr, flush=True)
-    return len(snap.history)
+def _follow(manager: TrainingManager, job: Job, display: QuietProgress) -> None:
+    """Show the run's progress until it ends."""
+    try:
+        _watch(job, display)
+    except KeyboardInterrupt:
+        display.note("stopping after this batch…")
+        manager.stop(job.run_id)
+        _watch(job, display)
+    display.show(job.progress.snapshot(batches=False))
+
+
+def _watch(job: Job, display: QuietProgress) -> None:
+    while not job.done.wait(0.25):
+        display.show(job.progress.snapshot(batches=False))
+
+
+def _progress_display(quiet: bool) -> QuietProgress:
+    if quiet:
+        return QuietProgress()
+    return ProgressBar() if sys.stderr.isatty() else EpochLines()
+
+
+class QuietProgress:
+    """No progress (--json); notes such as "stopping" still go to stderr."""
+
+    def __enter__(self) -> QuietProgress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def show(self, snap: Snapshot) -> None:
+        """Show the run as it is now."""
+
+    def note(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+
+class EpochLines(QuietProgress):
+    """Into a file or a pipe (CI, nohup): one plain line per finished epoch, nothing redrawn."""
+
+    def __init__(self) -> None:
+        self.written = 0  # epochs already written
+
+    def show(self, snap: Snapshot) -> None:
+        for record in snap.history[self.written :]:
+            print(epoch_line(record, snap), file=sys.stderr, flush=True)
+        self.written = len(snap.history)
+
+
+class ProgressBar(QuietProgress):
+    """On a terminal: a rich progress bar, redrawn in place."""
+
+    def __init__(self, console: Console | None = None):
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            *(TextColumn(f"{{task.fields[{name}]}}", markup=False) for name in BAR_FIELDS),
+            console=console or Console(stderr=True),
+            auto_refresh=False,  # redrawn on each look at the run, four times a second
+        )
+        self.task = self.progress.add_task("queued", total=1.0, **dict.fromkeys(BAR_FIELDS, ""))
+
+    def __enter__(self) -> ProgressBar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.progress.stop()
+
+    def show(self, snap: Snapshot) -> None:
+        fields = bar_fields(snap)
+        self.progress.update(self.task, completed=snap.fraction_done, refresh=True, **fields)
+
+    def note(self, text: str) -> None:
+        self.progress.console.print(text, markup=False, highlight=False)
+
+
+def bar_fields(snap: Snapshot) -> dict[str, str]:
+    """The words around the bar: status (or place in the queue), epoch, batch, speed, ..."""
+    if snap.queue_position:
+        blank = dict.fromkeys(BAR_FIELDS, "")
+        return blank | {"description": f"queued: place {snap.queue_position}"}
+    eta = snap.eta_seconds
+    last = snap.history[-1] if snap.history else {}
+    return {
+        "description": str(snap.status),
+        "epoch": f"epoch {min(snap.epoch + 1, snap.epochs)}/{snap.epochs}",
+        "batch": f"batch {snap.batch}/{snap.batches_per_epoch}",
+        "speed": f"{snap.samples_per_second:,.0f} img/s",
+        "remaining": f"{timedelta(seconds=round(eta))} left" if eta is not None else "",
+        "accuracy": f"acc {_number(last['accuracy'])}" if "accuracy" in last else "",
+    }
+
+
+def epoch_line(record: dict, snap: Snapshot) -> str:
+    """One finished epoch as a log line: epoch, loss, accuracies, speed."""
+    parts = [
+        f"epoch {record['epoch']}/{snap.epochs}",
+        f"loss {_number(record['loss'])}",  # None when the loss blew up
+        f"acc {_number(record['accuracy'])}",
+    ]
+    if record.get("val_accuracy") is not None:
+        parts.append(f"val_acc {_number(record['val_accuracy'])}")
+    parts.append(f"{snap.samples_per_second:,.0f} img/s")
+    return "  ".join(parts)
 
 
 def _number(value: float | None) -> str:
     return "nan" if value is None else f"{value:.4f}"
-
-
-def _draw_bar(snap: Snapshot) -> None:
-    done = snap.fraction_done
-    filled = int(done * BAR_WIDTH)
-    bar = "█" * filled + "·" * (BAR_WIDTH - filled)
-    eta = snap.eta_seconds
-    last = snap.history[-1] if snap.history else {}
-    parts = [
-        f"\r{snap.status:<8} [{bar}] {done:4.0%}",
-        f"epoch {min(snap.epoch + 1, snap.epochs)}/{snap.epochs}",
-        f"batch {snap.batch}/{snap.batches_per_epoch}",
-        f"{snap.samples_per_second:,.0f} img/s",
-        f"ETA {eta:4.0f}s" if eta is not None else "ETA    ?",
-    ]
-    if last.get("accuracy") is not None:
-        parts.append(f"acc {last['accuracy']:.4f}")
-    if snap.queue_position:
-        parts = [f"\rqueued: position {snap.queue_position}"]
-    print("  ".join(parts), end="", file=sys.stderr, flush=True)
 
 
 def _summary_line(outcome: dict, reported: float | None) -> str:
@@ -213,26 +274,31 @@ def export_model(outcome: dict, target: Path, argv: list[str]) -> Path:
 
 
 def _runs_command(args: argparse.Namespace) -> int:
-    from mnist_app.store import RunStore, UnreadableRun
-
     store = RunStore()
     store.mark_interrupted()
     rows = store.rows(status=RunStatus(args.status) if args.status else None)
     if args.json:
         print(json.dumps([_run_json(row) for row in rows]))
-        return 0
-    print(f"{'run':<13}{'when':<17}{'status':<12}{'preset':<15}{'epochs':>6}{'test acc':>10}")
-    for run in rows:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at))
-        if isinstance(run, UnreadableRun):
-            print(f"{run.id:<13}{when:<17}{'unreadable':<12}{run.reason}")
-            continue
-        acc = f"{run.test_accuracy:.2%}" if run.test_accuracy is not None else "—"
-        print(
-            f"{run.id:<13}{when:<17}{run.status:<12}{run.preset or '—':<15}"
-            f"{len(run.history):>6}{acc:>10}"
-        )
+    else:
+        _table_console().print(runs_table(rows))
     return 0
+
+
+def runs_table(rows: list[Run | UnreadableRun]) -> Table:
+    """Stored runs as a table; an unreadable row shows its id and why it does not parse."""
+    table = _table("run", "when", "status", "preset", _right("epochs"), _right("test acc"))
+    unreadable = any(isinstance(row, UnreadableRun) for row in rows)
+    if unreadable:
+        table.add_column("why unreadable")
+    for row in rows:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.created_at))
+        if isinstance(row, UnreadableRun):
+            table.add_row(row.id, when, "unreadable", "", "", "", row.reason)
+            continue
+        acc = f"{row.test_accuracy:.2%}" if row.test_accuracy is not None else "—"
+        cells = [row.id, when, str(row.status), row.preset or "—", str(len(row.history)), acc]
+        table.add_row(*cells, *([""] if unreadable else []))
+    return table
 
 
 def _run_json(run: Run | UnreadableRun) -> dict:
@@ -262,13 +328,40 @@ def _reproduce_command(args: argparse.Namespace) -> int:
         rows.append({**outcome, "reported_accuracy": PRESET_INFO[slug].reported_accuracy})
     if args.json:
         print(json.dumps(rows))
-        return 0
-    print(f"\n{'preset':<16}{'reported':>10}{'ours':>10}{'epochs':>8}{'seconds':>9}  status")
-    for row in rows:
-        ours = f"{row['test_accuracy']:.2%}" if row["test_accuracy"] is not None else "—"
-        reported = f"{row['reported_accuracy']:.2%}"
-        print(
-            f"{row['preset']:<16}{reported:>10}{ours:>10}{row['epochs']:>8}"
-            f"{row['seconds'] or 0:>9.1f}  {row['status']}"
-        )
+    else:
+        _table_console().print(reproduce_table(rows))
     return 0
+
+
+def reproduce_table(rows: list[dict]) -> Table:
+    """Each preset's accuracy as the course reported it next to ours."""
+    table = _table(
+        "preset", _right("reported"), _right("ours"), _right("epochs"), _right("seconds"), "status"
+    )
+    for row in rows:
+        reported, ours = row["reported_accuracy"], row["test_accuracy"]
+        table.add_row(
+            row["preset"],
+            f"{reported:.2%}" if reported is not None else "—",
+            f"{ours:.2%}" if ours is not None else "—",
+            str(row["epochs"]),
+            f"{row['seconds'] or 0:.1f}",
+            row["status"],
+        )
+    return table
+
+
+def _table(*columns: str | Column) -> Table:
+    """A plain table: a rule under the header, no frame around it."""
+    return Table(*columns, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+
+
+def _right(header: str) -> Column:
+    """A column of figures, right-aligned."""
+    return Column(header, justify="right")
+
+
+def _table_console() -> Console:
+    """Stdout for tables: colours only on a terminal; a file or a pipe is not cut at 80 columns."""
+    width = None if sys.stdout.isatty() else 1000
+    return Console(width=width, markup=False, emoji=False)

@@ -1,21 +1,42 @@
 """The command line, run as a user would run it."""
 
+import io
 import json
+import os
+import pty
+import re
+import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+from rich.console import Console
+
+from mnist_app import cli
+from mnist_app.config import RunConfig
+from mnist_app.status import RunStatus
+from mnist_app.store import Outcome, RunStore
+from mnist_app.training import Snapshot
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # colours, cursor moves
+# Variables that make rich draw colours even into a pipe; the tests check what it does alone.
+RICH_OVERRIDES = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
+LONG_RUN = ("train", "--epochs", "200", "--limit", "2000", "--validation-size", "0")
+DEADLINE = 120  # seconds for any one wait on a subprocess, slow machine included
+
+
+def _env(home):
+    env = {k: v for k, v in os.environ.items() if k not in RICH_OVERRIDES}
+    return env | {"MNIST_LAB_HOME": str(home)}
 
 
 def _cli(*args, env_home):
-    import os
-
-    env = dict(os.environ, MNIST_LAB_HOME=str(env_home))
     return subprocess.run(
         [sys.executable, "-m", "mnist_app", *args],
         cwd=PROJECT_ROOT,
-        env=env,
+        env=_env(env_home),
         capture_output=True,
         text=True,
         timeout=300,
@@ -40,7 +61,8 @@ def test_train_prints_progress_and_json_and_exports_a_model_card(lab_home, tmp_p
         env_home=lab_home,
     )
     assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    (line,) = done.stdout.splitlines()  # --json: stdout holds the JSON and nothing else
+    result = json.loads(line)
     assert result["status"] == "finished"
     assert result["epochs"] == 2
     assert 0.3 < result["test_accuracy"] <= 1 and result["test_loss"] > 0
@@ -52,19 +74,100 @@ def test_train_prints_progress_and_json_and_exports_a_model_card(lab_home, tmp_p
     assert target.stat().st_size > 0
 
     listing = _cli("runs", env_home=lab_home)
-    assert result["run_id"] in listing.stdout and "finished" in listing.stdout
+    (row,) = [line.split() for line in listing.stdout.splitlines() if result["run_id"] in line]
+    assert row[3:] == ["finished", "chollet-512", "2", f"{result['test_accuracy']:.2%}"]
+    assert not ESCAPE.search(listing.stdout)  # a pipe gets plain text, no colours
+    (stored,) = json.loads(_cli("runs", "--json", env_home=lab_home).stdout)
+    assert stored["id"] == result["run_id"] and stored["status"] == "finished"
 
 
-def test_human_output_shows_a_progress_bar_and_the_reported_figure(lab_home):
+def test_into_a_pipe_progress_is_one_plain_line_per_epoch(lab_home):
     done = _cli(
-        "train", "--preset", "chollet-512", "--limit", "300", "--epochs", "1", env_home=lab_home
+        "train", "--preset", "chollet-512", "--limit", "300", "--epochs", "2", env_home=lab_home
     )
     assert done.returncode == 0, done.stderr
-    assert "epoch 1/1" in done.stderr and "img/s" in done.stderr
     assert "the notebook reported 97.92%" in done.stdout
-    # stderr is a pipe here, as in a log file: one line per epoch, no redrawn bar.
+    # stderr is a pipe here, as in a log file: one line per epoch, no redrawn bar, no colours.
     epoch_lines = [line for line in done.stderr.splitlines() if line.startswith("epoch ")]
-    assert len(epoch_lines) == 1 and "\r" not in done.stderr
+    assert [line.split()[:2] for line in epoch_lines] == [["epoch", "1/2"], ["epoch", "2/2"]]
+    assert re.fullmatch(r"epoch 2/2  loss \d\.\d{4}  acc \d\.\d{4}  [\d,]+ img/s", epoch_lines[1])
+    assert "\r" not in done.stderr and not ESCAPE.search(done.stderr + done.stdout)
+
+
+def test_on_a_terminal_progress_is_a_rich_bar(lab_home):
+    args = ("train", "--preset", "chollet-512", "--limit", "300", "--epochs", "2")
+    code, screen, stdout = _run_on_a_terminal(args, lab_home)
+    assert code == 0, screen
+    assert "\x1b[" in screen and "\r" in screen  # drawn in colour, redrawn in place
+    text = ESCAPE.sub("", screen)
+    assert "finished" in text and "100%" in text and "epoch 2/2" in text and "img/s" in text
+    assert not re.search(r"^epoch \d+/2  loss", text, re.MULTILINE)  # no log lines
+    assert stdout.startswith("finished: test accuracy") and not ESCAPE.search(stdout)
+
+
+def _run_on_a_terminal(args, home) -> tuple[int, str, str]:
+    """Run the CLI with stderr on a pseudo-terminal; its exit code, the screen, stdout."""
+    screen_end, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mnist_app", *args],
+        cwd=PROJECT_ROOT,
+        env=_env(home),
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        text=True,
+    )
+    os.close(terminal)
+    chunks = []
+
+    def read_screen():
+        while True:
+            try:
+                chunk = os.read(screen_end, 4096)
+            except OSError:  # the CLI closed the terminal
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read_screen, daemon=True)
+    reader.start()
+    stdout, _ = process.communicate(timeout=300)
+    reader.join(DEADLINE)
+    os.close(screen_end)
+    return process.returncode, b"".join(chunks).decode(errors="replace"), stdout
+
+
+def _snapshot(status, **fields) -> Snapshot:
+    return Snapshot(status, epochs=5, batches_per_epoch=469, samples_total=300_000, **fields)
+
+
+def _bar_text(snap: Snapshot) -> str:
+    """What the bar shows for `snap`, without its colours."""
+    screen = io.StringIO()
+    with cli.ProgressBar(Console(file=screen, force_terminal=True, width=160)) as bar:
+        bar.show(snap)
+    return ESCAPE.sub("", screen.getvalue())
+
+
+def test_the_bar_shows_status_epoch_batch_speed_time_left_and_last_accuracy():
+    history = [{"epoch": 1, "loss": 0.31, "accuracy": 0.9123}]
+    snap = _snapshot(
+        RunStatus.RUNNING, epoch=1, batch=12, history=history, samples_seen=61_536,
+        train_seconds=10.0,
+    )  # fmt: skip
+    text = _bar_text(snap)
+    # 61,536 images in 10 s; 238,464 left at that speed: 39 s
+    for words in ("running", "21%", "epoch 2/5", "batch 12/469", "6,154 img/s"):
+        assert words in text
+    assert "0:00:39 left" in text and "acc 0.9123" in text
+
+
+def test_the_bar_shows_a_queued_run_s_place_and_a_paused_run():
+    queued = _bar_text(_snapshot(RunStatus.QUEUED, queue_position=2))
+    assert "queued: place 2" in queued and "epoch" not in queued
+    paused = _bar_text(_snapshot(RunStatus.PAUSED, epoch=2, batch=40, samples_seen=1000,
+                                 train_seconds=1.0))  # fmt: skip
+    assert "paused" in paused and "epoch 3/5" in paused
 
 
 def test_bad_flags_get_a_clear_message_and_exit_2(lab_home):
@@ -116,7 +219,42 @@ def test_reproduce_prints_reported_vs_ours(lab_home):
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
-    assert lines[0].split()[:3] == ["preset", "reported", "ours"]
-    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert lines[0].split() == ["preset", "reported", "ours", "epochs", "seconds", "status"]
+    assert set(lines[1]) == {"─"}  # the rule under the header
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
     assert rows["slides-sigmoid"][1] == "9.80%" and rows["dnn-50-50"][1] == "97.00%"
     assert rows["dnn-50-50"][2].endswith("%") and rows["dnn-50-50"][-1] == "finished"
+    assert not ESCAPE.search(done.stdout + done.stderr)
+
+
+def test_a_preset_without_a_reported_figure_shows_a_dash():
+    row = {"preset": "fast-cnn", "reported_accuracy": None, "test_accuracy": 0.991,
+           "epochs": 2, "seconds": 17.0, "status": "finished"}  # fmt: skip
+    screen = io.StringIO()
+    Console(file=screen, width=200).print(cli.reproduce_table([row]))
+    assert screen.getvalue().splitlines()[2].split() == [
+        "fast-cnn", "—", "99.10%", "2", "17.0", "finished"
+    ]  # fmt: skip
+
+
+def test_runs_shows_unreadable_rows_with_their_reason(lab_home, capsys):
+    store = RunStore(lab_home)
+    good = store.create(RunConfig(), preset="chollet-512")
+    store.record_outcome(good, Outcome(RunStatus.FINISHED, test_accuracy=0.98, test_loss=0.07))
+    broken = store.create(RunConfig())
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE runs SET status='zombie [bold]' WHERE id=?", (broken,))
+
+    assert cli.main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[-4:] == ["test", "acc", "why", "unreadable"]
+    (line,) = [line for line in out.splitlines() if broken in line]
+    assert "unreadable" in line and "'zombie [bold]' is not a valid RunStatus" in line
+    (line,) = [line for line in out.splitlines() if good in line]
+    assert line.split()[3:] == ["finished", "chollet-512", "0", "98.00%"]
+    assert not ESCAPE.search(out)
+
+    assert cli.main(["runs", "--json"]) == 0
+    rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows[broken]["status"] == "unreadable" and "zombie" in rows[broken]["message"]
+    assert rows[good]["test_accuracy"] == 0.98
