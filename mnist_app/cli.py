@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shutil
 import sys
 import time
@@ -17,9 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Column, Table
 
-from mnist_app.config import CHOICES, PRESET_INFO, PRESETS, ConfigError, RunConfig
+from mnist_app.config import CHOICES, PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
 from mnist_app.status import RunStatus
-from mnist_app.store import Run, RunStore, UnreadableRun
+from mnist_app.store import Run, RunStore, StoreError, UnreadableRun
 
 if TYPE_CHECKING:
     from mnist_app.jobs import Job, TrainingManager
@@ -28,13 +29,20 @@ if TYPE_CHECKING:
 BAR_FIELDS = ("epoch", "batch", "speed", "remaining", "accuracy")  # the words after the bar
 
 
+class FlagError(ValueError):
+    """A command-line flag the command cannot use; the message names the flag."""
+
+    def __init__(self, flag: str, message: str):
+        super().__init__(f"{flag}: {message}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m mnist_app`."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except ConfigError as error:
+    except (ConfigError, FlagError, StoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -53,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=_train_command)
 
     runs = commands.add_parser("runs", help="list stored runs, newest first")
-    runs.add_argument("--status", choices=list(RunStatus), help="only runs with this status")
+    statuses = [str(status) for status in RunStatus]  # plain words in argparse's messages
+    runs.add_argument("--status", choices=statuses, help="only runs with this status")
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(handler=_runs_command)
 
@@ -92,12 +101,42 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def _train_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    target = export_target(args.export) if args.export is not None else None
     reported = PRESET_INFO[args.preset].reported_accuracy if args.preset else None
     outcome = run_with_progress(config, args.preset, quiet=args.json)
-    if RunStatus(outcome["status"]).scored and args.export:
-        export_model(outcome, Path(args.export), sys.argv)
     print(json.dumps(outcome) if args.json else _summary_line(outcome, reported))
-    return 0 if RunStatus(outcome["status"]).scored else 1
+    if not RunStatus(outcome["status"]).scored:
+        return 1
+    if target is not None:
+        try:
+            export_model(outcome, target, sys.argv)
+        except OSError as error:  # checked before training, so something changed meanwhile
+            print(
+                f"error: --export: cannot write {target} ({error}); the model stays in the "
+                f"run store at {outcome['model_path']}",
+                file=sys.stderr,
+            )
+            return 2
+    return 0
+
+
+def export_target(text: str) -> Path:
+    """The --export path, refused before any training if the model could not go there."""
+    target = Path(text)
+    if target.is_dir():
+        raise FlagError("--export", f"{target} is a folder; give a file name ending in .keras")
+    if target.suffix != ".keras":
+        raise FlagError(
+            "--export",
+            f"{target}: the model is saved as a .keras file; give a file name ending in .keras",
+        )
+    # The folder is made at export time; its nearest existing parent must allow that.
+    existing = next(folder for folder in target.absolute().parents if folder.exists())
+    if not existing.is_dir():
+        raise FlagError("--export", f"cannot make the folder {target.parent}: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise FlagError("--export", f"cannot write into {existing}: permission denied")
+    return target
 
 
 def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False) -> dict:
@@ -310,19 +349,11 @@ def _run_json(run: Run | UnreadableRun) -> dict:
 
 
 def _reproduce_command(args: argparse.Namespace) -> int:
-    slugs = (
-        args.presets.split(",")
-        if args.presets
-        else [slug for slug, p in PRESET_INFO.items() if p.reported_accuracy is not None]
-    )
-    unknown = [s for s in slugs if s not in PRESETS]
-    if unknown:
-        print(f"error: unknown preset(s) {', '.join(unknown)}", file=sys.stderr)
-        return 2
+    slugs = preset_slugs(args.presets)
+    changes = _override("limit", args.limit) | _override("epochs", args.epochs)
+    configs = {slug: _preset_config(slug, changes) for slug in slugs}  # all checked first
     rows = []
-    for slug in slugs:
-        changes = {k: v for k, v in (("limit", args.limit), ("epochs", args.epochs)) if v}
-        config = PRESETS[slug].replace(**changes)
+    for slug, config in configs.items():
         print(f"{slug}:", file=sys.stderr)
         outcome = run_with_progress(config, slug, quiet=args.json)
         rows.append({**outcome, "reported_accuracy": PRESET_INFO[slug].reported_accuracy})
@@ -331,6 +362,38 @@ def _reproduce_command(args: argparse.Namespace) -> int:
     else:
         _table_console().print(reproduce_table(rows))
     return 0
+
+
+def preset_slugs(text: str | None) -> list[str]:
+    """The --presets list; not given: every preset with a figure reported by the course."""
+    if text is None:
+        return [slug for slug, p in PRESET_INFO.items() if p.reported_accuracy is not None]
+    slugs = [slug.strip() for slug in text.split(",") if slug.strip()]
+    known = ", ".join(PRESETS)
+    if not slugs:
+        raise FlagError("--presets", f"give at least one preset slug (known: {known})")
+    unknown = [slug for slug in slugs if slug not in PRESETS]
+    if unknown:
+        raise FlagError("--presets", f"unknown preset(s) {', '.join(unknown)} (known: {known})")
+    return slugs
+
+
+def _preset_config(slug: str, changes: dict[str, int]) -> RunConfig:
+    """A preset with --limit / --epochs applied; an error names the preset."""
+    try:
+        return PRESETS[slug].replace(**changes)
+    except ConfigError as error:
+        raise ConfigError(f"preset {slug}", str(error)) from None
+
+
+def _override(name: str, value: int | None) -> dict[str, int]:
+    """--limit or --epochs as a change to every preset; 0 is refused (--limit 0 means all)."""
+    if value is None:
+        return {}
+    low, high = max(RANGES[name][0], 1), RANGES[name][1]
+    if not low <= value <= high:
+        raise FlagError(f"--{name}", f"{value} is outside the allowed range {low}..{high}")
+    return {name: value}
 
 
 def reproduce_table(rows: list[dict]) -> Table:

@@ -11,8 +11,10 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
+import mnist_app.jobs as jobs
 from mnist_app import cli
 from mnist_app.config import RunConfig
 from mnist_app.status import RunStatus
@@ -258,3 +260,87 @@ def test_runs_shows_unreadable_rows_with_their_reason(lab_home, capsys):
     rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows[broken]["status"] == "unreadable" and "zombie" in rows[broken]["message"]
     assert rows[good]["test_accuracy"] == 0.98
+
+
+def _refused(argv, capsys) -> str:
+    """Run the CLI in this process: it must exit 2 with one line on stderr; that line."""
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    assert code == 2, captured.err
+    assert captured.out == "" and "Traceback" not in captured.err
+    (line,) = captured.err.splitlines()
+    return line
+
+
+KNOWN = "known: chollet-512, mlp-64-64, report-v1, report-v2, report-v3, slides-sigmoid"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--presets", ""], f"error: --presets: give at least one preset slug ({KNOWN}"),
+        (["--presets", " , "], f"error: --presets: give at least one preset slug ({KNOWN}"),
+        (["--presets", "chollet-512,nope"], f"error: --presets: unknown preset(s) nope ({KNOWN}"),
+        (["--epochs", "0"], "error: --epochs: 0 is outside the allowed range 1..200"),
+        (["--epochs", "-2"], "error: --epochs: -2 is outside the allowed range 1..200"),
+        (["--epochs", "201"], "error: --epochs: 201 is outside the allowed range 1..200"),
+        (["--limit", "0"], "error: --limit: 0 is outside the allowed range 1..60000"),
+        (["--limit", "-100"], "error: --limit: -100 is outside the allowed range 1..60000"),
+        (
+            ["--presets", "dnn-50-50", "--limit", "50"],
+            "error: preset dnn-50-50: batch_size: 100 is larger than the training set (50 images)",
+        ),
+    ],
+)
+def test_reproduce_refuses_bad_flags_before_training_anything(flags, message, lab_home, capsys):
+    line = _refused(["reproduce", *flags], capsys)
+    assert line.startswith(message)
+    assert RunStore(lab_home).list() == []
+
+
+@pytest.fixture
+def fresh_manager(monkeypatch):
+    """The CLI builds its manager anew, from this test's environment."""
+    monkeypatch.setattr(jobs, "_shared", None)
+
+
+def test_a_bad_max_trainings_is_one_line_and_exit_2(lab_home, capsys, monkeypatch, fresh_manager):
+    monkeypatch.setenv("MNIST_LAB_MAX_TRAININGS", "abc")
+    line = _refused(["train", "--limit", "300", "--epochs", "1"], capsys)
+    assert line == "error: MNIST_LAB_MAX_TRAININGS: 'abc' is not a whole number of at least 1"
+    assert RunStore(lab_home).list() == []
+
+
+@pytest.mark.parametrize("command", [["train", "--limit", "300", "--epochs", "1"], ["runs"]])
+def test_a_home_that_cannot_be_written_is_one_line_and_exit_2(
+    command, tmp_path, capsys, monkeypatch, fresh_manager
+):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    monkeypatch.setenv("MNIST_LAB_HOME", str(a_file / "home"))
+    line = _refused(command, capsys)
+    assert line.startswith(f"error: cannot use {a_file / 'home'} for runs")
+    assert line.endswith("make it writable or point MNIST_LAB_HOME at a folder that is")
+    assert a_file.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("folder", "{target} is a folder; give a file name ending in .keras"),
+        ("model.h5", "{target}: the model is saved as a .keras file; give a file name ending in"),
+        ("model", "{target}: the model is saved as a .keras file; give a file name ending in"),
+        ("a-file/sub/model.keras", "cannot make the folder {parent}: {exports}/a-file is a file"),
+    ],
+)
+def test_export_is_refused_before_training(target, message, tmp_path, lab_home, capsys):
+    exports = tmp_path / "exports"
+    (exports / "folder").mkdir(parents=True)
+    (exports / "a-file").write_text("not a folder")
+    before = sorted(exports.rglob("*"))
+    path = exports / target
+    line = _refused(["train", "--limit", "300", "--epochs", "1", "--export", str(path)], capsys)
+    expected = message.format(target=path, parent=path.parent, exports=exports)
+    assert line.startswith(f"error: --export: {expected}")
+    assert RunStore(lab_home).list() == []
+    assert sorted(exports.rglob("*")) == before  # no model, no card, no folder
