@@ -11,7 +11,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from rich import box
 from rich.console import Console
@@ -20,12 +20,13 @@ from rich.table import Column, Table
 
 from mnist_app.config import CHOICES, PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
 from mnist_app.status import RunStatus
-from mnist_app.store import Run, RunStore, StoreError, UnreadableRun
+from mnist_app.store import Outcome, Run, RunStore, StoreError, UnreadableRun
 
 if TYPE_CHECKING:
     from mnist_app.jobs import Job, TrainingManager
     from mnist_app.training import Snapshot
 
+INTERRUPTED_EXIT = 130  # what shells report for a command ended by Ctrl-C (128 + SIGINT)
 BAR_FIELDS = ("epoch", "batch", "speed", "remaining", "accuracy")  # the words after the bar
 
 
@@ -45,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FlagError, StoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before a run started, or while its table was printed
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED_EXIT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -142,7 +146,8 @@ def export_target(text: str) -> Path:
 def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False) -> dict:
     """Train through the shared manager (as the pages do), showing progress on stderr.
 
-    Ctrl-C stops the run after its batch and scores it.
+    Ctrl-C stops the run after its batch and scores it. A second Ctrl-C while it stops records
+    it as interrupted and ends the process at once, with exit code 130.
     """
     from mnist_app.jobs import shared_manager
 
@@ -150,7 +155,9 @@ def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False
     run_id = manager.submit(config, preset)
     job = manager.job(run_id)
     with _progress_display(quiet) as display:
-        _follow(manager, job, display)
+        twice = _follow(manager, job, display)
+    if twice and manager.store.get(run_id).status.active:
+        _quit_interrupted(manager, job)
     run = manager.store.get(run_id)
     return {
         "run_id": run_id,
@@ -166,20 +173,42 @@ def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False
     }
 
 
-def _follow(manager: TrainingManager, job: Job, display: QuietProgress) -> None:
-    """Show the run's progress until it ends."""
+def _follow(manager: TrainingManager, job: Job, display: QuietProgress) -> bool:
+    """Show the run's progress until it ends; True if Ctrl-C came twice before it did."""
     try:
         _watch(job, display)
     except KeyboardInterrupt:
-        display.note("stopping after this batch…")
-        manager.stop(job.run_id)
-        _watch(job, display)
+        try:
+            display.note("stopping after this batch… (Ctrl-C again to quit at once)")
+            manager.stop(job.run_id)
+            _watch(job, display)
+        except KeyboardInterrupt:
+            return True
     display.show(job.progress.snapshot(batches=False))
+    return False
 
 
 def _watch(job: Job, display: QuietProgress) -> None:
     while not job.done.wait(0.25):
         display.show(job.progress.snapshot(batches=False))
+
+
+def _quit_interrupted(manager: TrainingManager, job: Job) -> NoReturn:
+    """Record the run as interrupted (keeping its epochs) and end the process now."""
+    snap = job.progress.snapshot(batches=False)
+    outcome = Outcome(
+        RunStatus.INTERRUPTED,
+        "Interrupted twice with Ctrl-C before it could stop.",
+        history=snap.history,
+        train_seconds=snap.train_seconds,
+    )
+    manager.store.record_outcome(job.run_id, outcome)
+    print(f"interrupted: run {job.run_id} is recorded as interrupted", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Not sys.exit: while Python shut down, the training thread would finish its batch, score
+    # the model and write "stopped" over this record.
+    os._exit(INTERRUPTED_EXIT)
 
 
 def _progress_display(quiet: bool) -> QuietProgress:

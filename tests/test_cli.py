@@ -5,10 +5,12 @@ import json
 import os
 import pty
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -344,3 +346,67 @@ def test_export_is_refused_before_training(target, message, tmp_path, lab_home, 
     assert line.startswith(f"error: --export: {expected}")
     assert RunStore(lab_home).list() == []
     assert sorted(exports.rglob("*")) == before  # no model, no card, no folder
+
+
+def _start_long_run(home, tmp_path) -> tuple[subprocess.Popen, Path]:
+    """A 200-epoch run in a subprocess (it cannot finish during a test); its stderr log."""
+    log = tmp_path / "stderr.log"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mnist_app", *LONG_RUN],
+            cwd=PROJECT_ROOT,
+            env=_env(home),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    return process, log
+
+
+def _wait_for_log(process, log: Path, pattern: str) -> None:
+    """Poll the CLI's stderr until a line matches `pattern`."""
+    deadline = time.monotonic() + DEADLINE
+    while not re.search(pattern, log.read_text(), re.MULTILINE):
+        assert process.poll() is None, f"the CLI ended first:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"no {pattern!r} in {DEADLINE}s:\n{log.read_text()}"
+        time.sleep(0.01)
+
+
+def _training_run(home, process, log):
+    """The run the CLI trains, once its first epoch is logged (the store is set up by then)."""
+    _wait_for_log(process, log, r"^epoch 1/200  ")
+    (run,) = RunStore(home).list()
+    assert run.status == RunStatus.RUNNING
+    return run
+
+
+def test_one_ctrl_c_stops_the_run_and_scores_it(lab_home, tmp_path):
+    process, log = _start_long_run(lab_home, tmp_path)
+    run = _training_run(lab_home, process, log)
+    process.send_signal(signal.SIGINT)
+    stdout, _ = process.communicate(timeout=DEADLINE)
+    assert process.returncode == 0, log.read_text()
+    assert "stopping after this batch" in log.read_text()
+    assert stdout.startswith("stopped: test accuracy") and run.id in stdout
+    stored = RunStore(lab_home).get(run.id)
+    assert stored.status == RunStatus.STOPPED and 0 < stored.test_accuracy <= 1
+    assert stored.history and Path(stored.model_path).stat().st_size > 0
+
+
+def test_a_second_ctrl_c_records_the_run_as_interrupted_and_exits_130(lab_home, tmp_path):
+    process, log = _start_long_run(lab_home, tmp_path)
+    run = _training_run(lab_home, process, log)
+    process.send_signal(signal.SIGINT)
+    # The second as soon as the CLI took the first (two at once would arrive as one); it then
+    # still has a batch, the test set and the model file to go.
+    _wait_for_log(process, log, "stopping after this batch")
+    process.send_signal(signal.SIGINT)
+    stdout, _ = process.communicate(timeout=DEADLINE)
+    said = log.read_text()
+    assert process.returncode == 130, said
+    assert said.splitlines()[-1] == f"interrupted: run {run.id} is recorded as interrupted"
+    assert "Traceback" not in said and stdout == ""
+    stored = RunStore(lab_home).get(run.id)
+    assert stored.status == RunStatus.INTERRUPTED
+    assert stored.message == "Interrupted twice with Ctrl-C before it could stop."
+    assert stored.history  # the epochs it trained are kept
