@@ -8,6 +8,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -444,21 +445,26 @@ def train(
 
 
 def save_model_atomically(model: keras.Model, path: str | os.PathLike) -> Path:
-    """Write a .keras file so that readers see the old file or the whole new one, never half.
-
-    The model is written to a hidden temporary file beside the target, then renamed over it;
-    a crash in between leaves that temporary file, which `remove_stale_temporaries` clears.
-    """
+    """Write a .keras file so that readers see the old file or the whole new one, never half."""
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"{path}: a model file must end in .keras")
+    return write_atomically(path, model.save)
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call `write(temporary)` beside `path`, then rename the result over `path`.
+
+    A crash in between leaves only a hidden temporary file, which `remove_stale_temporaries`
+    clears; `path` itself is never half-written.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f"{TEMP_PREFIX}{path.stem}-", suffix=".keras"
+        dir=path.parent, prefix=f"{TEMP_PREFIX}{path.stem}-", suffix=path.suffix
     )
     os.close(fd)
     try:
-        model.save(tmp)
+        write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

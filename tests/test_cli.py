@@ -17,7 +17,7 @@ import pytest
 from rich.console import Console
 
 import mnist_app.jobs as jobs
-from mnist_app import cli
+from mnist_app import cli, terminal
 from mnist_app.config import RunConfig
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore
@@ -148,7 +148,7 @@ def _snapshot(status, **fields) -> Snapshot:
 def _bar_text(snap: Snapshot) -> str:
     """What the bar shows for `snap`, without its colours."""
     screen = io.StringIO()
-    with cli.ProgressBar(Console(file=screen, force_terminal=True, width=160)) as bar:
+    with terminal.ProgressBar(Console(file=screen, force_terminal=True, width=160)) as bar:
         bar.show(snap)
     return ESCAPE.sub("", screen.getvalue())
 
@@ -235,7 +235,7 @@ def test_a_preset_without_a_reported_figure_shows_a_dash():
     row = {"preset": "fast-cnn", "reported_accuracy": None, "test_accuracy": 0.991,
            "epochs": 2, "seconds": 17.0, "status": "finished"}  # fmt: skip
     screen = io.StringIO()
-    Console(file=screen, width=200).print(cli.reproduce_table([row]))
+    Console(file=screen, width=200).print(terminal.reproduce_table([row]))
     assert screen.getvalue().splitlines()[2].split() == [
         "fast-cnn", "—", "99.10%", "2", "17.0", "finished"
     ]  # fmt: skip
@@ -410,3 +410,14 @@ def test_a_second_ctrl_c_records_the_run_as_interrupted_and_exits_130(lab_home, 
     assert stored.status == RunStatus.INTERRUPTED
     assert stored.message == "Interrupted twice with Ctrl-C before it could stop."
     assert stored.history  # the epochs it trained are kept
+
+
+def test_an_export_that_fails_midway_leaves_neither_a_half_model_nor_a_temporary(tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "mnist-cnn.keras").write_bytes(b"the shipped model")
+    outcome = {"model_path": str(tmp_path / "vanished.keras")}  # e.g. deleted while copying
+    with pytest.raises(FileNotFoundError):
+        cli.export_model(outcome, folder / "mnist-cnn.keras", ["mnist_app"])
+    assert [p.name for p in folder.iterdir()] == ["mnist-cnn.keras"]
+    assert (folder / "mnist-cnn.keras").read_bytes() == b"the shipped model"

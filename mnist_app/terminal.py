@@ -1,0 +1,172 @@
+"""What the command line shows: a run's progress on stderr and tables on stdout, with rich.
+
+On a terminal the progress is a bar redrawn in place; into a file or a pipe (CI, nohup) it is one
+plain line per finished epoch, so a log does not fill with redrawn bars.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Column, Table
+
+from mnist_app.store import Run, UnreadableRun
+
+if TYPE_CHECKING:
+    from mnist_app.training import Snapshot
+
+BAR_FIELDS = ("epoch", "batch", "speed", "remaining", "accuracy")  # the words after the bar
+
+
+def progress_display(quiet: bool) -> QuietProgress:
+    if quiet:
+        return QuietProgress()
+    return ProgressBar() if sys.stderr.isatty() else EpochLines()
+
+
+class QuietProgress:
+    """No progress (--json); notes such as "stopping" still go to stderr."""
+
+    def __enter__(self) -> QuietProgress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def show(self, snap: Snapshot) -> None:
+        """Show the run as it is now."""
+
+    def note(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+
+class EpochLines(QuietProgress):
+    """Into a file or a pipe (CI, nohup): one plain line per finished epoch, nothing redrawn."""
+
+    def __init__(self) -> None:
+        self.written = 0  # epochs already written
+
+    def show(self, snap: Snapshot) -> None:
+        for record in snap.history[self.written :]:
+            print(epoch_line(record, snap), file=sys.stderr, flush=True)
+        self.written = len(snap.history)
+
+
+class ProgressBar(QuietProgress):
+    """On a terminal: a rich progress bar, redrawn in place."""
+
+    def __init__(self, console: Console | None = None):
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            *(TextColumn(f"{{task.fields[{name}]}}", markup=False) for name in BAR_FIELDS),
+            console=console or Console(stderr=True),
+            auto_refresh=False,  # redrawn on each look at the run, four times a second
+        )
+        self.task = self.progress.add_task("queued", total=1.0, **dict.fromkeys(BAR_FIELDS, ""))
+
+    def __enter__(self) -> ProgressBar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.progress.stop()
+
+    def show(self, snap: Snapshot) -> None:
+        fields = bar_fields(snap)
+        self.progress.update(self.task, completed=snap.fraction_done, refresh=True, **fields)
+
+    def note(self, text: str) -> None:
+        self.progress.console.print(text, markup=False, highlight=False)
+
+
+def bar_fields(snap: Snapshot) -> dict[str, str]:
+    """The words around the bar: status (or place in the queue), epoch, batch, speed, ..."""
+    if snap.queue_position:
+        blank = dict.fromkeys(BAR_FIELDS, "")
+        return blank | {"description": f"queued: place {snap.queue_position}"}
+    eta = snap.eta_seconds
+    last = snap.history[-1] if snap.history else {}
+    return {
+        "description": str(snap.status),
+        "epoch": f"epoch {min(snap.epoch + 1, snap.epochs)}/{snap.epochs}",
+        "batch": f"batch {snap.batch}/{snap.batches_per_epoch}",
+        "speed": f"{snap.samples_per_second:,.0f} img/s",
+        "remaining": f"{timedelta(seconds=round(eta))} left" if eta is not None else "",
+        "accuracy": f"acc {_number(last['accuracy'])}" if "accuracy" in last else "",
+    }
+
+
+def epoch_line(record: dict, snap: Snapshot) -> str:
+    """One finished epoch as a log line: epoch, loss, accuracies, speed."""
+    parts = [
+        f"epoch {record['epoch']}/{snap.epochs}",
+        f"loss {_number(record['loss'])}",  # None when the loss blew up
+        f"acc {_number(record['accuracy'])}",
+    ]
+    if record.get("val_accuracy") is not None:
+        parts.append(f"val_acc {_number(record['val_accuracy'])}")
+    parts.append(f"{snap.samples_per_second:,.0f} img/s")
+    return "  ".join(parts)
+
+
+def _number(value: float | None) -> str:
+    return "nan" if value is None else f"{value:.4f}"
+
+
+def runs_table(rows: list[Run | UnreadableRun]) -> Table:
+    """Stored runs as a table; an unreadable row shows its id and why it does not parse."""
+    table = _table("run", "when", "status", "preset", _right("epochs"), _right("test acc"))
+    unreadable = any(isinstance(row, UnreadableRun) for row in rows)
+    if unreadable:
+        table.add_column("why unreadable")
+    for row in rows:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.created_at))
+        if isinstance(row, UnreadableRun):
+            table.add_row(row.id, when, "unreadable", "", "", "", row.reason)
+            continue
+        acc = f"{row.test_accuracy:.2%}" if row.test_accuracy is not None else "—"
+        cells = [row.id, when, str(row.status), row.preset or "—", str(len(row.history)), acc]
+        table.add_row(*cells, *([""] if unreadable else []))
+    return table
+
+
+def reproduce_table(rows: list[dict]) -> Table:
+    """Each preset's accuracy as the course reported it next to ours."""
+    table = _table(
+        "preset", _right("reported"), _right("ours"), _right("epochs"), _right("seconds"), "status"
+    )
+    for row in rows:
+        reported, ours = row["reported_accuracy"], row["test_accuracy"]
+        table.add_row(
+            row["preset"],
+            f"{reported:.2%}" if reported is not None else "—",
+            f"{ours:.2%}" if ours is not None else "—",
+            str(row["epochs"]),
+            f"{row['seconds'] or 0:.1f}",
+            row["status"],
+        )
+    return table
+
+
+def _table(*columns: str | Column) -> Table:
+    """A plain table: a rule under the header, no frame around it."""
+    return Table(*columns, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+
+
+def _right(header: str) -> Column:
+    """A column of figures, right-aligned."""
+    return Column(header, justify="right")
+
+
+def table_console() -> Console:
+    """Stdout for tables: colours only on a terminal; a file or a pipe is not cut at 80 columns."""
+    width = None if sys.stdout.isatty() else 1000
+    return Console(width=width, markup=False, emoji=False)
