@@ -169,6 +169,26 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
             ),
             r"needs [\d,]+ MB .*cap of 1,024 MB",
         ),  # fmt: skip
+        "cli reproduce --presets ''": (
+            cli_refuses("reproduce", "--presets", ""),
+            "give at least one preset slug",
+        ),
+        "cli reproduce --epochs 0": (
+            cli_refuses("reproduce", "--presets", "chollet-512", "--epochs", "0"),
+            r"--epochs: 0 is outside the allowed range 1\.\.200",
+        ),
+        "cli reproduce --limit -5": (
+            cli_refuses("reproduce", "--presets", "chollet-512", "--limit", "-5"),
+            "--limit",
+        ),
+        "cli --export to a folder": (
+            lambda w, c: cli_refuses("train", "--export", str(w.scratch))(w, c),
+            "is a folder",
+        ),
+        "cli --export x.h5": (
+            lambda w, c: cli_refuses("train", "--export", str(w.scratch / "x.h5"))(w, c),
+            r"\.keras",
+        ),
         # layer plans, as the Train page and the engine take them
         "plan conv after dense": (
             lambda w, c: refused(ConfigError, lambda: RunConfig(layers="dense10 conv8x3")),
