@@ -15,7 +15,7 @@ import numpy as np
 
 from mnist_app.data import PROJECT_ROOT
 from mnist_app.jobs import TrainingManager
-from mnist_app.preprocess import canvas_to_mnist, model_input
+from mnist_app.preprocess import evened_ink, measure_ink, model_input, work_to_mnist
 from mnist_app.status import RunStatus
 from mnist_app.store import RunStore
 
@@ -169,6 +169,7 @@ class Reading:
 
     image: np.ndarray  # the 28×28 image the model saw, in [0, 1]
     probabilities: np.ndarray  # one per digit, summing to 1
+    looks_like_digit: bool  # False for noise, blots and scribbles: then the reading means nothing
 
     @property
     def digit(self) -> int:
@@ -185,10 +186,12 @@ class Reading:
 
 def read_digit(model: keras.Model, image: np.ndarray, scaling: str) -> Reading | None:
     """Preprocess a drawing or photo as MNIST was made and read it; None when there is no ink."""
-    digit = canvas_to_mnist(image)
-    if digit is None:
+    work = evened_ink(image)
+    if work is None:
         return None
+    digit = work_to_mnist(work)
     batch = model_input(digit, scaling).reshape((1, *model.input_shape[1:]))  # ± a channel axis
     # predict_on_batch runs the compiled graph: ~1 ms, where predict() costs ~35 ms.
     probabilities = model.predict_on_batch(batch)
-    return Reading(digit, np.asarray(probabilities, dtype=np.float64)[0])
+    probabilities = np.asarray(probabilities, dtype=np.float64)[0]
+    return Reading(digit, probabilities, measure_ink(work).looks_like_digit)

@@ -62,11 +62,13 @@ def pick_model() -> ModelChoice | None:
 
 def show_reading(reading: Reading, key: str) -> None:
     """The digit read, how sure, what the network saw and every digit's probability."""
+    if not reading.looks_like_digit:  # the network still picks a digit, often "sure" of it
+        st.warning(t("draw.not_a_digit"))
     left, right = st.columns([1, 2])
     with left, st.container(key=f"{key}_reading"):
         st.metric(t("draw.reads"), str(reading.digit))
         st.markdown(t("draw.confidence", percent=percent_text(reading.confidence, 1)))
-        if not reading.sure:
+        if reading.looks_like_digit and not reading.sure:
             st.warning(t("draw.unsure", percent=percent_text(SURE_FROM, 0)))
         digit_gallery(reading.image[np.newaxis], [t("draw.sees")], zoom=5)
     figure = charts.probabilities_figure(reading.probabilities, language())

@@ -6,6 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from apptest_text import page_text
 from PIL import Image, ImageDraw
@@ -127,6 +128,20 @@ def test_upload_of_a_digit_gives_a_prediction(paper):
     assert not at.exception and not at.error
     assert at.metric[0].value == "7"
     assert len(at.get("plotly_chart")) == 1
+
+
+@pytest.mark.parametrize("lang", list(LANGUAGES))
+def test_noise_is_read_but_said_not_to_look_like_a_digit(lang):
+    noise = np.random.default_rng(0).integers(0, 256, (280, 280), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="PNG")
+    at = draw_page(lang)
+    at.file_uploader(key="draw_upload").set_value(("noise.png", buffer.getvalue(), "image/png"))
+    at.run()
+    assert [warning.value for warning in at.warning] == [translate("draw.not_a_digit", lang)]
+    assert len(at.metric) == 1  # the network's answer is still shown, to be judged
+    at.file_uploader(key="draw_upload").set_value(("7.png", png_of_seven(), "image/png")).run()
+    assert not at.warning and at.metric[0].value == "7"
 
 
 @pytest.mark.parametrize("lang", list(LANGUAGES))

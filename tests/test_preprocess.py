@@ -11,6 +11,8 @@ from mnist_app.preprocess import (
     MAX_UPLOAD_BYTES,
     ImageError,
     canvas_to_mnist,
+    evened_ink,
+    measure_ink,
     model_input,
     read_upload,
 )
@@ -109,6 +111,69 @@ def test_model_input_uses_the_training_scaling(scaling):
     digit = canvas_to_mnist(draw_zero(18))
     expected = scale_images(np.round(digit * 255).astype(np.uint8), scaling)
     assert np.allclose(model_input(digit, scaling), expected)
+
+
+def looks_like_digit(image: np.ndarray) -> bool:
+    work = evened_ink(image)
+    return work is not None and measure_ink(work).looks_like_digit
+
+
+def test_real_mnist_digits_look_like_digits():
+    _, _, x_test, _ = load_mnist()
+    passed = [looks_like_digit(image) for image in x_test[:1000]]
+    assert np.mean(passed) >= 0.995  # all 10,000 (99.9%): python bench/not_a_digit.py
+
+
+@pytest.mark.parametrize("width", [3, 18, 45])
+def test_drawn_digits_look_like_digits(width):
+    assert looks_like_digit(draw_seven((40, 30, 200), width))
+    assert looks_like_digit(draw_zero(width))
+
+
+def random_lines(rng: np.random.Generator, count: int) -> np.ndarray:
+    picture = Image.new("L", (280, 280), 0)
+    for _ in range(count):
+        ends = [tuple(rng.integers(0, 280, 2).tolist()) for _ in range(2)]
+        ImageDraw.Draw(picture).line(ends, fill=255, width=int(rng.integers(3, 20)))
+    return np.asarray(picture)
+
+
+def scribble(rng: np.random.Generator, points: int) -> np.ndarray:
+    picture = Image.new("L", (280, 280), 0)
+    path = [tuple(rng.integers(20, 260, 2).tolist()) for _ in range(points)]
+    ImageDraw.Draw(picture).line(path, fill=255, width=int(rng.integers(3, 20)), joint="curve")
+    return np.asarray(picture)
+
+
+def filled_square(rng: np.random.Generator) -> np.ndarray:
+    side = int(rng.integers(40, 260))
+    top, left = rng.integers(0, 280 - side + 1, 2)
+    canvas = np.zeros((280, 280), np.uint8)
+    canvas[top : top + side, left : left + side] = 255
+    return canvas
+
+
+def dots(rng: np.random.Generator, share: float, ink: int) -> np.ndarray:
+    return np.where(rng.random((280, 280)) < share, ink, 255 - ink).astype(np.uint8)
+
+
+NOT_DIGITS = {
+    "uniform noise": lambda rng: rng.integers(0, 256, (280, 280), dtype=np.uint8),
+    "colour noise": lambda rng: rng.integers(0, 256, (280, 280, 3), dtype=np.uint8),
+    "salt 2%": lambda rng: dots(rng, 0.02, 255),
+    "salt 30%": lambda rng: dots(rng, 0.3, 255),
+    "pepper on paper 10%": lambda rng: dots(rng, 0.1, 0),
+    "filled square": filled_square,
+    "20 random lines": lambda rng: random_lines(rng, 20),
+    "scribbled out": lambda rng: scribble(rng, 30),
+}
+
+
+@pytest.mark.parametrize("name", list(NOT_DIGITS))
+def test_noise_blots_and_scribbles_do_not_look_like_digits(name):
+    rng = np.random.default_rng(0)
+    for _ in range(5):  # rates over hundreds of each: python bench/not_a_digit.py
+        assert not looks_like_digit(NOT_DIGITS[name](rng))
 
 
 def png_bytes(picture: Image.Image, format: str = "PNG") -> bytes:
