@@ -155,12 +155,17 @@ def check_shapes(model: keras.Model, path: str) -> None:
         )
 
 
-def choice_model(choice: ModelChoice, manager: TrainingManager) -> keras.Model | None:
-    """The Keras model behind a choice: loaded from disk, or the live one being trained."""
+def choice_model(choice: ModelChoice, manager: TrainingManager) -> keras.Model:
+    """The Keras model behind a choice: loaded from disk, or the live one being trained.
+
+    ModelFileError("missing") if it is gone (a live run this process no longer holds).
+    """
     if choice.path is not None:
         return load_model(choice.path)
     job = manager.job(choice.key)
-    return job.progress.model if job is not None else None
+    if job is None or job.progress.model is None:
+        raise ModelFileError("missing", f"run {choice.key} is no longer in this server's memory")
+    return job.progress.model
 
 
 @dataclass(frozen=True)

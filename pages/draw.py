@@ -5,7 +5,6 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from mnist_app import charts
-from mnist_app.jobs import shared_manager
 from mnist_app.predict import (
     DEFAULT_KEY,
     SURE_FROM,
@@ -18,11 +17,11 @@ from mnist_app.predict import (
 )
 from mnist_app.preprocess import MAX_UPLOAD_BYTES, ImageError, read_upload
 from mnist_app.text import escape_markdown
-from mnist_app.ui import digit_gallery, language, percent_text, t
+from mnist_app.ui import digit_gallery, language, percent_text, t, training_manager
 
 CANVAS_SIDE = 280
 LIVE_SECONDS = 2  # how often a network still training reads the drawing again
-manager = shared_manager()
+manager = training_manager()
 
 
 def choice_label(choice: ModelChoice) -> str:

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
+from streamlit.testing.v1 import AppTest
 
 import mnist_app.jobs as jobs
 from mnist_app import cli
@@ -29,7 +30,13 @@ from mnist_app.config import ConfigError, RunConfig
 from mnist_app.data import DataError, load_mnist
 from mnist_app.jobs import TrainingManager
 from mnist_app.live import live_view
-from mnist_app.predict import ModelFileError, load_model, model_card
+from mnist_app.predict import (
+    ModelFileError,
+    default_model_path,
+    load_model,
+    model_card,
+    read_digit,
+)
 from mnist_app.preprocess import ImageError, canvas_to_mnist, read_upload
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore, StoreError, UnreadableRun, UnreadableRunError
@@ -320,6 +327,23 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
             ),
             "history is not a list of epochs",
         ),
+        # URL parameters
+        "url /draw?model=[x](http://evil.example)": (
+            lambda w, c: _page_markdown("pages/draw.py", model="[x](http://evil.example)"),
+            r"^(?!.*\]\(http).*\\\[x\\\]",  # shown escaped, never as a link
+        ),
+        "url /train?run=[x](http://evil.example)": (
+            lambda w, c: _page_markdown("pages/train.py", run="[x](http://evil.example)", lang="en"),
+            r"^(?!.*evil).*Train",  # no such run: the page, and nothing of the URL on it
+        ),
+        "url ?lang=klingon": (
+            lambda w, c: _page_markdown("pages/train.py", lang="klingon"),
+            "Entrenar",
+        ),
+        "image: pure noise": (
+            lambda w, c: str(_reading_of(np.random.default_rng(0).integers(0, 256, (280, 280)))),
+            "does not look like a digit",
+        ),
         # environment values
         "env MNIST_LAB_MAX_TRAININGS=abc": (
             lambda w, c: _env_refused(monkeypatch, "MNIST_LAB_MAX_TRAININGS", "abc", w),
@@ -344,6 +368,24 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
             "cannot use .* make it writable",
         ),
     }
+
+
+def _page_markdown(page: str, **query: str) -> str:
+    """Every piece of Markdown and text a page sent, opened with these URL parameters."""
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"),
+                           default_timeout=60)  # fmt: skip
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception
+    shown = [*at.markdown, *at.info, *at.warning, *at.error, *at.title, *at.caption]
+    return " | ".join(str(element.value) for element in shown)
+
+
+def _reading_of(image: np.ndarray) -> str:
+    reading = read_digit(load_model(default_model_path()), image.astype(np.uint8), "unit")
+    return "a digit" if reading.looks_like_digit else "does not look like a digit"
 
 
 def _gif() -> bytes:
