@@ -333,7 +333,9 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
             r"^(?!.*\]\(http).*\\\[x\\\]",  # shown escaped, never as a link
         ),
         "url /train?run=[x](http://evil.example)": (
-            lambda w, c: _page_markdown("pages/train.py", run="[x](http://evil.example)", lang="en"),
+            lambda w, c: _page_markdown(
+                "pages/train.py", run="[x](http://evil.example)", lang="en"
+            ),
             r"^(?!.*evil).*Train",  # no such run: the page, and nothing of the URL on it
         ),
         "url ?lang=klingon": (
