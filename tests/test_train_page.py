@@ -249,3 +249,23 @@ def test_a_server_with_unusable_settings_tells_every_visitor(monkeypatch, tmp_pa
     monkeypatch.setenv("MNIST_LAB_MAX_TRAININGS", "abc")
     at = open_train_page()
     assert "MNIST_LAB_MAX_TRAININGS: 'abc' is not a whole number" in texts(at.code)
+
+
+def test_behind_a_proxy_the_live_view_asks_under_the_path_prefix():
+    from streamlit import config
+
+    manager = shared_manager()
+    config.set_option("server.baseUrlPath", "/lab/")
+    try:
+        at = open_train_page()
+        small_settings(at)
+        at.select_slider(key="train_limit").set_value(0)  # 200 epochs of the whole set: the
+        at.slider(key="train_epochs").set_value(200)  # run is live while the page is drawn
+        at.run()
+        at.button(key="train_start").click().run()
+        run_id = at.query_params["run"]
+        assert live_component_data(at)["url"] == f"/lab/api/runs/{run_id}/live?lang=en"
+    finally:
+        config.set_option("server.baseUrlPath", "")
+        manager.stop(run_id)
+        manager.wait(run_id, timeout=120)
