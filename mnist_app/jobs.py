@@ -121,8 +121,7 @@ class TrainingManager:
             return None
         # A run another process trains into the same store (the CLI), or one from before a
         # restart: its per-epoch history and the figures its process last published.
-        figures = run.live if run.status.active else {}
-        known = {name: figures[name] for name in LIVE_FIGURES if name in figures}
+        known = _live_figures(run.live) if run.status.active else {}
         train_size, epochs = run.config.train_size, run.config.epochs
         completed = sum(1 for record in run.history if record.get("complete", True))
         return Snapshot(
@@ -133,7 +132,7 @@ class TrainingManager:
                 "samples_seen": train_size * completed,
                 "train_seconds": run.train_seconds or 0.0,
                 **known,
-                "status": RunStatus(known.get("status", run.status)),
+                "status": known.get("status", run.status),
                 "message": run.message,
                 "history": run.history,
                 "test_loss": run.test_loss,
@@ -278,6 +277,19 @@ class TrainingManager:
             job.result = dataclasses.replace(outcome, model=None)
         else:
             job.result = RunResult(**{f.name: getattr(outcome, f.name) for f in fields(Outcome)})
+
+
+def _live_figures(published: dict) -> dict:
+    """The progress figures another process published, those that are well-formed only."""
+    figures = {}
+    for name in LIVE_FIGURES:
+        value = published.get(name)
+        if name == "status":
+            if value in RunStatus.__members__.values():
+                figures[name] = RunStatus(value)
+        elif isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e15:
+            figures[name] = value
+    return figures
 
 
 _shared: TrainingManager | None = None

@@ -50,6 +50,7 @@ class World:
     store: RunStore
     good_run: str
     scratch: Path
+    made: list[str]  # runs a row stores on purpose (e.g. a hand-edited one): not "appeared"
 
 
 def refused(error_type: type[Exception], action: Callable[[], object]) -> str:
@@ -318,6 +319,12 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
         ),
         "row: history not JSON": (lambda w, c: _unreadable(w, "history", "{oops"), "Expecting"),
         "row: unknown status": (lambda w, c: _unreadable(w, "status", "zombie"), "zombie"),
+        "row: hostile progress figures": (
+            lambda w, c: json.dumps(
+                _view(w, _hostile_live(w)), allow_nan=False, ensure_ascii=False
+            ),
+            r'"status": "running".*"text": "Epoch 1/5 · batch 0/0',
+        ),
         # live API ids
         "api: 10,000-character id": (lambda w, c: str(_view(w, "x" * 10_000)), "^None$"),
         "api: SQL in the id": (lambda w, c: str(_view(w, "'; DROP TABLE runs; --")), "^None$"),
@@ -416,6 +423,17 @@ def _unreadable(world: World, column: str, value: str) -> str:
     return row.reason
 
 
+def _hostile_live(world: World) -> str:
+    """A running run whose published figures were hand-edited into nonsense."""
+    run_id = world.store.create(RunConfig())
+    world.made.append(run_id)
+    world.store.mark_running(run_id)
+    figures = {"status": "zombie", "samples_seen": "many", "train_seconds": float("inf"),
+               "batch": -3, "epochs": True}  # fmt: skip
+    world.store.beat({run_id: figures})
+    return run_id
+
+
 def _view(world: World, run_id: str):
     return live_view(TrainingManager(world.store), run_id, "en")
 
@@ -436,7 +454,7 @@ def world(lab_home, tmp_path) -> World:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     jobs._shared = None
-    yield World(lab_home, store, good, scratch)
+    yield World(lab_home, store, good, scratch, [])
     jobs._shared = None
 
 
@@ -453,7 +471,7 @@ def test_bad_input_gets_a_clear_message_and_loses_nothing(name, world, capsys, m
     # Nothing lost: the stored run is as it was, no half-made run appeared, the genuine MNIST
     # is still what every run trains on.
     monkeypatch.undo()
-    after = {run.id: run for run in world.store.list()}
+    after = {run.id: run for run in world.store.list() if run.id not in world.made}
     assert after == before
     load_mnist.cache_clear()
     x_train, y_train, _, _ = load_mnist()
