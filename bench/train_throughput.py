@@ -20,7 +20,8 @@ import keras  # noqa: E402
 from mnist_app.config import PRESETS  # noqa: E402
 from mnist_app.data import prepare_data  # noqa: E402
 from mnist_app.models import build_model  # noqa: E402
-from mnist_app.training import Progress, train  # noqa: E402
+from mnist_app.progress import Progress  # noqa: E402
+from mnist_app.training import train  # noqa: E402
 
 
 def plain_fit_seconds(config) -> float:

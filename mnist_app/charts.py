@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from mnist_app.i18n import DEFAULT_LANGUAGE, translate
 
 if TYPE_CHECKING:
-    from mnist_app.training import Snapshot
+    from mnist_app.progress import Snapshot
 
 MAX_POINTS = 300  # per-batch points drawn per curve: enough for a chart a screen wide
 SMOOTHING = 0.05  # weight of the newest batch in the moving average

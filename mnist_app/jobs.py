@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field, fields
 
 from mnist_app.config import ConfigError, RunConfig
+from mnist_app.progress import LIVE_FIGURES, Progress, Snapshot
 from mnist_app.status import RunStatus
 from mnist_app.store import (
     HEARTBEAT_SECONDS,
@@ -19,14 +20,7 @@ from mnist_app.store import (
     StoreError,
     UnreadableRunError,
 )
-from mnist_app.training import (
-    LIVE_FIGURES,
-    Progress,
-    RunResult,
-    Snapshot,
-    remove_stale_temporaries,
-    train,
-)
+from mnist_app.training import RunResult, remove_stale_temporaries, train
 
 MAX_TRAININGS_ENV = "MNIST_LAB_MAX_TRAININGS"
 KEEP_FINISHED_JOBS = 32  # older finished jobs live on in the store only

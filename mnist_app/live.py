@@ -16,9 +16,9 @@ from starlette.routing import Route
 from mnist_app.charts import curve_chart
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_duration, format_number, translate
 from mnist_app.jobs import TrainingManager, shared_manager
+from mnist_app.progress import Snapshot
 from mnist_app.status import RunStatus
 from mnist_app.store import UnreadableRunError
-from mnist_app.training import Snapshot
 
 METRICS = ("loss", "accuracy")
 RUN_ID = re.compile(r"[0-9a-f]{12}")  # what RunStore.create makes; nothing else is looked up

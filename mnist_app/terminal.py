@@ -19,7 +19,7 @@ from rich.table import Column, Table
 from mnist_app.store import Run, UnreadableRun
 
 if TYPE_CHECKING:
-    from mnist_app.training import Snapshot
+    from mnist_app.progress import Snapshot
 
 BAR_FIELDS = ("epoch", "batch", "speed", "remaining", "accuracy")  # the words after the bar
 

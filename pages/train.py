@@ -24,10 +24,10 @@ from mnist_app.i18n import format_duration, has_text, translate
 from mnist_app.live import live_view
 from mnist_app.plan import PlanSize
 from mnist_app.predict import ModelFileError, load_model
+from mnist_app.progress import Snapshot
 from mnist_app.status import RunStatus
 from mnist_app.store import Run, UnreadableRunError
 from mnist_app.text import escape_markdown
-from mnist_app.training import Snapshot
 from mnist_app.ui import (
     digit_gallery,
     language,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from mnist_app import charts
+from mnist_app.progress import Snapshot
 from mnist_app.status import RunStatus
-from mnist_app.training import Snapshot
 
 LINE = 1.25  # a line of text is about this many times its font size tall
 

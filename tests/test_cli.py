@@ -19,9 +19,9 @@ from rich.console import Console
 import mnist_app.jobs as jobs
 from mnist_app import cli, terminal
 from mnist_app.config import RunConfig
+from mnist_app.progress import Snapshot
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore
-from mnist_app.training import Snapshot
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # colours, cursor moves

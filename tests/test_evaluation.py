@@ -15,8 +15,9 @@ from mnist_app.evaluation import (
     per_class_accuracy,
     predict_classes,
 )
+from mnist_app.progress import Snapshot
 from mnist_app.status import RunStatus
-from mnist_app.training import Snapshot, train
+from mnist_app.training import train
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,10 @@ import pytest
 from mnist_app.config import RunConfig
 from mnist_app.evaluation import predict_classes
 from mnist_app.jobs import TrainingManager
+from mnist_app.progress import Progress
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore
-from mnist_app.training import Progress, save_model_atomically, train
+from mnist_app.training import save_model_atomically, train
 
 FINISHED, STOPPED, DIVERGED = RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.DIVERGED
 QUEUED, RUNNING, PAUSED = RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED
