@@ -109,17 +109,22 @@ def test_on_a_terminal_progress_is_a_rich_bar(lab_home):
     assert stdout.startswith("finished: test accuracy") and not ESCAPE.search(stdout)
 
 
-def _run_on_a_terminal(args, home) -> tuple[int, str, str]:
-    """Run the CLI with stderr on a pseudo-terminal; its exit code, the screen, stdout."""
-    screen_end, terminal = pty.openpty()
-    process = subprocess.Popen(
+def _start_cli(args, home, stderr) -> subprocess.Popen:
+    """`python -m mnist_app ARGS` in its own process, on the store in `home`."""
+    return subprocess.Popen(
         [sys.executable, "-m", "mnist_app", *args],
         cwd=PROJECT_ROOT,
         env=_env(home),
         stdout=subprocess.PIPE,
-        stderr=terminal,
+        stderr=stderr,
         text=True,
     )
+
+
+def _run_on_a_terminal(args, home) -> tuple[int, str, str]:
+    """Run the CLI with stderr on a pseudo-terminal; its exit code, the screen, stdout."""
+    screen_end, terminal = pty.openpty()
+    process = _start_cli(args, home, stderr=terminal)
     os.close(terminal)
     chunks = []
 
@@ -352,14 +357,7 @@ def _start_long_run(home, tmp_path) -> tuple[subprocess.Popen, Path]:
     """A 200-epoch run in a subprocess (it cannot finish during a test); its stderr log."""
     log = tmp_path / "stderr.log"
     with open(log, "w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mnist_app", *LONG_RUN],
-            cwd=PROJECT_ROOT,
-            env=_env(home),
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
+        process = _start_cli(LONG_RUN, home, stderr=stderr)
     return process, log
 
 
