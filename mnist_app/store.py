@@ -149,9 +149,13 @@ class RunStore:
 
     def _write(self, sql: str, args: tuple) -> int:
         """Run one change; a store that became unwritable raises StoreError."""
+        return self._write_many(sql, [args])
+
+    def _write_many(self, sql: str, rows: list[tuple]) -> int:
+        """Run one change per row of arguments, in one transaction."""
         try:
             with closing(self._connect()) as db, db:
-                return db.execute(sql, args).rowcount
+                return db.executemany(sql, rows).rowcount
         except sqlite3.Error as error:
             raise StoreError(f"cannot write to {self.path}: {error}") from error
 
@@ -168,9 +172,10 @@ class RunStore:
         return run_id
 
     def mark_running(self, run_id: str) -> None:
+        now = time.time()
         self._write(
             "UPDATE runs SET status=?, updated_at=?, heartbeat_at=? WHERE id=?",
-            (RunStatus.RUNNING, time.time(), time.time(), run_id),
+            (RunStatus.RUNNING, now, now, run_id),
         )
 
     def record_epoch(self, run_id: str, history: list[dict], train_seconds: float) -> None:
@@ -194,14 +199,10 @@ class RunStore:
     def beat(self, live: dict[str, dict]) -> None:
         """Say that this process still trains these runs, with their latest progress figures."""
         now = time.time()
-        try:
-            with closing(self._connect()) as db, db:
-                db.executemany(
-                    "UPDATE runs SET heartbeat_at=?, live=? WHERE id=?",
-                    [(now, json.dumps(figures), run_id) for run_id, figures in live.items()],
-                )
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot write to {self.path}: {error}") from error
+        self._write_many(
+            "UPDATE runs SET heartbeat_at=?, live=? WHERE id=?",
+            [(now, json.dumps(figures), run_id) for run_id, figures in live.items()],
+        )
 
     def mark_interrupted(self) -> int:
         """Runs left active by a process that is gone are marked interrupted; how many.
