@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import threading
 import traceback
 from collections import deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from mnist_app.config import ConfigError, RunConfig
 from mnist_app.progress import LIVE_FIGURES, Progress, Snapshot
@@ -267,10 +266,8 @@ class TrainingManager:
             self.store.record_outcome(job.run_id, outcome)
         except StoreError:  # the store went away: the next start marks the run interrupted
             traceback.print_exc()
-        if isinstance(outcome, RunResult):  # keep the job light: the model lives in progress
-            job.result = dataclasses.replace(outcome, model=None)
-        else:
-            job.result = RunResult(**{f.name: getattr(outcome, f.name) for f in fields(Outcome)})
+        # Keep the job light: the trained model lives on in job.progress.model.
+        job.result = RunResult(**{**vars(outcome), "model": None})
 
 
 def _live_figures(published: dict) -> dict:
