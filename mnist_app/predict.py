@@ -15,6 +15,7 @@ import numpy as np
 
 from mnist_app.data import PROJECT_ROOT
 from mnist_app.jobs import TrainingManager
+from mnist_app.plan import IMAGE_SIDE, NUM_CLASSES
 from mnist_app.preprocess import evened_ink, measure_ink, model_input, work_to_mnist
 from mnist_app.status import RunStatus
 from mnist_app.store import RunStore
@@ -24,8 +25,8 @@ DEFAULT_MODEL = PROJECT_ROOT / "models" / "mnist-cnn.keras"
 DEFAULT_KEY = "default"
 TRAINING = (RunStatus.RUNNING, RunStatus.PAUSED)  # a live model to read with
 SURE_FROM = 0.6  # below this probability the page says the model is not sure
-MNIST_INPUTS = ((28, 28), (28, 28, 1))  # one grey image, with or without a channel axis
-DIGITS = 10
+# one grey image, with or without a channel axis
+MNIST_INPUTS = ((IMAGE_SIDE, IMAGE_SIDE), (IMAGE_SIDE, IMAGE_SIDE, 1))
 logger = logging.getLogger(__name__)
 
 
@@ -149,7 +150,7 @@ def check_shapes(model: keras.Model, path: str) -> None:
     """ModelFileError("wrong_shape") unless the model reads one 28×28 image into 10 scores."""
     inputs = [tuple(tensor.shape[1:]) for tensor in model.inputs]
     outputs = [tuple(tensor.shape[1:]) for tensor in model.outputs]
-    if len(inputs) != 1 or inputs[0] not in MNIST_INPUTS or outputs != [(DIGITS,)]:
+    if len(inputs) != 1 or inputs[0] not in MNIST_INPUTS or outputs != [(NUM_CLASSES,)]:
         raise ModelFileError(
             "wrong_shape", f"{path} takes {inputs} and gives {outputs}: not an MNIST model"
         )
