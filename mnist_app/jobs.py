@@ -9,20 +9,22 @@ import traceback
 from collections import deque
 from dataclasses import dataclass, field
 
-from mnist_app.config import ConfigError, RunConfig
+from mnist_app.config import RANGES, ConfigError, RunConfig
 from mnist_app.progress import LIVE_FIGURES, Progress, Snapshot
 from mnist_app.status import RunStatus
 from mnist_app.store import (
     HEARTBEAT_SECONDS,
     Outcome,
+    RunInUseError,
     RunStore,
     StoreError,
     UnreadableRunError,
 )
-from mnist_app.training import RunResult, remove_stale_temporaries, train
+from mnist_app.training import RunResult, Start, remove_stale_temporaries, train
 
 MAX_TRAININGS_ENV = "MNIST_LAB_MAX_TRAININGS"
 KEEP_FINISHED_JOBS = 32  # older finished jobs live on in the store only
+CONTINUABLE = (RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.FINISHED)
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Job:
     config: RunConfig
     preset: str | None
     progress: Progress
+    start: Start | None = None  # where a continued run begins
     result: RunResult | None = None
     left_queue: threading.Event = field(default_factory=threading.Event)  # started or stopped
     done: threading.Event = field(default_factory=threading.Event)
@@ -71,15 +74,19 @@ class TrainingManager:
         preset: str | None = None,
         settle: float = 0.0,
         paused: bool = False,
+        sweep_id: str | None = None,
+        start: tuple[str, Start] | None = None,
     ) -> str:
         """Queue a run and return its id; it starts as soon as a slot is free.
 
         With `settle` > 0 and a free slot, wait up to that many seconds for the run to start, so
         that a page drawn right after shows it training rather than queued for a moment. With
         `paused`, the run holds before its first batch until `resume` (a run set up in advance).
+        `start` is (parent run id, where it ended) for a continued run: see `continue_run`.
         """
-        run_id = self.store.create(config, preset)
-        job = Job(run_id, config, preset, Progress(config.epochs))
+        parent, begin = start if start else (None, None)
+        run_id = self.store.create(config, preset, parent=parent, sweep_id=sweep_id)
+        job = Job(run_id, config, preset, Progress(config.epochs), start=begin)
         if paused:
             job.progress.pause()
         with self._cond:
@@ -93,6 +100,41 @@ class TrainingManager:
         if free and settle > 0:
             job.left_queue.wait(settle)
         return run_id
+
+    def continue_run(
+        self, run_id: str, more_epochs: int, settle: float = 0.0, paused: bool = False
+    ) -> str:
+        """Queue a new run that continues a stopped, interrupted or finished one for
+        `more_epochs` epochs, from its saved weights and optimizer state; the new run's id.
+
+        ConfigError names what is wrong: no such run, one that cannot be continued (training,
+        diverged, failed or without a saved model), or too many epochs in all.
+        """
+        run = self.store.get(run_id)
+        if run is None:
+            raise ConfigError("run", f"there is no run {run_id}")
+        if run.status.active or self.is_active(run_id):
+            raise ConfigError("run", str(RunInUseError(run_id)), reason="in_use")
+        path = self.store.model_path(run_id)
+        if run.status not in CONTINUABLE or not run.history or not path.exists():
+            raise ConfigError(
+                "run",
+                f"run {run_id} is {run.status} with {len(run.history)} epochs and "
+                f"{'a' if path.exists() else 'no'} saved model: only a stopped, interrupted or "
+                "finished run with a saved model can be continued",
+                reason="not_continuable",
+            )
+        low, high = RANGES["epochs"]
+        total = len(run.history) + more_epochs
+        if not isinstance(more_epochs, int) or more_epochs < 1 or total > high:
+            raise ConfigError(
+                "epochs",
+                f"{more_epochs!r} more epochs: give 1..{int(high) - len(run.history)} "
+                f"(the run has {len(run.history)}, and a run has at most {int(high)})",
+            )
+        config = run.config.replace(epochs=total)
+        begin = Start(path, run.history)
+        return self.submit(config, run.preset, settle, paused, start=(run_id, begin))
 
     def job(self, run_id: str) -> Job | None:
         """The live job for a run started by this process, if any."""
@@ -238,6 +280,7 @@ class TrainingManager:
                 job.progress,
                 model_path=store.model_path(run_id),
                 on_epoch=lambda _: self._record_epoch(job),
+                start=job.start,
             )
         except Exception as error:  # a failed run is recorded, never lost
             message = f"{type(error).__name__}: {error}"

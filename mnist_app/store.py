@@ -44,11 +44,33 @@ _ADDED_COLUMNS = {
     "heartbeat_at": "REAL",
     "live": "TEXT NOT NULL DEFAULT '{}'",  # progress figures, for other processes to show
     "reason": "TEXT NOT NULL DEFAULT ''",  # why it ended so, as a word (e.g. "saturated")
+    "label": "TEXT NOT NULL DEFAULT ''",  # the user's name for it
+    "note": "TEXT NOT NULL DEFAULT ''",
+    "parent": "TEXT",  # the run it continues (resume), if any
+    "sweep_id": "TEXT",  # the sweep it belongs to, if any
 }
+_SWEEPS = """
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    spec TEXT NOT NULL
+)
+"""
+TEMP_PREFIX = ".saving-"  # a model file being written: renamed into place when whole
+MAX_LABEL = 80  # characters
+MAX_NOTE = 2000
 
 
 class StoreError(RuntimeError):
     """The run store cannot be opened or written; the message says where and why."""
+
+
+class RunInUseError(ValueError):
+    """A run that is queued or training cannot be deleted or continued."""
+
+    def __init__(self, run_id: str):
+        super().__init__(f"run {run_id} is queued or training: stop it first")
+        self.run_id = run_id
 
 
 class UnreadableRunError(ValueError):
@@ -94,6 +116,10 @@ class Run:
     owner: str | None
     heartbeat_at: float | None
     live: dict  # the latest progress figures its process published (samples, batch, ...)
+    label: str = ""
+    note: str = ""
+    parent: str | None = None
+    sweep_id: str | None = None
 
     @property
     def summary_message(self) -> str:
@@ -115,6 +141,11 @@ def data_dir() -> Path:
     return Path(os.environ.get(HOME_ENV) or PROJECT_ROOT / "runs")
 
 
+def new_id() -> str:
+    """A new run or sweep id: 12 hex digits (what the live API's routes accept)."""
+    return uuid.uuid4().hex[:12]
+
+
 def this_process() -> str:
     """This process as a run's owner: host:pid."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -132,6 +163,7 @@ class RunStore:
             with closing(self._connect()) as db, db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute(_SCHEMA)
+                db.execute(_SWEEPS)
                 have = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
                 for name, kind in _ADDED_COLUMNS.items():
                     if name not in have:
@@ -159,17 +191,79 @@ class RunStore:
         except sqlite3.Error as error:
             raise StoreError(f"cannot write to {self.path}: {error}") from error
 
-    def create(self, config: RunConfig, preset: str | None = None) -> str:
+    def create(
+        self,
+        config: RunConfig,
+        preset: str | None = None,
+        parent: str | None = None,
+        sweep_id: str | None = None,
+    ) -> str:
         """Add a queued run, owned by this process, and return its new id."""
-        run_id = uuid.uuid4().hex[:12]
+        run_id = new_id()
         now = time.time()
         self._write(
             "INSERT INTO runs (id, created_at, updated_at, status, preset, config, owner, "
-            "heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "heartbeat_at, parent, sweep_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, now, now, RunStatus.QUEUED, preset, json.dumps(config.to_dict()),
-             this_process(), now),
+             this_process(), now, parent, sweep_id),
         )  # fmt: skip
         return run_id
+
+    def set_label(self, run_id: str, label: str, note: str) -> None:
+        """Name a run and keep a note on it; ValueError if either is too long."""
+        label, note = " ".join(label.split()), note.strip()
+        if len(label) > MAX_LABEL or len(note) > MAX_NOTE:
+            raise ValueError(
+                f"a label has at most {MAX_LABEL} characters and a note at most {MAX_NOTE}"
+            )
+        self._write("UPDATE runs SET label=?, note=? WHERE id=?", (label, note, run_id))
+
+    def delete(self, run_id: str) -> bool:
+        """Remove a run, its model file and any half-written copy; False if there was none.
+
+        RunInUseError if it is queued or training (stop it first).
+        """
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            return False
+        if row["status"] in ACTIVE:
+            raise RunInUseError(run_id)
+        self._write("DELETE FROM runs WHERE id=?", (run_id,))
+        for path in [self.model_path(run_id), *self.models_dir.glob(f"{TEMP_PREFIX}{run_id}-*")]:
+            path.unlink(missing_ok=True)
+        return True
+
+    def create_sweep(self, spec: dict) -> str:
+        """Store a sweep's description (what experiments.Sweep.to_dict gives); its new id."""
+        sweep_id = new_id()
+        self._write(
+            "INSERT INTO sweeps (id, created_at, spec) VALUES (?, ?, ?)",
+            (sweep_id, time.time(), json.dumps(spec)),
+        )
+        return sweep_id
+
+    def get_sweep(self, sweep_id: str) -> dict | None:
+        """A sweep's stored description, or None."""
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT spec FROM sweeps WHERE id=?", (sweep_id,)).fetchone()
+        return None if row is None else json.loads(row["spec"])
+
+    def sweeps(self, limit: int = 50) -> list[tuple[str, float, dict]]:
+        """Newest sweeps first: (id, created_at, description)."""
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                "SELECT * FROM sweeps ORDER BY created_at DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [(row["id"], row["created_at"], json.loads(row["spec"])) for row in rows]
+
+    def sweep_runs(self, sweep_id: str) -> list[Run]:
+        """A sweep's readable runs, in the order they were queued."""
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                "SELECT * FROM runs WHERE sweep_id=? ORDER BY created_at, rowid", (sweep_id,)
+            ).fetchall()
+        return [run for run in map(_decode, rows) if isinstance(run, Run)]
 
     def mark_running(self, run_id: str) -> None:
         now = time.time()
@@ -235,11 +329,11 @@ class RunStore:
             raise UnreadableRunError(run.id, run.reason)
         return run
 
-    def list(self, status: RunStatus | None = None, limit: int = 200) -> list[Run]:
+    def list(self, status: RunStatus | None = None, limit: int = 1000) -> list[Run]:
         """Newest readable runs first, optionally only those with one status."""
         return [run for run in self.rows(status, limit) if isinstance(run, Run)]
 
-    def rows(self, status: RunStatus | None = None, limit: int = 200) -> list[Run | UnreadableRun]:
+    def rows(self, status: RunStatus | None = None, limit: int = 1000) -> list[Run | UnreadableRun]:
         """Newest first, unreadable rows included (as UnreadableRun)."""
         query, args = "SELECT * FROM runs", ()
         if status:
@@ -296,6 +390,10 @@ def _decode(row: sqlite3.Row) -> Run | UnreadableRun:
             owner=data.get("owner"),
             heartbeat_at=data.get("heartbeat_at"),
             live=live if isinstance(live, dict) else {},
+            label=data.get("label") or "",
+            note=data.get("note") or "",
+            parent=data.get("parent"),
+            sweep_id=data.get("sweep_id"),
         )
     except (ValueError, TypeError, KeyError, ConfigError) as error:  # JSONDecodeError too
         return UnreadableRun(str(data.get("id")), float(data.get("created_at") or 0), str(error))

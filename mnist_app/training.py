@@ -19,7 +19,7 @@ from mnist_app.data import prepare_data
 from mnist_app.models import build_model
 from mnist_app.progress import Progress
 from mnist_app.status import RunStatus
-from mnist_app.store import Outcome
+from mnist_app.store import TEMP_PREFIX, Outcome
 
 _seed_lock = threading.Lock()  # keras' global seed is shared by every thread
 DIVERGENCE_LOSS = 1e6  # a loss this large means the weights have blown up
@@ -203,6 +203,26 @@ class DivergenceGuard(keras.callbacks.Callback):
         self.model.stop_training = True
 
 
+class Checkpoint(keras.callbacks.Callback):
+    """Saves the model (weights and optimizer state) at the end of every epoch, atomically,
+    so a run whose process dies loses at most one epoch and can be continued."""
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_model_atomically(self.model, self.path)
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a continued run begins: its parent's saved model and the epochs it already has."""
+
+    model_path: str | os.PathLike
+    history: list[dict]
+
+
 def current_learning_rate(model: keras.Model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
@@ -227,20 +247,29 @@ def train(
     progress: Progress | None = None,
     model_path: str | os.PathLike | None = None,
     on_epoch=None,
+    start: Start | None = None,
 ) -> RunResult:
-    """Train a model for the config on MNIST, reporting to `progress`; save it if given a path."""
+    """Train a model for the config on MNIST, reporting to `progress`; save it if given a path.
+
+    With a path the model is also saved after every epoch. With `start`, training continues
+    the saved model (weights and optimizer state) from the epoch after `start.history`'s last,
+    up to `config.epochs` in all.
+    """
     progress = progress or Progress()
     data = prepare_data(config)
     steps = math.ceil(len(data.x_train) / config.batch_size)
+    first_epoch = len(start.history) if start else 0
     progress.update(
         status=RunStatus.RUNNING,
         epochs=config.epochs,
+        epoch=first_epoch,
+        history=[dict(record) for record in start.history] if start else [],
         batches_per_epoch=steps,
-        samples_total=len(data.x_train) * config.epochs,
+        samples_total=len(data.x_train) * (config.epochs - first_epoch),
     )
     with _seed_lock:
         keras.utils.set_random_seed(config.seed)
-        model = build_model(config)
+        model = keras.models.load_model(start.model_path) if start else build_model(config)
     progress.model = model
     guard = DivergenceGuard()
     callbacks = [
@@ -249,6 +278,8 @@ def train(
         guard,
         PauseAndStop(progress),
     ]
+    if model_path is not None:
+        callbacks.append(Checkpoint(model_path))
     validation = (data.x_val, data.y_val) if len(data.x_val) else None
     fit_start = time.perf_counter()
     model.fit(
@@ -256,6 +287,7 @@ def train(
         data.y_train,
         batch_size=config.batch_size,
         epochs=config.epochs,
+        initial_epoch=first_epoch,
         validation_data=validation,
         callbacks=callbacks,
         verbose=0,
@@ -319,9 +351,6 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-TEMP_PREFIX = ".saving-"
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, older_than: float = 3600.0) -> int:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from mnist_app.config import ConfigError
+from mnist_app.experiments import log_steps  # noqa: F401  (the pages' slider stops)
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_number, translate
 from mnist_app.jobs import TrainingManager, shared_manager
 from mnist_app.store import StoreError
@@ -116,15 +116,6 @@ def base_path() -> str:
     """The server's path prefix ("/lab" behind a proxy at /lab), or "" when it has none."""
     base = st.get_option("server.baseUrlPath").strip("/")
     return f"/{base}" if base else ""
-
-
-def log_steps(low: float, high: float, mantissas: tuple[float, ...] = (1, 2, 5)) -> list[float]:
-    """Log-spaced slider stops from low to high: 1, 2, 5, 10, 20, 50... (or other mantissas)."""
-    steps, decade = [], 10.0 ** math.floor(math.log10(low))
-    while decade <= high:
-        steps += [float(f"{m * decade:.6g}") for m in mantissas if low <= m * decade <= high]
-        decade *= 10
-    return steps
 
 
 def number_text(value: float, decimals: int = 0, lang: str | None = None) -> str:
