@@ -20,6 +20,9 @@ def run() -> None:
         st.Page("pages/home.py", title=t("nav.home"), icon=":material/home:", default=True),
         st.Page("pages/train.py", title=t("nav.train"), icon=":material/show_chart:"),
         st.Page("pages/draw.py", title=t("nav.draw"), icon=":material/draw:"),
+        st.Page("pages/runs.py", title=t("nav.runs"), icon=":material/table_rows:"),
+        st.Page("pages/compare.py", title=t("nav.compare"), icon=":material/compare_arrows:"),
+        st.Page("pages/sweeps.py", title=t("nav.sweeps"), icon=":material/tune:"),
     ]
     st.navigation(pages).run()
 

@@ -42,12 +42,19 @@ LESSON_LIST: tuple[Lesson, ...] = (
     Lesson("004-activation", "004", "dnn-50-50", "activation", ("relu", "sigmoid", "tanh")),
     # Batch size 1 takes 60,000 steps an epoch (over a minute here): 10,000 images keep the
     # lesson to a few minutes and the point (many small steps against very few big ones) stands.
-    Lesson("004-batch", "004", "dnn-50-50", "batch_size", (1, 100, 10000),
-           {"limit": 10_000, "validation_size": 10_000}),  # fmt: skip
+    Lesson(
+        "004-batch",
+        "004",
+        "dnn-50-50",
+        "batch_size",
+        (1, 100, 10000),
+        {"limit": 10_000, "validation_size": 10_000},
+    ),  # fmt: skip
     Lesson("004-learning-rate", "004", "dnn-50-50", "learning_rate", (0.0001, 0.001, 0.02)),
     Lesson("001-learning-rate", "001", "mlp-64-64", "learning_rate", (0.0001, 0.001, 0.01, 0.1)),
-    Lesson("001-batch", "001", "mlp-64-64", "batch_size", (8, 32, 128, 1024),
-           {"limit": 20_000}),  # fmt: skip
+    Lesson(
+        "001-batch", "001", "mlp-64-64", "batch_size", (8, 32, 128, 1024), {"limit": 20_000}
+    ),  # fmt: skip
     Lesson("001-depth", "001", "mlp-64-64", "depth", (1, 2, 3, 4)),
     Lesson("001-sigmoid", "001", "mlp-64-64", "activation", ("relu", "sigmoid")),
     Lesson("001-dropout", "001", "mlp-64-64", "dropout", (0.0, 0.2, 0.5)),

@@ -296,6 +296,8 @@ def train(
     snap = progress.snapshot(batches=False)
     ended = {"history": snap.history, "train_seconds": snap.train_seconds}
     if guard.reason is not None:
+        if model_path is not None:  # its epoch checkpoints hold the diverged weights
+            Path(model_path).unlink(missing_ok=True)
         result = RunResult(
             RunStatus.DIVERGED, guard.message, guard.reason, fit_seconds=fit_seconds, **ended
         )

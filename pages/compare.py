@@ -1,0 +1,7 @@
+"""compare page (being built)."""
+
+import streamlit as st
+
+from mnist_app.ui import t
+
+st.title(t("nav.compare"))
