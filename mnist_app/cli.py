@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from mnist_app.config import CHOICES, PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
+from mnist_app.experiment_cli import add_commands
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, Run, RunStore, StoreError, UnreadableRun
 from mnist_app.terminal import (
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--epochs", type=int, help="override every preset's epochs")
     reproduce.add_argument("--json", action="store_true")
     reproduce.set_defaults(handler=_reproduce_command)
+    add_commands(commands, _add_config_flags, follow_run)
     return parser
 
 
@@ -143,24 +145,29 @@ def export_target(text: str) -> Path:
 
 
 def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False) -> dict:
-    """Train through the shared manager (as the pages do), showing progress on stderr.
+    """Train through the shared manager (as the pages do), showing progress on stderr."""
+    from mnist_app.jobs import shared_manager
+
+    manager = shared_manager()
+    return follow_run(manager, manager.submit(config, preset), quiet)
+
+
+def follow_run(manager: TrainingManager, run_id: str, quiet: bool = False) -> dict:
+    """Show a queued run's progress on stderr until it ends; the run as `train --json` gives it.
 
     Ctrl-C stops the run after its batch and scores it. A second Ctrl-C while it stops records
     it as interrupted and ends the process at once, with exit code 130.
     """
-    from mnist_app.jobs import shared_manager
-
-    manager = shared_manager()
-    run_id = manager.submit(config, preset)
     job = manager.job(run_id)
     with progress_display(quiet) as display:
+        display.start_after(len(job.start.history) if job.start else 0)
         twice = _follow(manager, job, display)
     if twice and manager.store.get(run_id).status.active:
         _quit_interrupted(manager, job)
     run = manager.store.get(run_id)
     return {
         "run_id": run_id,
-        "preset": preset,
+        "preset": run.preset,
         "status": str(run.status),
         "test_accuracy": run.test_accuracy,
         "test_loss": run.test_loss,
@@ -168,7 +175,7 @@ def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False
         "seconds": run.train_seconds,
         "model_path": run.model_path,
         "message": run.summary_message,
-        "config": config.to_dict(),
+        "config": run.config.to_dict(),
     }
 
 

@@ -87,6 +87,8 @@ class TrainingManager:
         parent, begin = start if start else (None, None)
         run_id = self.store.create(config, preset, parent=parent, sweep_id=sweep_id)
         job = Job(run_id, config, preset, Progress(config.epochs), start=begin)
+        if begin is not None:  # while it waits, a continued run shows its parent's epochs
+            job.progress.update(history=list(begin.history), epoch=len(begin.history))
         if paused:
             job.progress.pause()
         with self._cond:

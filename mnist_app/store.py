@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -139,6 +140,9 @@ class UnreadableRun:
 def data_dir() -> Path:
     """Where runs and their models live: $MNIST_LAB_HOME, else the project's runs/ folder."""
     return Path(os.environ.get(HOME_ENV) or PROJECT_ROOT / "runs")
+
+
+ID_PATTERN = re.compile(r"[0-9a-f]{12}")  # what new_id makes; nothing else is looked up
 
 
 def new_id() -> str:

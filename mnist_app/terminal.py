@@ -45,6 +45,9 @@ class QuietProgress:
     def note(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
+    def start_after(self, epochs: int) -> None:
+        """A continued run: its first `epochs` epochs were shown when its parent trained."""
+
 
 class EpochLines(QuietProgress):
     """Into a file or a pipe (CI, nohup): one plain line per finished epoch, nothing redrawn."""
@@ -52,10 +55,13 @@ class EpochLines(QuietProgress):
     def __init__(self) -> None:
         self.written = 0  # epochs already written
 
+    def start_after(self, epochs: int) -> None:
+        self.written = epochs
+
     def show(self, snap: Snapshot) -> None:
         for record in snap.history[self.written :]:
             print(epoch_line(record, snap), file=sys.stderr, flush=True)
-        self.written = len(snap.history)
+        self.written = max(self.written, len(snap.history))
 
 
 class ProgressBar(QuietProgress):
@@ -154,6 +160,29 @@ def reproduce_table(rows: list[dict]) -> Table:
             row["status"],
         )
     return table
+
+
+def compare_table(runs: list[Run], differing: list[str]) -> Table:
+    """Runs side by side: the settings that differ between them, then how each did."""
+    from mnist_app.experiments import SHORT_NAMES, format_value
+
+    names = [SHORT_NAMES.get(name, name) for name in differing]
+    table = _table("run", "label", *names, "status", _right("epochs"), _right("test acc"),
+                   _right("seconds"))  # fmt: skip
+    for run in runs:
+        settings = [format_value(getattr(run.config, name)) for name in differing]
+        table.add_row(run.id, run.label or "—", *settings, *_scores(run))
+    return table
+
+
+def sweep_table(runs: list[Run], fields: list[str]) -> Table:
+    """A sweep's runs: the values they tried, then how each did."""
+    return compare_table(runs, fields)
+
+
+def _scores(run: Run) -> list[str]:
+    acc = f"{run.test_accuracy:.2%}" if run.test_accuracy is not None else "—"
+    return [str(run.status), str(len(run.history)), acc, f"{run.train_seconds or 0:.1f}"]
 
 
 def _table(*columns: str | Column) -> Table:
