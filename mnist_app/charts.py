@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from mnist_app.comparison import parallel_axes
+from mnist_app.experiments import differing_fields, run_name
 from mnist_app.i18n import DEFAULT_LANGUAGE, translate
 
 if TYPE_CHECKING:
@@ -203,4 +205,80 @@ def probabilities_figure(probabilities: np.ndarray, language: str = DEFAULT_LANG
         height=320,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )  # fmt: skip
+    return figure
+
+
+# --- comparing runs ------------------------------------------------------------------------
+# Ten colours told apart on a projector (Tableau 10): one per compared run.
+RUN_COLORS = (
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+)  # fmt: skip
+
+
+def compare_curves_figure(runs: list, metric: str, language: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """One metric per epoch for several runs: a colour per run, solid for training, dashed for
+    validation; the legend names each run by what differs between them ("lr = 0.02")."""
+    text = _labels(language)
+    differing = differing_fields([run.config for run in runs])
+    figure = go.Figure()
+    for index, run in enumerate(runs):
+        name, color = run_name(run, differing), RUN_COLORS[index % len(RUN_COLORS)]
+        epochs = [record.get("epoch") for record in run.history]
+        for key, dash in ((metric, "solid"), (f"val_{metric}", "dash")):
+            values = [record.get(key) for record in run.history]
+            if all(v is None for v in values):
+                continue
+            line = _line(name, epochs, values, color)
+            figure.add_scatter(
+                x=line["x"], y=line["y"], name=name, legendgroup=run.id,
+                showlegend=dash == "solid", mode="lines+markers",
+                line={"color": color, "width": 3, "dash": dash}, marker={"size": 7},
+                hovertemplate=f"{name} · {text['epoch' if dash == 'solid' else 'val']}"
+                "<br>%{x}: %{y:.4f}<extra></extra>",
+            )  # fmt: skip
+    figure.update_layout(
+        title=_title(f"{text[metric]} · {translate('compare.chart.solid_dashed', language)}"),
+        xaxis={"title": {"text": text["epochs"], "font": {"size": AXIS_TITLE_SIZE}},
+               "tickfont": {"size": TICK_SIZE}, "rangemode": "tozero"},
+        yaxis={"tickfont": {"size": TICK_SIZE},
+               **({"range": [0, 1], "tickformat": ".0%"} if metric == "accuracy"
+                  else {"rangemode": "tozero"})},
+        height=480,
+        margin={"l": 10, "r": 10, "t": CURVES_TOP, "b": 10},
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom",
+                "font": {"size": AXIS_TITLE_SIZE}},
+    )  # fmt: skip
+    return figure
+
+
+def parallel_figure(runs: list, language: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """Parallel coordinates: the settings that differ between the runs, then test accuracy,
+    one line per run coloured by its accuracy. Runs without a test score are left out."""
+    scored = [run for run in runs if run.test_accuracy is not None]
+    axes = parallel_axes(scored, differing_fields([run.config for run in scored]))
+    accuracy = [run.test_accuracy for run in scored]
+    dimensions = [
+        {"label": axis.label, "values": axis.values, "tickvals": axis.tick_values,
+         "ticktext": axis.tick_text}
+        for axis in axes
+    ]  # fmt: skip
+    dimensions.append(
+        {"label": translate("compare.chart.test_accuracy", language), "values": accuracy,
+         "tickformat": ".1%"}
+    )  # fmt: skip
+    figure = go.Figure(
+        go.Parcoords(
+            dimensions=dimensions,
+            line={"color": accuracy, "colorscale": "Viridis", "showscale": True,
+                  "colorbar": {"tickformat": ".1%", "tickfont": {"size": TICK_SIZE}}},
+            labelfont={"size": AXIS_TITLE_SIZE}, tickfont={"size": TICK_SIZE},
+            rangefont={"size": 12},
+        )
+    )  # fmt: skip
+    figure.update_layout(
+        title=_title(translate("compare.chart.parallel", language)),
+        height=460,
+        margin={"l": 60, "r": 40, "t": 110, "b": 30},  # the axis names sit above the axes
+    )
     return figure

@@ -1,7 +1,243 @@
-"""runs page (being built)."""
+"""Runs: every stored run in a table; what can be done with one of them, or with a few."""
+
+from pathlib import Path
 
 import streamlit as st
 
-from mnist_app.ui import t
+from mnist_app.comparison import (
+    RUN_COLUMNS,
+    filter_runs,
+    keep_selection,
+    runs_table_rows,
+    status_text,
+)
+from mnist_app.config import RANGES, ConfigError
+from mnist_app.experiments import MAX_COMPARE, history_csv
+from mnist_app.jobs import CONTINUABLE
+from mnist_app.status import ACTIVE, RunStatus
+from mnist_app.store import MAX_LABEL, MAX_NOTE, Run, RunInUseError, UnreadableRun
+from mnist_app.text import escape_markdown
+from mnist_app.ui import language, number_text, t, training_manager
 
+TABLE = "runs_table"
+SHOWN = "runs_shown_ids"  # the ids in the table as last drawn: its selection refers to them
+FLASH = "runs_flash"  # a message from an action, shown on the next run of the page
+manager = training_manager()
+store = manager.store
+
+
+# --- the table -------------------------------------------------------------------------------
+def column_config() -> dict:
+    """Translated headers, and how each column shows its values."""
+    headers = {name: t(f"runs.col.{name}") for name in RUN_COLUMNS}
+    config = {name: st.column_config.TextColumn(header) for name, header in headers.items()}
+    config |= {
+        "when": st.column_config.DatetimeColumn(headers["when"], format="YYYY-MM-DD HH:mm"),
+        "learning_rate": st.column_config.NumberColumn(headers["learning_rate"], format="%g"),
+        "batch_size": st.column_config.NumberColumn(headers["batch_size"], format="%d"),
+        "epochs": st.column_config.NumberColumn(headers["epochs"], format="%d"),
+        "dropout": st.column_config.NumberColumn(headers["dropout"], format="%.2f"),
+        "test_accuracy": st.column_config.ProgressColumn(
+            headers["test_accuracy"], format="percent", min_value=0.0, max_value=1.0
+        ),
+        "train_seconds": st.column_config.NumberColumn(headers["train_seconds"], format="%.1f s"),
+        "trained_epochs": st.column_config.NumberColumn(headers["trained_epochs"], format="%d"),
+    }
+    return config
+
+
+def filters(runs: list[Run]) -> list[Run]:
+    """Status, preset and text filters above the table; the runs they let through."""
+    lang, anything = language(), t("runs.filter.any")  # format_funcs run outside the page too
+    statuses = [s for s in RunStatus if s != RunStatus.PAUSED]  # the store never says paused
+    presets = sorted({run.preset for run in runs if run.preset})
+    left, middle, right = st.columns([2, 1, 2])
+    chosen = left.multiselect(
+        t("runs.filter.status"), statuses, format_func=lambda s: status_text(s, lang),
+        key="runs_status", placeholder=anything,
+    )  # fmt: skip
+    preset = middle.selectbox(
+        t("runs.filter.preset"), ["", *presets], key="runs_preset",
+        format_func=lambda p: p or anything,
+    )  # fmt: skip
+    query = right.text_input(
+        t("runs.filter.search"), key="runs_search", placeholder=t("runs.filter.search_hint")
+    )
+    return filter_runs(runs, chosen, preset or "", query)
+
+
+def runs_table(shown: list[Run]) -> list[Run]:
+    """The table, with row selection; the runs selected in it."""
+    ids = [run.id for run in shown]
+    previous = st.session_state.get(SHOWN)
+    if previous is not None and previous != ids and TABLE in st.session_state:
+        # Rows were added, deleted or filtered: keep the same runs selected, not the same rows.
+        rows = st.session_state[TABLE]["selection"]["rows"]
+        kept = keep_selection(previous, rows, ids)
+        st.session_state[TABLE] = {"selection": {"rows": kept, "columns": [], "cells": []}}
+    st.session_state[SHOWN] = ids
+    event = st.dataframe(
+        runs_table_rows(shown, language()), column_config=column_config(),
+        column_order=RUN_COLUMNS, hide_index=True, on_select="rerun",
+        selection_mode="multi-row", key=TABLE,
+    )  # fmt: skip
+    return [shown[i] for i in event.selection.rows if 0 <= i < len(shown)]
+
+
+def unreadable_rows(rows: list[UnreadableRun]) -> None:
+    with st.expander(t("runs.unreadable.title", count=number_text(len(rows)))):
+        st.caption(t("runs.unreadable.help"))
+        for row in rows:
+            st.markdown(f"- `{row.id}`: {escape_markdown(row.reason)}")
+
+
+# --- one run's actions ---------------------------------------------------------------------
+def flash(kind: str, text: str) -> None:
+    st.session_state[FLASH] = (kind, text)
+
+
+def save_label(run_id: str) -> None:
+    label, note = st.session_state[f"runs_label_{run_id}"], st.session_state[f"runs_note_{run_id}"]
+    try:
+        store.set_label(run_id, label, note)
+    except ValueError:
+        flash("error", t("runs.label.too_long", label=MAX_LABEL, note=MAX_NOTE))
+        return
+    flash("success", t("runs.label.saved"))
+
+
+def continue_run(run_id: str) -> None:
+    more = st.session_state[f"runs_more_{run_id}"]
+    try:
+        new_id = manager.continue_run(run_id, int(more), settle=1.0)
+    except ConfigError as error:
+        if error.reason in ("in_use", "not_continuable"):
+            flash("error", t(f"runs.continue.{error.reason}"))
+        else:
+            flash("error", t("runs.continue.epochs", most=int(RANGES["epochs"][1])))
+        return
+    st.session_state["train_run"] = new_id
+    st.session_state["runs_switch_to"] = new_id  # switch_page cannot run inside a callback
+
+
+def ask_delete(run_id: str | None) -> None:
+    """The first step of deleting (a run id), or a change of mind (None)."""
+    st.session_state["runs_confirm"] = run_id
+
+
+def delete_run(run_id: str) -> None:
+    st.session_state.pop("runs_confirm", None)
+    try:
+        store.delete(run_id)
+    except RunInUseError:
+        flash("error", t("runs.delete.in_use"))
+        return
+    flash("success", t("runs.delete.done", run=run_id))
+
+
+def model_file(run: Run) -> Path | None:
+    path = store.model_path(run.id)
+    return path if path.is_file() else None
+
+
+def actions(run: Run) -> None:
+    """What can be done with one selected run."""
+    st.subheader(t("runs.selected", run=escape_markdown(run.label or run.id)))
+    active = run.status in ACTIVE or manager.is_active(run.id)
+    model = model_file(run)
+    links = st.container(horizontal=True)
+    links.page_link("pages/train.py", label=t("runs.open"), icon=":material/show_chart:",
+                    query_params={"run": run.id})  # fmt: skip
+    if model is not None:
+        links.page_link("pages/draw.py", label=t("runs.draw"), icon=":material/draw:",
+                        query_params={"model": run.id})  # fmt: skip
+        links.download_button(
+            t("runs.download.model"), data=model.read_bytes, file_name=f"mnist-{run.id}.keras",
+            mime="application/octet-stream", on_click="ignore", icon=":material/download:",
+            key=f"runs_download_model_{run.id}",
+        )  # fmt: skip
+    elif not active:
+        links.caption(t("runs.no_model"))
+    links.download_button(
+        t("runs.download.history"), data=history_csv(run), file_name=f"mnist-{run.id}.csv",
+        mime="text/csv", on_click="ignore", icon=":material/table_view:",
+        key=f"runs_download_csv_{run.id}",
+    )  # fmt: skip
+    label_form(run)
+    continue_controls(run, active, model is not None)
+    delete_controls(run, active)
+
+
+def label_form(run: Run) -> None:
+    with st.form(f"runs_label_form_{run.id}", border=False):
+        st.text_input(t("runs.label"), value=run.label, max_chars=MAX_LABEL,
+                      key=f"runs_label_{run.id}")  # fmt: skip
+        st.text_area(t("runs.note"), value=run.note, max_chars=MAX_NOTE, height=90,
+                     key=f"runs_note_{run.id}")  # fmt: skip
+        st.form_submit_button(t("runs.label.save"), on_click=save_label, args=(run.id,),
+                              key=f"runs_save_{run.id}", icon=":material/save:")  # fmt: skip
+
+
+def continue_controls(run: Run, active: bool, has_model: bool) -> None:
+    most = int(RANGES["epochs"][1]) - len(run.history)
+    ready = not active and run.status in CONTINUABLE and has_model and run.history and most >= 1
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    row.number_input(t("runs.continue.epochs_label"), min_value=1, max_value=max(most, 1),
+                     value=min(5, max(most, 1)), step=1, key=f"runs_more_{run.id}",
+                     disabled=not ready, width=220)  # fmt: skip
+    row.button(t("runs.continue.button"), key=f"runs_continue_{run.id}", disabled=not ready,
+               on_click=continue_run, args=(run.id,), icon=":material/fast_forward:",
+               help=None if ready else t("runs.continue.why_not"))  # fmt: skip
+
+
+def delete_controls(run: Run, active: bool) -> None:
+    if st.session_state.get("runs_confirm") == run.id:
+        st.warning(t("runs.delete.confirm", run=escape_markdown(run.label or run.id)))
+        row = st.container(horizontal=True)
+        row.button(
+            t("runs.delete.yes"),
+            key=f"runs_delete_yes_{run.id}",
+            type="primary",
+            on_click=delete_run,
+            args=(run.id,),
+            icon=":material/delete_forever:",
+        )
+        row.button(t("runs.delete.cancel"), key=f"runs_delete_cancel_{run.id}",
+                   on_click=ask_delete, args=(None,))  # fmt: skip
+        return
+    st.button(t("runs.delete.button"), key=f"runs_delete_{run.id}", disabled=active,
+              on_click=ask_delete, args=(run.id,), icon=":material/delete:",
+              help=t("runs.delete.training") if active else None)  # fmt: skip
+    if active:
+        st.caption(t("runs.delete.training"))
+
+
+# --- the page ------------------------------------------------------------------------------
+if new_run := st.session_state.pop("runs_switch_to", None):
+    st.switch_page("pages/train.py", query_params={"run": new_run})
 st.title(t("nav.runs"))
+if message := st.session_state.pop(FLASH, None):
+    {"success": st.success, "error": st.error}[message[0]](message[1])
+rows = store.rows()
+runs = [row for row in rows if isinstance(row, Run)]
+broken = [row for row in rows if isinstance(row, UnreadableRun)]
+if not rows:
+    st.info(t("runs.empty"))
+    st.page_link("pages/train.py", label=t("runs.empty_link"), icon=":material/show_chart:")
+    st.stop()
+st.write(t("runs.intro"))
+shown = filters(runs)
+st.caption(t("runs.count", shown=number_text(len(shown)), total=number_text(len(runs))))
+selected = runs_table(shown)
+if broken:
+    unreadable_rows(broken)
+if len(selected) == 1:
+    actions(selected[0])
+elif 2 <= len(selected) <= MAX_COMPARE:
+    st.page_link("pages/compare.py", label=t("runs.compare", count=len(selected)),
+                 icon=":material/compare_arrows:",
+                 query_params={"runs": ",".join(run.id for run in selected)})  # fmt: skip
+elif len(selected) > MAX_COMPARE:
+    st.warning(t("runs.too_many", most=MAX_COMPARE, count=len(selected)))
+else:
+    st.caption(t("runs.hint"))
