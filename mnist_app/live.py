@@ -14,11 +14,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mnist_app.charts import curve_chart
+from mnist_app.experiments import load_sweep
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_duration, format_number, translate
 from mnist_app.jobs import TrainingManager, shared_manager
 from mnist_app.progress import Snapshot
 from mnist_app.status import RunStatus
 from mnist_app.store import UnreadableRunError
+from mnist_app.sweep_view import sweep_live_view
 
 METRICS = ("loss", "accuracy")
 RUN_ID = re.compile(r"[0-9a-f]{12}")  # what RunStore.create makes; nothing else is looked up
@@ -69,11 +71,14 @@ def progress_text(snap: Snapshot, language: str) -> str:
     )
 
 
+def _language(request: Request) -> str:
+    language = request.query_params.get("lang", DEFAULT_LANGUAGE)
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
+
+
 def live_endpoint(request: Request) -> JSONResponse:
     """GET /api/runs/{run_id}/live?lang=es|en: the live view, or 404 for an unknown run."""
-    language = request.query_params.get("lang", DEFAULT_LANGUAGE)
-    if language not in LANGUAGES:
-        language = DEFAULT_LANGUAGE
+    language = _language(request)
     try:
         view = live_view(shared_manager(), request.path_params["run_id"], language)
     except UnreadableRunError as error:
@@ -83,6 +88,20 @@ def live_endpoint(request: Request) -> JSONResponse:
     return JSONResponse(view, headers={"Cache-Control": "no-store"})
 
 
+def sweep_endpoint(request: Request) -> JSONResponse:
+    """GET /api/sweeps/{sweep_id}/live?lang=es|en: every member's curves and the sweep's bar,
+    shaped like a run's live view; 404 for an unknown sweep."""
+    manager, sweep_id = shared_manager(), request.path_params["sweep_id"]
+    sweep = load_sweep(manager, sweep_id) if RUN_ID.fullmatch(sweep_id) else None
+    if sweep is None:
+        return JSONResponse({"error": "no such sweep"}, status_code=404)
+    view = sweep_live_view(manager, sweep_id, sweep, _language(request))
+    return JSONResponse(view, headers={"Cache-Control": "no-store"})
+
+
 def routes(prefix: str = "") -> list[Route]:
-    """The live API's route, under the server's path prefix (e.g. "/lab" behind a proxy)."""
-    return [Route(f"{prefix}/api/runs/{{run_id}}/live", live_endpoint, methods=["GET"])]
+    """The live API's routes, under the server's path prefix (e.g. "/lab" behind a proxy)."""
+    return [
+        Route(f"{prefix}/api/runs/{{run_id}}/live", live_endpoint, methods=["GET"]),
+        Route(f"{prefix}/api/sweeps/{{sweep_id}}/live", sweep_endpoint, methods=["GET"]),
+    ]

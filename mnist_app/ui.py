@@ -98,16 +98,17 @@ def language_switch() -> None:
     st.query_params["lang"] = st.session_state["lang"]
 
 
-def live_run(view: dict, key: str) -> None:
+def live_run(view: dict, key: str, url: str | None = None) -> None:
     """A run's progress bar and learning curves, kept up to date by the browser itself.
 
-    `view` is `mnist_app.live.live_view(...)`. The component draws it on canvases, then fetches
+    `view` is `mnist_app.live.live_view(...)`, or any view of the same shape fetched again from
+    `url` (a sweep's, from mnist_app.sweep_view). The component draws it on canvases, then fetches
     it again from the live API every REFRESH_SECONDS, and asks for one rerun when the run's
     phase changes (started, ended, moved up the queue). Rerunning a Streamlit fragment twice a
     second instead re-rendered the whole page in the browser: a tenth of a core taken from the
     training, per viewer.
     """
-    url = f"{base_path()}/api/runs/{view['run_id']}/live?lang={view['lang']}"
+    url = url or f"{base_path()}/api/runs/{view['run_id']}/live?lang={view['lang']}"
     data = {"view": view, "url": url, "refresh_ms": round(REFRESH_SECONDS * 1000)}
     _live_run_component(key=key, data=data, on_phase_change=lambda: None)
 
