@@ -147,7 +147,8 @@ def select_runs(store: RunStore, text: str) -> Selection:
 
 
 def choice_label(run: Run, lang: str) -> str:
-    """A run in a list to pick from: its name, test accuracy and when it was made."""
+    """A run in a list to pick from: its name, test accuracy, when it was made and its id (two
+    runs of one preset would otherwise read the same)."""
     name = run.label or run.preset or architecture_text(run.config)
     accuracy = (
         "–"
@@ -155,7 +156,7 @@ def choice_label(run: Run, lang: str) -> str:
         else format_number(run.test_accuracy * 100, 1, lang) + (" %" if lang == "es" else "%")
     )
     when = datetime.fromtimestamp(run.created_at).strftime("%Y-%m-%d %H:%M")
-    return f"{name} · {accuracy} · {when}"
+    return f"{name} · {accuracy} · {when} · {run.id}"
 
 
 def settings_table(runs: list[Run], names: list[str], lang: str) -> tuple[pd.DataFrame, list[str]]:
