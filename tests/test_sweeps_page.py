@@ -119,3 +119,34 @@ def test_start_queues_the_sweep_and_follows_it_in_the_url():
         assert len(at.get("bidi_component")) == 1  # the live view of the whole sweep
     finally:
         stop_sweep(sweep_id)
+
+
+def open_train_page(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["lang"] = "en"
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_train_page_links_to_a_sweep_and_continues_a_finished_run():
+    manager = shared_manager()
+    run_id = manager.submit(TINY)
+    manager.wait(run_id, timeout=120)
+    at = open_train_page(run=run_id)
+    (link,) = [e for e in at.get("page_link") if "Sweep" in e.proto.label]
+    assert link.proto.page.endswith("sweeps") and "new=1" in link.proto.query_string
+    assert at.number_input(key="train_more_epochs").value == 5
+    at.number_input(key="train_more_epochs").set_value(2).run()
+    at.button(key="train_continue").click().run()
+    new_id = at.query_params["run"]
+    assert new_id != run_id and at.session_state["train_run"] == new_id
+    manager.wait(new_id, timeout=120)
+    at.run()  # as the live view asks when the run ends
+    continued = manager.store.get(new_id)
+    assert continued.parent == run_id and len(continued.history) == 3  # 1 + 2 more epochs
+    more = at.number_input(key="train_more_epochs")
+    assert (more.min, more.max) == (1, 197)  # a run has at most 200 epochs
