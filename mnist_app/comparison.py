@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,9 +19,9 @@ from mnist_app.experiments import (
 )
 from mnist_app.i18n import format_number, translate
 from mnist_app.status import RunStatus
+from mnist_app.store import ID_PATTERN as RUN_ID
 from mnist_app.store import Run, RunStore, UnreadableRunError
 
-RUN_ID = re.compile(r"[0-9a-f]{12}")  # what store.new_id gives
 DIFFERING_STYLE = "background-color: #fff3bf; font-weight: 700"  # a highlighter's yellow
 # The Runs table's columns, in order; the page gives each its translated header.
 RUN_COLUMNS = (

@@ -7,8 +7,6 @@ Streamlit rerun nor a page redraw: only this small JSON and two canvas drawings.
 
 from __future__ import annotations
 
-import re
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -19,11 +17,11 @@ from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_duration, format_
 from mnist_app.jobs import TrainingManager, shared_manager
 from mnist_app.progress import Snapshot
 from mnist_app.status import RunStatus
+from mnist_app.store import ID_PATTERN as RUN_ID
 from mnist_app.store import UnreadableRunError
 from mnist_app.sweep_view import sweep_live_view
 
 METRICS = ("loss", "accuracy")
-RUN_ID = re.compile(r"[0-9a-f]{12}")  # what RunStore.create makes; nothing else is looked up
 
 
 def live_view(manager: TrainingManager, run_id: str, language: str) -> dict | None:

@@ -50,11 +50,14 @@ def prepare_server() -> None:
                 "mnist_app/ui.py, prepare_server); pin streamlit to the version in "
                 "requirements.txt or update the patch"
             )
+        global streamlit_cleanup
+        streamlit_cleanup = cleanup
         setattr(script_runner, CLEANUP_NAME, _leave_modules_alone)
     PagesManager.uses_pages_directory = False
 
 
 CLEANUP_NAME = "_clean_problem_modules"  # Streamlit 1.67's after-run reset of Keras and pyplot
+streamlit_cleanup = None  # Streamlit's own, once prepare_server has replaced it
 
 
 def _leave_modules_alone() -> None:

@@ -36,6 +36,18 @@ def lab_home(tmp_path, monkeypatch):
     return home
 
 
+@pytest.fixture
+def prepared_server():
+    """What app.py's lifespan does when the server starts; AppTest skips it.
+
+    Without it Streamlit resets Keras after every script run, also while a run's thread is
+    building or loading its model (a continued run then failed now and then).
+    """
+    from mnist_app import ui
+
+    ui.prepare_server()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

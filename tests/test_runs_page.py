@@ -18,6 +18,9 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TINY = RunConfig(limit=300, epochs=2, validation_size=100, batch_size=64, width=32)
 
 
+pytestmark = pytest.mark.usefixtures("prepared_server")
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One real run (two epochs on 300 MNIST images) and its saved model file."""

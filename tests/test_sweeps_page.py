@@ -17,6 +17,9 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TINY = RunConfig(limit=300, epochs=1, validation_size=100, batch_size=64, width=32)
 
 
+pytestmark = pytest.mark.usefixtures("prepared_server")
+
+
 def open_sweeps_page(lang: str = "en", settings: dict | None = None, **query: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["lang"] = lang
