@@ -1,6 +1,25 @@
-"""Reading what an AppTest page sent, for tests that look for any text on it."""
+"""AppTest helpers: open a page as a visitor would, and read what it sent."""
+
+from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def open_page(page: str, lang: str = "en", session: dict | None = None, **query: str) -> AppTest:
+    """The app in `lang`, with this session state and URL, switched to `page` (e.g.
+    "pages/runs.py") as a click in the navigation does; it must render without an exception."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["lang"] = lang
+    for name, value in (session or {}).items():
+        at.session_state[name] = value
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
 
 
 def page_text(at: AppTest) -> str:

@@ -2,15 +2,12 @@
 
 import json
 import re
-from pathlib import Path
 
 import pytest
-from apptest_text import page_text
-from streamlit.testing.v1 import AppTest
+from apptest_text import open_page, page_text
 
 from mnist_app.i18n import LANGUAGES, LOCALES_DIR, catalogue, format_duration, format_number
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -39,16 +36,17 @@ def test_translations_are_filled_in_with_the_same_placeholders():
 
 
 @pytest.mark.parametrize("lang", list(LANGUAGES))
-@pytest.mark.parametrize("page", ["pages/home.py", "pages/train.py"])
+@pytest.mark.parametrize(
+    "page", ["pages/home.py", "pages/train.py", "pages/runs.py", "pages/compare.py",
+             "pages/sweeps.py"],
+)  # fmt: skip
 def test_pages_render_without_missing_keys(page, lang):
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["lang"] = lang
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception
+    at = open_page(page, lang)
     text = page_text(at)
     assert "⟦" not in text, re.findall(r"⟦[^⟧]*⟧", text)
-    titles = {"pages/home.py": "app.title", "pages/train.py": "nav.train"}
+    titles = {"pages/home.py": "app.title", "pages/train.py": "nav.train",
+              "pages/runs.py": "nav.runs", "pages/compare.py": "nav.compare",
+              "pages/sweeps.py": "nav.sweeps"}  # fmt: skip
     assert at.title[0].value == catalogue(lang)[titles[page]]
 
 

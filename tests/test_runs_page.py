@@ -2,9 +2,9 @@
 
 import shutil
 import sqlite3
-from pathlib import Path
 
 import pytest
+from apptest_text import open_page as open_app_page
 from apptest_text import page_text
 from streamlit.testing.v1 import AppTest
 
@@ -14,7 +14,6 @@ from mnist_app.jobs import TrainingManager, shared_manager
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TINY = RunConfig(limit=300, epochs=2, validation_size=100, batch_size=64, width=32)
 
 
@@ -53,14 +52,7 @@ def add_run(store: RunStore, trained, label: str = "", **changes) -> str:
 
 
 def open_page(page: str, lang: str = "en", **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["lang"] = lang
-    for name, value in query.items():
-        at.query_params[name] = value
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception
-    return at
+    return open_app_page(page, lang, **query)
 
 
 def select(at: AppTest, *rows: int) -> AppTest:

@@ -1,10 +1,9 @@
 """The Sweeps page driven through AppTest: lessons, the form, a finished sweep, a bad link."""
 
 import re
-from pathlib import Path
 
 import pytest
-from apptest_text import page_text
+from apptest_text import open_page, page_text
 from streamlit.testing.v1 import AppTest
 
 from mnist_app.config import RunConfig
@@ -13,7 +12,6 @@ from mnist_app.i18n import catalogue
 from mnist_app.jobs import shared_manager
 from mnist_app.lessons import LESSON_LIST
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TINY = RunConfig(limit=300, epochs=1, validation_size=100, batch_size=64, width=32)
 
 
@@ -21,16 +19,9 @@ pytestmark = pytest.mark.usefixtures("prepared_server")
 
 
 def open_sweeps_page(lang: str = "en", settings: dict | None = None, **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["lang"] = lang
-    if settings is not None:  # what the Train page leaves in the session
-        at.session_state["train_settings"] = settings
-    for name, value in query.items():
-        at.query_params[name] = value
-    at.run()
-    at.switch_page("pages/sweeps.py").run()
-    assert not at.exception, at.exception
-    return at
+    """The Sweeps page; `settings` are what the Train page leaves in the session."""
+    session = {"train_settings": settings} if settings is not None else None
+    return open_page("pages/sweeps.py", lang, session, **query)
 
 
 def stop_sweep(sweep_id: str) -> None:
@@ -125,14 +116,7 @@ def test_start_queues_the_sweep_and_follows_it_in_the_url():
 
 
 def open_train_page(**query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["lang"] = "en"
-    for name, value in query.items():
-        at.query_params[name] = value
-    at.run()
-    at.switch_page("pages/train.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("pages/train.py", **query)
 
 
 def test_the_train_page_links_to_a_sweep_and_continues_a_finished_run():

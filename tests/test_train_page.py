@@ -7,6 +7,7 @@ from pathlib import Path
 
 import keras
 import pytest
+from apptest_text import open_page
 from streamlit.runtime.scriptrunner import script_runner
 from streamlit.testing.v1 import AppTest
 
@@ -15,18 +16,9 @@ from mnist_app import ui
 from mnist_app.config import RunConfig
 from mnist_app.jobs import shared_manager
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-
 
 def open_train_page(lang: str = "en", **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["lang"] = lang
-    for name, value in query.items():
-        at.query_params[name] = value
-    at.run()
-    at.switch_page("pages/train.py").run()
-    assert not at.exception
-    return at
+    return open_page("pages/train.py", lang, **query)
 
 
 def test_streamlit_leaves_keras_alone_between_reruns_once_the_server_is_prepared(monkeypatch):
