@@ -238,7 +238,7 @@ def compare_curves_figure(runs: list, metric: str, language: str = DEFAULT_LANGU
                 "<br>%{x}: %{y:.4f}<extra></extra>",
             )  # fmt: skip
     figure.update_layout(
-        title=_title(f"{text[metric]} · {translate('compare.chart.solid_dashed', language)}"),
+        title=_title(text[metric]),  # the page says which line is which, once for both
         xaxis={"title": {"text": text["epochs"], "font": {"size": AXIS_TITLE_SIZE}},
                "tickfont": {"size": TICK_SIZE}, "rangemode": "tozero"},
         yaxis={"tickfont": {"size": TICK_SIZE},

@@ -25,9 +25,9 @@ from mnist_app.store import Run, RunStore, UnreadableRunError
 DIFFERING_STYLE = "background-color: #fff3bf; font-weight: 700"  # a highlighter's yellow
 # The Runs table's columns, in order; the page gives each its translated header.
 RUN_COLUMNS = (
-    "when", "label", "preset", "architecture", "optimizer", "learning_rate", "batch_size",
-    "epochs", "activation", "dropout", "status", "test_accuracy", "train_seconds",
-    "trained_epochs", "parent", "id",
+    "when", "label", "status", "test_accuracy", "architecture", "learning_rate", "batch_size",
+    "trained_epochs", "train_seconds", "preset", "optimizer", "activation", "dropout", "epochs",
+    "parent", "id",
 )  # fmt: skip
 
 

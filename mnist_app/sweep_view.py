@@ -3,6 +3,7 @@ figures and the sentences that read them out, in the user's language."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -174,12 +175,17 @@ def result_figure(sweep: Sweep, points: list[SweepPoint], lang: str, measure: st
         )
     )  # fmt: skip
     if best is not None and measure == "accuracy":
+        where = x[scored.index(best)]  # plotly places annotations on a log axis by log10
         figure.add_annotation(
-            x=x[scored.index(best)], y=best.mean_accuracy, showarrow=True, arrowhead=2, ay=-40,
+            x=math.log10(where) if vary.log_scale else where, y=best.mean_accuracy,
+            showarrow=True, arrowhead=2, ay=-40,
             text=translate("sweep.result.best", lang), font={"size": TICK_SIZE, "color": BEST},
         )  # fmt: skip
     x_axis = {"title": translate(f"field.{vary.field}", lang)}
-    x_axis |= {"type": "log"} if vary.log_scale else {"type": "category"}
+    if vary.log_scale:  # ticks at the values tried, written as typed: 0.0003, 0.003, 0.03
+        x_axis |= {"type": "log", "tickvals": x, "ticktext": [format_value(v) for v in x]}
+    else:
+        x_axis |= {"type": "category"}
     return _style(figure, translate(f"sweep.result.{measure}_title", lang), x_axis, y_axis)
 
 

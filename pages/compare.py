@@ -53,6 +53,7 @@ def show_comparison(runs: list) -> None:
         st.caption(t("compare.differing", settings=", ".join(t(f"field.{n}") for n in differing)))
     else:
         st.caption(t("compare.same_settings"))
+    st.caption(t("compare.chart.solid_dashed"))
     left, right = st.columns(2)
     left.plotly_chart(charts.compare_curves_figure(runs, "loss", lang), key="compare_loss")
     right.plotly_chart(charts.compare_curves_figure(runs, "accuracy", lang), key="compare_acc")
