@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from mnist_app.config import ConfigError
+from mnist_app.config import RANGES, ConfigError
 from mnist_app.experiments import log_steps  # noqa: F401  (the pages' slider stops)
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_number, translate
-from mnist_app.jobs import TrainingManager, shared_manager
-from mnist_app.store import StoreError
+from mnist_app.jobs import CONTINUABLE, TrainingManager, shared_manager
+from mnist_app.store import Run, StoreError
 
 FRONTEND = Path(__file__).with_name("frontend")
 REFRESH_SECONDS = 0.5  # how often the live view of a training run asks for news
@@ -138,3 +138,32 @@ def digit_gallery(images: np.ndarray, captions: list[str], zoom: int = 4) -> Non
     if len(images):
         big = [np.kron(image, np.ones((zoom, zoom), dtype=image.dtype)) for image in images]
         st.image(big, caption=captions, width=28 * zoom)
+
+
+def continue_control(manager: TrainingManager, run: Run, key: str) -> None:
+    """'Continue for N more epochs' under a run: a new run from its saved weights and optimizer
+    state, then followed on the Train page. Disabled, with the reason, where it cannot be."""
+    left = int(RANGES["epochs"][1]) - len(run.history)
+    # Whether its model file is still there is checked on the click, and explained if not.
+    ready = run.status in CONTINUABLE and bool(run.history) and left >= 1
+    ready = ready and not manager.is_active(run.id)
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    more = row.number_input(
+        t("continue.epochs"), min_value=1, max_value=max(left, 1), value=min(5, max(left, 1)),
+        step=1, key=f"{key}_epochs", disabled=not ready, width=180,
+    )  # fmt: skip
+    clicked = row.button(
+        t("continue.button", n=more), key=f"{key}_button", disabled=not ready,
+        icon=":material/fast_forward:", help=t("continue.help" if ready else "continue.why_not"),
+    )  # fmt: skip
+    if not clicked:
+        return
+    try:
+        new_id = manager.continue_run(run.id, int(more), settle=1.0)
+    except ConfigError as error:  # it changed since the page was drawn (deleted, started...)
+        reason = error.reason if error.reason in ("in_use", "not_continuable") else "too_many"
+        st.error(t(f"continue.{reason}", most=int(RANGES["epochs"][1]), left=left))
+        return
+    st.session_state["train_run"] = new_id
+    st.session_state.pop("train_live_lr", None)
+    st.switch_page("pages/train.py", query_params={"run": new_id})

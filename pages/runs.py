@@ -11,13 +11,11 @@ from mnist_app.comparison import (
     runs_table_rows,
     status_text,
 )
-from mnist_app.config import RANGES, ConfigError
 from mnist_app.experiments import MAX_COMPARE, history_csv
-from mnist_app.jobs import CONTINUABLE
 from mnist_app.status import ACTIVE, RunStatus
 from mnist_app.store import MAX_LABEL, MAX_NOTE, Run, RunInUseError, UnreadableRun
 from mnist_app.text import escape_markdown
-from mnist_app.ui import language, number_text, t, training_manager
+from mnist_app.ui import continue_control, language, number_text, t, training_manager
 
 TABLE = "runs_table"
 SHOWN = "runs_shown_ids"  # the ids in the table as last drawn: its selection refers to them
@@ -106,20 +104,6 @@ def save_label(run_id: str) -> None:
     flash("success", t("runs.label.saved"))
 
 
-def continue_run(run_id: str) -> None:
-    more = st.session_state[f"runs_more_{run_id}"]
-    try:
-        new_id = manager.continue_run(run_id, int(more), settle=1.0)
-    except ConfigError as error:
-        if error.reason in ("in_use", "not_continuable"):
-            flash("error", t(f"runs.continue.{error.reason}"))
-        else:
-            flash("error", t("runs.continue.epochs", most=int(RANGES["epochs"][1])))
-        return
-    st.session_state["train_run"] = new_id
-    st.session_state["runs_switch_to"] = new_id  # switch_page cannot run inside a callback
-
-
 def ask_delete(run_id: str | None) -> None:
     """The first step of deleting (a run id), or a change of mind (None)."""
     st.session_state["runs_confirm"] = run_id
@@ -164,7 +148,7 @@ def actions(run: Run) -> None:
         key=f"runs_download_csv_{run.id}",
     )  # fmt: skip
     label_form(run)
-    continue_controls(run, active, model is not None)
+    continue_control(manager, run, key=f"runs_continue_{run.id}")
     delete_controls(run, active)
 
 
@@ -176,18 +160,6 @@ def label_form(run: Run) -> None:
                      key=f"runs_note_{run.id}")  # fmt: skip
         st.form_submit_button(t("runs.label.save"), on_click=save_label, args=(run.id,),
                               key=f"runs_save_{run.id}", icon=":material/save:")  # fmt: skip
-
-
-def continue_controls(run: Run, active: bool, has_model: bool) -> None:
-    most = int(RANGES["epochs"][1]) - len(run.history)
-    ready = not active and run.status in CONTINUABLE and has_model and run.history and most >= 1
-    row = st.container(horizontal=True, vertical_alignment="bottom")
-    row.number_input(t("runs.continue.epochs_label"), min_value=1, max_value=max(most, 1),
-                     value=min(5, max(most, 1)), step=1, key=f"runs_more_{run.id}",
-                     disabled=not ready, width=220)  # fmt: skip
-    row.button(t("runs.continue.button"), key=f"runs_continue_{run.id}", disabled=not ready,
-               on_click=continue_run, args=(run.id,), icon=":material/fast_forward:",
-               help=None if ready else t("runs.continue.why_not"))  # fmt: skip
 
 
 def delete_controls(run: Run, active: bool) -> None:
@@ -213,8 +185,6 @@ def delete_controls(run: Run, active: bool) -> None:
 
 
 # --- the page ------------------------------------------------------------------------------
-if new_run := st.session_state.pop("runs_switch_to", None):
-    st.switch_page("pages/train.py", query_params={"run": new_run})
 st.title(t("nav.runs"))
 if message := st.session_state.pop(FLASH, None):
     {"success": st.success, "error": st.error}[message[0]](message[1])

@@ -30,6 +30,7 @@ from mnist_app.status import RunStatus
 from mnist_app.store import Run, UnreadableRunError
 from mnist_app.text import escape_markdown
 from mnist_app.ui import (
+    continue_control,
     digit_gallery,
     language,
     live_run,
@@ -273,7 +274,7 @@ def results(run: Run) -> None:
         cols[3].metric(t("result.time"), format_duration(run.train_seconds))  # fmt: skip
     curves(manager.snapshot(run.id))
     if status in CONTINUABLE and run.model_path:
-        continue_control(run)
+        continue_control(manager, run, key="train_continue")
     if run.model_path:
         try:
             evaluation = test_set_evaluation(run.model_path, run.config.scaling)
@@ -283,47 +284,6 @@ def results(run: Run) -> None:
         show_evaluation(evaluation)
         st.page_link("pages/draw.py", label=t("result.draw_link"), icon=":material/draw:",
                      query_params={"model": run.id})  # fmt: skip
-
-
-def continue_control(run: Run) -> None:
-    """'Continue for N more epochs': a new run that goes on from this one's saved model."""
-    left = int(RANGES["epochs"][1]) - len(run.history)
-    if left < 1:
-        return
-    st.session_state.setdefault("train_more_epochs", min(5, left))
-    row = st.container(horizontal=True, vertical_alignment="bottom")
-    more = row.number_input(
-        t("train.continue.epochs"), 1, left, step=1, key="train_more_epochs", width=160
-    )
-    row.button(
-        t("train.continue.button", n=more),
-        key="train_continue",
-        on_click=continue_run,
-        args=(run.id, more),
-        icon=":material/fast_forward:",
-        help=t("help.continue"),
-    )
-    if problem := st.session_state.pop("train_continue_error", None):
-        st.error(problem)
-
-
-def continue_run(run_id: str, more_epochs: int) -> None:
-    """Queue the continuation and follow it; say why not if it cannot be continued."""
-    try:
-        new_id = manager.continue_run(run_id, int(more_epochs), settle=1.0)
-    except ConfigError as error:
-        high = int(RANGES["epochs"][1])
-        known = {
-            "in_use": "train.continue.in_use",
-            "not_continuable": "train.continue.not_continuable",
-        }
-        key = known.get(error.reason, "train.continue.too_many")
-        left = high - len(manager.store.get(run_id).history) if manager.store.get(run_id) else 0
-        st.session_state["train_continue_error"] = t(key, max=high, left=left)
-        return
-    st.session_state["train_run"] = st.query_params["run"] = new_id
-    st.session_state.pop("train_live_lr", None)
-    st.session_state.pop("train_more_epochs", None)
 
 
 def show_evaluation(evaluation: Evaluation) -> None:

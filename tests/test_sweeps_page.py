@@ -126,14 +126,14 @@ def test_the_train_page_links_to_a_sweep_and_continues_a_finished_run():
     at = open_train_page(run=run_id)
     (link,) = [e for e in at.get("page_link") if "Sweep" in e.proto.label]
     assert link.proto.page.endswith("sweeps") and "new=1" in link.proto.query_string
-    assert at.number_input(key="train_more_epochs").value == 5
-    at.number_input(key="train_more_epochs").set_value(2).run()
-    at.button(key="train_continue").click().run()
+    assert at.number_input(key="train_continue_epochs").value == 5
+    at.number_input(key="train_continue_epochs").set_value(2).run()
+    at.button(key="train_continue_button").click().run()
     new_id = at.query_params["run"]
     assert new_id != run_id and at.session_state["train_run"] == new_id
     manager.wait(new_id, timeout=120)
     at.run()  # as the live view asks when the run ends
     continued = manager.store.get(new_id)
     assert continued.parent == run_id and len(continued.history) == 3  # 1 + 2 more epochs
-    more = at.number_input(key="train_more_epochs")
+    more = at.number_input(key="train_continue_epochs")
     assert (more.min, more.max) == (1, 197)  # a run has at most 200 epochs
