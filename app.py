@@ -23,6 +23,7 @@ def run() -> None:
         st.Page("pages/runs.py", title=t("nav.runs"), icon=":material/table_rows:"),
         st.Page("pages/compare.py", title=t("nav.compare"), icon=":material/compare_arrows:"),
         st.Page("pages/sweeps.py", title=t("nav.sweeps"), icon=":material/tune:"),
+        st.Page("pages/classroom.py", title=t("nav.classroom"), icon=":material/groups:"),
     ]
     st.navigation(pages).run()
 

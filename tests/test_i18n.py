@@ -37,7 +37,7 @@ def test_translations_are_filled_in_with_the_same_placeholders():
 
 @pytest.mark.parametrize("lang", list(LANGUAGES))
 @pytest.mark.parametrize(
-    "page", ["pages/home.py", "pages/train.py", "pages/runs.py", "pages/compare.py",
+    "page", ["pages/home.py", "pages/train.py", "pages/runs.py", "pages/compare.py", "pages/classroom.py",
              "pages/sweeps.py"],
 )  # fmt: skip
 def test_pages_render_without_missing_keys(page, lang):
@@ -46,7 +46,7 @@ def test_pages_render_without_missing_keys(page, lang):
     assert "⟦" not in text, re.findall(r"⟦[^⟧]*⟧", text)
     titles = {"pages/home.py": "app.title", "pages/train.py": "nav.train",
               "pages/runs.py": "nav.runs", "pages/compare.py": "nav.compare",
-              "pages/sweeps.py": "nav.sweeps"}  # fmt: skip
+              "pages/sweeps.py": "nav.sweeps", "pages/classroom.py": "nav.classroom"}  # fmt: skip
     assert at.title[0].value == catalogue(lang)[titles[page]]
 
 

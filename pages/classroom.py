@@ -1,0 +1,7 @@
+"""Class digits page (being built)."""
+
+import streamlit as st
+
+from mnist_app.ui import t
+
+st.title(t("nav.classroom"))
