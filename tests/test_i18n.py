@@ -37,8 +37,8 @@ def test_translations_are_filled_in_with_the_same_placeholders():
 
 @pytest.mark.parametrize("lang", list(LANGUAGES))
 @pytest.mark.parametrize(
-    "page", ["pages/home.py", "pages/train.py", "pages/runs.py", "pages/compare.py", "pages/classroom.py",
-             "pages/sweeps.py"],
+    "page", ["pages/home.py", "pages/train.py", "pages/runs.py", "pages/compare.py",
+             "pages/sweeps.py", "pages/classroom.py"],
 )  # fmt: skip
 def test_pages_render_without_missing_keys(page, lang):
     at = open_page(page, lang)
