@@ -1,0 +1,300 @@
+"""The class set: digits the students drew, with the digit each meant, to test the models on.
+
+It lives beside the run store, in its own SQLite file (classset.sqlite3) in the same data
+directory: the run store owns runs.sqlite3 and its schema, a teacher can copy, share or remove
+the class's drawings (a new term) without touching the runs, and storing drawings never waits on
+the training's heartbeat writes to the runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import os
+import sqlite3
+import time
+import warnings
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image
+
+from mnist_app.data import scale_images
+from mnist_app.evaluation import predict_classes
+from mnist_app.plan import IMAGE_SIDE, NUM_CLASSES
+from mnist_app.predict import ModelChoice, ModelFileError, load_model
+from mnist_app.preprocess import evened_ink, measure_ink, work_to_mnist
+from mnist_app.store import StoreError, data_dir
+
+FILE_NAME = "classset.sqlite3"
+MAX_DRAWING_BYTES = 1 * 2**20  # a 280×280 canvas PNG is a few kB
+MAX_DRAWING_PIXELS = 2048 * 2048  # checked on the PNG's header, before anything is decoded
+MAX_NAME = 40  # characters
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS class_digits (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,
+    digit INTEGER NOT NULL CHECK (digit BETWEEN 0 AND 9),
+    image BLOB NOT NULL,
+    drawing BLOB,
+    drawing_sha256 TEXT UNIQUE,
+    name TEXT NOT NULL DEFAULT ''
+)
+"""
+
+
+class ClassSetError(ValueError):
+    """A digit the class set refuses; `reason` names why, for a translated message.
+
+    Reasons: "label" (not a digit 0-9), "image" (not a 28×28 grey image), "empty" (no ink),
+    "not_a_digit" (a scribble), "too_big", "not_png", "bomb" (the drawing's file), "name"
+    (too long), "duplicate" (this very drawing is already in the set).
+    """
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ClassDigit:
+    """One drawing in the class set."""
+
+    id: int
+    created_at: float
+    digit: int  # the digit the student meant
+    image: np.ndarray  # 28×28 uint8, ink bright on black, as MNIST (what the network sees)
+    name: str  # who drew it ("" if they did not say)
+
+
+class ClassSet:
+    """The class's digits in classset.sqlite3 (WAL), one short connection per call."""
+
+    def __init__(self, directory: str | os.PathLike | None = None):
+        self.directory = Path(directory) if directory else data_dir()
+        self.path = self.directory / FILE_NAME
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with closing(self._connect()) as db, db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(_SCHEMA)
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(f"cannot use {self.path} for the class set ({error})") from error
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.row_factory = sqlite3.Row
+        return db
+
+    def _write(self, sql: str, args: tuple) -> sqlite3.Cursor:
+        try:
+            with closing(self._connect()) as db, db:
+                return db.execute(sql, args)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot write to {self.path}: {error}") from error
+
+    def add_drawing(self, digit: int, drawing: bytes, name: str = "") -> int:
+        """Add a canvas PNG as the 28×28 image the network sees; its new id.
+
+        ClassSetError if the label, the file or the name is refused, the canvas is empty or the
+        ink does not look like a digit (a scribble): nothing is stored then.
+        """
+        check_label(digit)
+        work = evened_ink(read_drawing(drawing))
+        if work is None:
+            raise ClassSetError("empty")
+        if not measure_ink(work).looks_like_digit:
+            raise ClassSetError("not_a_digit")
+        return self.add(digit, work_to_mnist(work), drawing, name)
+
+    def add(
+        self, digit: int, image: np.ndarray, drawing: bytes | None = None, name: str = ""
+    ) -> int:
+        """Add a 28×28 image (uint8 0..255, or float in [0, 1]) meant as `digit`; its new id."""
+        check_label(digit)
+        pixels = image_bytes(image)
+        name = clean_name(name)
+        digest = None
+        if drawing is not None:
+            read_drawing(drawing)
+            digest = hashlib.sha256(drawing).hexdigest()
+        try:
+            cursor = self._write(
+                "INSERT INTO class_digits (created_at, digit, image, drawing, drawing_sha256, "
+                "name) VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time(), int(digit), pixels, drawing, digest, name),
+            )
+        except sqlite3.IntegrityError as error:
+            raise ClassSetError("duplicate", "this drawing is already in the class set") from error
+        return int(cursor.lastrowid)
+
+    def entries(self, digit: int | None = None, limit: int = 100_000) -> list[ClassDigit]:
+        """Newest first, optionally only those meant as one digit."""
+        query, args = "SELECT id, created_at, digit, image, name FROM class_digits", ()
+        if digit is not None:
+            query, args = query + " WHERE digit=?", (int(digit),)
+        with closing(self._connect()) as db:
+            rows = db.execute(f"{query} ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [
+            ClassDigit(row["id"], row["created_at"], row["digit"], _image(row["image"]),
+                       row["name"])
+            for row in rows
+        ]  # fmt: skip
+
+    def drawing(self, entry_id: int) -> bytes | None:
+        """The raw canvas PNG of one entry, if it has one."""
+        with closing(self._connect()) as db:
+            row = db.execute(
+                "SELECT drawing FROM class_digits WHERE id=?", (int(entry_id),)
+            ).fetchone()
+        return None if row is None else row["drawing"]
+
+    def counts(self) -> list[int]:
+        """How many drawings were meant as each digit, 0 to 9."""
+        counts = [0] * NUM_CLASSES
+        with closing(self._connect()) as db:
+            for row in db.execute("SELECT digit, COUNT(*) AS n FROM class_digits GROUP BY digit"):
+                counts[row["digit"]] = row["n"]
+        return counts
+
+    def delete(self, entry_ids: list[int]) -> int:
+        """Remove entries by id; how many there were."""
+        ids = [int(entry_id) for entry_id in entry_ids]
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        return self._write(f"DELETE FROM class_digits WHERE id IN ({marks})", tuple(ids)).rowcount
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """All entries, oldest first, in MNIST's layout: x uint8 N×28×28, y uint8 N."""
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT digit, image FROM class_digits ORDER BY id").fetchall()
+        x = np.zeros((len(rows), IMAGE_SIDE, IMAGE_SIDE), np.uint8)
+        for i, row in enumerate(rows):
+            x[i] = _image(row["image"])
+        return x, np.array([row["digit"] for row in rows], np.uint8)
+
+    def export_npz(self) -> bytes:
+        """The class set as an .npz file read as MNIST is: np.load(f)["x"], np.load(f)["y"]."""
+        x, y = self.arrays()
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, x=x, y=y)
+        return buffer.getvalue()
+
+    def revision(self) -> str:
+        """Changes whenever an entry is added or deleted (ids are never reused)."""
+        with closing(self._connect()) as db:
+            ids = [row[0] for row in db.execute("SELECT id FROM class_digits ORDER BY id")]
+        return hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()
+
+    def evaluate(self, model: keras.Model, scaling: str) -> float | None:
+        """The fraction of the class's digits the model reads as meant; None if there are none."""
+        x, y = self.arrays()
+        if not len(y):
+            return None
+        batch = scale_images(x, scaling).reshape((len(x), *model.input_shape[1:]))
+        predicted = predict_classes(model, batch).argmax(axis=1)
+        return float(np.mean(predicted == y))
+
+    def model_accuracy(self, model_path: str | os.PathLike, scaling: str) -> float | None:
+        """`evaluate` for a saved model, remembered until the model file or the set changes.
+
+        ModelFileError if the model cannot be loaded safely.
+        """
+        modified = os.path.getmtime(model_path) if Path(model_path).exists() else 0.0
+        return _cached_accuracy(str(self.path), self.revision(), str(model_path), modified, scaling)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_accuracy(
+    set_path: str, revision: str, model_path: str, modified: float, scaling: str
+) -> float | None:
+    return ClassSet(Path(set_path).parent).evaluate(load_model(model_path), scaling)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One model on the leaderboard: MNIST's test set beside the class's own digits."""
+
+    choice: ModelChoice
+    class_accuracy: float | None  # None: an empty class set, or a model that would not load
+    problem: str | None = None  # ModelFileError's reason, if it would not load
+
+
+def leaderboard(class_set: ClassSet, choices: list[ModelChoice]) -> list[Standing]:
+    """Every saved model scored on the class set, best on the class's digits first."""
+    standings = []
+    for choice in choices:
+        if choice.path is None:  # a run still training: its weights change under the score
+            continue
+        try:
+            accuracy = class_set.model_accuracy(choice.path, choice.scaling)
+            standings.append(Standing(choice, accuracy))
+        except ModelFileError as error:
+            standings.append(Standing(choice, None, error.reason))
+    return sorted(standings, key=lambda s: (s.class_accuracy is None, -(s.class_accuracy or 0)))
+
+
+def check_label(digit: object) -> None:
+    """ClassSetError("label") unless `digit` is a whole number 0 to 9."""
+    if isinstance(digit, bool) or not isinstance(digit, int | np.integer) or not 0 <= digit <= 9:
+        raise ClassSetError("label", f"{digit!r} is not a digit 0-9")
+
+
+def image_bytes(image: np.ndarray) -> bytes:
+    """A 28×28 image as 784 uint8 bytes; floats are read as [0, 1]. ClassSetError("image")."""
+    image = np.asarray(image)
+    if image.shape != (IMAGE_SIDE, IMAGE_SIDE) or image.dtype.kind not in "uif":
+        raise ClassSetError("image", f"shape {image.shape}, {image.dtype}")
+    if image.dtype.kind == "f":
+        if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+            raise ClassSetError("image", "float pixels must lie in [0, 1]")
+        image = np.round(image * 255.0)
+    elif image.min() < 0 or image.max() > 255:
+        raise ClassSetError("image", "pixels must lie in 0..255")
+    return image.astype(np.uint8).tobytes()
+
+
+def _image(pixels: bytes) -> np.ndarray:
+    return np.frombuffer(pixels, np.uint8).reshape(IMAGE_SIDE, IMAGE_SIDE)
+
+
+def clean_name(name: str | None) -> str:
+    """The drawer's name on one line, printable characters only; ClassSetError("name") if long."""
+    name = " ".join("".join(c for c in (name or "") if c.isprintable()).split())
+    if len(name) > MAX_NAME:
+        raise ClassSetError("name", f"more than {MAX_NAME} characters")
+    return name
+
+
+def read_drawing(drawing: bytes) -> np.ndarray:
+    """A canvas PNG as a uint8 array; ClassSetError unless it is a small, whole PNG."""
+    if not isinstance(drawing, bytes | bytearray) or len(drawing) > MAX_DRAWING_BYTES:
+        raise ClassSetError("too_big", f"more than {MAX_DRAWING_BYTES:,} bytes")
+    if not drawing.startswith(PNG_SIGNATURE):
+        raise ClassSetError("not_png")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            picture = Image.open(io.BytesIO(drawing))  # reads the header only
+            if picture.format != "PNG":
+                raise ClassSetError("not_png", str(picture.format))
+            if picture.width * picture.height > MAX_DRAWING_PIXELS:
+                raise ClassSetError("bomb", f"{picture.width}×{picture.height} pixels")
+            if picture.mode not in ("L", "RGB", "RGBA"):  # as the Draw page reads its canvas
+                picture = picture.convert("RGBA")
+            return np.asarray(picture)
+    except ClassSetError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ClassSetError("bomb", str(error)) from error
+    except (OSError, SyntaxError, ValueError) as error:  # truncated, corrupt, unidentified
+        raise ClassSetError("not_png", str(error)) from error
