@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from mnist_app.code_cli import add_code_command
 from mnist_app.config import CHOICES, PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
 from mnist_app.experiment_cli import add_commands
 from mnist_app.status import RunStatus
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--json", action="store_true")
     reproduce.set_defaults(handler=_reproduce_command)
     add_commands(commands, _add_config_flags, follow_run)
+    add_code_command(commands, _add_config_flags)
     return parser
 
 

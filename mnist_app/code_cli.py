@@ -1,0 +1,80 @@
+"""The command line's `code`: print the code behind a run, and write it as a notebook."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from mnist_app.codegen import notebook_text, script_for
+from mnist_app.config import PRESETS, ConfigError, RunConfig
+from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from mnist_app.store import ID_PATTERN, RunStore, UnreadableRunError
+
+
+def add_code_command(commands, add_config_flags) -> None:
+    """Add `code` to the CLI's subparsers; `add_config_flags(parser)` adds one flag per field."""
+    code = commands.add_parser(
+        "code", help="print a plain Keras script that trains a setting or a stored run"
+    )
+    code.add_argument("--preset", choices=sorted(PRESETS), help="start from a course preset")
+    code.add_argument("--run", metavar="RUN_ID", help="start from a stored run's settings")
+    add_config_flags(code)
+    code.add_argument("--notebook", metavar="FILE.ipynb", help="also write it as a notebook")
+    code.add_argument(
+        "--lang", choices=list(LANGUAGES), default=DEFAULT_LANGUAGE, help="language of comments"
+    )
+    code.set_defaults(handler=code_command)
+
+
+def code_command(args: argparse.Namespace) -> int:
+    config = config_for(args)
+    script = script_for(config, args.lang)
+    if args.notebook is not None:
+        write_notebook(Path(args.notebook), notebook_text(config, args.lang))
+    sys.stdout.write(script)
+    return 0
+
+
+def config_for(args: argparse.Namespace) -> RunConfig:
+    """A stored run's or a preset's settings (or the defaults), with the flags given applied."""
+    if args.preset and args.run:
+        raise ConfigError("--run", "give --preset or --run, not both")
+    if args.run:
+        base = stored_config(args.run)
+    else:
+        base = PRESETS[args.preset] if args.preset else RunConfig()
+    changes = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(RunConfig)
+        if getattr(args, f.name, None) is not None
+    }
+    return base.replace(**changes)
+
+
+def stored_config(run_id: str) -> RunConfig:
+    """The settings of a stored run; ConfigError (exit 2) names an unknown or malformed id."""
+    if not ID_PATTERN.fullmatch(run_id):
+        raise ConfigError("--run", f"{run_id!r} is not a run id (12 hex digits, see `runs`)")
+    try:
+        run = RunStore().get(run_id)
+    except UnreadableRunError as error:
+        raise ConfigError("--run", str(error)) from None
+    if run is None:
+        raise ConfigError("--run", f"there is no run {run_id}")
+    return run.config
+
+
+def write_notebook(target: Path, text: str) -> None:
+    """Write the notebook whole or not at all; a bad target is a flag error (exit 2)."""
+    if target.suffix != ".ipynb":
+        raise ConfigError("--notebook", f"{target}: give a file name ending in .ipynb")
+    if target.is_dir():
+        raise ConfigError("--notebook", f"{target} is a folder; give a file name")
+    from mnist_app.training import write_atomically  # it loads Keras: only when writing
+
+    try:
+        write_atomically(target, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError("--notebook", f"cannot write {target} ({error})") from None
