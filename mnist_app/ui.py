@@ -167,3 +167,18 @@ def continue_control(manager: TrainingManager, run: Run, key: str) -> None:
     st.session_state["train_run"] = new_id
     st.session_state.pop("train_live_lr", None)
     st.switch_page("pages/train.py", query_params={"run": new_id})
+
+
+def coach_panel(advice, key: str, on_apply) -> None:
+    """The coach's reading of a run (`mnist_app.coach.read_curves`): the headline, the numbers
+    behind it, and a button that calls `on_apply(suggestion)` to set up the next experiment."""
+    box = st.container(border=True, key=f"{key}_box")
+    box.markdown(f":material/insights: **{t('coach.title')}** · {advice.headline}")
+    if advice.evidence:
+        box.markdown("\n".join(f"- {line}" for line in advice.evidence))
+    if advice.suggestion is not None:
+        box.caption(t("coach.next"))
+        box.button(
+            advice.suggestion.label, key=f"{key}_apply", icon=":material/science:",
+            on_click=on_apply, args=(advice.suggestion,),
+        )  # fmt: skip

@@ -9,6 +9,7 @@ from mnist_app import coach
 from mnist_app.coach import read_curves
 from mnist_app.config import RunConfig
 from mnist_app.experiments import Sweep
+from mnist_app.i18n import translate
 from mnist_app.progress import Progress
 from mnist_app.status import RunStatus
 from mnist_app.training import train
@@ -211,3 +212,38 @@ def test_a_real_overfitting_run_reads_as_overfitting():
     assert "Validation loss lowest at epoch" in advice.evidence[0]
     assert advice.suggestion.vary.field == "dropout"
     _assert_valid(config, advice.suggestion)
+
+
+# --- the panel ---------------------------------------------------------------------------------
+def _panel_script():
+    import streamlit as st
+
+    from mnist_app import ui
+    from mnist_app.coach import read_curves
+    from mnist_app.config import RunConfig
+
+    def remember(suggestion):
+        st.session_state["applied"] = suggestion.changes
+
+    config = RunConfig(limit=600, validation_size=200, batch_size=32, epochs=5)
+    history = [{"epoch": 1, "loss": 2.0, "accuracy": 0.5}, {"epoch": 2, "loss": None}]
+    ui.coach_panel(read_curves(config.replace(learning_rate=0.5), history, language=ui.language()),
+                   "coach", remember)  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_panel_shows_the_reading_and_its_button_applies_the_suggestion(lang):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_panel_script, default_timeout=30)
+    at.session_state["lang"] = lang
+    at.run()
+    assert not at.exception, at.exception
+    shown = " ".join(m.value for m in at.markdown)
+    assert translate("coach.diverging", lang) in shown
+    assert "NaN" in shown
+    button = at.button(key="coach_apply")
+    assert button.label == {"en": "Try learning rate 0.05",
+                            "es": "Probar tasa de aprendizaje 0,05"}[lang]  # fmt: skip
+    button.click().run()
+    assert at.session_state["applied"] == {"learning_rate": 0.05}
