@@ -17,18 +17,23 @@ from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, translate
 from mnist_app.status import RunStatus
 
 CHANCE_LOSS = math.log(10)  # ≈ 2.3: the loss of a network that gives every digit 10%
+USUAL_RATES = {"sgd": 0.01, "rmsprop": 1e-3, "adam": 1e-3, "adadelta": 1.0, "adagrad": 0.01,
+               "adamax": 1e-3, "nadam": 1e-3, "ftrl": 0.01}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Thresholds:
     """Every number the coach decides with, and why it has that value."""
 
-    # An epoch's training loss this many times its lowest so far: noise never does that, the
-    # steps overshoot. (Noisy epochs on 600 images move the loss by 10-30%, not 200%.)
+    # An epoch's training loss this many times its lowest so far: the epoch mean smooths the
+    # batches' noise, so a tripling means the steps overshoot.
     blow_up_factor: float = 3.0
     # A loss this far above guessing (10 × 2.3) with accuracy at chance is confidently wrong:
     # saturated outputs. training.DivergenceGuard stops runs at the same line.
     saturated_loss: float = 10 * CHANCE_LOSS
+    # A run stopped as diverged with its loss above twice guessing had saturated outputs (the
+    # guard's other line), whereas one stopped near 2.3 was stuck.
+    stopped_saturated_loss: float = 2 * CHANCE_LOSS
     # Chance is 10%; any network that learns at all is well above 12% after one epoch.
     chance_accuracy: float = 0.12
     # Validation loss lowest at least this many epochs before the end: one epoch may be noise.
@@ -39,25 +44,25 @@ class Thresholds:
     still_learning_drop: float = 0.10
     # Only batches this small are blamed for noise (at 32 and more the spread is the data's).
     noisy_batch_size: int = 8
-    # Spread of the batch losses: standard deviation over mean. Measured on 600 images: 0.9 at
-    # batch size 4, 0.55 at 32; batch size 1 is far above.
+    # Spread of the batch losses: standard deviation over mean. Measured on 600 images over
+    # the last 100 batches: 0.9 at batch size 4, 0.55 at 32.
     noisy_spread: float = 0.75
     # The spread is measured over this many last batches (the latest state, not the start).
     noisy_batches: int = 100
-    # A learning rate this many times below the optimizer's usual one (USUAL_RATES) is slow.
+    # A learning rate this many times below the optimizer's usual one (usual_rates) is slow.
     slow_rate_factor: float = 10.0
     # ... and a run under this accuracy is far below what any network here reaches in a few
-    # epochs at a usual rate (the MLP on 600 images: 88% after 3 epochs, 95% after more).
+    # epochs at a usual rate (the default MLP on 600 images: 88% after 3 epochs with Adam).
     slow_accuracy: float = 0.9
     # A suggested learning rate is the current one divided or multiplied by this (a decade).
     rate_step: float = 10.0
+    # The rate each optimizer is usually started at: Keras' defaults (0.01 for SGD, 0.001 for
+    # the adaptive ones), but 1.0 for Adadelta (its paper's) and 0.01 for Adagrad and Ftrl,
+    # which Keras' 0.001 barely moves. A rate slow_rate_factor below it is slow.
+    usual_rates: dict = field(hash=False, default_factory=lambda: dict(USUAL_RATES))
 
 
 THRESHOLDS = Thresholds()
-# The rate each optimizer learns MNIST well with in a few epochs (Keras' defaults; SGD's
-# 0.01 default, Adadelta's textbook 1.0 as Keras' 0.001 barely moves it).
-USUAL_RATES = {"sgd": 0.01, "rmsprop": 1e-3, "adam": 1e-3, "adadelta": 1.0, "adagrad": 0.01,
-               "adamax": 1e-3, "nadam": 1e-3, "ftrl": 0.01}  # fmt: skip
 DROPOUTS = (0.2, 0.5)  # the dropout values an overfitting run is suggested to try
 
 
@@ -92,10 +97,6 @@ class _Curves:
     batch_loss: list[float | None]
     ended: bool  # the run has done all its epochs (or is no longer training)
     diverged: bool  # stopped as diverged by training.DivergenceGuard
-
-    @property
-    def last(self) -> int:
-        return len(self.epochs) - 1
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,8 @@ def _diverging(c: _Curves, config: RunConfig, limits: Thresholds, say: _Numbers)
     if not evidence and c.loss:
         loss, accuracy = c.loss[-1], c.accuracy[-1]
         at_chance = accuracy is not None and accuracy <= limits.chance_accuracy
-        if loss > limits.saturated_loss and (at_chance or c.diverged):
+        stopped = c.diverged and loss > limits.stopped_saturated_loss
+        if stopped or (loss > limits.saturated_loss and at_chance):
             evidence = [("far_above_chance", {"epoch": c.epochs[-1], "loss": say.loss(loss),
                                               "chance": say.loss(CHANCE_LOSS)})]  # fmt: skip
     if not evidence and None in c.batch_loss:
@@ -250,7 +252,7 @@ def _slow(c: _Curves, config: RunConfig, limits: Thresholds, say: _Numbers):
         return None
     if accuracy >= limits.slow_accuracy or not _slow_rate(config, limits):
         return None
-    usual = USUAL_RATES.get(config.optimizer, 1e-3)
+    usual = limits.usual_rates.get(config.optimizer, 1e-3)
     evidence = [("slow", {"first": say.loss(first), "last": say.loss(last),
                           "epochs": len(c.epochs), "accuracy": say.percent(accuracy)}),
                 ("slow_rate", {"rate": say.rate(config.learning_rate), "usual": say.rate(usual),
@@ -278,7 +280,7 @@ def _rate_change(config: RunConfig, factor: float, say: _Numbers):
 
 
 def _slow_rate(config: RunConfig, limits: Thresholds) -> bool:
-    usual = USUAL_RATES.get(config.optimizer, 1e-3)
+    usual = limits.usual_rates.get(config.optimizer, 1e-3)
     return config.learning_rate <= usual / limits.slow_rate_factor
 
 

@@ -81,6 +81,9 @@ def test_diverging_comes_before_noisy_and_stuck():
 def test_a_run_stopped_as_diverged_before_any_epoch_still_reads_as_diverging():
     assert read_curves(BASE, [], [0.5, math.nan], RunStatus.DIVERGED).kind == "diverging"
     assert read_curves(BASE, [], [], RunStatus.DIVERGED).kind == "diverging"
+    saturated = _history([6.0, 5.0], accuracies=[0.1, 0.1])  # stopped above twice guessing
+    assert read_curves(BASE, saturated, status=RunStatus.DIVERGED).kind == "diverging"
+    assert read_curves(BASE, saturated).kind == "stuck"  # live, not yet called diverged
 
 
 def test_stuck_at_chance_suggests_scaling_then_the_learning_rate():
