@@ -5,6 +5,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from mnist_app import charts
+from mnist_app.classset import MAX_NAME, ClassSet, ClassSetError
 from mnist_app.predict import (
     DEFAULT_KEY,
     SURE_FROM,
@@ -16,6 +17,7 @@ from mnist_app.predict import (
     read_digit,
 )
 from mnist_app.preprocess import MAX_UPLOAD_BYTES, ImageError, read_upload
+from mnist_app.store import StoreError
 from mnist_app.text import escape_markdown
 from mnist_app.ui import digit_gallery, language, percent_text, t, training_manager
 
@@ -87,6 +89,7 @@ def drawing_tab(model, scaling: str, live: bool) -> None:
         st.caption(t("draw.canvas_hint"))
     with right:
         (live_drawing_reading if live else drawing_reading)(model, canvas.image_data, scaling)
+        class_set_form(canvas.image_bytes)
 
 
 def drawing_reading(model, image: np.ndarray | None, scaling: str) -> None:
@@ -101,6 +104,39 @@ def drawing_reading(model, image: np.ndarray | None, scaling: str) -> None:
 def live_drawing_reading(model, image: np.ndarray | None, scaling: str) -> None:
     """The same, read again every few seconds by the network still training."""
     drawing_reading(model, image, scaling)
+
+
+def class_set_form(drawing: bytes | None) -> None:
+    """Under the reading: keep this drawing in the class set, with the digit its author meant."""
+    st.subheader(t("classroom.add.title"))
+    st.segmented_control(t("classroom.add.digit"), list(range(10)), key="classset_digit")
+    st.text_input(t("classroom.add.name"), max_chars=MAX_NAME, key="classset_name")
+    st.button(t("classroom.add.button"), key="classset_add", icon=":material/add:",
+              on_click=add_to_class_set, args=(drawing,))  # fmt: skip
+    if "classset_message" in st.session_state:
+        kind, text = st.session_state.pop("classset_message")
+        (st.success if kind == "success" else st.error)(text)
+
+
+def add_to_class_set(drawing: bytes | None) -> None:
+    """The button's action; the digit choice is cleared after adding, so the next drawing
+    cannot inherit it by mistake. Refused drawings keep it, to try again."""
+    digit = st.session_state.get("classset_digit")
+    try:
+        if digit is None:
+            raise ClassSetError("choose")
+        if drawing is None:  # the canvas has not sent anything yet
+            raise ClassSetError("empty")
+        class_set = ClassSet(manager.store.directory)
+        class_set.add_drawing(digit, drawing, st.session_state.get("classset_name", ""))
+    except ClassSetError as error:
+        message = ("error", t(f"classroom.add.error.{error.reason}"))
+    except StoreError:
+        message = ("error", t("classroom.store_error"))
+    else:
+        message = ("success", t("classroom.add.done", digit=digit, total=sum(class_set.counts())))
+        st.session_state["classset_digit"] = None
+    st.session_state["classset_message"] = message
 
 
 def upload_tab(model, scaling: str) -> None:
