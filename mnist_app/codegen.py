@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import nbformat
 
 from mnist_app.config import RunConfig, layer_plan
-from mnist_app.i18n import DEFAULT_LANGUAGE, translate
+from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, translate
 from mnist_app.plan import BatchNorm, Conv, Dense, Dropout, LayerSpec, Pool, works_on_images
 
 SCRIPT_NAME = "mnist_lab.py"
@@ -179,7 +179,7 @@ def _split_steps(config: RunConfig, language: str, inputs: Inputs) -> list[Step]
     """Validation images from the end of the training set, then the first `limit` images."""
     held = config.validation_size
     split = Step(
-        translate("code.split", language, count=f"{held:,}"),
+        translate("code.split", language, count=format_number(held, 0, language)),
         f"x_val, y_val = x_train[-{held}:], y_train[-{held}:]\n"
         f"x_train, y_train = x_train[:-{held}], y_train[:-{held}]",
     )
