@@ -96,6 +96,9 @@ class RunConfig:
     scaling: str = "unit"
     augment: bool = False  # small random shifts, rotations and zoom while training
     limit: int = 0  # train on the first N training images only (0 = all)
+    # Mistakes on purpose, as two course notebooks made them by accident (see data.prepare_data):
+    unscaled_test: bool = False  # test on raw 0..255 images (004)
+    labels_255: bool = False  # training labels divided by 255 (003)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -130,7 +133,7 @@ def validate(config: RunConfig) -> None:
         value = getattr(config, name)
         if value not in allowed:
             raise ConfigError(name, f"{value!r} is not one of {', '.join(allowed)}")
-    for name in ("batch_norm", "augment"):
+    for name in ("batch_norm", "augment", "unscaled_test", "labels_255"):
         if not isinstance(getattr(config, name), bool):
             raise ConfigError(name, f"{getattr(config, name)!r} is not true or false")
     if not isinstance(config.layers, str):
@@ -340,5 +343,15 @@ PRESET_LIST: tuple[Preset, ...] = (
         augment=True,
     ),
 )
+_COURSE = {p.slug: p.config for p in PRESET_LIST}
+# Mistakes on purpose (see mnist_app/pitfalls.py): each lands where the mistake takes it.
+PITFALL_LIST: tuple[Preset, ...] = (
+    Preset("pitfall-unscaled-test", _COURSE["dnn-50-50"].replace(unscaled_test=True), None),
+    Preset("pitfall-labels-255", _COURSE["slides-sigmoid"].replace(labels_255=True), 0.098),
+    _preset("pitfall-no-activation", None, width=128, depth=3, activation="linear",
+            epochs=5, validation_size=10_000),
+    Preset("pitfall-lr-too-high", _COURSE["dnn-50-50"].replace(learning_rate=1.0), None),
+)  # fmt: skip
+PRESET_LIST += PITFALL_LIST
 PRESETS: dict[str, RunConfig] = {p.slug: p.config for p in PRESET_LIST}
 PRESET_INFO: dict[str, Preset] = {p.slug: p for p in PRESET_LIST}

@@ -125,16 +125,26 @@ class Splits:
 
 
 def prepare_data(config: RunConfig) -> Splits:
-    """Split off validation from the end of the training set, apply `limit`, scale."""
+    """Split off validation from the end of the training set, apply `limit`, scale.
+
+    Two of the course notebooks' mistakes can be made on purpose: `unscaled_test` tests on raw
+    0..255 images a network trained on scaled ones (notebook 004), and `labels_255` divides the
+    training labels by 255 like the pixels (notebook 003): Keras then reads every label as 0.
+    """
     x_train, y_train, x_test, y_test = load_mnist()
     cut = len(x_train) - config.validation_size
     x_val, y_val = x_train[cut:], y_train[cut:]
     n = config.train_size
+    labels = (lambda y: (y / 255).astype(np.float32)) if config.labels_255 else _as_labels
     return Splits(
         x_train=scale_images(x_train[:n], config.scaling),
-        y_train=y_train[:n].astype(np.int32),
+        y_train=labels(y_train[:n]),
         x_val=scale_images(x_val, config.scaling),
-        y_val=y_val.astype(np.int32),
-        x_test=scale_images(x_test, config.scaling),
-        y_test=y_test.astype(np.int32),
+        y_val=labels(y_val),
+        x_test=scale_images(x_test, "none" if config.unscaled_test else config.scaling),
+        y_test=_as_labels(y_test),
     )
+
+
+def _as_labels(y: np.ndarray) -> np.ndarray:
+    return y.astype(np.int32)

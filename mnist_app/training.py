@@ -188,8 +188,14 @@ class DivergenceGuard(keras.callbacks.Callback):
         not_coming_down = loss > SATURATED_LOSS and loss >= 0.9 * previous_loss
         if not_coming_down or (at_chance and loss > 2 * CHANCE_LOSS):
             self._diverge("saturated", loss=loss, chance=CHANCE_LOSS)
-        elif at_chance and loss >= 0.98 * self._epochs[0][0]:
+        elif at_chance and (loss >= 0.98 * self._epochs[0][0] or self._dead(loss, previous_loss)):
             self._diverge("stuck", accuracy=accuracy)
+
+    @staticmethod
+    def _dead(loss: float, previous_loss: float) -> bool:
+        """The loss sits at the 2.3 of guessing and no longer falls: after a first epoch that
+        blew up (a learning rate far too high), the network died and outputs the same for all."""
+        return abs(loss - CHANCE_LOSS) < 0.1 * CHANCE_LOSS and loss >= 0.98 * previous_loss
 
     def on_train_end(self, logs=None):
         # A one-epoch run: far above chance and no better than guessing is saturated too.

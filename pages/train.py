@@ -23,6 +23,7 @@ from mnist_app.evaluation import Evaluation, evaluate, images_at
 from mnist_app.i18n import format_duration, has_text, translate
 from mnist_app.jobs import CONTINUABLE
 from mnist_app.live import live_view
+from mnist_app.pitfalls import Mistake, find_mistakes, without_mistakes
 from mnist_app.plan import PlanSize
 from mnist_app.predict import ModelFileError, load_model
 from mnist_app.progress import Snapshot
@@ -131,6 +132,10 @@ def settings_widgets() -> dict:
     v["scaling"] = field(left.selectbox, "scaling", options=SCALINGS, format_func=choice("scaling"))
     v["seed"] = field(right.number_input, "seed", step=1, **bounds("seed"))
     v["augment"] = field(st.toggle, "augment")
+    with st.expander(t("train.mistakes"), icon=":material/science:"):
+        st.caption(t("train.mistakes_intro"))
+        v["unscaled_test"] = field(st.toggle, "unscaled_test")
+        v["labels_255"] = field(st.toggle, "labels_255")
     v["dropout"] = round(v["dropout"], 2)
     st.session_state[SAVED] = v
     return v
@@ -260,6 +265,8 @@ def results(run: Run) -> None:
     box(t(reason_key) if run.reason and has_text(reason_key) else t(f"status.{status}"))
     if status == RunStatus.FAILED:
         st.code(run.message, language=None)
+    if mistakes := find_mistakes(run):
+        mistakes_panel(run, mistakes)
     if run.test_accuracy is not None:
         preset = PRESET_INFO.get(run.preset or "")
         reported = preset.reported_accuracy if preset else None
@@ -284,6 +291,43 @@ def results(run: Run) -> None:
         show_evaluation(evaluation)
         st.page_link("pages/draw.py", label=t("result.draw_link"), icon=":material/draw:",
                      query_params={"model": run.id})  # fmt: skip
+
+
+def mistakes_panel(run: Run, mistakes: list[Mistake]) -> None:
+    """What went wrong, in plain words with the numbers that show it, and 'fix it'."""
+    with st.container(border=True):
+        st.subheader(t("mistake.title"))
+        for mistake in mistakes:
+            st.markdown(t(f"mistake.{mistake.kind}", **evidence_text(mistake.evidence)))
+        st.button(t("mistake.fix"), key="train_fix", on_click=fix_mistakes, args=(run, mistakes),
+                  type="primary", icon=":material/build:", help=t("mistake.fix_help"))  # fmt: skip
+
+
+def evidence_text(evidence: dict) -> dict[str, str]:
+    """A mistake's numbers written the user's way: 9,80 %, 0,0039, 1.000."""
+    text = {}
+    for name, value in evidence.items():
+        if value is None:
+            text[name] = "–"
+        elif name in ("accuracy", "val_accuracy", "logistic"):
+            text[name] = percent_text(value)
+        elif isinstance(value, str):  # made by pitfalls.py, not typed by anyone
+            text[name] = value
+        elif name in ("rate", "usual", "train_low", "train_high", "test_low", "test_high"):
+            text[name] = f"{value:g}".replace(".", "," if language() == "es" else ".")
+        else:
+            text[name] = number_text(value, 2 if abs(value) < 100 else 0)
+    return text
+
+
+def fix_mistakes(run: Run, mistakes: list[Mistake]) -> None:
+    """Undo the mistakes: the fixed settings go into the sliders, and the fixed run starts."""
+    fixed = without_mistakes(run.config, mistakes)
+    preset = next((slug for slug, config in PRESETS.items() if config == fixed), None)
+    for name, value in fixed.to_dict().items():
+        st.session_state[f"train_{name}"] = value
+    st.session_state["train_preset"] = preset or ""
+    start_run(fixed, preset)
 
 
 def show_evaluation(evaluation: Evaluation) -> None:

@@ -1,8 +1,11 @@
 """AppTest helpers: open a page as a visitor would, and read what it sent."""
 
+import time
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+
+from mnist_app.jobs import shared_manager
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -31,3 +34,17 @@ def page_text(at: AppTest) -> str:
             texts.append(str(node.proto))
         stack.extend(getattr(node, "children", {}).values())
     return "\n".join(texts)
+
+
+def wait_for_results(at: AppTest, timeout: float = 120) -> None:
+    """Wait for the page's run to end, then rerun the page as the live view would ask it to."""
+    run_id, deadline = at.query_params["run"], time.monotonic() + timeout
+    while shared_manager().is_active(run_id):
+        assert time.monotonic() < deadline, "the run did not finish in time"
+        time.sleep(0.5)
+    at.run()
+    assert not at.exception and not at.get("bidi_component")  # the live view has gone
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 import pytest
-from apptest_text import open_page
+from apptest_text import open_page, texts, wait_for_results
 from streamlit.runtime.scriptrunner import script_runner
 from streamlit.testing.v1 import AppTest
 
@@ -52,24 +52,10 @@ def small_settings(at: AppTest) -> None:
     at.run()
 
 
-def wait_for_results(at: AppTest, timeout: float = 120) -> None:
-    """Wait for the page's run to end, then rerun the page as the live view would ask it to."""
-    run_id, deadline = at.query_params["run"], time.monotonic() + timeout
-    while shared_manager().is_active(run_id):
-        assert time.monotonic() < deadline, "the run did not finish in time"
-        time.sleep(0.5)
-    at.run()
-    assert not at.exception and not at.get("bidi_component")  # the live view has gone
-
-
 def live_component_data(at: AppTest) -> dict:
     """What the page handed the live view component (its first view and where to poll)."""
     (component,) = at.get("bidi_component")
     return json.loads(component.proto.json)
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
 
 
 def test_small_run_trains_and_shows_results():
