@@ -182,3 +182,24 @@ def coach_panel(advice, key: str, on_apply) -> None:
             advice.suggestion.label, key=f"{key}_apply", icon=":material/science:",
             on_click=on_apply, args=(advice.suggestion,),
         )  # fmt: skip
+
+
+def code_panel(config, key: str, run_id: str | None = None) -> None:
+    """The code behind a run (a RunConfig): the plain Keras script, to read or download as a
+    .py script or an .ipynb notebook, with comments in the user's language."""
+    from mnist_app.codegen import notebook_text, script_for
+
+    name = f"mnist_lab_{run_id}" if run_id else "mnist_lab"
+    script = script_for(config, language(), file_name=f"{name}.py")
+    st.caption(t("code.panel.caption"))
+    st.code(script, language="python")
+    row = st.container(horizontal=True)
+    row.download_button(
+        t("code.panel.download_script"), script, file_name=f"{name}.py",
+        mime="text/x-python", key=f"{key}_script", icon=":material/download:",
+    )  # fmt: skip
+    row.download_button(
+        t("code.panel.download_notebook"), notebook_text(config, language()),
+        file_name=f"{name}.ipynb", mime="application/x-ipynb+json", key=f"{key}_notebook",
+        icon=":material/download:",
+    )  # fmt: skip

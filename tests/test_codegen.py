@@ -171,3 +171,21 @@ def test_bad_usages_exit_2_naming_the_problem(argv, message, capsys, tmp_path, m
     out, err = capsys.readouterr()
     assert out == "" and message in err
     assert not list(tmp_path.glob("*.ipynb"))
+
+
+def show_code_panel():
+    from mnist_app import ui
+    from mnist_app.config import PRESETS
+
+    ui.code_panel(PRESETS["fast-cnn"], key="code", run_id="0123456789ab")
+
+
+def test_the_code_panel_shows_the_script_and_offers_both_downloads():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(show_code_panel).run(timeout=30)
+    assert not at.exception
+    script = script_for(PRESETS["fast-cnn"], "es", "mnist_lab_0123456789ab.py")
+    assert at.code[0].value == script.rstrip("\n")  # st.code drops the last newline
+    labels = [button.proto.label for button in at.get("download_button")]
+    assert labels == ["Descargar el script (.py)", "Descargar el cuaderno (.ipynb)"]
