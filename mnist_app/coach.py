@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from mnist_app.config import RANGES, RunConfig
 from mnist_app.experiments import Vary
-from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, translate
+from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, format_percent, translate
 from mnist_app.status import RunStatus
 
 CHANCE_LOSS = math.log(10)  # ≈ 2.3: the loss of a network that gives every digit 10%
@@ -325,8 +325,7 @@ class _Numbers:
         return self.number(value, decimals)
 
     def percent(self, fraction: float) -> str:
-        text = self.number(fraction * 100, 1)
-        return f"{text} %" if self.language == "es" else f"{text}%"
+        return format_percent(fraction, 1, self.language)
 
     def rate(self, value: float) -> str:
         text = f"{value:.10f}".rstrip("0").rstrip(".") if value < 1 else f"{value:g}"

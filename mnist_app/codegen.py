@@ -144,8 +144,10 @@ def steps(config: RunConfig, language: str, inputs: Inputs) -> list[Step]:
     return [
         Step(say("code.seed"), f"keras.utils.set_random_seed({config.seed})"),
         Step(say("code.load"), _load_code(inputs)),
-        Step(say(f"code.scale.{config.scaling}"), SCALING_CODE[config.scaling]),
+        Step(say(f"code.scale.{config.scaling}"), _scale_code(config)),
+        *_mistake_steps(config, language),
         *_split_steps(config, language, inputs),
+        *_label_mistake_steps(config, language),
         Step(say("code.build"), _model_code(config, language)),
         Step(*_compile_code(config, language, inputs)),
         Step(say("code.train", batch=config.batch_size), _fit_code(config, language, inputs)),
@@ -173,6 +175,28 @@ def _load_code(inputs: Inputs) -> str:
         "else:\n"
         "    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()"
     )
+
+
+def _mistake_steps(config: RunConfig, language: str) -> list[Step]:
+    """Notebook 004's mistake, made on purpose: the test images go back to raw 0..255."""
+    if not config.unscaled_test:
+        return []
+    return [Step(translate("code.mistake.unscaled_test", language),
+                 'x_test = x_test.astype("float32")')]  # fmt: skip
+
+
+def _scale_code(config: RunConfig) -> str:
+    """The scaling of the images; only the training images' with notebook 004's mistake."""
+    lines = SCALING_CODE[config.scaling].splitlines()
+    return "\n".join(line for line in lines if not config.unscaled_test or "x_train" in line)
+
+
+def _label_mistake_steps(config: RunConfig, language: str) -> list[Step]:
+    """Notebook 003's mistake, made on purpose: the training labels divided by 255."""
+    if not config.labels_255:
+        return []
+    code = "y_train = y_train / 255" + ("\ny_val = y_val / 255" if config.validation_size else "")
+    return [Step(translate("code.mistake.labels_255", language), code)]
 
 
 def _split_steps(config: RunConfig, language: str, inputs: Inputs) -> list[Step]:

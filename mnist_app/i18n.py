@@ -47,6 +47,12 @@ def format_number(value: float, decimals: int = 0, language: str = DEFAULT_LANGU
     return text.translate(str.maketrans(",.", ".,")) if language == "es" else text
 
 
+def format_percent(fraction: float, decimals: int = 2, language: str = DEFAULT_LANGUAGE) -> str:
+    """A fraction as a percentage the language's way: 97.92% in English, 97,92 % in Spanish."""
+    text = format_number(fraction * 100, decimals, language)
+    return f"{text} %" if language == "es" else f"{text}%"
+
+
 def format_duration(seconds: float | None) -> str:
     """Seconds as m:ss (or h:mm:ss), '–' when unknown."""
     if seconds is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnist_app.config import RunConfig, layer_plan
+from mnist_app.i18n import format_number, format_percent, translate
 from mnist_app.plan import Dense
 from mnist_app.status import RunStatus
 from mnist_app.store import Run
@@ -86,6 +87,27 @@ def find_mistakes(run: Run) -> list[Mistake]:
             )
         )  # fmt: skip
     return found
+
+
+def explain(mistake: Mistake, language: str) -> str:
+    """What went wrong, in plain words with its numbers written the language's way."""
+    return translate(f"mistake.{mistake.kind}", language, **_written(mistake.evidence, language))
+
+
+def _written(evidence: dict, language: str) -> dict[str, str]:
+    text = {}
+    for name, value in evidence.items():
+        if value is None:
+            text[name] = "–"
+        elif isinstance(value, str):  # made here (the label values), not typed by anyone
+            text[name] = value
+        elif name in ("accuracy", "val_accuracy", "logistic"):
+            text[name] = format_percent(value, 2, language)
+        elif name in ("rate", "usual", "train_low", "train_high", "test_low", "test_high"):
+            text[name] = f"{value:g}".replace(".", "," if language == "es" else ".")
+        else:
+            text[name] = format_number(value, 2 if abs(value) < 100 else 0, language)
+    return text
 
 
 def without_mistakes(config: RunConfig, mistakes: list[Mistake]) -> RunConfig:

@@ -30,7 +30,7 @@ from mnist_app.experiments import (
     suggest_values,
     sweep_progress,
 )
-from mnist_app.i18n import format_duration, format_number, has_text, translate
+from mnist_app.i18n import format_duration, format_number, format_percent, has_text, translate
 from mnist_app.status import RunStatus
 
 if TYPE_CHECKING:
@@ -260,8 +260,7 @@ def answer_text(sweep: Sweep, points: list[SweepPoint], lang: str) -> str:
 
 
 def percent(fraction: float, lang: str, decimals: int = 1) -> str:
-    text = format_number(fraction * 100, decimals, lang)
-    return f"{text} %" if lang == "es" else f"{text}%"
+    return format_percent(fraction, decimals, lang)
 
 
 # --- the form and the lessons -------------------------------------------------------------

@@ -9,7 +9,7 @@ import streamlit as st
 
 from mnist_app.config import RANGES, ConfigError
 from mnist_app.experiments import log_steps  # noqa: F401  (the pages' slider stops)
-from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_number, translate
+from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_number, format_percent, translate
 from mnist_app.jobs import CONTINUABLE, TrainingManager, shared_manager
 from mnist_app.store import Run, StoreError
 
@@ -129,8 +129,7 @@ def number_text(value: float, decimals: int = 0, lang: str | None = None) -> str
 
 def percent_text(fraction: float, decimals: int = 2) -> str:
     """A fraction as a percentage in the user's language: 97.92% or 97,92 %."""
-    text = number_text(fraction * 100, decimals)
-    return f"{text} %" if language() == "es" else f"{text}%"
+    return format_percent(fraction, decimals, language())
 
 
 def digit_gallery(images: np.ndarray, captions: list[str], zoom: int = 4) -> None:

@@ -5,6 +5,7 @@ import dataclasses
 import streamlit as st
 
 from mnist_app import charts
+from mnist_app.coach import read_curves
 from mnist_app.config import (
     ACTIVATIONS,
     ARCHITECTURES,
@@ -20,10 +21,11 @@ from mnist_app.config import (
     model_size,
 )
 from mnist_app.evaluation import Evaluation, evaluate, images_at
+from mnist_app.experiments import format_value
 from mnist_app.i18n import format_duration, has_text, translate
 from mnist_app.jobs import CONTINUABLE
 from mnist_app.live import live_view
-from mnist_app.pitfalls import Mistake, find_mistakes, without_mistakes
+from mnist_app.pitfalls import Mistake, explain, find_mistakes, without_mistakes
 from mnist_app.plan import PlanSize
 from mnist_app.predict import ModelFileError, load_model
 from mnist_app.progress import Snapshot
@@ -31,6 +33,8 @@ from mnist_app.status import RunStatus
 from mnist_app.store import Run, UnreadableRunError
 from mnist_app.text import escape_markdown
 from mnist_app.ui import (
+    coach_panel,
+    code_panel,
     continue_control,
     digit_gallery,
     language,
@@ -109,12 +113,15 @@ def settings_widgets() -> dict:
     left, right = st.columns(2)
     v["optimizer"] = field(left.selectbox, "optimizer", options=OPTIMIZERS)
     v["learning_rate"] = field(
-        right.select_slider, "learning_rate", options=LEARNING_RATES, format_func="{:g}".format
+        right.select_slider,
+        "learning_rate",
+        options=stops("learning_rate", LEARNING_RATES),
+        format_func="{:g}".format,
     )
     v["batch_size"] = field(
         left.select_slider,
         "batch_size",
-        options=BATCH_SIZES,
+        options=stops("batch_size", BATCH_SIZES),
         format_func=count_format(whole_set=True),
     )
     v["epochs"] = field(right.slider, "epochs", **bounds("epochs"))
@@ -124,10 +131,16 @@ def settings_widgets() -> dict:
     st.subheader(t("train.data"))
     left, right = st.columns(2)
     v["limit"] = field(
-        left.select_slider, "limit", options=LIMITS, format_func=count_format(whole_set=True)
+        left.select_slider,
+        "limit",
+        options=stops("limit", LIMITS),
+        format_func=count_format(whole_set=True),
     )
     v["validation_size"] = field(
-        right.select_slider, "validation_size", options=VALIDATION_SIZES, format_func=count_format()
+        right.select_slider,
+        "validation_size",
+        options=stops("validation_size", VALIDATION_SIZES),
+        format_func=count_format(),
     )
     v["scaling"] = field(left.selectbox, "scaling", options=SCALINGS, format_func=choice("scaling"))
     v["seed"] = field(right.number_input, "seed", step=1, **bounds("seed"))
@@ -139,6 +152,16 @@ def settings_widgets() -> dict:
     v["dropout"] = round(v["dropout"], 2)
     st.session_state[SAVED] = v
     return v
+
+
+def stops(name: str, options: list) -> list:
+    """A select slider's stops, plus the value a preset, a link or the coach gave it if that is
+    not one of them (600 images, a rate of 0.0003); 'whole set' stays last."""
+    value = st.session_state.get(f"train_{name}")
+    if value in options or not isinstance(value, int | float):
+        return options
+    ordered = sorted([v for v in options if v != WHOLE_SET] + [value])
+    return ordered + ([WHOLE_SET] if WHOLE_SET in options else [])
 
 
 def bounds(name: str) -> dict:
@@ -279,7 +302,9 @@ def results(run: Run) -> None:
             help=t("help.reported", preset=escape_markdown(run.preset or "–")),
         )
         cols[3].metric(t("result.time"), format_duration(run.train_seconds))  # fmt: skip
-    curves(manager.snapshot(run.id))
+    snap = manager.snapshot(run.id)
+    curves(snap)
+    coach(run, snap)
     if status in CONTINUABLE and run.model_path:
         continue_control(manager, run, key="train_continue")
     if run.model_path:
@@ -293,31 +318,44 @@ def results(run: Run) -> None:
                      query_params={"model": run.id})  # fmt: skip
 
 
+def coach(run: Run, snap: Snapshot) -> None:
+    """The coach's reading of the curves, and the next experiment as a button."""
+    advice = read_curves(run.config, snap.history, snap.batch_loss, snap.status, language())
+    if advice is not None:
+        coach_panel(advice, "train_coach", lambda suggestion: try_next(run.config, suggestion))
+
+
+@st.fragment
+def live_coach(run_id: str) -> None:
+    """While a run trains: the coach reads its curves when asked (no rerun on its own)."""
+    run = manager.store.get(run_id)
+    if run is not None and st.toggle(t("coach.live"), key="train_live_coach"):
+        coach(run, manager.snapshot(run_id))
+        st.button(t("coach.again"), key="train_coach_again", icon=":material/refresh:")
+
+
+def try_next(config: RunConfig, suggestion) -> None:
+    """Put the suggested settings in the sliders; a suggested sweep opens the sweep form."""
+    changed = config.replace(**suggestion.changes)
+    for name, value in changed.to_dict().items():
+        st.session_state[f"train_{name}"] = value
+    st.session_state["train_preset"] = ""
+    st.session_state[SAVED] = changed.to_dict()  # the sweep form's base
+    if suggestion.vary is not None:
+        vary = suggestion.vary
+        st.session_state["sweep_field"] = vary.field
+        st.session_state[f"sweep_values_{vary.field}"] = [format_value(v) for v in vary.values]
+        st.session_state["train_open_sweep"] = True  # a callback cannot switch pages
+
+
 def mistakes_panel(run: Run, mistakes: list[Mistake]) -> None:
     """What went wrong, in plain words with the numbers that show it, and 'fix it'."""
     with st.container(border=True):
         st.subheader(t("mistake.title"))
         for mistake in mistakes:
-            st.markdown(t(f"mistake.{mistake.kind}", **evidence_text(mistake.evidence)))
+            st.markdown(explain(mistake, language()))
         st.button(t("mistake.fix"), key="train_fix", on_click=fix_mistakes, args=(run, mistakes),
                   type="primary", icon=":material/build:", help=t("mistake.fix_help"))  # fmt: skip
-
-
-def evidence_text(evidence: dict) -> dict[str, str]:
-    """A mistake's numbers written the user's way: 9,80 %, 0,0039, 1.000."""
-    text = {}
-    for name, value in evidence.items():
-        if value is None:
-            text[name] = "–"
-        elif name in ("accuracy", "val_accuracy", "logistic"):
-            text[name] = percent_text(value)
-        elif isinstance(value, str):  # made by pitfalls.py, not typed by anyone
-            text[name] = value
-        elif name in ("rate", "usual", "train_low", "train_high", "test_low", "test_high"):
-            text[name] = f"{value:g}".replace(".", "," if language() == "es" else ".")
-        else:
-            text[name] = number_text(value, 2 if abs(value) < 100 else 0)
-    return text
 
 
 def fix_mistakes(run: Run, mistakes: list[Mistake]) -> None:
@@ -348,6 +386,8 @@ def show_evaluation(evaluation: Evaluation) -> None:
 
 
 # --- the page ------------------------------------------------------------------------------
+if st.session_state.pop("train_open_sweep", False):
+    st.switch_page("pages/sweeps.py", query_params={"new": "1"})
 st.title(t("nav.train"))
 st.write(t("train.intro"))
 restore_settings()
@@ -366,6 +406,8 @@ with outcome:
     if config is not None:
         with st.expander(t("summary.title"), expanded=run is None):
             show_summary(model_size(config))
+        with st.expander(t("train.code"), icon=":material/code:"):
+            code_panel(config, "train_code")
     preset = st.session_state["train_preset"] or None
     if preset and config != PRESETS[preset]:
         st.caption(t("train.modified", preset=preset))
@@ -390,5 +432,6 @@ with outcome:
                 st.info(view["text"])
             live_controls(run.id, RunStatus(view["status"]))
             live_run(view, key="train_live")
+            live_coach(run.id)
         else:
             results(run)

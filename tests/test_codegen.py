@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from mnist_app import codegen
@@ -74,6 +75,18 @@ def test_the_script_trains_what_the_engine_trains(kind, tmp_path):
     assert int(printed["params"]) == build_model(config).count_params()
     engine = train(config).test_accuracy
     assert abs(float(printed["test_accuracy"]) - engine) < 0.05, (printed, engine)
+
+
+def test_a_script_makes_the_notebooks_mistakes_when_the_run_did(tmp_path):
+    # Notebook 003's labels divided by 255: Keras reads them all as 0, so the network answers
+    # 0 for everything and scores the share of zeros among the test digits, in the script too.
+    config = PRESETS["pitfall-labels-255"].replace(limit=1000, epochs=1, validation_size=200)
+    printed = run_script(script_for(config, "en"), tmp_path, "--data", str(MNIST))
+    zeros = float(np.mean(np.load(MNIST)["y_test"] == 0))
+    assert float(printed["test_accuracy"]) == pytest.approx(zeros, abs=0.001)
+    unscaled = script_for(config.replace(labels_255=False, unscaled_test=True), "en")
+    assert 'x_test = x_test.astype("float32")\n' in unscaled  # raw 0..255 pixels
+    assert 'x_test = x_test.astype("float32") /' not in unscaled
 
 
 def imported_modules(script: str) -> set[str]:
