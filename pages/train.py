@@ -1,6 +1,7 @@
 """Train: pick a preset or set every hyperparameter, watch the network learn, inspect the result."""
 
 import dataclasses
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -29,6 +30,7 @@ from mnist_app.pitfalls import Mistake, explain, find_mistakes, without_mistakes
 from mnist_app.plan import PlanSize
 from mnist_app.predict import ModelFileError, load_model
 from mnist_app.progress import Snapshot
+from mnist_app.share import SETUP_KEYS, Refusal, read_setup, setup_query
 from mnist_app.status import RunStatus
 from mnist_app.store import Run, UnreadableRunError
 from mnist_app.text import escape_markdown
@@ -48,6 +50,8 @@ from mnist_app.ui import (
 
 FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
 SAVED = "train_settings"  # widget values outlive a visit to another page only if copied here
+SHARED = "train_shared_link"  # the link's settings last applied or written: applied only once
+REFUSED = "train_refused"  # what the last link said that could not be used
 WHOLE_SET = 0  # batch size / limit stop meaning "all the training images"
 LEARNING_RATES = log_steps(*RANGES["learning_rate"], mantissas=tuple(range(1, 10)))
 BATCH_SIZES = sorted({2**k for k in range(16)} | {p.config.batch_size for p in PRESET_LIST})
@@ -64,6 +68,50 @@ def restore_settings() -> None:
     for name in FIELDS:
         st.session_state.setdefault(f"train_{name}", saved[name])
     st.session_state.setdefault("train_preset", "")
+
+
+def open_shared_setup() -> None:
+    """A link with settings (?preset=…&learning_rate=…) fills the sliders, once per link; what
+    it says that cannot be trained is left at the preset's or default value, and said why."""
+    params = {key: st.query_params[key] for key in SETUP_KEYS if key in st.query_params}
+    marker = sorted(params.items())
+    if not params or st.session_state.get(SHARED) == marker:
+        return
+    setup = read_setup(params)
+    for name, value in setup.config.to_dict().items():
+        st.session_state[f"train_{name}"] = value
+    st.session_state["train_preset"] = setup.preset or ""
+    st.session_state[REFUSED] = setup.refused
+    st.session_state[SHARED] = marker
+
+
+def refusal_text(refusal: Refusal) -> str:
+    """Which value of the link was not used, and why, in the user's language."""
+    name = t("train.preset") if refusal.field == "preset" else t(f"field.{refusal.field}")
+    text = t(f"share.refused.{refusal.reason}", field=name, value=escape_markdown(refusal.text),
+             **refusal.values)  # fmt: skip
+    return f"{text} {config_error_text(refusal.error)}" if refusal.error else text
+
+
+def keep_setup_in_url(config: RunConfig, preset: str | None) -> dict[str, str]:
+    """The settings as they are now, in the URL (a reload keeps them, a copy shares them)."""
+    query = setup_query(config, preset)
+    for key in SETUP_KEYS:
+        if key in st.query_params and key not in query:
+            del st.query_params[key]
+    for key, value in query.items():
+        if st.query_params.get(key) != value:
+            st.query_params[key] = value
+    st.session_state[SHARED] = sorted(query.items())
+    return query
+
+
+def share_link(query: dict[str, str]) -> None:
+    """'Share these settings': the link, with Streamlit's copy button."""
+    page = (st.context.url or "").split("?")[0] or "train"
+    with st.popover(t("share.button"), icon=":material/share:"):
+        st.caption(t("share.caption"))
+        st.code(f"{page}?{urlencode(query)}" if query else page, language=None, wrap_lines=True)
 
 
 def apply_preset() -> None:
@@ -390,11 +438,14 @@ if st.session_state.pop("train_open_sweep", False):
     st.switch_page("pages/sweeps.py", query_params={"new": "1"})
 st.title(t("nav.train"))
 st.write(t("train.intro"))
+open_shared_setup()
 restore_settings()
 run = watched_run()
 active = run is not None and manager.is_active(run.id)
 settings, outcome = st.columns([2, 3], gap="large")
 with settings:
+    for refusal in st.session_state.pop(REFUSED, ()):
+        st.warning(refusal_text(refusal), icon=":material/link_off:")
     values = settings_widgets()
 with outcome:
     config, error = None, None
@@ -409,6 +460,7 @@ with outcome:
         with st.expander(t("train.code"), icon=":material/code:"):
             code_panel(config, "train_code")
     preset = st.session_state["train_preset"] or None
+    query = keep_setup_in_url(config, preset) if config is not None else None
     if preset and config != PRESETS[preset]:
         st.caption(t("train.modified", preset=preset))
         preset = None
@@ -424,6 +476,9 @@ with outcome:
         help=t("help.sweep"),
         disabled=config is None,
     )
+    if query is not None:
+        with actions:
+            share_link(query)
     if run is not None:
         st.divider()
         if active:
