@@ -10,12 +10,13 @@ from contextlib import asynccontextmanager
 import streamlit as st
 
 from mnist_app.live import routes
-from mnist_app.ui import base_path, language_switch, prepare_server, t
+from mnist_app.ui import base_path, language_switch, prepare_server, projector_switch, t
 
 
 def run() -> None:
     st.set_page_config(page_title="MNIST Lab", page_icon=":material/draw:", layout="wide")
     language_switch()
+    projector_switch()
     pages = [
         st.Page("pages/home.py", title=t("nav.home"), icon=":material/home:", default=True),
         st.Page("pages/train.py", title=t("nav.train"), icon=":material/show_chart:"),

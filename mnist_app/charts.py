@@ -282,3 +282,17 @@ def parallel_figure(runs: list, language: str = DEFAULT_LANGUAGE) -> go.Figure:
         margin={"l": 60, "r": 40, "t": 110, "b": 30},  # the axis names sit above the axes
     )
     return figure
+
+
+PROJECTOR_FONT = 22  # px: tick labels, axis titles and numbers read from the back of a room
+
+
+def for_projector(figure: go.Figure) -> go.Figure:
+    """The figure with every text at least PROJECTOR_FONT px (titles larger), for projector mode."""
+    big = {"size": PROJECTOR_FONT}
+    figure.update_layout(font=big, legend={"font": big}, title={"font": {"size": 28}})
+    figure.update_xaxes(tickfont=big, title_font=big)
+    figure.update_yaxes(tickfont=big, title_font=big)
+    figure.update_traces(textfont=big, selector={"type": "heatmap"})
+    figure.update_traces(textfont=big, selector={"type": "bar"})
+    return figure

@@ -112,8 +112,58 @@ def live_run(view: dict, key: str, url: str | None = None) -> None:
     training, per viewer.
     """
     url = url or f"{base_path()}/api/runs/{view['run_id']}/live?lang={view['lang']}"
-    data = {"view": view, "url": url, "refresh_ms": round(REFRESH_SECONDS * 1000)}
+    data = {"view": view, "url": url, "refresh_ms": round(REFRESH_SECONDS * 1000),
+            "large": presenting()}  # fmt: skip
     _live_run_component(key=key, data=data, on_phase_change=lambda: None)
+
+
+# --- projector mode --------------------------------------------------------------------------
+PRESENT = "present"  # ?present=1: the page as the back of a classroom needs it
+# Streamlit sizes its text in rem: a bigger root font enlarges every word and number on the page.
+_PROJECTOR_STYLE = """<style>
+html { font-size: 22px; }
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
+[data-testid="stExpandSidebarButton"] { display: none; }
+</style>"""
+
+
+def presenting() -> bool:
+    """Whether the page is in projector mode (?present=1, or the sidebar's switch)."""
+    return st.query_params.get(PRESENT) == "1"
+
+
+def projector_switch() -> None:
+    """The sidebar's projector switch; in projector mode, the page's own way back out.
+
+    Projector mode hides the sidebar and the settings, and draws text, numbers and curves large
+    enough to read from the back of a room (18 px and up).
+    """
+    st.session_state.setdefault("present_switch", presenting())
+    st.sidebar.toggle(t("present.toggle"), key="present_switch", on_change=_follow_switch,
+                      help=t("present.help"))  # fmt: skip
+    if presenting():
+        st.html(_PROJECTOR_STYLE)
+        st.button(t("present.leave"), key="present_leave", on_click=_leave_projector,
+                  icon=":material/close_fullscreen:", type="tertiary")  # fmt: skip
+
+
+def _follow_switch() -> None:
+    if st.session_state["present_switch"]:
+        st.query_params[PRESENT] = "1"
+    else:
+        st.query_params.pop(PRESENT, None)
+
+
+def _leave_projector() -> None:
+    st.session_state["present_switch"] = False
+    st.query_params.pop(PRESENT, None)
+
+
+def plotly_chart(figure, key: str) -> None:
+    """A plotly figure, its fonts enlarged in projector mode."""
+    from mnist_app.charts import for_projector
+
+    st.plotly_chart(for_projector(figure) if presenting() else figure, key=key)
 
 
 def base_path() -> str:

@@ -19,9 +19,18 @@ from mnist_app.predict import (
 from mnist_app.preprocess import MAX_UPLOAD_BYTES, ImageError, read_upload
 from mnist_app.store import StoreError
 from mnist_app.text import escape_markdown
-from mnist_app.ui import digit_gallery, language, percent_text, t, training_manager
+from mnist_app.ui import (
+    digit_gallery,
+    language,
+    percent_text,
+    plotly_chart,
+    presenting,
+    t,
+    training_manager,
+)
 
 CANVAS_SIDE = 280
+PROJECTOR_SIDE = 440  # projector mode: a canvas the teacher can draw on in front of the room
 LIVE_SECONDS = 2  # how often a network still training reads the drawing again
 manager = training_manager()
 
@@ -71,25 +80,29 @@ def show_reading(reading: Reading, key: str) -> None:
         st.markdown(t("draw.confidence", percent=percent_text(reading.confidence, 1)))
         if reading.looks_like_digit and not reading.sure:
             st.warning(t("draw.unsure", percent=percent_text(SURE_FROM, 0)))
-        digit_gallery(reading.image[np.newaxis], [t("draw.sees")], zoom=5)
+        zoom = 9 if presenting() else 5
+        digit_gallery(reading.image[np.newaxis], [t("draw.sees")], zoom=zoom)
     figure = charts.probabilities_figure(reading.probabilities, language())
-    right.plotly_chart(figure, key=f"{key}_chart")
+    with right:
+        plotly_chart(figure, key=f"{key}_chart")
 
 
 def drawing_tab(model, scaling: str, live: bool) -> None:
-    left, right = st.columns([1, 2])
+    side = PROJECTOR_SIDE if presenting() else CANVAS_SIDE
+    left, right = st.columns([1, 1] if presenting() else [1, 2])
     with left:
         stroke = st.slider(t("draw.stroke"), 4, 50, 20, key="draw_stroke",
                            help=t("help.draw_stroke"))  # fmt: skip
         canvas = st_canvas(
             stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
-            height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw",
+            height=side, width=side, drawing_mode="freedraw",
             return_image_data=True, key="draw_canvas",
         )  # fmt: skip
         st.caption(t("draw.canvas_hint"))
     with right:
         (live_drawing_reading if live else drawing_reading)(model, canvas.image_data, scaling)
-        class_set_form(canvas.image_bytes)
+        if not presenting():
+            class_set_form(canvas.image_bytes)
 
 
 def drawing_reading(model, image: np.ndarray | None, scaling: str) -> None:

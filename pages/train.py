@@ -44,6 +44,8 @@ from mnist_app.ui import (
     log_steps,
     number_text,
     percent_text,
+    plotly_chart,
+    presenting,
     t,
     training_manager,
 )
@@ -317,8 +319,8 @@ def live_learning_rate(job, column) -> None:
 def curves(snap: Snapshot) -> None:
     """Loss above accuracy, each the column's full width (as the live view draws them)."""
     lang = language()
-    st.plotly_chart(charts.curves_figure(snap, "loss", lang), key="train_loss_chart")
-    st.plotly_chart(charts.curves_figure(snap, "accuracy", lang), key="train_acc_chart")
+    plotly_chart(charts.curves_figure(snap, "loss", lang), key="train_loss_chart")
+    plotly_chart(charts.curves_figure(snap, "accuracy", lang), key="train_acc_chart")
 
 
 # --- the result ------------------------------------------------------------------------------
@@ -418,8 +420,8 @@ def fix_mistakes(run: Run, mistakes: list[Mistake]) -> None:
 
 def show_evaluation(evaluation: Evaluation) -> None:
     lang = language()  # the confusion matrix gets the column's full width: readable on a projector
-    st.plotly_chart(charts.confusion_figure(evaluation.confusion, lang), key="train_confusion")
-    st.plotly_chart(
+    plotly_chart(charts.confusion_figure(evaluation.confusion, lang), key="train_confusion")
+    plotly_chart(
         charts.per_class_figure(evaluation.per_class_accuracy, lang), key="train_per_class"
     )
     st.subheader(t("result.mistakes", count=number_text(len(evaluation.mistakes))))
@@ -433,29 +435,15 @@ def show_evaluation(evaluation: Evaluation) -> None:
     digit_gallery(images, captions)
 
 
-# --- the page ------------------------------------------------------------------------------
-if st.session_state.pop("train_open_sweep", False):
-    st.switch_page("pages/sweeps.py", query_params={"new": "1"})
-st.title(t("nav.train"))
-st.write(t("train.intro"))
-open_shared_setup()
-restore_settings()
-run = watched_run()
-active = run is not None and manager.is_active(run.id)
-settings, outcome = st.columns([2, 3], gap="large")
-with settings:
-    for refusal in st.session_state.pop(REFUSED, ()):
-        st.warning(refusal_text(refusal), icon=":material/link_off:")
-    values = settings_widgets()
-with outcome:
-    config, error = None, None
+def setup_panel(values: dict, active: bool, has_run: bool) -> None:
+    """Beside the settings: what they build, their code, Start, Sweep and the share link."""
+    config = None
     try:
         config = build_config(values)
     except ConfigError as problem:
-        error = problem
         st.error(config_error_text(problem))
     if config is not None:
-        with st.expander(t("summary.title"), expanded=run is None):
+        with st.expander(t("summary.title"), expanded=not has_run):
             show_summary(model_size(config))
         with st.expander(t("train.code"), icon=":material/code:"):
             code_panel(config, "train_code")
@@ -479,6 +467,28 @@ with outcome:
     if query is not None:
         with actions:
             share_link(query)
+
+
+# --- the page ------------------------------------------------------------------------------
+if st.session_state.pop("train_open_sweep", False):
+    st.switch_page("pages/sweeps.py", query_params={"new": "1"})
+st.title(t("nav.train"))
+st.write(t("train.intro"))
+open_shared_setup()
+restore_settings()
+run = watched_run()
+active = run is not None and manager.is_active(run.id)
+if presenting():  # projector mode: the run alone, across the whole width
+    values, outcome = RunConfig().to_dict() | st.session_state.get(SAVED, {}), st.container()
+else:
+    settings, outcome = st.columns([2, 3], gap="large")
+    with settings:
+        for refusal in st.session_state.pop(REFUSED, ()):
+            st.warning(refusal_text(refusal), icon=":material/link_off:")
+        values = settings_widgets()
+with outcome:
+    if not presenting():
+        setup_panel(values, active, run is not None)
     if run is not None:
         st.divider()
         if active:
@@ -490,3 +500,5 @@ with outcome:
             live_coach(run.id)
         else:
             results(run)
+    elif presenting():
+        st.info(t("train.present_no_run"))

@@ -4,8 +4,12 @@
 // redraw: the browser leaves the CPU to the training. When the run's phase changes (it starts,
 // ends, or moves up the queue) a trigger value makes Streamlit rerun the page once.
 
-const HEIGHT = 340; // CSS pixels per chart
-const PAD = { left: 58, right: 14, top: 38, bottom: 44 };
+// CSS pixels: each chart's height, its margins and its fonts; projector mode draws it all larger
+// (the numbers at 20 px and up, readable from the back of a room).
+const SIZES = {
+  normal: { height: 340, pad: { left: 58, right: 14, top: 38, bottom: 44 }, tick: 13, title: 16 },
+  large: { height: 460, pad: { left: 84, right: 18, top: 54, bottom: 66 }, tick: 20, title: 26 },
+};
 const states = new WeakMap(); // root element -> what this mount knows
 
 export default function liveRun({ data, parentElement, setTriggerValue }) {
@@ -13,11 +17,13 @@ export default function liveRun({ data, parentElement, setTriggerValue }) {
   let state = states.get(root);
   if (!state) {
     state = { view: null, timer: null, busy: false };
-    state.observer = new ResizeObserver(() => state.view && drawAll(root, state.view));
+    state.observer = new ResizeObserver(() => state.view && drawAll(root, state));
     state.observer.observe(root.querySelector(".charts"));
     states.set(root, state);
   }
   Object.assign(state, { url: data.url, setTriggerValue, phase: phaseOf(data.view) });
+  state.size = data.large ? SIZES.large : SIZES.normal;
+  root.classList.toggle("large", Boolean(data.large));
   show(root, state, data.view);
   clearInterval(state.timer);
   if (data.view.active) state.timer = setInterval(() => poll(root, state), data.refresh_ms);
@@ -65,10 +71,11 @@ function show(root, state, view) {
   const done = Math.min(Math.max(view.progress, 0), 1);
   root.querySelector(".fill").style.width = `${Math.round(done * 1000) / 10}%`;
   root.querySelector(".bar").setAttribute("aria-valuenow", String(Math.round(done * 100)));
-  drawAll(root, view);
+  drawAll(root, state);
 }
 
-function drawAll(root, view) {
+function drawAll(root, state) {
+  const view = state.view;
   const holder = root.querySelector(".charts");
   while (holder.children.length < view.charts.length) {
     const canvas = document.createElement("canvas");
@@ -81,11 +88,15 @@ function drawAll(root, view) {
     text: style.getPropertyValue("--st-text-color").trim() || "#111827",
     font: style.fontFamily || "sans-serif",
   };
-  view.charts.forEach((chart, i) => drawChart(holder.children[i], chart, theme, view.lang));
+  view.charts.forEach((chart, i) =>
+    drawChart(holder.children[i], chart, theme, view.lang, state.size),
+  );
   updateLegend(root, view.charts);
 }
 
-function drawChart(canvas, chart, theme, lang) {
+function drawChart(canvas, chart, theme, lang, size) {
+  const { height: HEIGHT, pad: PAD } = size;
+  canvas.style.height = `${HEIGHT}px`;
   const width = canvas.clientWidth || 480;
   const ratio = window.devicePixelRatio || 1;
   if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(HEIGHT * ratio)) {
@@ -106,7 +117,7 @@ function drawChart(canvas, chart, theme, lang) {
   const sy = (y) => box.y0 - ((y - yMin) / (yMax - yMin || 1)) * (box.y0 - box.y1);
   const number = new Intl.NumberFormat(lang, { maximumFractionDigits: 3 });
 
-  ctx.font = `13px ${theme.font}`;
+  ctx.font = `${size.tick}px ${theme.font}`;
   ctx.fillStyle = theme.text;
   ctx.strokeStyle = theme.text;
   ctx.textBaseline = "middle";
@@ -121,12 +132,12 @@ function drawChart(canvas, chart, theme, lang) {
   ctx.textAlign = "right";
   for (const y of yTicks) ctx.fillText(number.format(y), box.x0 - 6, sy(y));
   ctx.textAlign = "center";
-  for (const x of xTicks) ctx.fillText(number.format(x), sx(x), box.y0 + 12);
-  ctx.fillText(chart.x_title, (box.x0 + box.x1) / 2, box.y0 + 32);
+  for (const x of xTicks) ctx.fillText(number.format(x), sx(x), box.y0 + size.tick);
+  ctx.fillText(chart.x_title, (box.x0 + box.x1) / 2, box.y0 + 2.5 * size.tick);
   ctx.globalAlpha = 1;
   ctx.textAlign = "left";
-  ctx.font = `600 16px ${theme.font}`;
-  ctx.fillText(chart.title, box.x0, 16);
+  ctx.font = `600 ${size.title}px ${theme.font}`;
+  ctx.fillText(chart.title, box.x0, size.title);
 
   // the lines, clipped to the plot area
   ctx.save();
