@@ -355,6 +355,8 @@ def results(run: Run) -> None:
     snap = manager.snapshot(run.id)
     curves(snap)
     coach(run, snap)
+    with st.expander(t("train.run_code"), icon=":material/code:"):
+        code_panel(run.config, "train_run_code", run.id)
     if status in CONTINUABLE and run.model_path:
         continue_control(manager, run, key="train_continue")
     if run.model_path:

@@ -117,12 +117,14 @@ def test_one_selected_run_offers_its_results_drawing_and_downloads(store, traine
         link.proto.page.rsplit("/", 1)[-1]: link.proto.query_string for link in at.get("page_link")
     }
     assert links == {"train": f"run={run_id}", "draw": f"model={run_id}"}
+    code = ["Download the script (.py)", "Download the notebook (.ipynb)"]  # the run's code
     downloads = [b.proto.label for b in at.get("download_button")]
-    assert downloads == ["Download the model (.keras)", "Download the history (CSV)"]
+    assert downloads == ["Download the model (.keras)", "Download the history (CSV)", *code]
     store.model_path(run_id).unlink()  # the file went missing: no drawing, no model download
     at.run()
     assert [link.proto.page.rsplit("/", 1)[-1] for link in at.get("page_link")] == ["train"]
-    assert [b.proto.label for b in at.get("download_button")] == ["Download the history (CSV)"]
+    downloads = [b.proto.label for b in at.get("download_button")]
+    assert downloads == ["Download the history (CSV)", *code]
     assert "saved no model" in texts(at.caption)
 
 
