@@ -1,4 +1,5 @@
-"""The one Streamlit module of the engine: shared widgets for the pages."""
+"""The engine's only Streamlit code: shared widgets for the pages (and, in train_form.py, the
+Train page's settings form)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_number, format_pe
 from mnist_app.jobs import CONTINUABLE, TrainingManager, shared_manager
 from mnist_app.store import Run, StoreError
 
-FRONTEND = Path(__file__).with_name("frontend")
+FRONTEND = Path(__file__).parent.parent / "frontend"
 REFRESH_SECONDS = 0.5  # how often the live view of a training run asks for news
 _live_run_component = st.components.v2.component(
     "mnist_lab.live_run",
@@ -47,7 +48,7 @@ def prepare_server() -> None:
             raise RuntimeError(
                 f"streamlit {st.__version__} no longer has script_runner.{CLEANUP_NAME} or "
                 "PagesManager.uses_pages_directory, which MNIST Lab patches (see "
-                "mnist_app/ui.py, prepare_server); pin streamlit to the version in "
+                "mnist_app/ui/__init__.py, prepare_server); pin streamlit to the version in "
                 "requirements.txt or update the patch"
             )
         global streamlit_cleanup
