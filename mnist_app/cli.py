@@ -95,9 +95,9 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=kind, default=None, metavar=f.name.upper())
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The preset (or the defaults) with every flag given on the command line applied."""
-    base = PRESETS[args.preset] if args.preset else RunConfig()
+def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
+    """The base (else the preset, else the defaults) with every flag given applied."""
+    base = base or (PRESETS[args.preset] if args.preset else RunConfig())
     changes = {
         f.name: getattr(args, f.name)
         for f in dataclasses.fields(RunConfig)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -39,18 +38,11 @@ def code_command(args: argparse.Namespace) -> int:
 
 def config_for(args: argparse.Namespace) -> RunConfig:
     """A stored run's or a preset's settings (or the defaults), with the flags given applied."""
+    from mnist_app.cli import config_from_args  # cli imports this module to add the command
+
     if args.preset and args.run:
         raise ConfigError("--run", "give --preset or --run, not both")
-    if args.run:
-        base = stored_config(args.run)
-    else:
-        base = PRESETS[args.preset] if args.preset else RunConfig()
-    changes = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(RunConfig)
-        if getattr(args, f.name, None) is not None
-    }
-    return base.replace(**changes)
+    return config_from_args(args, stored_config(args.run) if args.run else None)
 
 
 def stored_config(run_id: str) -> RunConfig:
