@@ -8,8 +8,9 @@ from pathlib import Path
 
 from mnist_app.codegen import notebook_text, script_for
 from mnist_app.config import PRESETS, ConfigError, RunConfig
+from mnist_app.experiment_cli import stored_run
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from mnist_app.store import ID_PATTERN, RunStore, UnreadableRunError
+from mnist_app.store import RunStore
 
 
 def add_code_command(commands, add_config_flags) -> None:
@@ -47,15 +48,7 @@ def config_for(args: argparse.Namespace) -> RunConfig:
 
 def stored_config(run_id: str) -> RunConfig:
     """The settings of a stored run; ConfigError (exit 2) names an unknown or malformed id."""
-    if not ID_PATTERN.fullmatch(run_id):
-        raise ConfigError("--run", f"{run_id!r} is not a run id (12 hex digits, see `runs`)")
-    try:
-        run = RunStore().get(run_id)
-    except UnreadableRunError as error:
-        raise ConfigError("--run", str(error)) from None
-    if run is None:
-        raise ConfigError("--run", f"there is no run {run_id}")
-    return run.config
+    return stored_run(RunStore(), run_id, "--run").config
 
 
 def write_notebook(target: Path, text: str) -> None:

@@ -150,7 +150,7 @@ def compare_command(args: argparse.Namespace) -> int:
     ids = list(dict.fromkeys(args.run_ids))  # the same run twice counts once
     if not 2 <= len(ids) <= MAX_COMPARE:
         raise ConfigError("run_ids", f"compare 2 to {MAX_COMPARE} different runs, not {len(ids)}")
-    runs = [_stored_run(store, run_id) for run_id in ids]
+    runs = [stored_run(store, run_id) for run_id in ids]
     differing = differing_fields([run.config for run in runs])
     if args.json:
         rows = [run_json(run) | {"name": run_name(run, differing)} for run in runs]
@@ -176,7 +176,7 @@ def delete_command(args: argparse.Namespace) -> int:
 def export_command(args: argparse.Namespace) -> int:
     from mnist_app.training import write_atomically
 
-    run = _stored_run(RunStore(), args.run_id)
+    run = stored_run(RunStore(), args.run_id)
     target = Path(args.csv)
     if target.is_dir():
         raise ConfigError("--csv", f"{target} is a folder; give a file name")
@@ -189,18 +189,20 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_id(text: str) -> str:
+def _run_id(text: str, flag: str = "run_id") -> str:
     if not ID_PATTERN.fullmatch(text):
-        raise ConfigError("run_id", f"{text!r} is not a run id (12 hex digits, see `runs`)")
+        raise ConfigError(flag, f"{text!r} is not a run id (12 hex digits, see `runs`)")
     return text
 
 
-def _stored_run(store: RunStore, text: str) -> Run:
-    run_id = _run_id(text)
+def stored_run(store: RunStore, text: str, flag: str = "run_id") -> Run:
+    """The stored run a command names; ConfigError (exit 2) names a malformed, unknown or
+    unreadable id, under the flag that gave it."""
+    run_id = _run_id(text, flag)
     try:
         run = store.get(run_id)
     except UnreadableRunError as error:
-        raise ConfigError("run_id", str(error)) from None
+        raise ConfigError(flag, str(error)) from None
     if run is None:
-        raise ConfigError("run_id", f"there is no run {run_id}")
+        raise ConfigError(flag, f"there is no run {run_id}")
     return run
