@@ -42,6 +42,16 @@ def setting_name(name: str) -> str:
 
 
 # --- a new sweep ---------------------------------------------------------------------------
+def adopt_train_settings() -> None:
+    """Coming from the Train page: its widgets' values are still in the session for this first
+    run. The copy it saves is made at the end of its own run, which a quick click on Sweep…
+    can cut short, so the widgets themselves are the up-to-date settings."""
+    live = {name: st.session_state[f"train_{name}"] for name in FIELDS
+            if f"train_{name}" in st.session_state}  # fmt: skip
+    if live:
+        st.session_state[TRAIN_SETTINGS] = st.session_state.get(TRAIN_SETTINGS, {}) | live
+
+
 def base_settings() -> tuple[RunConfig, str | None]:
     """The Train page's settings (or its preset from the link, or the defaults after a reload)."""
     preset = st.query_params.get("preset")
@@ -252,6 +262,7 @@ def lesson_cards(latest: dict[str, str]) -> None:
 
 
 # --- the page ------------------------------------------------------------------------------
+adopt_train_settings()
 st.title(t("nav.sweeps"))
 sweep_id = st.query_params.get("sweep")
 if not sweep_id or not show_sweep(sweep_id):
