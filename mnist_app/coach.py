@@ -11,14 +11,10 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from mnist_app.config import RANGES, RunConfig
+from mnist_app.config import CHANCE_LOSS, RANGES, USUAL_LEARNING_RATES, RunConfig
 from mnist_app.experiments import Vary
 from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, format_percent, translate
 from mnist_app.status import RunStatus
-
-CHANCE_LOSS = math.log(10)  # ≈ 2.3: the loss of a network that gives every digit 10%
-USUAL_RATES = {"sgd": 0.01, "rmsprop": 1e-3, "adam": 1e-3, "adadelta": 1.0, "adagrad": 0.01,
-               "adamax": 1e-3, "nadam": 1e-3, "ftrl": 0.01}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -59,7 +55,7 @@ class Thresholds:
     # The rate each optimizer is usually started at: Keras' defaults (0.01 for SGD, 0.001 for
     # the adaptive ones), but 1.0 for Adadelta (its paper's) and 0.01 for Adagrad and Ftrl,
     # which Keras' 0.001 barely moves. A rate slow_rate_factor below it is slow.
-    usual_rates: dict = field(hash=False, default_factory=lambda: dict(USUAL_RATES))
+    usual_rates: dict = field(hash=False, default_factory=lambda: dict(USUAL_LEARNING_RATES))
 
 
 THRESHOLDS = Thresholds()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 
@@ -25,6 +26,11 @@ OPTIMIZERS = ("sgd", "rmsprop", "adam", "adadelta", "adagrad", "adamax", "nadam"
 SCALINGS = ("unit", "centered", "none")  # [0, 1], [-0.5, 0.5], raw 0..255
 SCHEDULES = ("constant", "cosine")  # cosine: the learning rate glides down to 0 by the last batch
 TRAIN_IMAGES = 60_000
+CHANCE_LOSS = math.log(10)  # ≈ 2.3: the loss of a network that gives every digit 10%
+# The learning rate each optimizer is usually started at (Keras' defaults; 1.0 for Adadelta,
+# which Keras' 0.001 barely moves): what "too high" and "too slow" are measured against.
+USUAL_LEARNING_RATES = {"sgd": 0.01, "rmsprop": 1e-3, "adam": 1e-3, "adadelta": 1.0,
+                        "adagrad": 0.01, "adamax": 1e-3, "nadam": 1e-3, "ftrl": 0.01}  # fmt: skip
 
 # The one table of bounds: allowed range of every numeric field, inclusive (low, high). The
 # Train page's sliders, the CLI's checks and every error message read it.

@@ -13,17 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnist_app.config import RunConfig, layer_plan
+from mnist_app.config import CHANCE_LOSS, USUAL_LEARNING_RATES, RunConfig, layer_plan
 from mnist_app.i18n import format_number, format_percent, translate
 from mnist_app.plan import Dense
 from mnist_app.status import RunStatus
 from mnist_app.store import Run
 
-CHANCE_LOSS = float(np.log(10))  # the loss of a network that gives every digit 10%
 BLOWN_UP_LOSS = 10 * CHANCE_LOSS  # an epoch's loss this far above guessing: the weights blew up
-# The learning rates a course would start from with each optimizer (Keras' defaults).
-USUAL_RATES = {"sgd": 0.01, "rmsprop": 0.001, "adam": 0.001, "adadelta": 0.001,
-               "adagrad": 0.001, "adamax": 0.001, "nadam": 0.001, "ftrl": 0.001}  # fmt: skip
 INPUT_RANGES = {"unit": (0.0, 1.0), "centered": (-0.5, 0.5), "none": (0.0, 255.0)}
 LOGISTIC_REGRESSION_ACCURACY = 0.92  # one Dense(10) layer on MNIST, for comparison
 
@@ -74,7 +70,7 @@ def find_mistakes(run: Run) -> list[Mistake]:
         )  # fmt: skip
     losses = [r["loss"] for r in run.history]
     blew_up = any(loss is None or loss > BLOWN_UP_LOSS for loss in losses)
-    usual = USUAL_RATES[config.optimizer]
+    usual = USUAL_LEARNING_RATES[config.optimizer]
     if (blew_up or run.status == RunStatus.DIVERGED) and config.learning_rate > 10 * usual:
         known = [loss for loss in losses if loss is not None]
         found.append(

@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from mnist_app.config import RunConfig
+from mnist_app.config import CHANCE_LOSS, RunConfig
 from mnist_app.data import prepare_data
 from mnist_app.models import build_model
 from mnist_app.progress import Progress
@@ -23,7 +23,6 @@ from mnist_app.store import TEMP_PREFIX, Outcome
 
 _seed_lock = threading.Lock()  # keras' global seed is shared by every thread
 DIVERGENCE_LOSS = 1e6  # a loss this large means the weights have blown up
-CHANCE_LOSS = math.log(10)  # ≈ 2.3: the loss of a network that gives every digit 10%
 SATURATED_LOSS = 10 * CHANCE_LOSS  # far above chance: confidently wrong, saturated outputs
 EVAL_BATCH = 1024  # images per batch when scoring (validation, test): results do not depend on it
 CHANCE_ACCURACY = 0.2  # below this after two epochs (chance is 0.1), with no fall in the loss
