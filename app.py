@@ -19,11 +19,13 @@ def run() -> None:
     projector_switch()
     pages = [
         st.Page("pages/home.py", title=t("nav.home"), icon=":material/home:", default=True),
+        st.Page("pages/data.py", title=t("nav.data"), icon=":material/grid_on:"),
         st.Page("pages/train.py", title=t("nav.train"), icon=":material/show_chart:"),
         st.Page("pages/draw.py", title=t("nav.draw"), icon=":material/draw:"),
         st.Page("pages/runs.py", title=t("nav.runs"), icon=":material/table_rows:"),
         st.Page("pages/compare.py", title=t("nav.compare"), icon=":material/compare_arrows:"),
         st.Page("pages/sweeps.py", title=t("nav.sweeps"), icon=":material/tune:"),
+        st.Page("pages/robustness.py", title=t("nav.robustness"), icon=":material/shield:"),
         st.Page("pages/classroom.py", title=t("nav.classroom"), icon=":material/groups:"),
     ]
     st.navigation(pages).run()
