@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 from mnist_app.code_cli import add_code_command
 from mnist_app.config import CHOICES, PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
 from mnist_app.experiment_cli import add_commands
+from mnist_app.robustness_cli import add_robustness_command
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, Run, RunStore, StoreError, UnreadableRun
 from mnist_app.terminal import (
@@ -79,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.set_defaults(handler=_reproduce_command)
     add_commands(commands, _add_config_flags, follow_run)
     add_code_command(commands, _add_config_flags)
+    add_robustness_command(commands)
     return parser
 
 
