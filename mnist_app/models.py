@@ -54,7 +54,7 @@ def build_model(config: RunConfig) -> keras.Model:
     else:
         x = keras.layers.Flatten(name="flatten")(inputs)
     if config.augment:
-        x = _augmentation(config)(x)
+        x = augmentation(config)(x)
     for i, (name, spec) in enumerate(zip(layer_names(specs), specs, strict=True)):
         if isinstance(spec, Dense) and len(x.shape) > 2:
             x = keras.layers.Flatten(name="flatten")(x)
@@ -98,8 +98,9 @@ def _layer(spec: LayerSpec, name: str, activation: str, seed: int) -> keras.laye
     raise TypeError(f"not a layer spec: {spec!r}")
 
 
-def _augmentation(config: RunConfig) -> keras.Sequential:
-    """Small random shifts, rotations and zoom, active only while training."""
+def augmentation(config: RunConfig) -> keras.Sequential:
+    """Small random shifts, rotations and zoom, active only while training (the Data page
+    shows what they do to a digit)."""
     fill = {"fill_mode": "constant", "fill_value": background_value(config.scaling)}
     return keras.Sequential(
         [
