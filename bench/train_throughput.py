@@ -1,9 +1,12 @@
 """Training speed: the engine (live metrics on) vs a plain model.fit, and CNN epoch times.
 
 Usage: python bench/train_throughput.py [--rounds 3] [--quick] [--checkpoints-only]
+       python bench/train_throughput.py --weights-only [--rounds 3] [--limit N]
 Prints samples/s of each, their ratio (floor: engine >= 0.97x plain fit), what saving the model
 at the end of every epoch costs (so a run can be continued), seconds per epoch of report-v3 and
 of the default model's architecture, and the fast CNN preset's time and accuracy.
+--weights-only prints what recording each layer's weight histogram and gradient norm after every
+epoch costs (floor: <= 2% of an epoch), for chollet-512 and a small CNN.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from mnist_app.data import prepare_data  # noqa: E402
 from mnist_app.models import build_model  # noqa: E402
 from mnist_app.progress import Progress  # noqa: E402
 from mnist_app.training import train  # noqa: E402
+from mnist_app.weight_history import WeightHistory  # noqa: E402
+
+WEIGHT_PRESETS = ("chollet-512", "fast-cnn")  # the largest MLP preset and a small CNN
 
 
 def plain_fit_seconds(config) -> float:
@@ -76,6 +82,31 @@ def checkpoint_cost(rounds: int) -> None:
           f"{b:.2f}s saving the model ({size:.1f} MB) after every epoch: ×{b / a:.3f}")  # fmt: skip
 
 
+def weight_recording_cost(rounds: int, limit: int) -> None:
+    """3 epochs with and without the weight history, alternating; and one record alone."""
+    for slug in WEIGHT_PRESETS:
+        config = PRESETS[slug].replace(epochs=3, validation_size=0, limit=limit)
+        model = train(config.replace(epochs=1), Progress()).model  # warm-up, and a model
+        without, recording = [], []
+        for _ in range(rounds):  # alternating, as above
+            without.append(train(config, Progress()).fit_seconds)
+            recording.append(train(config, Progress(), on_weights=lambda _: None).fit_seconds)
+        a, b = statistics.median(without), statistics.median(recording)
+        print(f"{slug}, 3 epochs of {config.train_size:,} images, median of {rounds} rounds: "
+              f"{a:.2f}s without, {b:.2f}s recording weights (4 records): ×{b / a:.3f}  "
+              "(floor ×1.02)")  # fmt: skip
+        data = prepare_data(config)
+        history = WeightHistory(data.x_train, data.y_train, config.seed, lambda _: None)
+        history.set_model(model)
+        history.on_train_begin()  # compiles the gradient function, then the epoch-0 record
+        for epoch in range(10):
+            history.on_epoch_end(epoch)
+        first, alone = history.seconds[0], statistics.median(history.seconds[1:])
+        print(f"  alone: on_train_begin {first * 1000:.0f} ms (compiling included), "
+              f"on_epoch_end {alone * 1000:.1f} ms (median of 10) = {alone / (a / 3):.2%} of one "
+              "of these epochs")  # fmt: skip
+
+
 def epoch_seconds(slug: str, limit: int) -> None:
     config = PRESETS[slug].replace(epochs=1, validation_size=0, limit=limit)
     result = train(config, Progress())
@@ -108,7 +139,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="CNN epochs on 10k images, scaled")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7, 2026])
     parser.add_argument("--checkpoints-only", action="store_true")
+    parser.add_argument("--weights-only", action="store_true")
+    parser.add_argument("--limit", type=int, default=0, help="train on the first N images")
     args = parser.parse_args()
+    if args.weights_only:
+        weight_recording_cost(args.rounds, args.limit)
+        return
     checkpoint_cost(args.rounds)
     if args.checkpoints_only:
         return

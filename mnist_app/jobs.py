@@ -21,6 +21,7 @@ from mnist_app.store import (
     UnreadableRunError,
 )
 from mnist_app.training import RunResult, Start, remove_stale_temporaries, train
+from mnist_app.weight_history import store_recorder
 
 MAX_TRAININGS_ENV = "MNIST_LAB_MAX_TRAININGS"
 KEEP_FINISHED_JOBS = 32  # older finished jobs live on in the store only
@@ -283,6 +284,7 @@ class TrainingManager:
                 model_path=store.model_path(run_id),
                 on_epoch=lambda _: self._record_epoch(job),
                 start=job.start,
+                on_weights=store_recorder(store, run_id),
             )
         except Exception as error:  # a failed run is recorded, never lost
             message = f"{type(error).__name__}: {error}"

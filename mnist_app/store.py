@@ -57,6 +57,15 @@ CREATE TABLE IF NOT EXISTS sweeps (
     spec TEXT NOT NULL
 )
 """
+# Per epoch, each layer's weight histogram and gradient norm (mnist_app.weight_history).
+_WEIGHT_STATS = """
+CREATE TABLE IF NOT EXISTS weight_stats (
+    run_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    PRIMARY KEY (run_id, epoch)
+)
+"""
 TEMP_PREFIX = ".saving-"  # a model file being written: renamed into place when whole
 MAX_LABEL = 80  # characters
 MAX_NOTE = 2000
@@ -168,6 +177,7 @@ class RunStore:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute(_SCHEMA)
                 db.execute(_SWEEPS)
+                db.execute(_WEIGHT_STATS)
                 have = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
                 for name, kind in _ADDED_COLUMNS.items():
                     if name not in have:
@@ -234,6 +244,7 @@ class RunStore:
         if row["status"] in ACTIVE:
             raise RunInUseError(run_id)
         self._write("DELETE FROM runs WHERE id=?", (run_id,))
+        self._write("DELETE FROM weight_stats WHERE run_id=?", (run_id,))
         for path in [self.model_path(run_id), *self.models_dir.glob(f"{TEMP_PREFIX}{run_id}-*")]:
             path.unlink(missing_ok=True)
         return True
@@ -282,6 +293,21 @@ class RunStore:
             "UPDATE runs SET history=?, train_seconds=?, updated_at=? WHERE id=?",
             (json.dumps(history), train_seconds, time.time(), run_id),
         )
+
+    def add_weight_stats(self, run_id: str, epoch: int, payload: list[dict]) -> None:
+        """Keep a run's weight statistics after `epoch` epochs (0: before training)."""
+        self._write(
+            "INSERT OR REPLACE INTO weight_stats (run_id, epoch, payload) VALUES (?, ?, ?)",
+            (run_id, epoch, json.dumps(payload)),
+        )
+
+    def weight_stats(self, run_id: str) -> list[tuple[int, list[dict]]]:
+        """A run's weight statistics as (epoch, payload), by epoch; empty if none were kept."""
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                "SELECT epoch, payload FROM weight_stats WHERE run_id=? ORDER BY epoch", (run_id,)
+            ).fetchall()
+        return [(row["epoch"], json.loads(row["payload"])) for row in rows]
 
     def record_outcome(self, run_id: str, outcome: Outcome) -> None:
         """Write how a run ended: the one place a run's final state is recorded."""

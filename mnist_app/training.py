@@ -20,6 +20,7 @@ from mnist_app.models import build_model
 from mnist_app.progress import Progress
 from mnist_app.status import RunStatus
 from mnist_app.store import TEMP_PREFIX, Outcome
+from mnist_app.weight_history import EpochWeights, WeightHistory
 
 _seed_lock = threading.Lock()  # keras' global seed is shared by every thread
 DIVERGENCE_LOSS = 1e6  # a loss this large means the weights have blown up
@@ -254,12 +255,14 @@ def train(
     model_path: str | os.PathLike | None = None,
     on_epoch=None,
     start: Start | None = None,
+    on_weights: Callable[[EpochWeights], None] | None = None,
 ) -> RunResult:
     """Train a model for the config on MNIST, reporting to `progress`; save it if given a path.
 
     With a path the model is also saved after every epoch. With `start`, training continues
     the saved model (weights and optimizer state) from the epoch after `start.history`'s last,
-    up to `config.epochs` in all.
+    up to `config.epochs` in all. With `on_weights`, each layer's weights are described before
+    training and after every epoch (mnist_app.weight_history) and handed to it.
     """
     progress = progress or Progress()
     data = prepare_data(config)
@@ -286,6 +289,10 @@ def train(
     ]
     if model_path is not None:
         callbacks.append(Checkpoint(model_path))
+    if on_weights is not None:
+        callbacks.append(
+            WeightHistory(data.x_train, data.y_train, config.seed, on_weights, first_epoch)
+        )
     validation = (data.x_val, data.y_val) if len(data.x_val) else None
     fit_start = time.perf_counter()
     model.fit(
