@@ -16,6 +16,7 @@ from mnist_app.status import ACTIVE, RunStatus
 from mnist_app.store import MAX_LABEL, MAX_NOTE, Run, RunInUseError, UnreadableRun
 from mnist_app.text import escape_markdown
 from mnist_app.ui import code_panel, continue_control, language, number_text, t, training_manager
+from mnist_app.ui.weights import weights_panel
 
 TABLE = "runs_table"
 SHOWN = "runs_shown_ids"  # the ids in the table as last drawn: its selection refers to them
@@ -150,6 +151,7 @@ def actions(run: Run) -> None:
     label_form(run)
     with st.expander(t("train.run_code"), icon=":material/code:"):
         code_panel(run.config, f"runs_code_{run.id}", run.id)
+    weights_panel(store, run, key=f"runs_weights_{run.id}")
     continue_control(manager, run, key=f"runs_continue_{run.id}")
     delete_controls(run, active)
 

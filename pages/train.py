@@ -50,6 +50,7 @@ from mnist_app.ui.train_form import (
     share_link,
     show_summary,
 )
+from mnist_app.ui.weights import weights_panel
 
 manager = training_manager()
 
@@ -149,6 +150,7 @@ def results(run: Run) -> None:
     coach(run, snap)
     with st.expander(t("train.run_code"), icon=":material/code:"):
         code_panel(run.config, "train_run_code", run.id)
+    weights_panel(manager.store, run, key="train_weights")
     if status in CONTINUABLE and run.model_path:
         continue_control(manager, run, key="train_continue")
     if run.model_path:
