@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mnist_app.charts import RUN_COLORS, TRAIN_COLOR, VALIDATION_COLOR
-from mnist_app.i18n import DEFAULT_LANGUAGE, translate
+from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, translate
 from mnist_app.inside import LayerActivation, Saliency
 from mnist_app.learned_map import LearnedMap
 
@@ -42,18 +42,18 @@ def diverging(values: np.ndarray, top: float | None = None) -> np.ndarray:
     return colorize((scaled + 1) / 2, _DIVERGING)
 
 
-def mosaic(tiles: np.ndarray, columns: int, zoom: int = 1) -> np.ndarray:
+def mosaic(tiles: np.ndarray, columns: int, zoom: int = 1, gap: int = GAP) -> np.ndarray:
     """RGB tiles (n, h, w, 3) in a grid `columns` wide, each zoomed, with white gaps."""
     n, height, width, _ = tiles.shape
     tiles = tiles.repeat(zoom, axis=1).repeat(zoom, axis=2)
     height, width = height * zoom, width * zoom
     rows = -(-n // columns)
     canvas = np.empty(
-        (rows * (height + GAP) - GAP, columns * (width + GAP) - GAP, 3), dtype=np.uint8
+        (rows * (height + gap) - gap, columns * (width + gap) - gap, 3), dtype=np.uint8
     )
     canvas[:] = GAP_COLOR
     for i, tile in enumerate(tiles):
-        top, left = (i // columns) * (height + GAP), (i % columns) * (width + GAP)
+        top, left = (i // columns) * (height + gap), (i % columns) * (width + gap)
         canvas[top : top + height, left : left + width] = tile
     return canvas
 
@@ -77,7 +77,9 @@ def weight_images(images: np.ndarray, columns: int = 8, zoom: int = 3) -> np.nda
     Each tile on its own scale: the pattern is the point, and some units have small weights.
     """
     tiles = np.stack([diverging(image) for image in images])
-    return mosaic(tiles, min(columns, len(images)), _zoom_for(images, zoom))
+    zoom = _zoom_for(images, zoom)
+    gap = max(GAP, zoom * images.shape[1] // 8)  # tiny filters need room to be told apart
+    return mosaic(tiles, min(columns, len(images)), zoom, gap)
 
 
 def saliency_images(image: np.ndarray, found: Saliency, zoom: int = 8) -> dict[str, np.ndarray]:
@@ -167,7 +169,8 @@ def map_figure(
         )  # fmt: skip
     share = [f"{100 * s:.0f}%" for s in learned.explained]
     figure.update_layout(
-        title=translate("inside.map_title", language, count=len(learned.points)),
+        title=translate("inside.map_title", language,
+                        count=format_number(len(learned.points), 0, language)),
         xaxis={"title": translate("inside.map_axis", language, n=1, share=share[0]),
                "zeroline": False},
         yaxis={"title": translate("inside.map_axis", language, n=2, share=share[1]),

@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from mnist_app.data import PROJECT_ROOT
+from mnist_app.data import PROJECT_ROOT, load_mnist
 from mnist_app.jobs import TrainingManager
 from mnist_app.plan import IMAGE_SIDE, NUM_CLASSES
 from mnist_app.preprocess import evened_ink, measure_ink, model_input, work_to_mnist
@@ -201,3 +201,17 @@ def read_digit(model: keras.Model, image: np.ndarray, scaling: str) -> Reading |
     probabilities = model.predict_on_batch(batch)
     probabilities = np.asarray(probabilities, dtype=np.float64)[0]
     return Reading(digit, probabilities, measure_ink(work).looks_like_digit)
+
+
+TEST_IMAGES = 10_000  # MNIST's test set
+
+
+def read_test_image(model: keras.Model, index: int, scaling: str) -> tuple[Reading, int]:
+    """What a model reads in MNIST test image `index`, and the digit it really is."""
+    _, _, x_test, y_test = load_mnist()
+    if not 0 <= index < len(x_test):
+        raise IndexError(f"test images are numbered 0..{len(x_test) - 1}, not {index}")
+    digit = x_test[index] / 255.0
+    batch = model_input(digit, scaling).reshape((1, *model.input_shape[1:]))
+    probabilities = np.asarray(model.predict_on_batch(batch), dtype=np.float64)[0]
+    return Reading(digit, probabilities, looks_like_digit=True), int(y_test[index])

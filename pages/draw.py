@@ -9,12 +9,14 @@ from mnist_app.classset import MAX_NAME, ClassSet, ClassSetError
 from mnist_app.predict import (
     DEFAULT_KEY,
     SURE_FROM,
+    TEST_IMAGES,
     ModelChoice,
     ModelFileError,
     Reading,
     choice_model,
     model_choices,
     read_digit,
+    read_test_image,
 )
 from mnist_app.preprocess import MAX_UPLOAD_BYTES, ImageError, read_upload
 from mnist_app.store import StoreError
@@ -28,6 +30,7 @@ from mnist_app.ui import (
     t,
     training_manager,
 )
+from mnist_app.ui.inside import inside_panel
 
 CANVAS_SIDE = 280
 PROJECTOR_SIDE = 440  # projector mode: a canvas the teacher can draw on in front of the room
@@ -70,8 +73,9 @@ def pick_model() -> ModelChoice | None:
     return choices[key]
 
 
-def show_reading(reading: Reading, key: str) -> None:
-    """The digit read, how sure, what the network saw and every digit's probability."""
+def show_reading(reading: Reading, key: str, model, scaling: str, live: bool = False) -> None:
+    """The digit read, how sure, what the network saw and every digit's probability; then,
+    on request, the inside view."""
     if not reading.looks_like_digit:  # the network still picks a digit, often "sure" of it
         st.warning(t("draw.not_a_digit"))
     left, right = st.columns([1, 2])
@@ -85,6 +89,7 @@ def show_reading(reading: Reading, key: str) -> None:
     figure = charts.probabilities_figure(reading.probabilities, language())
     with right:
         plotly_chart(figure, key=f"{key}_chart")
+    inside_panel(model, reading.image, reading.probabilities, scaling, key, live)
 
 
 def drawing_tab(model, scaling: str, live: bool) -> None:
@@ -100,23 +105,26 @@ def drawing_tab(model, scaling: str, live: bool) -> None:
         )  # fmt: skip
         st.caption(t("draw.canvas_hint"))
     with right:
-        (live_drawing_reading if live else drawing_reading)(model, canvas.image_data, scaling)
+        if live:
+            live_drawing_reading(model, canvas.image_data, scaling)
+        else:
+            drawing_reading(model, canvas.image_data, scaling)
         if not presenting():
             class_set_form(canvas.image_bytes)
 
 
-def drawing_reading(model, image: np.ndarray | None, scaling: str) -> None:
+def drawing_reading(model, image: np.ndarray | None, scaling: str, live: bool = False) -> None:
     reading = read_digit(model, image, scaling) if image is not None else None
     if reading is None:
         st.info(t("draw.prompt"))
     else:
-        show_reading(reading, "draw")
+        show_reading(reading, "draw", model, scaling, live)
 
 
 @st.fragment(run_every=LIVE_SECONDS)
 def live_drawing_reading(model, image: np.ndarray | None, scaling: str) -> None:
     """The same, read again every few seconds by the network still training."""
-    drawing_reading(model, image, scaling)
+    drawing_reading(model, image, scaling, live=True)
 
 
 def class_set_form(drawing: bytes | None) -> None:
@@ -166,7 +174,25 @@ def upload_tab(model, scaling: str) -> None:
     if reading is None:
         st.warning(t("draw.upload_blank"))
     else:
-        show_reading(reading, "upload")
+        show_reading(reading, "upload", model, scaling)
+
+
+def test_image_tab(model, scaling: str, live: bool) -> None:
+    """Any of MNIST's 10,000 test images, by number or at random, read the same way."""
+    if "draw_test_index" not in st.session_state:
+        st.session_state["draw_test_index"] = 0
+    left, right = st.columns([2, 1], vertical_alignment="bottom")
+    left.number_input(t("draw.test_index", last=TEST_IMAGES - 1), 0, TEST_IMAGES - 1,
+                      key="draw_test_index")  # fmt: skip
+    right.button(t("draw.test_random"), key="draw_test_random", icon=":material/casino:",
+                 on_click=random_test_image)  # fmt: skip
+    reading, label = read_test_image(model, st.session_state["draw_test_index"], scaling)
+    st.markdown(t("draw.test_label", label=label))
+    show_reading(reading, "test", model, scaling, live)
+
+
+def random_test_image() -> None:
+    st.session_state["draw_test_index"] = int(np.random.default_rng().integers(TEST_IMAGES))
 
 
 st.title(t("nav.draw"))
@@ -178,8 +204,14 @@ if choice is not None:
     except ModelFileError as error:  # the picker above still offers the other models
         st.error(t(f"draw.model_error.{error.reason}"))
         st.stop()
-    drawing, uploading = st.tabs([t("draw.tab_draw"), t("draw.tab_upload")])
+    drawing, uploading, testing = st.tabs(
+        [t("draw.tab_draw"), t("draw.tab_upload"), t("draw.tab_test")], key="draw_tab",
+        on_change="rerun",  # the test images are read only while their tab is open
+    )  # fmt: skip
     with drawing:
         drawing_tab(model, choice.scaling, live=choice.kind == "training")
     with uploading:
         upload_tab(model, choice.scaling)
+    if testing.open:  # the canvas and the upload stay in place in the other tabs
+        with testing:
+            test_image_tab(model, choice.scaling, live=choice.kind == "training")

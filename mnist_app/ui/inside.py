@@ -1,0 +1,128 @@
+"""The inside view (Draw page): every layer's activations, where the network looked, what its
+first layer looks for, and the map of what it learned, for one image."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import streamlit as st
+
+from mnist_app.data import load_mnist
+from mnist_app.inside import (
+    activations,
+    as_batch,
+    first_layer,
+    hidden_features,
+    runners_up,
+    saliency,
+)
+from mnist_app.inside_view import (
+    feature_maps,
+    map_figure,
+    saliency_images,
+    units_figure,
+    weight_images,
+)
+from mnist_app.learned_map import cached_map
+from mnist_app.ui import language, number_text, percent_text, plotly_chart, t
+
+VIEWS = ("layers", "saliency", "first", "map")
+FIRST_UNITS = 32  # dense units drawn: those this image excites most
+LIVE_MAP_SECONDS = 15  # a run still training: its map is made again at most this often
+
+
+def inside_panel(model: keras.Model, image: np.ndarray, probabilities: np.ndarray, scaling: str,
+                 key: str, live: bool = False) -> None:  # fmt: skip
+    """A switch that opens the inside view, then one of its four parts at a time."""
+    if not st.toggle(t("inside.toggle"), key=f"{key}_inside", help=t("inside.toggle_help")):
+        return
+    labels = {view: t(f"inside.view.{view}") for view in VIEWS}  # looked up now, in this run
+    chosen = f"{key}_inside_chosen"  # outlives the control while the view is closed
+    view = st.segmented_control(
+        t("inside.view"), VIEWS, format_func=labels.get,
+        default=st.session_state.get(chosen, VIEWS[0]), key=f"{key}_inside_view",
+        on_change=_remember, args=(f"{key}_inside_view", chosen),
+    )  # fmt: skip
+    view = view or st.session_state.get(chosen, VIEWS[0])  # a click on the chosen one clears it
+    batch = as_batch(model, image, scaling)
+    with st.container(key=f"{key}_inside_{view}"):
+        if view == "layers":
+            layers_view(model, batch, key)
+        elif view == "saliency":
+            saliency_view(model, image, batch, probabilities, scaling, key)
+        elif view == "first":
+            first_layer_view(model, batch)
+        elif view == "map":
+            map_view(model, batch, scaling, int(np.argmax(probabilities)), live, key)
+
+
+def _remember(widget: str, chosen: str) -> None:
+    if st.session_state[widget] is not None:
+        st.session_state[chosen] = st.session_state[widget]
+
+
+def layers_view(model: keras.Model, batch: np.ndarray, key: str) -> None:
+    st.caption(t("inside.layers_intro"))
+    shown = activations(model, batch)[:-1]  # the output layer is the probabilities chart
+    for i, layer in enumerate(shown):
+        if layer.is_maps:
+            height, width, count = layer.values.shape
+            st.markdown(t("inside.maps_title", layer=layer.name, type=layer.type, count=count,
+                          height=height, width=width))  # fmt: skip
+            st.image(feature_maps(layer), clamp=True)
+        else:
+            plotly_chart(units_figure(layer, language()), key=f"{key}_units_{i}")
+    if not shown:
+        st.info(t("inside.no_hidden"))
+
+
+def saliency_view(model, image, batch, probabilities, scaling: str, key: str) -> None:
+    answer = int(np.argmax(probabilities))
+    others = runners_up(probabilities)
+    items = [t("inside.runner_up", digit=d, percent=percent_text(p, 1)) for d, p in others]
+    st.markdown(t("inside.runners_up", items=", ".join(items)))
+    digit = st.segmented_control(
+        t("inside.why_digit"), [answer] + [d for d, _ in others], default=answer,
+        key=f"{key}_saliency_digit",
+    )  # fmt: skip
+    digit = answer if digit is None else digit
+    found = saliency(model, batch, digit, scaling)
+    pictures = saliency_images(image, found)
+    columns = st.columns(3)
+    for column, name in zip(columns, ("digit", "attribution", "sensitivity"), strict=True):
+        column.image(pictures[name], caption=t(f"inside.saliency.{name}", digit=digit))
+    st.caption(t("inside.saliency_note", digit=digit, score=number_text(found.score, 2),
+                 blank=number_text(found.blank_score, 2),
+                 total=number_text(float(found.attribution.sum()), 2)))  # fmt: skip
+
+
+def first_layer_view(model: keras.Model, batch: np.ndarray) -> None:
+    first = first_layer(model)
+    if first is None:
+        st.info(t("inside.no_first_layer"))
+        return
+    images = first.images
+    if first.type == "Dense":  # hundreds of units: the ones this image excites most
+        strengths = activations(model, batch)[0].strengths
+        order = np.argsort(-strengths, kind="stable")[:FIRST_UNITS]
+        images = images[order]
+        st.markdown(t("inside.first_dense", layer=first.name, shown=len(order),
+                      count=len(first.images)))  # fmt: skip
+        st.image(weight_images(images), caption=t("inside.first_dense_caption",
+                 units=", ".join(str(u) for u in order[:8])))  # fmt: skip
+    else:
+        side = images.shape[1]
+        st.markdown(t("inside.first_conv", layer=first.name, count=len(images), side=side))
+        st.image(weight_images(images, zoom=12), caption=t("inside.first_conv_caption"))
+    st.caption(t("inside.weights_colours"))
+
+
+def map_view(model, batch, scaling: str, answer: int, live: bool, key: str) -> None:
+    with st.spinner(t("inside.map_making")):
+        learned = cached_map(model, scaling, LIVE_MAP_SECONDS if live else None)
+    star = learned.place(hidden_features(model, batch))[0]
+    images = load_mnist()[2][learned.indices] / 255.0
+    figure = map_figure(learned, images, star, answer, language())
+    plotly_chart(figure, key=f"{key}_map")
+    note = t("inside.map_note", count=number_text(len(learned.points)))
+    st.caption(note + (" " + t("inside.map_live", seconds=LIVE_MAP_SECONDS) if live else ""))
