@@ -247,13 +247,14 @@ def _cache_key(model_path: str | os.PathLike, scaling: str, sample: int) -> dict
 
 
 def cached(
-    home: Path, model_path: str | os.PathLike, scaling: str, sample: int = SAMPLE
+    home: Path, model_path: str | os.PathLike, scaling: str, sample: int | None = SAMPLE
 ) -> Robustness | None:
     """The result stored under `home` for this model file as it is now, or None (none yet,
-    stale, unreadable)."""
+    stale, unreadable); `sample=None` takes it whatever its sample size."""
     try:
         stored = json.loads(_cache_file(home, model_path).read_text(encoding="utf-8"))
-        if stored["key"] == _cache_key(model_path, scaling, sample):
+        wanted = _cache_key(model_path, scaling, sample or stored["key"]["sample"])
+        if stored["key"] == wanted:
             return Robustness.from_record(stored["result"])
     except (OSError, ValueError, KeyError, TypeError):
         pass

@@ -119,6 +119,8 @@ def test_a_measure_is_stored_for_its_model_file_and_forgotten_when_the_file_chan
     assert cached(lab_home, path, "centered", sample=FEW) == first
     assert measure_file(lab_home, path, "centered", sample=FEW) == first  # not measured again
     assert cached(lab_home, path, "centered", sample=FEW + 1) is None  # another sample size
+    assert cached(lab_home, path, "centered", sample=None) == first  # whatever its sample
+    assert cached(lab_home, path, "unit", sample=None) is None  # fed another way
     stat = os.stat(path)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     assert cached(lab_home, path, "centered", sample=FEW) is None
