@@ -40,7 +40,7 @@ def short_name(choice: ModelChoice) -> str:
     """A model in the chart's legend: what it is, and the run's id."""
     if choice.kind == "default":
         return t("robustness.model.default_short")
-    run = training_manager().store.get(choice.key)
+    run = runs.get(choice.key)
     name = (run.label or run.preset or architecture_text(run.config)) if run else choice.key
     return f"{name} · {choice.key[:6]}"
 
@@ -85,6 +85,7 @@ def show_families() -> None:
 st.title(t("nav.robustness"))
 st.write(t("robustness.intro"))
 choices = saved_models()
+runs = {run.id: run for run in training_manager().store.list()}  # for the models' names
 if not choices:
     st.info(t("robustness.no_models"))
     st.stop()

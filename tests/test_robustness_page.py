@@ -79,3 +79,16 @@ def test_a_finished_run_is_measured_on_a_click_and_drawn_beside_the_shipped_mode
     assert mlp_shift["y"][0] == pytest.approx(result.test_accuracy, abs=1e-6)
     assert mlp_shift["y"][-1] < 0.3  # an MLP loses the digits moved 8 pixels
     assert not open_page(PAGE, "en", session={"robustness_models": [run_id]}).button  # kept
+
+
+def test_a_damaged_model_file_is_reported_not_raised(tmp_path, lab_home):
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"random bytes, not a model")
+    store = shared_manager().store
+    run_id = store.create(TINY_MLP, preset="broken")
+    store.record_outcome(run_id, Outcome(RunStatus.FINISHED, model_path=str(broken)))
+    at = open_page(PAGE, "en", session={"robustness_models": [run_id]})
+    at.button(key="robustness_measure").click().run()
+    assert not at.exception
+    assert "cannot be used: its file is missing or damaged" in texts(at.error)
+    assert not at.get("plotly_chart")
