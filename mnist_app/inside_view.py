@@ -167,14 +167,16 @@ def map_figure(
                         "line": {"color": "#ffffff", "width": 2}},
             )
         )  # fmt: skip
-    share = [f"{100 * s:.0f}%" for s in learned.explained]
+    if learned.method == "pca":
+        share = [f"{100 * s:.0f}%" for s in learned.explained]
+        titles = [translate("inside.map_axis", language, n=n, share=share[n - 1]) for n in (1, 2)]
+    else:  # t-SNE's axes mean nothing by themselves: only who is near whom
+        titles = [f"t-SNE {n}" for n in (1, 2)]
     figure.update_layout(
         title=translate("inside.map_title", language,
                         count=format_number(len(learned.points), 0, language)),
-        xaxis={"title": translate("inside.map_axis", language, n=1, share=share[0]),
-               "zeroline": False},
-        yaxis={"title": translate("inside.map_axis", language, n=2, share=share[1]),
-               "zeroline": False},
+        xaxis={"title": titles[0], "zeroline": False},
+        yaxis={"title": titles[1], "zeroline": False},
         hoverlabel={"font": {"family": "DejaVu Sans Mono, Consolas, monospace"}},
         legend={"title": {"text": translate("inside.map_legend", language)}},
         height=520, margin={"l": 10, "r": 10, "t": 50, "b": 10},

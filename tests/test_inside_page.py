@@ -58,6 +58,15 @@ def test_a_test_image_is_read_and_every_inside_view_renders(lang):
     assert chart, "the map is a plotly chart"
 
 
+def test_the_map_of_a_finished_model_can_be_drawn_by_tsne():
+    at = open_inside(draw_page(), 0, "map")
+    assert translate("inside.map_note.pca", "en", count="2,000") in page_text(at)
+    at.segmented_control(key="test_map_method").set_value("tsne").run()
+    assert not at.exception, at.exception
+    assert translate("inside.map_note.tsne", "en", count="2,000") in page_text(at)
+    assert any("t-SNE 1" in chart.proto.spec for chart in at.get("plotly_chart"))  # an axis
+
+
 def test_the_view_closes_and_keeps_its_choice():
     at = open_inside(draw_page(), 3, "first")
     at.toggle(key="test_inside").set_value(False).run()
@@ -96,6 +105,7 @@ def test_the_run_still_training_can_be_looked_inside():
         at = open_inside(draw_page(model=run_id), 0, "map")
         assert at.get("plotly_chart")
         assert translate("inside.map_live", "en", seconds=15) in page_text(at)
+        assert not [c for c in at.get("button_group") if c.key == "test_map_method"]  # PCA only
         at.segmented_control(key="test_inside_view").set_value("saliency").run()
         assert not at.exception
     finally:

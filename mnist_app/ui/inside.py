@@ -23,7 +23,7 @@ from mnist_app.inside_view import (
     units_figure,
     weight_images,
 )
-from mnist_app.learned_map import cached_map
+from mnist_app.learned_map import METHODS, cached_map, tsne_available
 from mnist_app.ui import language, number_text, percent_text, plotly_chart, t
 
 VIEWS = ("layers", "saliency", "first", "map")
@@ -118,11 +118,18 @@ def first_layer_view(model: keras.Model, batch: np.ndarray) -> None:
 
 
 def map_view(model, batch, scaling: str, answer: int, live: bool, key: str) -> None:
-    with st.spinner(t("inside.map_making")):
-        learned = cached_map(model, scaling, LIVE_MAP_SECONDS if live else None)
+    method = "pca"
+    if tsne_available() and not live:  # t-SNE takes seconds: once per finished model
+        labels = {name: t(f"inside.map_method.{name}") for name in METHODS}
+        method = st.segmented_control(
+            t("inside.map_method"), METHODS, format_func=labels.get, default="pca",
+            key=f"{key}_map_method", help=t("inside.map_method_help"),
+        ) or "pca"  # fmt: skip
+    with st.spinner(t(f"inside.map_making.{method}")):
+        learned = cached_map(model, scaling, LIVE_MAP_SECONDS if live else None, method)
     star = learned.place(hidden_features(model, batch))[0]
     images = load_mnist()[2][learned.indices] / 255.0
     figure = map_figure(learned, images, star, answer, language())
     plotly_chart(figure, key=f"{key}_map")
-    note = t("inside.map_note", count=number_text(len(learned.points)))
+    note = t(f"inside.map_note.{method}", count=number_text(len(learned.points)))
     st.caption(note + (" " + t("inside.map_live", seconds=LIVE_MAP_SECONDS) if live else ""))
