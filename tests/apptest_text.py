@@ -1,5 +1,6 @@
 """AppTest helpers: open a page as a visitor would, and read what it sent."""
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -34,6 +35,26 @@ def page_text(at: AppTest) -> str:
             texts.append(str(node.proto))
         stack.extend(getattr(node, "children", {}).values())
     return "\n".join(texts)
+
+
+@contextlib.contextmanager
+def held_run(config):
+    """A run submitted paused and held before its first batch, its model built: in training,
+    however fast the machine. Yields its id; stopped (and waited for) afterwards."""
+    from mnist_app.status import RunStatus
+
+    manager = shared_manager()
+    run_id = manager.submit(config, paused=True)
+    progress = manager.job(run_id).progress
+    deadline = time.monotonic() + 60
+    try:
+        while progress.model is None or progress.snapshot(False).status != RunStatus.PAUSED:
+            assert time.monotonic() < deadline, "training did not start"
+            time.sleep(0.05)
+        yield run_id
+    finally:
+        manager.stop(run_id)
+        manager.wait(run_id, timeout=60)
 
 
 def wait_for_results(at: AppTest, timeout: float = 120) -> None:

@@ -3,12 +3,11 @@
 import io
 import re
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from apptest_text import page_text
+from apptest_text import held_run, page_text
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 from test_model_files import bad_model
@@ -198,17 +197,8 @@ def test_draw_keys_match_in_both_languages():
 
 
 def test_the_run_now_training_is_offered_with_its_live_model():
-    manager = shared_manager()
-    # Held before its first batch: a run in training, with its model, however fast the machine.
-    run_id = manager.submit(
-        RunConfig(limit=20_000, epochs=5, batch_size=32, validation_size=0), paused=True
-    )
-    progress = manager.job(run_id).progress
-    deadline = time.monotonic() + 60
-    while progress.model is None or progress.snapshot(False).status != RunStatus.PAUSED:
-        assert time.monotonic() < deadline, "training did not start"
-        time.sleep(0.05)
-    try:
+    with held_run(RunConfig(limit=20_000, epochs=5, batch_size=32, validation_size=0)) as run_id:
+        manager = shared_manager()
         live = [c for c in model_choices(manager.store, manager) if c.key == run_id]
         assert [c.kind for c in live] == ["training"]
         at = draw_page(model=run_id)
@@ -216,6 +206,3 @@ def test_the_run_now_training_is_offered_with_its_live_model():
         assert at.caption[0].value == translate("draw.live_note", "en")
         at.file_uploader(key="draw_upload").set_value(("7.png", png_of_seven(), "image/png")).run()
         assert not at.exception and len(at.metric) == 1  # read by the weights of this moment
-    finally:
-        manager.stop(run_id)
-        manager.wait(run_id, timeout=60)

@@ -4,10 +4,9 @@ tests): every part of the view for the shipped CNN, a finished MLP run and the r
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
-from apptest_text import page_text
+from apptest_text import held_run, page_text
 from streamlit.testing.v1 import AppTest
 from test_draw_page import draw_page, finished_run, tiny_model  # noqa: F401  (a fixture)
 
@@ -15,9 +14,7 @@ from mnist_app.config import RunConfig
 from mnist_app.data import load_mnist
 from mnist_app.i18n import translate
 from mnist_app.inside import first_layer
-from mnist_app.jobs import shared_manager
 from mnist_app.predict import load_model
-from mnist_app.status import RunStatus
 
 pytestmark = pytest.mark.usefixtures("prepared_server")
 VIEWS = ("layers", "saliency", "first", "map")
@@ -91,23 +88,12 @@ def test_a_finished_mlp_shows_what_its_neurons_look_for(tiny_model):  # noqa: F8
 
 
 def test_the_run_still_training_can_be_looked_inside():
-    manager = shared_manager()
-    run_id = manager.submit(
-        RunConfig(arch="cnn", filters=4, conv_blocks=1, width=16, limit=5_000, epochs=3,
-                  validation_size=0), paused=True,
-    )  # fmt: skip
-    progress = manager.job(run_id).progress
-    deadline = time.monotonic() + 60
-    while progress.model is None or progress.snapshot(False).status != RunStatus.PAUSED:
-        assert time.monotonic() < deadline, "training did not start"
-        time.sleep(0.05)
-    try:
+    config = RunConfig(arch="cnn", filters=4, conv_blocks=1, width=16, limit=5_000, epochs=3,
+                       validation_size=0)  # fmt: skip
+    with held_run(config) as run_id:
         at = open_inside(draw_page(model=run_id), 0, "map")
         assert at.get("plotly_chart")
         assert translate("inside.map_live", "en", seconds=15) in page_text(at)
         assert not [c for c in at.get("button_group") if c.key == "test_map_method"]  # PCA only
         at.segmented_control(key="test_inside_view").set_value("saliency").run()
         assert not at.exception
-    finally:
-        manager.stop(run_id)
-        manager.wait(run_id, timeout=60)
