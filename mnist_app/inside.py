@@ -106,7 +106,8 @@ def _scores(model: keras.Model):
 
         def logits(x):
             hidden = tf.reshape(probe(x, training=False)[-1], (tf.shape(x)[0], -1))
-            return tf.matmul(hidden, tf.cast(last.kernel, hidden.dtype)) + last.bias
+            hidden = tf.cast(hidden, last.kernel.dtype)  # a mixed-precision body: float32 here
+            return tf.matmul(hidden, last.kernel) + last.bias
 
         return logits
     return lambda x: tf.math.log(model(x, training=False) + 1e-12)
