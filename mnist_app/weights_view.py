@@ -111,11 +111,33 @@ def gradients_figure(
         separators=_separators(language),
         xaxis={"title": {"text": text["epochs"]}, "dtick": 1 if len(history) <= 20 else None,
                "range": [history[0].epoch - 0.2, history[-1].epoch + 0.2]},
-        yaxis={"title": {"text": text["grad_axis"]}, "type": "log", "dtick": "D2"},
+        # 1-2-5 ticks given one by one: plotly draws its own in-between log labels ("D2") at
+        # three quarters of the font, too small on a projector.
+        yaxis={"title": {"text": text["grad_axis"]}, "type": "log",
+               "tickvals": log_ticks([n for r in history for n in _norms(r)]), "tickformat": "~g"},
         margin={"l": 10, "r": 10, "t": TOP, "b": 10},
         legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
     )  # fmt: skip
     return figure
+
+
+def _norms(record: EpochWeights) -> list[float]:
+    return [layer.gradient_norm for layer in record.layers if layer.gradient_norm]
+
+
+def log_ticks(values: list[float]) -> list[float] | None:
+    """1, 2 and 5 times each power of ten from just below the smallest value to just above the
+    largest (None, plotly's own, when there is no positive value)."""
+    positive = [v for v in values if v > 0]
+    if not positive:
+        return None
+    low, high = min(positive), max(positive)
+    return [
+        mantissa * 10.0**power
+        for power in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+        for mantissa in (1, 2, 5)
+        if low / 2.5 <= mantissa * 10.0**power <= high * 2.5
+    ]
 
 
 def epoch_label(epoch: int, language: str = DEFAULT_LANGUAGE) -> str:
