@@ -177,6 +177,7 @@ def follow_run(manager: TrainingManager, run_id: str, quiet: bool = False) -> di
         "test_loss": run.test_loss,
         "epochs": len(run.history),
         "seconds": run.train_seconds,
+        "precision": run.precision,
         "model_path": run.model_path,
         "message": run.summary_message,
         "config": run.config.to_dict(),

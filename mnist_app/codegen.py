@@ -15,6 +15,7 @@ import nbformat
 from mnist_app.config import RunConfig, layer_plan
 from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, translate
 from mnist_app.plan import BatchNorm, Conv, Dense, Dropout, LayerSpec, Pool, works_on_images
+from mnist_app.precision import resolve
 
 SCRIPT_NAME = "mnist_lab.py"
 EVAL_BATCH = 1024  # images per batch when scoring, as mnist_app.training does
@@ -226,8 +227,9 @@ def _model_code(config: RunConfig, language: str) -> str:
         )
     else:
         lines.append(f"keras.layers.Flatten(),  # {translate('code.flatten_pixels', language)}")
+    mixed = resolve(config) == "bfloat16"
     if config.augment:
-        lines += _augmentation_lines(config, language)
+        lines += _augmentation_lines(config, language, mixed)
     flat = not images
     for spec in (*specs, None):  # None: the output layer
         if not flat and (spec is None or isinstance(spec, Dense)):
@@ -235,11 +237,17 @@ def _model_code(config: RunConfig, language: str) -> str:
             flat = True
         if spec is not None:
             lines.append(layer_code(spec, config.activation))
+    full = ', dtype="float32"' if mixed else ""  # the probabilities in full precision
     lines.append(
-        f'keras.layers.Dense(10, activation="softmax"),  # {translate("code.output", language)}'
+        f'keras.layers.Dense(10, activation="softmax"{full}),  '
+        f"# {translate('code.output', language)}"
     )
     body = "\n".join(f"        {line}" for line in lines)
-    return f"model = keras.Sequential(\n    [\n{body}\n    ]\n)"
+    model = f"model = keras.Sequential(\n    [\n{body}\n    ]\n)"
+    if mixed:  # as build_model does: bfloat16 sums in the hidden layers, float32 weights
+        policy = translate("code.mixed_precision", language)
+        return f'keras.config.set_dtype_policy("mixed_bfloat16")  # {policy}\n{model}'
+    return model
 
 
 def _flatten_comment(specs: tuple[LayerSpec, ...], language: str) -> str:
@@ -248,10 +256,12 @@ def _flatten_comment(specs: tuple[LayerSpec, ...], language: str) -> str:
     return translate("code.flatten_maps" if convolved else "code.flatten_pixels", language)
 
 
-def _augmentation_lines(config: RunConfig, language: str) -> list[str]:
+def _augmentation_lines(config: RunConfig, language: str, mixed: bool = False) -> list[str]:
     fill = 'fill_mode="constant"'
     if config.scaling == "centered":  # an empty pixel is -0.5 there, not 0
         fill += ", fill_value=-0.5"
+    if mixed:  # the images are moved about in full precision, as build_model does
+        fill += ', dtype="float32"'
     return [
         f"# {translate('code.augment', language)}",
         f"keras.layers.RandomRotation(0.05, {fill}),",

@@ -26,8 +26,8 @@ DIFFERING_STYLE = "background-color: #fff3bf; font-weight: 700"  # a highlighter
 # The Runs table's columns, in order; the page gives each its translated header.
 RUN_COLUMNS = (
     "when", "label", "status", "test_accuracy", "architecture", "learning_rate", "batch_size",
-    "trained_epochs", "train_seconds", "preset", "optimizer", "activation", "dropout", "epochs",
-    "parent", "id",
+    "trained_epochs", "train_seconds", "precision", "preset", "optimizer", "activation",
+    "dropout", "epochs", "parent", "id",
 )  # fmt: skip
 
 
@@ -74,6 +74,7 @@ def runs_table_rows(runs: list[Run], lang: str) -> list[dict]:
             "test_accuracy": run.test_accuracy,
             "train_seconds": run.train_seconds,
             "trained_epochs": len(run.history),
+            "precision": run.precision,
             "parent": lineage_text(run.parent, labels),
             "id": run.id,
         }

@@ -25,6 +25,7 @@ ACTIVATIONS = ("relu", "sigmoid", "tanh", "elu", "selu", "gelu", "leaky_relu", "
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adadelta", "adagrad", "adamax", "nadam", "ftrl")
 SCALINGS = ("unit", "centered", "none")  # [0, 1], [-0.5, 0.5], raw 0..255
 SCHEDULES = ("constant", "cosine")  # cosine: the learning rate glides down to 0 by the last batch
+PRECISIONS = ("auto", "float32", "bfloat16")  # bfloat16: mixed precision (see precision.py)
 TRAIN_IMAGES = 60_000
 CHANCE_LOSS = math.log(10)  # ≈ 2.3: the loss of a network that gives every digit 10%
 # The learning rate each optimizer is usually started at (Keras' defaults; 1.0 for Adadelta,
@@ -54,6 +55,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": OPTIMIZERS,
     "scaling": SCALINGS,
     "lr_schedule": SCHEDULES,
+    "precision": PRECISIONS,
 }
 
 # Caps on a network's size, so no setting can exhaust a class server's memory. They are checked
@@ -102,6 +104,7 @@ class RunConfig:
     scaling: str = "unit"
     augment: bool = False  # small random shifts, rotations and zoom while training
     limit: int = 0  # train on the first N training images only (0 = all)
+    precision: str = "auto"  # "auto": mixed bfloat16 where measured faster, else float32
     # Mistakes on purpose, as two course notebooks made them by accident (see data.prepare_data):
     unscaled_test: bool = False  # test on raw 0..255 images (004)
     labels_255: bool = False  # training labels divided by 255 (003)

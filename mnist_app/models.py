@@ -25,6 +25,7 @@ from mnist_app.plan import (  # noqa: E402
     layer_names,
     works_on_images,
 )
+from mnist_app.precision import policy  # noqa: E402
 
 OPTIMIZER_CLASSES = {
     "sgd": keras.optimizers.SGD,
@@ -44,28 +45,34 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
 
 
 def build_model(config: RunConfig) -> keras.Model:
-    """A compiled Keras model for the config: hidden layers from its plan, then softmax."""
+    """A compiled Keras model for the config: hidden layers from its plan, then softmax.
+
+    In mixed bfloat16 (precision.py) the hidden layers compute in bf16 and keep float32 weights;
+    the input, the augmentation and the softmax layer stay float32.
+    """
     seed = config.seed
+    dtype = policy(config)
     specs = layer_plan(config)
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE), name="image")
     images = works_on_images(specs, config.augment)
     if images:
         x = keras.layers.Reshape((IMAGE_SIDE, IMAGE_SIDE, 1), name="add_channel")(inputs)
     else:
-        x = keras.layers.Flatten(name="flatten")(inputs)
+        x = keras.layers.Flatten(name="flatten", dtype=dtype)(inputs)
     if config.augment:
         x = augmentation(config)(x)
     for i, (name, spec) in enumerate(zip(layer_names(specs), specs, strict=True)):
         if isinstance(spec, Dense) and len(x.shape) > 2:
-            x = keras.layers.Flatten(name="flatten")(x)
-        x = _layer(spec, name, config.activation, seed + i)(x)
+            x = keras.layers.Flatten(name="flatten", dtype=dtype)(x)
+        x = _layer(spec, name, config.activation, seed + i, dtype)(x)
     if len(x.shape) > 2:
-        x = keras.layers.Flatten(name="flatten")(x)
+        x = keras.layers.Flatten(name="flatten", dtype=dtype)(x)
     outputs = keras.layers.Dense(
         NUM_CLASSES,
         activation="softmax",
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(specs)),
         name="digit",
+        dtype="float32",  # probabilities and the loss in full precision
     )(x)
     model = keras.Model(inputs, outputs, name=f"mnist_{config.arch}")
     model.compile(
@@ -76,25 +83,27 @@ def build_model(config: RunConfig) -> keras.Model:
     return model
 
 
-def _layer(spec: LayerSpec, name: str, activation: str, seed: int) -> keras.layers.Layer:
-    """The one Keras layer a plan's spec stands for."""
+def _layer(
+    spec: LayerSpec, name: str, activation: str, seed: int, dtype: str = "float32"
+) -> keras.layers.Layer:
+    """The one Keras layer a plan's spec stands for, in the given dtype policy."""
     init = keras.initializers.GlorotUniform(seed=seed)
     match spec:
         case Conv(filters, kernel, stride):
             return keras.layers.Conv2D(
                 filters, kernel, strides=stride, activation=activation, kernel_initializer=init,
-                name=name,
+                name=name, dtype=dtype,
             )  # fmt: skip
         case Dense(units):
             return keras.layers.Dense(
-                units, activation=activation, kernel_initializer=init, name=name
+                units, activation=activation, kernel_initializer=init, name=name, dtype=dtype
             )
         case Dropout(rate):
-            return keras.layers.Dropout(rate, seed=seed, name=name)
+            return keras.layers.Dropout(rate, seed=seed, name=name, dtype=dtype)
         case Pool():
-            return keras.layers.MaxPooling2D(2, name=name)
+            return keras.layers.MaxPooling2D(2, name=name, dtype=dtype)
         case BatchNorm():
-            return keras.layers.BatchNormalization(name=name)
+            return keras.layers.BatchNormalization(name=name, dtype=dtype)
     raise TypeError(f"not a layer spec: {spec!r}")
 
 

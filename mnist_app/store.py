@@ -49,6 +49,7 @@ _ADDED_COLUMNS = {
     "note": "TEXT NOT NULL DEFAULT ''",
     "parent": "TEXT",  # the run it continues (resume), if any
     "sweep_id": "TEXT",  # the sweep it belongs to, if any
+    "precision": "TEXT NOT NULL DEFAULT ''",  # what it trained in: float32 or bfloat16
 }
 _SWEEPS = """
 CREATE TABLE IF NOT EXISTS sweeps (
@@ -104,6 +105,7 @@ class Outcome:
     test_accuracy: float | None = None
     train_seconds: float = 0.0  # first batch to last, pauses not counted
     model_path: str | None = None
+    precision: str = ""  # what it trained in: "float32" or "bfloat16" ("" if it never began)
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ class Run:
     note: str = ""
     parent: str | None = None
     sweep_id: str | None = None
+    precision: str = ""  # "float32" or "bfloat16"; "" for runs from before it was recorded
 
     @property
     def summary_message(self) -> str:
@@ -313,11 +316,12 @@ class RunStore:
         """Write how a run ended: the one place a run's final state is recorded."""
         self._write(
             "UPDATE runs SET status=?, message=?, reason=?, history=?, test_loss=?, "
-            "test_accuracy=?, train_seconds=?, model_path=?, updated_at=?, live='{}' WHERE id=?",
+            "test_accuracy=?, train_seconds=?, model_path=?, updated_at=?, live='{}', "
+            "precision=COALESCE(NULLIF(?, ''), precision) WHERE id=?",
             (outcome.status, outcome.message, outcome.reason, json.dumps(outcome.history),
              outcome.test_loss,
              outcome.test_accuracy, outcome.train_seconds, outcome.model_path, time.time(),
-             run_id),
+             outcome.precision, run_id),
         )  # fmt: skip
 
     def beat(self, live: dict[str, dict]) -> None:
@@ -424,6 +428,7 @@ def _decode(row: sqlite3.Row) -> Run | UnreadableRun:
             note=data.get("note") or "",
             parent=data.get("parent"),
             sweep_id=data.get("sweep_id"),
+            precision=data.get("precision") or "",
         )
     except (ValueError, TypeError, KeyError, ConfigError) as error:  # JSONDecodeError too
         return UnreadableRun(str(data.get("id")), float(data.get("created_at") or 0), str(error))

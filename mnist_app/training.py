@@ -17,6 +17,7 @@ import numpy as np
 from mnist_app.config import CHANCE_LOSS, RunConfig
 from mnist_app.data import prepare_data
 from mnist_app.models import build_model
+from mnist_app.precision import resolve
 from mnist_app.progress import Progress
 from mnist_app.status import RunStatus
 from mnist_app.store import TEMP_PREFIX, Outcome
@@ -310,7 +311,8 @@ def train(
     )
     fit_seconds = time.perf_counter() - fit_start
     snap = progress.snapshot(batches=False)
-    ended = {"history": snap.history, "train_seconds": snap.train_seconds}
+    ended = {"history": snap.history, "train_seconds": snap.train_seconds,
+             "precision": resolve(config)}  # fmt: skip
     if guard.reason is not None:
         if model_path is not None:  # its epoch checkpoints hold the diverged weights
             Path(model_path).unlink(missing_ok=True)

@@ -144,7 +144,8 @@ def results(run: Run) -> None:
             percent_text(reported) if reported else "–",
             help=t("help.reported", preset=escape_markdown(run.preset or "–")),
         )
-        cols[3].metric(t("result.time"), format_duration(run.train_seconds))  # fmt: skip
+        cols[3].metric(t("result.time"), format_duration(run.train_seconds),
+                       help=t("result.precision", precision=run.precision or "–"))  # fmt: skip
     snap = manager.snapshot(run.id)
     curves(snap)
     coach(run, snap)

@@ -10,6 +10,7 @@ from mnist_app.config import (
     ACTIVATIONS,
     ARCHITECTURES,
     OPTIMIZERS,
+    PRECISIONS,
     PRESET_LIST,
     PRESETS,
     RANGES,
@@ -20,6 +21,7 @@ from mnist_app.config import (
 )
 from mnist_app.i18n import translate
 from mnist_app.plan import PlanSize
+from mnist_app.precision import native_bf16
 from mnist_app.share import SETUP_KEYS, Refusal, read_setup, setup_query
 from mnist_app.text import escape_markdown
 from mnist_app.ui import language, log_steps, number_text, percent_text, t
@@ -151,6 +153,9 @@ def settings_widgets() -> dict:
     v["lr_schedule"] = field(
         left.selectbox, "lr_schedule", options=SCHEDULES, format_func=choice("lr_schedule")
     )
+    v["precision"] = field(
+        right.selectbox, "precision", options=PRECISIONS, format_func=precision_choice()
+    )
     st.subheader(t("train.data"))
     left, right = st.columns(2)
     v["limit"] = field(
@@ -191,6 +196,13 @@ def bounds(name: str) -> dict:
     """A slider's ends, from config.RANGES: the same bounds the engine and CLI enforce."""
     low, high = RANGES[name]
     return {"min_value": low, "max_value": high}
+
+
+def precision_choice():
+    """format_func of the precision box: `auto` says what it means on this computer."""
+    lang, native = language(), native_bf16()
+    where = translate(f"choice.precision.auto_{'bf16' if native else 'f32'}", lang)
+    return lambda value: translate(f"choice.precision.{value}", lang, where=where)
 
 
 def choice(group: str):
