@@ -82,7 +82,7 @@ def activations(model: keras.Model, batch: np.ndarray) -> list[LayerActivation]:
     """What every shown layer outputs for the first image of the batch."""
     outputs = _probe(model)(batch, training=False)[:-1]
     return [
-        LayerActivation(layer.name, type(layer).__name__, np.asarray(output)[0])
+        LayerActivation(layer.name, type(layer).__name__, np.asarray(output, np.float32)[0])
         for layer, output in zip(shown_layers(model), outputs, strict=True)
     ]
 
@@ -90,7 +90,7 @@ def activations(model: keras.Model, batch: np.ndarray) -> list[LayerActivation]:
 def hidden_features(model: keras.Model, batch: np.ndarray) -> np.ndarray:
     """The last hidden layer (what the output layer reads) for every image of the batch."""
     features = _probe(model)(batch, training=False)[-1]
-    return np.asarray(features).reshape(len(batch), -1)
+    return np.asarray(features, np.float32).reshape(len(batch), -1)  # bf16 in mixed precision
 
 
 def _scores(model: keras.Model):

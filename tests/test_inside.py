@@ -28,6 +28,7 @@ CONFIGS = {
     "cnn": RunConfig(arch="cnn", filters=8, conv_blocks=2, width=32),
     "plan": RunConfig(layers="conv8x5 bn pool drop0.1 conv16x3s2 dense24 drop0.2 dense12"),
     "plan-augmented": RunConfig(layers="conv4x3 pool dense16", augment=True, scaling="centered"),
+    "cnn-bf16": RunConfig(arch="cnn", filters=8, conv_blocks=1, width=16, precision="bfloat16"),
 }
 
 
@@ -192,3 +193,15 @@ def test_a_tsne_map_keeps_the_digits_apart_better_and_places_its_own_digits(ship
     assert nearest_centre(tsne) > max(0.9, nearest_centre(pca))  # measured: 0.99 vs 0.82
     with pytest.raises(ValueError, match="method"):
         learned_map(shipped, "unit", size=50, method="umap")
+
+
+def test_a_mixed_precision_network_is_looked_inside_in_float32():
+    config = CONFIGS["cnn-bf16"]
+    model = build_model(config)
+    batch = as_batch(model, load_mnist()[2][0] / 255.0, config.scaling)
+    found = activations(model, batch)
+    assert {layer.values.dtype for layer in found} == {np.dtype("float32")}
+    assert hidden_features(model, batch).dtype == np.float32
+    seen = saliency(model, batch, 7, config.scaling)
+    assert np.isfinite(seen.attribution).all() and np.isfinite(seen.sensitivity).all()
+    assert seen.attribution.sum() == pytest.approx(seen.score - seen.blank_score, rel=0.1, abs=0.05)
