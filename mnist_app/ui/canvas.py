@@ -1,0 +1,27 @@
+"""The Draw page's canvas: streamlit-drawable-canvas, each stroke sent to the app at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+from streamlit_drawable_canvas import CanvasResult, st_canvas
+
+FRONTEND = Path(__file__).parent.parent / "frontend"
+_send_strokes = st.components.v2.component(
+    "mnist_lab.send_strokes", js=(FRONTEND / "send_strokes.js").read_text(encoding="utf-8")
+)
+
+
+def drawing_canvas(stroke: int, side: int, key: str) -> CanvasResult:
+    """A black square to draw on in white; its image is sent as each stroke ends.
+
+    The canvas alone sends a drawing 200 ms after the last stroke (measured with
+    bench/draw_latency.py: stroke → reading p50 323 ms with it, see send_strokes.js).
+    """
+    canvas = st_canvas(
+        stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
+        height=side, width=side, drawing_mode="freedraw", return_image_data=True, key=key,
+    )  # fmt: skip
+    _send_strokes(key=f"{key}_send_strokes")
+    return canvas
