@@ -90,3 +90,26 @@ def test_a_finger_draws_too(browser, app_url):
         expect(page.locator(READING)).to_have_text("7", timeout=30_000)
     finally:
         context.close()
+
+
+def test_a_stroke_reruns_only_the_drawing(page, app_url):
+    """A stroke asks the server to rerun the canvas's fragment, not the whole page (the model
+    picker and the other tabs): read from the rerun requests the page sends Streamlit."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    reruns = []
+
+    def sent(payload: str | bytes) -> None:
+        message = BackMsg.FromString(payload) if isinstance(payload, bytes) else None
+        if message is not None and message.WhichOneof("type") == "rerun_script":
+            reruns.append(message.rerun_script)
+
+    page.on("websocket", lambda socket: socket.on("framesent", sent))
+    canvas = open_canvas(page, app_url)
+    assert reruns and not reruns[0].fragment_id  # the page's first run is the whole script
+    del reruns[:]
+    draw(page, canvas, DIGITS["1"])
+    expect(page.locator(READING)).to_have_text("1", timeout=30_000)
+    assert reruns, "the stroke did not reach the server"
+    assert all(rerun.fragment_id for rerun in reruns), "a stroke reran the whole page"
+    assert len({rerun.fragment_id for rerun in reruns}) == 1
