@@ -3,6 +3,7 @@ Train page's settings form)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from mnist_app.config import RANGES, ConfigError
 from mnist_app.experiments import log_steps  # noqa: F401  (the pages' slider stops)
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_number, format_percent, translate
 from mnist_app.jobs import CONTINUABLE, TrainingManager, shared_manager
+from mnist_app.predict import warm_up
 from mnist_app.store import Run, StoreError
 
 FRONTEND = Path(__file__).parent.parent / "frontend"
@@ -35,8 +37,10 @@ def prepare_server() -> None:
       st.navigation runs once: a direct link to /train would run pages/train.py on its own,
       without app.py's navigation and language switch. The folder stays (our layout has it);
       the mode is switched off here.
+    - The shipped model is loaded and read with once, in the background, so that the Draw
+      page's first reading does not wait for it.
 
-    Both reach into Streamlit's internals, so a Streamlit upgrade that moved them stops the
+    The first two reach into Streamlit's internals, so a Streamlit upgrade that moved them stops the
     server at start-up with a clear message rather than silently bringing the slowdown back.
     """
     from streamlit.runtime.pages_manager import PagesManager
@@ -55,6 +59,7 @@ def prepare_server() -> None:
         streamlit_cleanup = cleanup
         setattr(script_runner, CLEANUP_NAME, _leave_modules_alone)
     PagesManager.uses_pages_directory = False
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 
 
 CLEANUP_NAME = "_clean_problem_modules"  # Streamlit 1.67's after-run reset of Keras and pyplot
