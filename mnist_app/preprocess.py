@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from scipy import ndimage
 
 from mnist_app.data import scale_images
 
@@ -182,19 +183,8 @@ def measure_ink(work: np.ndarray) -> InkShape:
 
 def piece_sizes(mask: np.ndarray) -> list[int]:
     """The size in pixels of each piece of a boolean image (pixels touching at corners join)."""
-    left = set(map(tuple, np.argwhere(mask).tolist()))
-    sizes = []
-    while left:
-        stack, size = [left.pop()], 0
-        while stack:
-            row, col = stack.pop()
-            size += 1
-            for neighbour in ((row + dr, col + dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)):
-                if neighbour in left:
-                    left.remove(neighbour)
-                    stack.append(neighbour)
-        sizes.append(size)
-    return sizes
+    pieces, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    return np.bincount(pieces.ravel(), minlength=count + 1)[1:].tolist()
 
 
 def thin(mask: np.ndarray) -> np.ndarray:
@@ -204,18 +194,34 @@ def thin(mask: np.ndarray) -> np.ndarray:
     while peeled:
         peeled = False
         for step in (0, 1):  # peel the south-east sides, then the north-west ones
-            ring = _neighbours(skeleton)
-            north, east, south, west = ring[0], ring[2], ring[4], ring[6]
-            if step == 0:  # Zhang and Suen's rule: keep pixels not on the side being peeled
-                kept = (north & east & south) | (east & south & west)
-            else:
-                kept = (north & east & west) | (north & south & west)
-            count = np.sum(ring, axis=0)  # 2-6: neither a line's end nor inside the ink
-            edge = skeleton & (count >= 2) & (count <= 6) & (_turns(ring) == 1) & ~kept
+            edge = skeleton & _PEELED[step][_ring_code(skeleton)]
             if edge.any():
                 skeleton &= ~edge
                 peeled = True
     return skeleton
+
+
+def _peeled(step: int) -> np.ndarray:
+    """For each of the 256 rings of neighbours (bit i = neighbour i, clockwise from north):
+    whether Zhang and Suen's step `step` peels the pixel in its middle. Looking the rules up in
+    this table made thinning a drawing ~4× faster than testing them on the whole image."""
+    codes = np.arange(256)
+    ring = [(codes >> i) & 1 == 1 for i in range(8)]
+    north, east, south, west = ring[0], ring[2], ring[4], ring[6]
+    if step == 0:  # Zhang and Suen's rule: keep pixels not on the side being peeled
+        kept = (north & east & south) | (east & south & west)
+    else:
+        kept = (north & east & west) | (north & south & west)
+    count = np.sum(ring, axis=0)  # 2-6: neither a line's end nor inside the ink
+    return (count >= 2) & (count <= 6) & (_turns(ring) == 1) & ~kept
+
+
+def _ring_code(mask: np.ndarray) -> np.ndarray:
+    """Each pixel's 8 neighbours as the bits of one number, clockwise from north."""
+    code = np.zeros(mask.shape, np.uint8)
+    for bit, neighbour in enumerate(_neighbours(mask)):
+        code |= neighbour.view(np.uint8) << bit
+    return code
 
 
 def forks(skeleton: np.ndarray) -> np.ndarray:
@@ -234,6 +240,9 @@ def _turns(ring: list[np.ndarray]) -> np.ndarray:
     """How often the neighbours go from empty to ink, once round: 1 at an edge or a line's end
     (peeling it keeps the line whole), 2 along a one-pixel line, 3 or more where lines fork."""
     return np.sum([~a & b for a, b in zip(ring, ring[1:] + ring[:1], strict=True)], axis=0)
+
+
+_PEELED = (_peeled(0), _peeled(1))
 
 
 def naive_resize(image: np.ndarray) -> np.ndarray:
