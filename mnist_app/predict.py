@@ -13,6 +13,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from mnist_app.data import PROJECT_ROOT, load_mnist
 from mnist_app.jobs import TrainingManager
@@ -201,19 +202,33 @@ def read_digit(model: keras.Model, image: np.ndarray, scaling: str) -> Reading |
     if work is None:
         return None
     digit = work_to_mnist(work)
-    batch = model_input(digit, scaling).reshape((1, *model.input_shape[1:]))  # ± a channel axis
-    # predict_on_batch runs the compiled graph: ~1 ms, where predict() costs ~35 ms.
-    probabilities = model.predict_on_batch(batch)
-    probabilities = np.asarray(probabilities, dtype=np.float64)[0]
+    probabilities = read_one(model, model_input(digit, scaling))
     return Reading(digit, probabilities, measure_ink(work).looks_like_digit)
+
+
+def read_one(model: keras.Model, image: np.ndarray) -> np.ndarray:
+    """The model's ten probabilities for one image (already in its input scaling)."""
+    batch = tf.constant(image.reshape((1, *model.input_shape[1:])), tf.float32)  # ± a channel
+    return np.asarray(_forward(model)(batch), dtype=np.float64)[0]
+
+
+@functools.lru_cache(maxsize=8)
+def _forward(model: keras.Model):
+    """The model's forward pass on one image, traced once. Calling the traced graph directly
+    took ~1.15 ms here, predict_on_batch ~1.3-1.7 ms (it finds its trace again on every call),
+    predict() ~35 ms."""
+    spec = tf.TensorSpec((1, *model.input_shape[1:]), tf.float32)
+    return tf.function(
+        lambda batch: model(batch, training=False), autograph=False
+    ).get_concrete_function(spec)
 
 
 def warm_up() -> None:
     """Load the shipped model and read one drawn stroke with it, so that a first visitor's
     first reading waits for neither (the server starts this in the background).
 
-    Loading takes ~0.3 s here and the first reading ~0.15 s more (Keras traces its predict
-    function); bench/cold_start.py, launch → first reading: 6.75 s without this, 6.06 s with it.
+    Loading takes ~0.3 s here and the first reading ~0.15 s more (tracing the forward pass);
+    bench/cold_start.py, launch → first reading: 6.75 s without this, 6.06 s with it.
     """
     path = default_model_path()
     try:
@@ -235,6 +250,5 @@ def read_test_image(model: keras.Model, index: int, scaling: str) -> tuple[Readi
     if not 0 <= index < len(x_test):
         raise IndexError(f"test images are numbered 0..{len(x_test) - 1}, not {index}")
     digit = x_test[index] / 255.0
-    batch = model_input(digit, scaling).reshape((1, *model.input_shape[1:]))
-    probabilities = np.asarray(model.predict_on_batch(batch), dtype=np.float64)[0]
+    probabilities = read_one(model, model_input(digit, scaling))
     return Reading(digit, probabilities, looks_like_digit=True), int(y_test[index])

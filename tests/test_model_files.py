@@ -151,3 +151,22 @@ def test_a_good_card_is_read(tmp_path):
     assert model_card(path) == {"config": {"scaling": "centered"}, "test_accuracy": 0.97,
                                 "preset": None}  # fmt: skip
     assert model_card(tmp_path / "no-card.keras") == {}
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+@pytest.mark.parametrize("shape", [(28, 28), (28, 28, 1)])
+def test_reading_one_image_agrees_with_keras(precision, shape):
+    """read_one (the model's forward pass traced once) against Keras' own predict_on_batch."""
+    from mnist_app.config import RunConfig
+    from mnist_app.data import load_mnist, scale_images
+    from mnist_app.models import build_model
+    from mnist_app.predict import read_one
+
+    if shape == (28, 28):
+        model = build_model(RunConfig(arch="cnn", filters=8, conv_blocks=1, width=32,
+                                      precision=precision))  # fmt: skip
+    else:
+        model = mnist_model(inputs=shape)
+    for image in scale_images(load_mnist()[2][:3], "unit"):
+        expected = model.predict_on_batch(image.reshape((1, *shape)))[0]
+        np.testing.assert_allclose(read_one(model, image), expected, rtol=1e-5, atol=1e-6)
