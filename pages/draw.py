@@ -101,8 +101,7 @@ def drawing_tab(model, scaling: str, live: bool) -> None:
     with left:
         stroke = st.slider(t("draw.stroke"), 4, 50, 20, key="draw_stroke",
                            help=t("help.draw_stroke"))  # fmt: skip
-        canvas = drawing_canvas(stroke, side, key="draw_canvas")
-        st.caption(t("draw.canvas_hint"))
+        canvas = drawing_canvas(stroke, side, key="draw_canvas", hint=t("draw.canvas_hint"))
     with right:
         if live:
             live_drawing_reading(model, canvas.image_data, scaling)

@@ -13,15 +13,16 @@ _send_strokes = st.components.v2.component(
 )
 
 
-def drawing_canvas(stroke: int, side: int, key: str) -> CanvasResult:
-    """A black square to draw on in white; its image is sent as each stroke ends.
+def drawing_canvas(stroke: int, side: int, key: str, hint: str) -> CanvasResult:
+    """A black square to draw on in white, `hint` under it; its image is sent as each stroke ends.
 
-    The canvas alone sends a drawing 200 ms after the last stroke (measured with
-    bench/draw_latency.py: stroke → reading p50 323 ms with it, see send_strokes.js).
+    The canvas alone sends a drawing 200 ms after the last stroke: bench/draw_latency.py,
+    stroke → reading shown, p50 323 ms with that wait and 123 ms without (send_strokes.js).
     """
     canvas = st_canvas(
         stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
         height=side, width=side, drawing_mode="freedraw", return_image_data=True, key=key,
     )  # fmt: skip
-    _send_strokes(key=f"{key}_send_strokes")
+    st.caption(hint)
+    _send_strokes(key=f"{key}_send_strokes")  # last: its (empty) element adds a gap
     return canvas
