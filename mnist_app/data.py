@@ -15,11 +15,12 @@ from mnist_app.config import RunConfig
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_ENV = "MNIST_LAB_DATA"  # path override for mnist.npz
 DEFAULT_DATA = PROJECT_ROOT / "data" / "mnist.npz"
+TEST_IMAGES = 10_000
 _EXPECTED = {
     "x_train": (60_000, 28, 28),
     "y_train": (60_000,),
-    "x_test": (10_000, 28, 28),
-    "y_test": (10_000,),
+    "x_test": (TEST_IMAGES, 28, 28),
+    "y_test": (TEST_IMAGES,),
 }
 
 

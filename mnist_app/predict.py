@@ -241,9 +241,6 @@ def warm_up() -> None:
     read_digit(model, stroke, model_card(path).get("config", {}).get("scaling", "unit"))
 
 
-TEST_IMAGES = 10_000  # MNIST's test set
-
-
 def read_test_image(model: keras.Model, index: int, scaling: str) -> tuple[Reading, int]:
     """What a model reads in MNIST test image `index`, and the digit it really is."""
     _, _, x_test, y_test = load_mnist()

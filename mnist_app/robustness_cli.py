@@ -11,6 +11,7 @@ from rich import box
 from rich.table import Column, Table
 
 from mnist_app.config import ConfigError
+from mnist_app.data import TEST_IMAGES
 from mnist_app.experiment_cli import stored_run
 from mnist_app.predict import ModelFileError, default_model_path, model_card
 from mnist_app.robustness import FAMILIES, SAMPLE, Robustness, measure_file, strength_key
@@ -32,15 +33,17 @@ def add_robustness_command(commands) -> None:
     which.add_argument("--default", action="store_true", help="the shipped model (the default)")
     command.add_argument(
         "--sample", type=int, default=SAMPLE, metavar="N",
-        help=f"test images per changed point (default {SAMPLE:,}; 10000 for all of them)",
+        help=f"test images per changed point (default {SAMPLE:,}; {TEST_IMAGES} for all of them)",
     )  # fmt: skip
     command.add_argument("--json", action="store_true", help="print the result as JSON last")
     command.set_defaults(handler=robustness_command)
 
 
 def robustness_command(args: argparse.Namespace) -> int:
-    if not 1 <= args.sample <= 10_000:
-        raise ConfigError("--sample", f"{args.sample} is outside the allowed range 1..10000")
+    if not 1 <= args.sample <= TEST_IMAGES:
+        raise ConfigError(
+            "--sample", f"{args.sample} is outside the allowed range 1..{TEST_IMAGES}"
+        )
     store = RunStore()
     flag, path, scaling = model_to_measure(store, args.run)
     try:
@@ -51,7 +54,7 @@ def robustness_command(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict()))
     else:
         table_console().print(robustness_table(result))
-        print(f"{result.sample:,} test images per point (all 10,000 at strength 0); "
+        print(f"{result.sample:,} test images per point (all {TEST_IMAGES:,} at strength 0); "
               "± is the 95% margin of error")  # fmt: skip
     return 0
 

@@ -5,10 +5,10 @@ import streamlit as st
 
 from mnist_app import charts
 from mnist_app.classset import MAX_NAME, ClassSet, ClassSetError
+from mnist_app.data import TEST_IMAGES
 from mnist_app.predict import (
     DEFAULT_KEY,
     SURE_FROM,
-    TEST_IMAGES,
     ModelChoice,
     ModelFileError,
     Reading,
