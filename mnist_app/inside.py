@@ -68,10 +68,12 @@ def shown_layers(model: keras.Model) -> list[keras.layers.Layer]:
 
 
 def _probe(model: keras.Model) -> keras.Model:
-    """A model giving every shown layer's output and the output layer's input, made once."""
+    """A model giving every shown layer's output, then the output layer's input and the
+    model's output (its probabilities), made once."""
     probe = _probes.get(model)
     if probe is None:
-        outputs = [layer.output for layer in shown_layers(model)] + [model.layers[-1].input]
+        shown = [layer.output for layer in shown_layers(model)]
+        outputs = [*shown, model.layers[-1].input, model.outputs[0]]
         inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # as it is called
         probe = keras.Model(inputs, outputs, name=f"{model.name}_probe")
         _probes[model] = probe
@@ -80,7 +82,7 @@ def _probe(model: keras.Model) -> keras.Model:
 
 def activations(model: keras.Model, batch: np.ndarray) -> list[LayerActivation]:
     """What every shown layer outputs for the first image of the batch."""
-    outputs = _probe(model)(batch, training=False)[:-1]
+    outputs = _probe(model)(batch, training=False)[:-2]
     return [
         LayerActivation(layer.name, type(layer).__name__, np.asarray(output, np.float32)[0])
         for layer, output in zip(shown_layers(model), outputs, strict=True)
@@ -89,8 +91,16 @@ def activations(model: keras.Model, batch: np.ndarray) -> list[LayerActivation]:
 
 def hidden_features(model: keras.Model, batch: np.ndarray) -> np.ndarray:
     """The last hidden layer (what the output layer reads) for every image of the batch."""
-    features = _probe(model)(batch, training=False)[-1]
-    return np.asarray(features, np.float32).reshape(len(batch), -1)  # bf16 in mixed precision
+    return hidden_and_probabilities(model, batch)[0]
+
+
+def hidden_and_probabilities(
+    model: keras.Model, batch: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The last hidden layer and the ten probabilities of every image, from one pass."""
+    *_, features, probabilities = _probe(model)(batch, training=False)
+    features = np.asarray(features, np.float32).reshape(len(batch), -1)  # bf16 in mixed precision
+    return features, np.asarray(probabilities, np.float32)
 
 
 def _scores(model: keras.Model):
@@ -105,7 +115,7 @@ def _scores(model: keras.Model):
         probe = _probe(model)
 
         def logits(x):
-            hidden = tf.reshape(probe(x, training=False)[-1], (tf.shape(x)[0], -1))
+            hidden = tf.reshape(probe(x, training=False)[-2], (tf.shape(x)[0], -1))
             hidden = tf.cast(hidden, last.kernel.dtype)  # a mixed-precision body: float32 here
             return tf.matmul(hidden, last.kernel) + last.bias
 

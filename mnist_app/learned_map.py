@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from mnist_app.data import load_mnist, scale_images
-from mnist_app.inside import hidden_features
+from mnist_app.inside import hidden_and_probabilities
 
 MAP_SIZE = 2000  # test digits on the map
 MAP_SEED = 0  # the same digits every time
@@ -97,8 +97,9 @@ def learned_map(
     features, predictions = [], []
     for start in range(0, size, BATCH):
         batch = x[start : start + BATCH]
-        features.append(hidden_features(model, batch))
-        predictions.append(np.asarray(model(batch, training=False)).argmax(axis=1))
+        hidden, probabilities = hidden_and_probabilities(model, batch)
+        features.append(hidden)
+        predictions.append(probabilities.argmax(axis=1))
     features = np.concatenate(features)
     mean, axes, explained = principal_axes(features)
     points = (features - mean) @ axes.T if method == "pca" else _tsne(features)
