@@ -52,14 +52,24 @@ def _indices_of(digit: int) -> np.ndarray:
 def tile(images: np.ndarray, gap: int = 2, zoom: int = 2, gap_value: int = 90) -> np.ndarray:
     """A (rows, columns, 28, 28) block of digits as one uint8 picture, cells `gap` px apart and
     every pixel drawn `zoom` × `zoom`, so the browser shows them crisp."""
-    rows, columns, side, _ = images.shape
-    step = side + gap
-    picture = np.full((rows * step - gap, columns * step - gap), gap_value, dtype=np.uint8)
-    for row in range(rows):
-        for column in range(columns):
-            top, left = row * step, column * step
-            picture[top : top + side, left : left + side] = images[row, column]
-    return np.kron(picture, np.ones((zoom, zoom), dtype=np.uint8))
+    _, columns, side, _ = images.shape
+    return mosaic(images.reshape(-1, side, side), columns, zoom, gap * zoom, gap_value)
+
+
+def mosaic(tiles: np.ndarray, columns: int, zoom: int = 1, gap: int = 1, fill=255) -> np.ndarray:
+    """Tiles (n, height, width), grey, or (n, height, width, 3), RGB, in a grid `columns` wide,
+    each pixel drawn `zoom` × `zoom`, `gap` px apart on a background of `fill`."""
+    n, height, width = tiles.shape[:3]
+    tiles = tiles.repeat(zoom, axis=1).repeat(zoom, axis=2)
+    height, width = height * zoom, width * zoom
+    rows = -(-n // columns)
+    shape = (rows * (height + gap) - gap, columns * (width + gap) - gap, *tiles.shape[3:])
+    canvas = np.empty(shape, dtype=np.uint8)
+    canvas[:] = fill
+    for i, tile_ in enumerate(tiles):
+        top, left = (i // columns) * (height + gap), (i % columns) * (width + gap)
+        canvas[top : top + height, left : left + width] = tile_
+    return canvas
 
 
 @functools.cache

@@ -7,6 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mnist_app.charts import RUN_COLORS, TRAIN_COLOR, VALIDATION_COLOR
+from mnist_app.dataview import mosaic
 from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, translate
 from mnist_app.inside import LayerActivation, Saliency
 from mnist_app.learned_map import LearnedMap
@@ -17,8 +18,7 @@ _SEQUENTIAL = np.array(
     dtype=np.float64,
 )
 _DIVERGING = np.array([[33, 102, 172], [247, 247, 247], [178, 24, 43]], dtype=np.float64)
-GAP = 1  # px between the tiles of a mosaic
-GAP_COLOR = (255, 255, 255)
+GAP = 1  # px between the tiles of a mosaic (white)
 
 
 def colorize(values: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -40,22 +40,6 @@ def diverging(values: np.ndarray, top: float | None = None) -> np.ndarray:
     top = float(np.max(np.abs(values))) if top is None else top
     scaled = np.asarray(values) / top if top > 0 else np.zeros_like(values)
     return colorize((scaled + 1) / 2, _DIVERGING)
-
-
-def mosaic(tiles: np.ndarray, columns: int, zoom: int = 1, gap: int = GAP) -> np.ndarray:
-    """RGB tiles (n, h, w, 3) in a grid `columns` wide, each zoomed, with white gaps."""
-    n, height, width, _ = tiles.shape
-    tiles = tiles.repeat(zoom, axis=1).repeat(zoom, axis=2)
-    height, width = height * zoom, width * zoom
-    rows = -(-n // columns)
-    canvas = np.empty(
-        (rows * (height + gap) - gap, columns * (width + gap) - gap, 3), dtype=np.uint8
-    )
-    canvas[:] = GAP_COLOR
-    for i, tile in enumerate(tiles):
-        top, left = (i // columns) * (height + gap), (i % columns) * (width + gap)
-        canvas[top : top + height, left : left + width] = tile
-    return canvas
 
 
 def feature_maps(layer: LayerActivation, columns: int = 8, zoom: int = 3) -> np.ndarray:
