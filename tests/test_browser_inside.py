@@ -9,8 +9,17 @@ from mnist_app.i18n import translate
 pytestmark = pytest.mark.browser
 
 
-def loaded_images(page: Page, container: str) -> list[list[int]]:
-    """The natural sizes of the images shown in a container (0 × 0: one that failed to load)."""
+def loaded_images(page: Page, container: str, count: int) -> list[list[int]]:
+    """The natural sizes of the `count` images shown in a container, once the browser has
+    finished loading each of them (0 × 0 then: one that failed to load)."""
+    page.wait_for_function(
+        """([selector, count]) => {
+            const images = [...document.querySelectorAll(selector)];
+            return images.length === count && images.every((image) => image.complete);
+        }""",
+        arg=[f"{container} img", count],
+        timeout=30_000,
+    )
     return page.eval_on_selector_all(
         f"{container} img", "images => images.map(i => [i.naturalWidth, i.naturalHeight])"
     )
@@ -24,8 +33,7 @@ def test_the_inside_view_of_a_drawn_digit(page, app_url, tmp_path):
     page.locator(".st-key-draw_inside").get_by_text(translate("inside.toggle")).click()
     layers = ".st-key-draw_inside_layers"
     expect(page.locator(layers).get_by_text("conv2d_3")).to_be_visible(timeout=30_000)
-    expect(page.locator(f"{layers} img")).to_have_count(6)  # four convolutions, two poolings
-    sizes = loaded_images(page, layers)
+    sizes = loaded_images(page, layers, 6)  # four convolutions, two poolings
     assert all(width > 100 and height > 10 for width, height in sizes), sizes
     expect(page.locator(f"{layers} .js-plotly-plot")).to_have_count(1)  # the dense layer
 
@@ -34,7 +42,7 @@ def test_the_inside_view_of_a_drawn_digit(page, app_url, tmp_path):
     saliency = ".st-key-draw_inside_saliency"
     caption = translate("inside.saliency.attribution", digit=7)
     expect(page.locator(saliency).get_by_text(caption)).to_be_visible(timeout=30_000)
-    assert [size for size in loaded_images(page, saliency)] == [[224, 224]] * 3
+    assert loaded_images(page, saliency, 3) == [[224, 224]] * 3
     page.locator(".st-key-draw_saliency_digit button").nth(1).click()
     expect(page.locator(saliency).get_by_text(caption)).to_have_count(0, timeout=30_000)
 
@@ -49,4 +57,5 @@ def test_the_inside_view_of_a_drawn_digit(page, app_url, tmp_path):
     expect(page.locator(first).get_by_text(translate("inside.first_conv_caption"))).to_be_visible(
         timeout=30_000
     )
-    assert len(loaded_images(page, first)) == 1  # the 32 filters in one mosaic
+    (filters,) = loaded_images(page, first, 1)  # the 32 filters in one mosaic
+    assert filters[0] > 100 and filters[1] > 100, filters
