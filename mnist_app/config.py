@@ -103,6 +103,7 @@ class RunConfig:
     seed: int = 42
     scaling: str = "unit"
     augment: bool = False  # small random shifts, rotations and zoom while training
+    forms: bool = False  # handwriting forms MNIST lacks, drawn anew each epoch (handforms.py)
     limit: int = 0  # train on the first N training images only (0 = all)
     precision: str = "auto"  # "auto": mixed bfloat16 where measured faster, else float32
     # Mistakes on purpose, as two course notebooks made them by accident (see data.prepare_data):
@@ -142,7 +143,7 @@ def validate(config: RunConfig) -> None:
         value = getattr(config, name)
         if value not in allowed:
             raise ConfigError(name, f"{value!r} is not one of {', '.join(allowed)}")
-    for name in ("batch_norm", "augment", "unscaled_test", "labels_255"):
+    for name in ("batch_norm", "augment", "forms", "unscaled_test", "labels_255"):
         if not isinstance(getattr(config, name), bool):
             raise ConfigError(name, f"{getattr(config, name)!r} is not true or false")
     if not isinstance(config.layers, str):

@@ -16,6 +16,7 @@ import numpy as np
 
 from mnist_app.config import CHANCE_LOSS, RunConfig
 from mnist_app.data import prepare_data
+from mnist_app.handforms import training_set
 from mnist_app.models import build_model
 from mnist_app.precision import resolve
 from mnist_app.progress import Progress
@@ -297,9 +298,7 @@ def train(
     validation = (data.x_val, data.y_val) if len(data.x_val) else None
     fit_start = time.perf_counter()
     model.fit(
-        data.x_train,
-        data.y_train,
-        batch_size=config.batch_size,
+        **training_set(data.x_train, data.y_train, config, first_epoch),  # forms: new each epoch
         epochs=config.epochs,
         initial_epoch=first_epoch,
         validation_data=validation,
