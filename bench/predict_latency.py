@@ -1,10 +1,11 @@
 """Server time to read one drawing: 280×280 RGBA canvas image → ten probabilities.
 
 Usage: python bench/predict_latency.py [--model models/mnist-cnn.keras] [--calls 500]
-Prints p50/p95 of `read_digit` over --calls calls after a warm-up, and of its stages: cutting
-out and centring the ink (evened_ink + work_to_mnist), telling a digit from a scribble
-(measure_ink), and the model (read_one: its forward pass traced once), with Keras'
-predict_on_batch beside it for reference. Floors: p50 <= 1 ms (issue 12), p95 <= 10 ms.
+Prints p50/p95 of `read_digit` with the Draw page's reader (load_reader: the model's forward
+pass in numpy, mnist_app/forward.py) over --calls calls after a warm-up, and of its stages:
+cutting out and centring the ink (evened_ink + work_to_mnist), telling a digit from a scribble
+(measure_ink), and the model (read_one), with Keras beside it for reference (its forward pass
+traced once, and predict_on_batch). Floors: p50 <= 1 ms (issue 12), p95 <= 10 ms.
 Not counted (printed for reference): decoding the canvas's PNG, which streamlit-drawable-canvas
 does when the page reads `image_data`.
 """
@@ -25,6 +26,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 from mnist_app.predict import (  # noqa: E402
     default_model_path,
     load_model,
+    load_reader,
     model_card,
     read_digit,
     read_one,
@@ -70,7 +72,7 @@ def main() -> None:
     parser.add_argument("--model", default=str(default_model_path()))
     parser.add_argument("--calls", type=int, default=500)
     args = parser.parse_args()
-    model = load_model(args.model)
+    model, keras_model = load_reader(args.model), load_model(args.model)
     scaling = model_card(args.model).get("config", {}).get("scaling", "unit")
     rng = np.random.default_rng(0)
     images = [canvas_image(rng) for _ in range(args.calls)]
@@ -82,8 +84,10 @@ def main() -> None:
     line("  cut out and centre the ink", timings(lambda i: work_to_mnist(evened_ink(i)), images))
     line("  digit or scribble? (measure_ink)", timings(measure_ink, works))
     line("  model (read_one)", timings(lambda x: read_one(model, x), inputs))
-    batches = [x.reshape((1, *model.input_shape[1:])) for x in inputs]
-    line("(not counted) model.predict_on_batch", timings(model.predict_on_batch, batches))
+    line("(not counted) Keras, traced forward pass", timings(lambda x: read_one(keras_model, x),
+                                                              inputs))  # fmt: skip
+    batches = [x.reshape((1, *keras_model.input_shape[1:])) for x in inputs]
+    line("(not counted) Keras, predict_on_batch", timings(keras_model.predict_on_batch, batches))
     pngs = [png(image) for image in images[:200]]
     line(
         "(not counted) decode the canvas PNG",

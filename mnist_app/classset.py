@@ -18,8 +18,8 @@ import warnings
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 from PIL import Image
 
@@ -29,6 +29,9 @@ from mnist_app.plan import IMAGE_SIDE, NUM_CLASSES
 from mnist_app.predict import ModelChoice, ModelFileError, load_model
 from mnist_app.preprocess import evened_ink, measure_ink, work_to_mnist
 from mnist_app.store import StoreError, data_dir
+
+if TYPE_CHECKING:
+    import keras
 
 FILE_NAME = "classset.sqlite3"
 MAX_DRAWING_BYTES = 1 * 2**20  # a 280×280 canvas PNG is a few kB

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from mnist_app.data import load_mnist, scale_images
-from mnist_app.models import NUM_CLASSES
+from mnist_app.plan import NUM_CLASSES
+
+if TYPE_CHECKING:
+    import keras
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import threading
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mnist_app.config import RANGES, ConfigError, RunConfig
 from mnist_app.progress import LIVE_FIGURES, Progress, Snapshot
@@ -20,8 +21,9 @@ from mnist_app.store import (
     StoreError,
     UnreadableRunError,
 )
-from mnist_app.training import RunResult, Start, remove_stale_temporaries, train
-from mnist_app.weight_history import store_recorder
+
+if TYPE_CHECKING:  # mnist_app.training imports TensorFlow (~3 s): only once a run starts
+    from mnist_app.training import RunResult, Start
 
 MAX_TRAININGS_ENV = "MNIST_LAB_MAX_TRAININGS"
 KEEP_FINISHED_JOBS = 32  # older finished jobs live on in the store only
@@ -136,6 +138,8 @@ class TrainingManager:
                 f"(the run has {len(run.history)}, and a run has at most {int(high)})",
             )
         config = run.config.replace(epochs=total)
+        from mnist_app.training import Start
+
         begin = Start(path, run.history)
         return self.submit(config, run.preset, settle, paused, start=(run_id, begin))
 
@@ -275,6 +279,9 @@ class TrainingManager:
             job.done.set()
 
     def _train(self, job: Job) -> None:
+        from mnist_app.training import train
+        from mnist_app.weight_history import store_recorder
+
         store, run_id = self.store, job.run_id
         try:
             store.mark_running(run_id)
@@ -314,6 +321,8 @@ class TrainingManager:
         except StoreError:  # the store went away: the next start marks the run interrupted
             traceback.print_exc()
         # Keep the job light: the trained model lives on in job.progress.model.
+        from mnist_app.training import RunResult
+
         job.result = RunResult(**{**vars(outcome), "model": None})
 
 
@@ -345,6 +354,6 @@ def shared_manager() -> TrainingManager:
         if _shared is None:
             store = RunStore()
             store.mark_interrupted()
-            remove_stale_temporaries(store.models_dir)
+            store.remove_stale_temporaries()
             _shared = TrainingManager(store)
         return _shared

@@ -10,17 +10,22 @@ import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from mnist_app.data import PROJECT_ROOT, load_mnist
+from mnist_app.forward import Forward, Unsupported, load_forward
 from mnist_app.jobs import TrainingManager
 from mnist_app.plan import IMAGE_SIDE, NUM_CLASSES
 from mnist_app.preprocess import evened_ink, measure_ink, model_input, work_to_mnist
 from mnist_app.status import RunStatus
 from mnist_app.store import RunStore
+
+if TYPE_CHECKING:  # TensorFlow takes ~3 s to import: the Draw page reads without it
+    import keras
+
+    Reader = keras.Model | Forward  # what read_digit reads with
 
 DEFAULT_MODEL_ENV = "MNIST_LAB_DEFAULT_MODEL"  # path override for the shipped model
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "mnist-cnn.keras"
@@ -143,32 +148,60 @@ _loading = threading.Lock()
 def _load(path: str, modified: float) -> keras.Model:
     if not zipfile.is_zipfile(path):  # also keeps Keras from trying its old HDF5 loader
         raise ModelFileError("corrupt", f"{path} is not a .keras (zip) file")
+    import keras
+
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # a damaged file raises ValueError, KeyError, TypeError, OSError...
         reason = "unsafe" if "safe_mode" in str(error) else "corrupt"  # Keras' own advice
         raise ModelFileError(reason, f"{path}: {error}") from error
-    check_shapes(model, path)
+    check_shapes([t.shape[1:] for t in model.inputs], [t.shape[1:] for t in model.outputs], path)
     return model
 
 
-def check_shapes(model: keras.Model, path: str) -> None:
+def load_reader(path: str | os.PathLike) -> Reader:
+    """What a saved model reads drawings with: its forward pass in numpy (mnist_app.forward:
+    ~0.4 ms a drawing, no TensorFlow), or the Keras model for a file that module does not
+    understand. Once per file version; ModelFileError as load_model."""
+    try:
+        modified = os.path.getmtime(path)
+    except OSError as error:
+        raise ModelFileError("missing", str(path)) from error
+    return _reader(str(path), modified)
+
+
+@functools.lru_cache(maxsize=8)
+def _reader(path: str, modified: float) -> Reader:
+    try:
+        forward = load_forward(path)
+    except Unsupported as why:  # a file of another kind, or damaged: Keras says which
+        logger.info("reading with Keras: %s", why)
+        return load_model(path)
+    check_shapes([forward.input_shape[1:]], [forward.output_shape[1:]], path)
+    return forward
+
+
+def keras_model(reader: Reader) -> keras.Model:
+    """The Keras model behind a reader (the inside view needs its layers)."""
+    return load_model(reader.path) if isinstance(reader, Forward) else reader
+
+
+def check_shapes(inputs: list[tuple], outputs: list[tuple], path: str) -> None:
     """ModelFileError("wrong_shape") unless the model reads one 28×28 image into 10 scores."""
-    inputs = [tuple(tensor.shape[1:]) for tensor in model.inputs]
-    outputs = [tuple(tensor.shape[1:]) for tensor in model.outputs]
+    inputs, outputs = [tuple(shape) for shape in inputs], [tuple(shape) for shape in outputs]
     if len(inputs) != 1 or inputs[0] not in MNIST_INPUTS or outputs != [(NUM_CLASSES,)]:
         raise ModelFileError(
             "wrong_shape", f"{path} takes {inputs} and gives {outputs}: not an MNIST model"
         )
 
 
-def choice_model(choice: ModelChoice, manager: TrainingManager) -> keras.Model:
-    """The Keras model behind a choice: loaded from disk, or the live one being trained.
+def choice_model(choice: ModelChoice, manager: TrainingManager) -> Reader:
+    """What a choice reads with: its saved model (load_reader), or the live one being trained.
 
     ModelFileError("missing") if it is gone (a live run this process no longer holds).
     """
     if choice.path is not None:
-        return load_model(choice.path)
+        return load_reader(choice.path)
     job = manager.job(choice.key)
     if job is None or job.progress.model is None:
         raise ModelFileError("missing", f"run {choice.key} is no longer in this server's memory")
@@ -196,7 +229,7 @@ class Reading:
         return self.confidence >= SURE_FROM
 
 
-def read_digit(model: keras.Model, image: np.ndarray, scaling: str) -> Reading | None:
+def read_digit(model: Reader, image: np.ndarray, scaling: str) -> Reading | None:
     """Preprocess a drawing or photo as MNIST was made and read it; None when there is no ink."""
     work = evened_ink(image)
     if work is None:
@@ -206,17 +239,23 @@ def read_digit(model: keras.Model, image: np.ndarray, scaling: str) -> Reading |
     return Reading(digit, probabilities, measure_ink(work).looks_like_digit)
 
 
-def read_one(model: keras.Model, image: np.ndarray) -> np.ndarray:
+def read_one(model: Reader, image: np.ndarray) -> np.ndarray:
     """The model's ten probabilities for one image (already in its input scaling)."""
+    if isinstance(model, Forward):
+        return model(image).astype(np.float64)[0]
+    import tensorflow as tf
+
     batch = tf.constant(image.reshape((1, *model.input_shape[1:])), tf.float32)  # ± a channel
     return np.asarray(_forward(model)(batch), dtype=np.float64)[0]
 
 
 @functools.lru_cache(maxsize=8)
 def _forward(model: keras.Model):
-    """The model's forward pass on one image, traced once. Calling the traced graph directly
+    """A Keras model's forward pass on one image, traced once. Calling the traced graph directly
     took ~1.15 ms here, predict_on_batch ~1.3-1.7 ms (it finds its trace again on every call),
     predict() ~35 ms."""
+    import tensorflow as tf
+
     spec = tf.TensorSpec((1, *model.input_shape[1:]), tf.float32)
     return tf.function(
         lambda batch: model(batch, training=False), autograph=False
@@ -224,24 +263,21 @@ def _forward(model: keras.Model):
 
 
 def warm_up() -> None:
-    """Load the shipped model and read one drawn stroke with it, so that a first visitor's
-    first reading waits for neither (the server starts this in the background).
-
-    Loading takes ~0.3 s here and the first reading ~0.15 s more (tracing the forward pass);
-    bench/cold_start.py, launch → first reading: 6.75 s without this, 6.06 s with it.
+    """Read the shipped model and one drawn stroke with it, so that a first visitor's first
+    reading waits for neither (the server starts this in the background).
     """
     path = default_model_path()
     try:
-        model = load_model(path)
+        reader = load_reader(path)
     except ModelFileError as error:  # the Draw page says what is wrong when it is opened
         logger.warning("the shipped model was not warmed up: %s", error)
         return
     stroke = np.zeros((IMAGE_SIDE * 10, IMAGE_SIDE * 10), np.uint8)
     stroke[40:240, 130:150] = 255  # a 1
-    read_digit(model, stroke, model_card(path).get("config", {}).get("scaling", "unit"))
+    read_digit(reader, stroke, model_card(path).get("config", {}).get("scaling", "unit"))
 
 
-def read_test_image(model: keras.Model, index: int, scaling: str) -> tuple[Reading, int]:
+def read_test_image(model: Reader, index: int, scaling: str) -> tuple[Reading, int]:
     """What a model reads in MNIST test image `index`, and the digit it really is."""
     _, _, x_test, y_test = load_mnist()
     if not 0 <= index < len(x_test):

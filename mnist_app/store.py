@@ -252,6 +252,18 @@ class RunStore:
             path.unlink(missing_ok=True)
         return True
 
+    def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:
+        """Delete half-written model files a killed process left behind; how many."""
+        removed = 0
+        for leftover in self.models_dir.glob(f"{TEMP_PREFIX}*.keras"):
+            try:
+                if time.time() - leftover.stat().st_mtime > older_than:
+                    leftover.unlink()
+                    removed += 1
+            except OSError:
+                pass  # another process just finished or removed it
+        return removed
+
     def create_sweep(self, spec: dict) -> str:
         """Store a sweep's description (what experiments.Sweep.to_dict gives); its new id."""
         sweep_id = new_id()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_app.predict import ModelFileError, load_model, model_card, read_digit
+from mnist_app.predict import ModelFileError, load_model, load_reader, model_card, read_digit
 
 
 def mnist_model(inputs: tuple = (28, 28), classes: int = 10, middle: tuple = ()) -> keras.Model:
@@ -88,10 +88,11 @@ def bad_model(name: str, directory: Path) -> Path:
     return BAD_MODELS[name][0](directory / f"{name}.keras")
 
 
+@pytest.mark.parametrize("load", [load_model, load_reader])  # Keras, and the Draw page's reader
 @pytest.mark.parametrize("name", list(BAD_MODELS))
-def test_a_model_file_that_cannot_be_used_gives_its_reason(name, tmp_path):
+def test_a_model_file_that_cannot_be_used_gives_its_reason(name, load, tmp_path):
     with pytest.raises(ModelFileError) as caught:
-        load_model(bad_model(name, tmp_path))
+        load(bad_model(name, tmp_path))
     assert caught.value.reason == BAD_MODELS[name][1]
 
 
@@ -101,8 +102,9 @@ def test_no_code_from_the_file_runs(tmp_path):
     touch = eval(f"lambda x: __import__('pathlib').Path({str(ran)!r}).touch() or x")
     path = saved(mnist_model(middle=[keras.layers.Lambda(touch)]), tmp_path / "hostile.keras")
     ran.unlink()  # it ran as the model was built
-    with pytest.raises(ModelFileError, match="unsafe"):
-        load_model(path)
+    for load in (load_model, load_reader):
+        with pytest.raises(ModelFileError, match="unsafe"):
+            load(path)
     assert not ran.exists()
     unsafe = keras.saving.load_model(path, safe_mode=False)  # what the check keeps from running
     unsafe.predict_on_batch(np.zeros((1, 28, 28)))

@@ -1,7 +1,11 @@
-"""The inside view (Draw page): every layer's activations, where the network looked, what its
-first layer looks for, and the map of what it learned, for one image."""
+"""The inside view's four parts (Draw page): every layer's activations, where the network
+looked, what its first layer looks for, and the map of what it learned, for one image.
+
+They need TensorFlow; mnist_app/ui/inside.py imports this module only once the view is opened."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -24,41 +28,29 @@ from mnist_app.inside_view import (
     weight_images,
 )
 from mnist_app.learned_map import METHODS, cached_map, tsne_available
+from mnist_app.predict import keras_model
 from mnist_app.ui import language, number_text, percent_text, plotly_chart, t
 
-VIEWS = ("layers", "saliency", "first", "map")
+if TYPE_CHECKING:
+    from mnist_app.predict import Reader
+
 FIRST_UNITS = 32  # dense units drawn: those this image excites most
 LIVE_MAP_SECONDS = 15  # a run still training: its map is made again at most this often
 
 
-def inside_panel(model: keras.Model, image: np.ndarray, probabilities: np.ndarray, scaling: str,
-                 key: str, live: bool = False) -> None:  # fmt: skip
-    """A switch that opens the inside view, then one of its four parts at a time."""
-    if not st.toggle(t("inside.toggle"), key=f"{key}_inside", help=t("inside.toggle_help")):
-        return
-    labels = {view: t(f"inside.view.{view}") for view in VIEWS}  # looked up now, in this run
-    chosen = f"{key}_inside_chosen"  # outlives the control while the view is closed
-    view = st.segmented_control(
-        t("inside.view"), VIEWS, format_func=labels.get,
-        default=st.session_state.get(chosen, VIEWS[0]), key=f"{key}_inside_view",
-        on_change=_remember, args=(f"{key}_inside_view", chosen),
-    )  # fmt: skip
-    view = view or st.session_state.get(chosen, VIEWS[0])  # a click on the chosen one clears it
+def show(view: str, reader: Reader, image: np.ndarray, probabilities: np.ndarray, scaling: str,
+         key: str, live: bool) -> None:  # fmt: skip
+    """One part of the inside view, for the model behind `reader`."""
+    model = keras_model(reader)
     batch = as_batch(model, image, scaling)
-    with st.container(key=f"{key}_inside_{view}"):
-        if view == "layers":
-            layers_view(model, batch, key)
-        elif view == "saliency":
-            saliency_view(model, image, batch, probabilities, scaling, key)
-        elif view == "first":
-            first_layer_view(model, batch)
-        elif view == "map":
-            map_view(model, batch, scaling, int(np.argmax(probabilities)), live, key)
-
-
-def _remember(widget: str, chosen: str) -> None:
-    if st.session_state[widget] is not None:
-        st.session_state[chosen] = st.session_state[widget]
+    if view == "layers":
+        layers_view(model, batch, key)
+    elif view == "saliency":
+        saliency_view(model, image, batch, probabilities, scaling, key)
+    elif view == "first":
+        first_layer_view(model, batch)
+    elif view == "map":
+        map_view(model, batch, scaling, int(np.argmax(probabilities)), live, key)
 
 
 def layers_view(model: keras.Model, batch: np.ndarray, key: str) -> None:

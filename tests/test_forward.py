@@ -1,0 +1,186 @@
+"""The numpy forward pass gives Keras' own probabilities, and leaves Keras every file it does not
+understand; the Draw page reads without importing TensorFlow."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from mnist_app.config import ACTIVATIONS, RunConfig
+from mnist_app.data import load_mnist, scale_images
+from mnist_app.forward import Forward, Unsupported, load_forward
+from mnist_app.models import build_model
+from mnist_app.predict import default_model_path, load_reader, read_one
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def mnist_images(count: int, scaling: str = "unit") -> np.ndarray:
+    return scale_images(load_mnist()[2][:count], scaling)
+
+
+def with_random_weights(model: keras.Model, seed: int = 0) -> keras.Model:
+    """Every weight drawn at random (variances positive), so that no layer can be skipped or
+    misread unnoticed: a fresh model's zero biases and unit batch-norm statistics would hide it."""
+    rng = np.random.default_rng(seed)
+    weights = []
+    for w in model.get_weights():
+        fan_in = int(np.prod(w.shape[:-1])) if w.ndim > 1 else 4
+        weights.append(rng.normal(0, 1 / np.sqrt(fan_in), w.shape))
+    model.set_weights(weights)
+    for layer in model.layers:  # moving variances must stay positive
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.moving_variance.shape))
+    return model
+
+
+CONFIGS = {
+    **{f"mlp-{name}": RunConfig(width=32, depth=2, activation=name) for name in ACTIVATIONS},
+    "lab-default": RunConfig(
+        arch="cnn",
+        layers="conv8x3 bn conv8x3 bn pool drop0.1 conv16x3 bn pool dense32 bn drop0.3",
+        augment=True,
+    ),
+    "strided": RunConfig(arch="cnn", layers="conv16x5s2 bn conv32x3s2 bn dense32"),
+    "centered": RunConfig(arch="cnn", layers="conv8x3 pool dense16", scaling="centered"),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_the_numpy_forward_pass_gives_keras_probabilities(name, tmp_path):
+    config = CONFIGS[name].replace(precision="float32")
+    model = with_random_weights(build_model(config))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    forward = load_forward(path)
+    images = mnist_images(64, config.scaling)
+    expected = model.predict_on_batch(images)
+    found = forward(images)
+    np.testing.assert_allclose(found, expected, rtol=1e-4, atol=2e-6)
+    assert forward.input_shape == model.input_shape and forward.output_shape == (None, 10)
+
+
+def test_a_bfloat16_model_is_read_in_float32_to_the_same_digits(tmp_path):
+    config = CONFIGS["lab-default"].replace(precision="bfloat16")
+    model = with_random_weights(build_model(config))
+    model.save(tmp_path / "model.keras")
+    images = mnist_images(200)
+    expected = model.predict_on_batch(images)
+    found = load_forward(tmp_path / "model.keras")(images)
+    assert (found.argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.95
+    assert np.abs(found - expected).max() < 0.1  # bf16 keeps 8 bits of mantissa
+
+
+def test_the_shipped_model_reads_the_test_set_as_keras_does():
+    path = default_model_path()
+    forward, model = load_forward(path), keras.saving.load_model(path)
+    images = mnist_images(1000)
+    found = np.concatenate([forward(images[i : i + 250]) for i in range(0, len(images), 250)])
+    np.testing.assert_allclose(found, model.predict_on_batch(images), atol=1e-5)
+
+
+def test_one_image_is_read_with_or_without_its_channel():
+    forward = load_forward(default_model_path())
+    image = mnist_images(1)[0]
+    np.testing.assert_array_equal(forward(image), forward(image[..., np.newaxis]))
+    assert read_one(forward, image).shape == (10,)
+
+
+def sequential(path: Path, *layers) -> Path:
+    keras.Sequential([keras.Input((28, 28)), *layers]).save(path)
+    return path
+
+
+def test_a_sequential_model_with_activation_layers_is_read(tmp_path):
+    model = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3), keras.layers.ReLU(),
+         keras.layers.Flatten(), keras.layers.Dense(10), keras.layers.Activation("tanh"),
+         keras.layers.Dense(10), keras.layers.Softmax()]
+    )  # fmt: skip
+    with_random_weights(model).save(tmp_path / "seq.keras")
+    images = mnist_images(16)[..., np.newaxis]
+    found = load_forward(tmp_path / "seq.keras")(images)
+    np.testing.assert_allclose(found, model.predict_on_batch(images), rtol=1e-4, atol=2e-6)
+
+
+UNSUPPORTED = {
+    "same_padding": lambda p: sequential(
+        p,
+        keras.layers.Reshape((28, 28, 1)),
+        keras.layers.Conv2D(4, 3, padding="same"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10),
+    ),  # fmt: skip
+    "average_pooling": lambda p: sequential(
+        p,
+        keras.layers.Reshape((28, 28, 1)),
+        keras.layers.AveragePooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10),
+    ),  # fmt: skip
+    "capped_relu": lambda p: sequential(
+        p, keras.layers.Flatten(), keras.layers.ReLU(max_value=6.0), keras.layers.Dense(10)
+    ),
+    "a_branch": lambda p: _branch(p),
+}
+
+
+def _branch(path: Path) -> Path:
+    image = keras.Input((28, 28))
+    flat = keras.layers.Flatten()(image)
+    joined = keras.layers.Add()([keras.layers.Dense(10)(flat), keras.layers.Dense(10)(flat)])
+    keras.Model(image, keras.layers.Softmax()(joined)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("name", list(UNSUPPORTED))
+def test_a_model_it_does_not_understand_is_left_to_keras(name, tmp_path):
+    path = UNSUPPORTED[name](tmp_path / f"{name}.keras")
+    with pytest.raises(Unsupported):
+        load_forward(path)
+    reader = load_reader(path)
+    assert isinstance(reader, keras.Model)  # read with Keras, as before
+    assert read_one(reader, mnist_images(1)[0]).shape == (10,)
+
+
+def test_weights_that_do_not_fit_are_left_to_keras(tmp_path):
+    good = sequential(tmp_path / "good.keras", keras.layers.Flatten(), keras.layers.Dense(10))
+    bad = tmp_path / "bad.keras"
+    other = sequential(tmp_path / "other.keras", keras.layers.Flatten(), keras.layers.Dense(12))
+    with (
+        zipfile.ZipFile(good) as source,
+        zipfile.ZipFile(other) as wrong,
+        zipfile.ZipFile(bad, "w") as target,
+    ):
+        for name in source.namelist():
+            data = wrong.read(name) if name == "model.weights.h5" else source.read(name)
+            target.writestr(name, data)
+    with pytest.raises(Unsupported, match="weights"):
+        load_forward(bad)
+
+
+def test_the_shipped_model_is_read_without_tensorflow():
+    """What the Draw page needs to read a first drawing imports no TensorFlow (~3 s)."""
+    script = (
+        "import sys, numpy as np\n"
+        "import mnist_app.ui, mnist_app.ui.inside, mnist_app.classset\n"
+        "import mnist_app.live, mnist_app.charts\n"
+        "from mnist_app.predict import default_model_path, load_reader, read_digit\n"
+        "stroke = np.zeros((280, 280), np.uint8); stroke[40:240, 130:150] = 255\n"
+        "reading = read_digit(load_reader(default_model_path()), stroke, 'unit')\n"
+        "print(reading.digit, sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'keras')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=120, check=True)  # fmt: skip
+    assert done.stdout.split() == ["1", "[]"], done.stdout + done.stderr
+
+
+def test_the_reader_is_loaded_once_per_file_version(tmp_path):
+    path = sequential(tmp_path / "m.keras", keras.layers.Flatten(), keras.layers.Dense(10))
+    first = load_reader(path)
+    assert isinstance(first, Forward) and load_reader(path) is first
