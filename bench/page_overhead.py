@@ -1,11 +1,17 @@
 """How much an open Train page slows training: the same run alone vs watched live in Chromium.
 
-Run: python bench/page_overhead.py [--epochs 5] [--rounds 15] [--watch 15]
+Run: python bench/page_overhead.py [--epochs 5] [--rounds 9] [--watch 15]
 
-1. Alternates CLI runs and page runs of the same preset (one server, one browser) so drift on
-   the machine hits both alike, and prints each round's training time (from the run store),
-   the medians and the minima of both, and the slowdown (floor 5%). This VM's timings wander
-   by ±15% from run to run, so read the medians of many rounds, not one round.
+1. Each round trains the same preset three ways, in a rotating order so that drift on the
+   machine hits all alike, and prints each one's training time (from the run store):
+   - CLI: `python -m mnist_app train` in its own process, no server;
+   - server: started from the Train page, which is then closed (the browser shows a blank
+     page), so the run trains inside the Streamlit process with no one watching;
+   - page: started from the Train page and watched live in Chromium to the end.
+   Then the medians and minima of each and the slowdowns: page vs CLI (floor 5%), server vs
+   CLI (what training inside the server costs: its threads, the start-of-run reruns) and page
+   vs server (what the open page costs: the browser, its live requests). This VM's timings
+   wander by ±15% from run to run, so read the medians of many rounds, not one round.
 2. Watches one long run for --watch seconds once it is under way and prints the CPU the browser
    took per second, and how long the server takes to answer the live view's request (what each
    watching tab asks for twice a second).
@@ -75,6 +81,22 @@ def page_seconds(page, url: str, epochs: int, home: str) -> float:
     return float(RunStore(home).get(run_id).train_seconds)
 
 
+def served_seconds(page, url: str, epochs: int, home: str) -> float:
+    """Start the run from the Train page, close the page, and wait for the run in the store."""
+    from mnist_app.status import RunStatus
+    from mnist_app.store import RunStore
+
+    start_from_page(page, url, epochs)
+    run_id = page.url.split("run=")[1].split("&")[0]
+    page.goto("about:blank")
+    store, deadline = RunStore(home), time.monotonic() + 30 * 60
+    while (run := store.get(run_id)).status != RunStatus.FINISHED:
+        if not run.status.active or time.monotonic() > deadline:
+            raise RuntimeError(f"run {run_id} is {run.status}, not finished")
+        time.sleep(0.25)
+    return float(run.train_seconds)
+
+
 def live_view_cost(page, url: str, seconds: float) -> dict:
     """A run under way, watched live: the browser's CPU per second, the live API's answer time."""
     start_from_page(page, url, 100)
@@ -123,7 +145,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--watch", type=float, default=15.0, help="seconds of the CPU probe")
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="mnist-lab-bench-")
@@ -136,36 +158,50 @@ def main() -> None:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    alone, watched = [], []
+    arms = {"CLI": [], "server": [], "page": []}
     try:
         _wait_healthy(url)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page_seconds(page, url, 1, home)  # warm-up: imports, data, first-call tracing
+            train = {
+                "CLI": lambda: cli_seconds(args.epochs, home),
+                "server": lambda: served_seconds(page, url, args.epochs, home),
+                "page": lambda: page_seconds(page, url, args.epochs, home),
+            }
+            names = list(arms)
             for i in range(args.rounds):
-                alone.append(cli_seconds(args.epochs, home))
-                watched.append(page_seconds(page, url, args.epochs, home))
-                print(
-                    f"  round {i + 1}: CLI {alone[-1]:6.2f} s   page {watched[-1]:6.2f} s   "
-                    f"({watched[-1] / alone[-1] - 1:+.1%})",
-                    flush=True,
-                )
+                for name in names[i % 3 :] + names[: i % 3]:  # each arm first every third round
+                    arms[name].append(train[name]())
+                print(f"  round {i + 1}: " + "   ".join(
+                    f"{name} {arms[name][-1]:6.2f} s" for name in names), flush=True)  # fmt: skip
             cost = live_view_cost(page, url, args.watch)
             browser.close()
     finally:
         server.kill()
         server.wait(timeout=30)
-    a, w = statistics.median(alone), statistics.median(watched)
-    slowdown = w / a - 1
-    verdict = "OK" if slowdown <= FLOOR else "OVER the floor"
+    report(arms, args, cost)
+
+
+def report(arms: dict[str, list[float]], args: argparse.Namespace, cost: dict) -> None:
+    median = {name: statistics.median(times) for name, times in arms.items()}
+    best = {name: min(times) for name, times in arms.items()}
     print(f"{PRESET}, {args.epochs} epochs on all 60,000 images, {args.rounds} rounds")
-    print(f"engine alone (CLI):          median {a:6.2f} s   best {min(alone):6.2f} s")
-    print(f"Train page open in Chromium: median {w:6.2f} s   best {min(watched):6.2f} s")
-    print(
-        f"slowdown: {slowdown:+.1%} of the medians (floor {FLOOR:.0%}: {verdict}); "
-        f"best vs best {min(watched) / min(alone) - 1:+.1%}"
-    )
+    print(f"engine alone (CLI):              median {median['CLI']:6.2f} s   "
+          f"best {best['CLI']:6.2f} s")  # fmt: skip
+    print(f"in the server, no page open:     median {median['server']:6.2f} s   "
+          f"best {best['server']:6.2f} s")  # fmt: skip
+    print(f"Train page open in Chromium:     median {median['page']:6.2f} s   "
+          f"best {best['page']:6.2f} s")  # fmt: skip
+    slowdown = median["page"] / median["CLI"] - 1
+    verdict = "OK" if slowdown <= FLOOR else "OVER the floor"
+    print(f"slowdown, page vs CLI: {slowdown:+.1%} of the medians (floor {FLOOR:.0%}: {verdict}); "
+          f"best vs best {best['page'] / best['CLI'] - 1:+.1%}")  # fmt: skip
+    print(f"  training inside the server (server vs CLI): "
+          f"{median['server'] / median['CLI'] - 1:+.1%}")  # fmt: skip
+    print(f"  the open page (page vs server):             "
+          f"{median['page'] / median['server'] - 1:+.1%}")  # fmt: skip
     print(
         f"live view of a run under way ({args.watch:.0f} s): browser {cost['browser']:.3f} core; "
         f"the live API answers in {cost['answer'] * 1000:.1f} ms (median of 40, "
