@@ -248,6 +248,7 @@ class FormsEachEpoch(keras.utils.PyDataset):
         self.span = 255.0 if config.scaling == "none" else 1.0  # of the scaled pixels
         self.batch_size, self.seed, self.epoch = config.batch_size, config.seed, first_epoch
         self._draw()
+        self.fresh = True
 
     def _draw(self) -> None:
         self.images = None  # let the last epoch's images go before drawing the next
@@ -268,7 +269,10 @@ class FormsEachEpoch(keras.utils.PyDataset):
         batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
         return self.images[batch], self.labels[batch]
 
-    def on_epoch_end(self) -> None:
+    def on_epoch_begin(self) -> None:
+        if self.fresh:  # drawn for Keras' first look at the batches: the first epoch's
+            self.fresh = False
+            return
         self.epoch += 1
         self._draw()
 

@@ -151,7 +151,11 @@ def test_each_epoch_draws_new_forms_with_the_right_labels():
     assert len(kept) > 100  # the images no form touched this epoch
     assert all(labels[i] == data.y_train[source] for source, i in kept)
     assert sorted(labels) == sorted(data.y_train)
+    epochs.on_epoch_begin()  # Keras calls it before each epoch
+    np.testing.assert_array_equal(epochs[0][0], first[:128])  # drawn once for the first epoch
     epochs.on_epoch_end()
+    epochs.on_epoch_begin()
+    assert epochs.epoch == 1
     second = np.concatenate([epochs[i][0] for i in range(len(epochs))])
     assert not np.array_equal(first, second)
 
