@@ -4,6 +4,10 @@ The script needs only keras and numpy, and reads like a cell a teacher would wri
 per block (load, scale, split, build, compile, train, evaluate), with short comments in the
 course's language. It builds exactly the layers `mnist_app.models.build_model` builds, in the
 same order, and ends by printing `params: <count>` and `test_accuracy: <fraction>`.
+
+What it cannot do in a few plain lines it leaves out and says so: the handwriting forms of
+`forms` (mnist_app/handforms.py) are named in the script's docstring, the notebook's
+introduction and a comment at the training step.
 """
 
 from __future__ import annotations
@@ -70,7 +74,8 @@ def script_for(
         return translate(key, language, **values)
 
     docstring = f'"""{say("code.title", network=network_text(config, language))}\n\n'
-    docstring += f'{say("code.run_it", file=file_name)}\n"""'
+    docstring += f"{say('code.run_it', file=file_name)}\n"
+    docstring += f'\n{say("code.left_out.forms")}\n"""' if config.forms else '"""'
     settings = Step(
         say("code.settings"),
         "parser = argparse.ArgumentParser()\n"
@@ -106,6 +111,8 @@ def notebook_for(config: RunConfig, language: str = DEFAULT_LANGUAGE) -> nbforma
         seed=config.seed,
     )
     intro = say("code.notebook.intro", network=network_text(config, language), settings=settings)
+    if config.forms:
+        intro += f"\n\n{say('code.left_out.forms')}"
     variables = Step(
         say("code.notebook.variables"),
         f"data_path = None  # {say('code.help.data')}\n"
@@ -151,7 +158,7 @@ def steps(config: RunConfig, language: str, inputs: Inputs) -> list[Step]:
         *_label_mistake_steps(config, language),
         Step(say("code.build"), _model_code(config, language)),
         Step(*_compile_code(config, language, inputs)),
-        Step(say("code.train", batch=config.batch_size), _fit_code(config, language, inputs)),
+        Step(_train_comment(config, language), _fit_code(config, language, inputs)),
         Step(
             say("code.evaluate"),
             f"test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size={EVAL_BATCH}, "
@@ -311,6 +318,14 @@ def _compile_code(config: RunConfig, language: str, inputs: Inputs) -> tuple[str
         ")"
     )
     return comment, code
+
+
+def _train_comment(config: RunConfig, language: str) -> str:
+    """What the training step does, and with `forms` what it leaves out."""
+    comment = translate("code.train", language, batch=config.batch_size)
+    if config.forms:
+        comment += f"\n# {translate('code.left_out.forms_short', language)}"
+    return comment
 
 
 def _fit_code(config: RunConfig, language: str, inputs: Inputs) -> str:

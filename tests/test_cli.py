@@ -179,6 +179,14 @@ def test_the_bar_shows_a_queued_run_s_place_and_a_paused_run():
     assert "paused" in paused and "epoch 3/5" in paused
 
 
+def test_every_setting_has_its_flag_forms_included():
+    parser = cli._parser()
+    forms = cli.config_from_args(parser.parse_args(["train", "--preset", "lab-default", "--forms"]))
+    assert forms == cli.PRESETS["lab-default"].replace(forms=True)
+    off = cli.config_from_args(parser.parse_args(["train", "--forms", "--no-forms"]))
+    assert off == RunConfig()
+
+
 def test_bad_flags_get_a_clear_message_and_exit_2(lab_home):
     done = _cli("train", "--dropout", "1.5", env_home=lab_home)
     assert done.returncode == 2

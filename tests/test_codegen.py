@@ -16,6 +16,7 @@ from mnist_app import codegen
 from mnist_app.cli import main
 from mnist_app.codegen import notebook_for, notebook_text, number, script_for
 from mnist_app.config import PRESETS, RunConfig
+from mnist_app.i18n import translate
 from mnist_app.models import build_model
 from mnist_app.store import RunStore
 from mnist_app.training import EVAL_BATCH, train
@@ -131,6 +132,23 @@ def test_a_script_s_defaults_are_the_config_s_and_its_comments_are_in_its_langua
     assert "Keep the last 3,000 training images" in english
     assert "# Cargar MNIST" in spanish and "# Load MNIST" in english
     assert f"batch_size={EVAL_BATCH}" in english and codegen.EVAL_BATCH == EVAL_BATCH
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_a_run_with_handwriting_forms_gets_code_that_says_it_leaves_them_out(lang):
+    config = PRESETS["fast-cnn"].replace(forms=True)
+    left_out = translate("code.left_out.forms", lang)
+    script = script_for(config, lang)
+    assert left_out in ast.get_docstring(ast.parse(script))
+    assert f"# {translate('code.left_out.forms_short', lang)}\nmodel.fit(" in script
+    assert imported_modules(script) <= ALLOWED_IMPORTS and "handforms" not in script.split('"""')[2]
+    notebook = notebook_for(config, lang)
+    assert left_out in notebook.cells[0].source
+    without = script_for(config.replace(forms=False), lang)
+    assert left_out not in without and "mnist_app" not in without
+    # the rest is the same script: only what it says about the forms differs
+    short = translate("code.left_out.forms_short", lang)
+    assert script.replace(f"\n{left_out}\n", "").replace(f"\n# {short}", "") == without
 
 
 def test_numbers_are_written_as_a_person_would():

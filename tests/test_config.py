@@ -48,7 +48,10 @@ def test_unknown_choices_are_refused_listing_the_allowed_ones(field):
         assert allowed in str(caught.value)
 
 
-@pytest.mark.parametrize(("field", "value"), [("width", 12.5), ("epochs", "5"), ("dropout", None)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("width", 12.5), ("epochs", "5"), ("dropout", None), ("augment", 1), ("forms", "yes")],
+)
 def test_wrong_types_are_refused(field, value):
     with pytest.raises(ConfigError, match=field):
         RunConfig(**{field: value})
@@ -156,6 +159,13 @@ def test_slider_fields_build_the_expected_plan():
 def test_config_round_trips_through_a_dict_and_ignores_unknown_keys():
     config = PRESETS["report-v3"]
     assert RunConfig.from_dict({**config.to_dict(), "from_the_future": 1}) == config
+
+
+def test_handwriting_forms_are_off_unless_asked_and_read_from_older_records():
+    assert RunConfig().forms is False
+    older = {k: v for k, v in PRESETS["lab-default"].to_dict().items() if k != "forms"}
+    assert RunConfig.from_dict(older) == PRESETS["lab-default"]  # e.g. the shipped model's card
+    assert RunConfig(forms=True).replace(epochs=3).forms is True
 
 
 def test_configs_are_frozen():

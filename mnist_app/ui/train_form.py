@@ -172,7 +172,9 @@ def settings_widgets() -> dict:
     )
     v["scaling"] = field(left.selectbox, "scaling", options=SCALINGS, format_func=choice("scaling"))
     v["seed"] = field(right.number_input, "seed", step=1, **bounds("seed"))
-    v["augment"] = field(st.toggle, "augment")
+    left, right = st.columns(2)
+    v["augment"] = field(left.toggle, "augment")
+    v["forms"] = field(right.toggle, "forms")
     with st.expander(t("train.mistakes"), icon=":material/science:"):
         st.caption(t("train.mistakes_intro"))
         v["unscaled_test"] = field(st.toggle, "unscaled_test")
