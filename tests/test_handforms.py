@@ -45,14 +45,19 @@ def stem_angles(ones: np.ndarray) -> np.ndarray:
 
 
 def test_upstroke_rises_into_the_top_going_down_left():
+    every_one = INK[Y == 1]
+    limit = handforms.UPSTROKE_ANGLES[0] + handforms.STEM_GAP
+    leaning = every_one[stem_angles(every_one) < limit]  # the rare 1s leaning far right
+    ones = np.concatenate([ONES, leaning])
     rng = np.random.default_rng(0)
-    changed = handforms.add_upstroke(ONES, rng, foot=np.zeros(len(ONES), bool))
-    added, moved = added_ink(ONES, changed)
-    stems = stem_angles(ONES)
-    too_slanted = stems < handforms.UPSTROKE_ANGLES[0] + handforms.STEM_GAP
-    assert 0 < too_slanted.mean() < 0.05  # the few 1s leaning so far right they would be 7s
-    assert not added[too_slanted].any()
-    assert (added[~too_slanted].sum(axis=(1, 2)) >= 4).all()  # the others, a stroke each
+    changed = handforms.add_upstroke(ones, rng, foot=np.zeros(len(ones), bool))
+    added, moved = added_ink(ones, changed)
+    stems = stem_angles(ones)
+    too_slanted = stems < limit
+    assert too_slanted.any() and too_slanted.mean() < 0.05
+    assert not added[too_slanted].any()  # left as they are: with a flag they would be 7s
+    strokes = added[~too_slanted].sum(axis=(1, 2))  # the others, a stroke each: pixels new
+    assert strokes.min() >= 3 and strokes.mean() >= 15  # (a short one can hide in a fat stem)
     top = handforms.ink_rows(moved)[0]
     rows, columns = np.mgrid[:28, :28]
     for mask, first_row, digit, stem in zip(added, top, moved, stems, strict=True):
@@ -63,7 +68,7 @@ def test_upstroke_rises_into_the_top_going_down_left():
         assert (columns[mask] <= head + 3).all()  # it goes left from the top
         slope, _ = np.polyfit(columns[mask], rows[mask], 1)  # rows grow downwards
         angle = np.degrees(np.arctan(-slope))
-        assert 20 <= angle <= 60 and angle <= stem - 10  # down-left, apart from the stem
+        assert 10 <= angle <= 60 and angle <= stem - 10  # down-left, apart from the stem
 
 
 def test_foot_lies_across_the_bottom():
