@@ -89,8 +89,9 @@ _blas_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
-def _blas() -> ThreadpoolController:
-    return ThreadpoolController()  # finds numpy's BLAS once (~ms)
+def _blas() -> list:
+    """numpy's BLAS libraries, found once (~ms)."""
+    return ThreadpoolController().select(user_api="blas").lib_controllers
 
 
 @contextlib.contextmanager
@@ -99,8 +100,15 @@ def _one_blas_thread():
     other core is busy (training, the browser). One image's largest product took 0.09 ms on
     one thread and 2-8 ms on two with the other core training. Callers take turns, so the
     setting they restore is never another call's."""
-    with _blas_lock, _blas().limit(limits=1, user_api="blas"):
-        yield
+    with _blas_lock:
+        before = [(lib, lib.num_threads) for lib in _blas()]
+        for lib, _ in before:
+            lib.set_num_threads(1)
+        try:
+            yield
+        finally:
+            for lib, threads in before:
+                lib.set_num_threads(threads)
 
 
 def load_forward(path: str | Path) -> Forward:

@@ -65,9 +65,8 @@ def ink_image(image: np.ndarray) -> np.ndarray:
     """Ink as float32 in [0, 1] (1 = full ink) from a grey, RGB or RGBA uint8 image."""
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[2] in (2, 4):
-        alpha = image[..., -1]
-        if alpha.min() < 255:  # a transparent background: whatever is painted is ink
-            return alpha.astype(np.float32) / 255.0
+        if _transparent(image):  # a transparent background: whatever is painted is ink
+            return image[..., -1].astype(np.float32) / 255.0
         image = image[..., :-1] if image.shape[2] == 2 else image
     grey = _grey(image)
     background = _background(grey)
@@ -80,6 +79,15 @@ def ink_image(image: np.ndarray) -> np.ndarray:
     grey -= background
     grey *= 1.0 / (brightest - background)
     return np.clip(grey, 0.0, 1.0, out=grey)
+
+
+def _transparent(image: np.ndarray) -> bool:
+    """Whether any pixel of a grey+alpha or RGBA image is less than opaque."""
+    if image.shape[2] == 4 and image.dtype == np.uint8 and image.flags.c_contiguous:
+        # Each RGBA pixel as one little-endian number, alpha its top byte: half the time of
+        # min() over a strided alpha channel (the canvas sends a 280×280 image every stroke).
+        return bool((image.view("<u4") < 0xFF000000).any())
+    return bool(image[..., -1].min() < 255)
 
 
 def _grey(image: np.ndarray) -> np.ndarray:

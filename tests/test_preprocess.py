@@ -231,3 +231,18 @@ def test_bad_uploads_give_a_reason(name):
     with pytest.raises(ImageError) as caught:
         read_upload(BAD_UPLOADS[name]())
     assert caught.value.reason == REASONS.get(name, "bomb" if "pixels" in name else name)
+
+
+def test_one_pixel_less_than_opaque_makes_a_transparent_background():
+    from mnist_app.preprocess import _transparent
+
+    opaque = np.zeros((40, 40, 4), np.uint8)
+    opaque[..., 3] = 255
+    assert not _transparent(opaque) and not _transparent(opaque[::2, ::3])  # any layout
+    for alpha in (0, 254):
+        seen = opaque.copy()
+        seen[17, 23, 3] = alpha
+        assert _transparent(seen) and _transparent(seen[1:, 2:])
+    white = np.full((40, 40, 4), 255, np.uint8)
+    white[..., :3] = np.arange(40)[:, None, None]  # colours never count as alpha
+    assert not _transparent(white)
