@@ -38,7 +38,10 @@ def prepare_server() -> None:
       without app.py's navigation and language switch. The folder stays (our layout has it);
       the mode is switched off here.
     - The shipped model is loaded and read with once, in the background, so that the Draw
-      page's first reading does not wait for it.
+      page's first reading does not wait for it. TensorFlow is not loaded here: the Draw page
+      reads without it, and importing it in the background too (~3 s holding the GIL) put the
+      first reading at 4.84 s instead of 3.45 s after launch (bench/cold_start.py). A run's
+      thread loads it when the first run starts.
 
     The first two reach into Streamlit's internals, so a Streamlit upgrade that moved them stops the
     server at start-up with a clear message rather than silently bringing the slowdown back.
