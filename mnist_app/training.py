@@ -354,8 +354,8 @@ def save_model_atomically(model: keras.Model, path: str | os.PathLike) -> Path:
 def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
     """Call `write(temporary)` beside `path`, then rename the result over `path`.
 
-    A crash in between leaves only a hidden temporary file, which `remove_stale_temporaries`
-    clears; `path` itself is never half-written.
+    A crash in between leaves only a hidden temporary file, which
+    `RunStore.remove_stale_temporaries` clears; `path` itself is never half-written.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
@@ -369,16 +369,3 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def remove_stale_temporaries(folder: str | os.PathLike, older_than: float = 3600.0) -> int:
-    """Delete half-written model files a killed process left in `folder`; how many."""
-    removed = 0
-    for leftover in Path(folder).glob(f"{TEMP_PREFIX}*.keras"):
-        try:
-            if time.time() - leftover.stat().st_mtime > older_than:
-                leftover.unlink()
-                removed += 1
-        except OSError:
-            pass  # another process just finished or removed it
-    return removed
