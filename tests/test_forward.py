@@ -14,7 +14,7 @@ from mnist_app.config import ACTIVATIONS, RunConfig
 from mnist_app.data import load_mnist, scale_images
 from mnist_app.forward import Forward, Unsupported, load_forward
 from mnist_app.models import build_model
-from mnist_app.predict import default_model_path, load_reader, read_one
+from mnist_app.predict import default_model_path, load_reader, model_card, read_one
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,11 +76,18 @@ def test_a_bfloat16_model_is_read_in_float32_to_the_same_digits(tmp_path):
 
 
 def test_the_shipped_model_reads_the_test_set_as_keras_does():
+    """The shipped model trained in mixed bfloat16: Keras computes its hidden layers in bf16,
+    this module in float32, so the two agree to bf16's precision, not float32's."""
     path = default_model_path()
     forward, model = load_forward(path), keras.saving.load_model(path)
     images = mnist_images(1000)
     found = np.concatenate([forward(images[i : i + 250]) for i in range(0, len(images), 250)])
-    np.testing.assert_allclose(found, model.predict_on_batch(images), atol=1e-5)
+    expected = model.predict_on_batch(images)
+    assert (found.argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.998
+    np.testing.assert_allclose(found, expected, atol=0.03)
+    as_float32 = build_model(RunConfig(**model_card(path)["config"]).replace(precision="float32"))
+    as_float32.set_weights(model.get_weights())  # the same weights, computed in float32
+    np.testing.assert_allclose(found, as_float32.predict_on_batch(images), atol=1e-5)
 
 
 def test_one_image_is_read_with_or_without_its_channel():
