@@ -1,6 +1,7 @@
 """How much an open Train page slows training: the same run alone vs watched live in Chromium.
 
 Run: python bench/page_overhead.py [--epochs 5] [--rounds 9] [--watch 15]
+(--rounds 0: only the live view's CPU probe)
 
 1. Each round trains the same preset three ways, in a rotating order so that drift on the
    machine hits all alike, and prints each one's training time (from the run store):
@@ -111,7 +112,6 @@ def live_view_cost(page, url: str, seconds: float) -> dict:
         with urllib.request.urlopen(f"{url}/api/runs/{run_id}/live?lang=en") as reply:
             size = len(reply.read())
         answers.append(time.perf_counter() - started)
-    page.get_by_role("button", name="Stop").click()
     return {"browser": browser, "answer": statistics.median(answers), "bytes": size}
 
 
@@ -176,15 +176,21 @@ def main() -> None:
                     arms[name].append(train[name]())
                 print(f"  round {i + 1}: " + "   ".join(
                     f"{name} {arms[name][-1]:6.2f} s" for name in names), flush=True)  # fmt: skip
-            cost = live_view_cost(page, url, args.watch)
+            if args.rounds:
+                report(arms, args)
+            cost = live_view_cost(page, url, args.watch)  # the server is killed under it below
             browser.close()
     finally:
         server.kill()
         server.wait(timeout=30)
-    report(arms, args, cost)
+    print(
+        f"live view of a run under way ({args.watch:.0f} s): browser {cost['browser']:.3f} core; "
+        f"the live API answers in {cost['answer'] * 1000:.1f} ms (median of 40, "
+        f"{cost['bytes'] / 1024:.0f} KB), asked twice a second per watching tab"
+    )
 
 
-def report(arms: dict[str, list[float]], args: argparse.Namespace, cost: dict) -> None:
+def report(arms: dict[str, list[float]], args: argparse.Namespace) -> None:
     median = {name: statistics.median(times) for name, times in arms.items()}
     best = {name: min(times) for name, times in arms.items()}
     print(f"{PRESET}, {args.epochs} epochs on all 60,000 images, {args.rounds} rounds")
@@ -201,12 +207,7 @@ def report(arms: dict[str, list[float]], args: argparse.Namespace, cost: dict) -
     print(f"  training inside the server (server vs CLI): "
           f"{median['server'] / median['CLI'] - 1:+.1%}")  # fmt: skip
     print(f"  the open page (page vs server):             "
-          f"{median['page'] / median['server'] - 1:+.1%}")  # fmt: skip
-    print(
-        f"live view of a run under way ({args.watch:.0f} s): browser {cost['browser']:.3f} core; "
-        f"the live API answers in {cost['answer'] * 1000:.1f} ms (median of 40, "
-        f"{cost['bytes'] / 1024:.0f} KB), asked twice a second per watching tab"
-    )
+          f"{median['page'] / median['server'] - 1:+.1%}", flush=True)  # fmt: skip
 
 
 def _free_port() -> int:
