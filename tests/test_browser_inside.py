@@ -4,7 +4,10 @@ import pytest
 from playwright.sync_api import Page, expect
 from test_browser_draw import DIGITS, READING, draw, open_canvas
 
+from mnist_app.config import RunConfig, layer_plan
 from mnist_app.i18n import translate
+from mnist_app.plan import Conv, layer_names
+from mnist_app.predict import default_model_path, model_card
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +35,10 @@ def test_the_inside_view_of_a_drawn_digit(page, app_url, tmp_path):
 
     page.locator(".st-key-draw_inside").get_by_text(translate("inside.toggle")).click()
     layers = ".st-key-draw_inside_layers"
-    expect(page.locator(layers).get_by_text("conv2d_3")).to_be_visible(timeout=30_000)
+    specs = layer_plan(RunConfig(**model_card(default_model_path())["config"]))
+    last_conv = [name for name, spec in zip(layer_names(specs), specs, strict=True)
+                 if isinstance(spec, Conv)][-1]  # fmt: skip
+    expect(page.locator(layers).get_by_text(last_conv)).to_be_visible(timeout=30_000)
     sizes = loaded_images(page, layers, 6)  # four convolutions, two poolings
     assert all(width > 100 and height > 10 for width, height in sizes), sizes
     expect(page.locator(f"{layers} .js-plotly-plot")).to_have_count(1)  # the dense layer

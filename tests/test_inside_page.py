@@ -41,7 +41,7 @@ def test_a_test_image_is_read_and_every_inside_view_renders(lang):
     at = open_inside(at, 0, "layers")
     assert translate("draw.test_label", lang, label=label) in markdown(at)
     assert at.metric[-1].value == str(label)  # the shipped model reads test image 0 right
-    maps = re.findall(r"\*\*(conv2d\w*|max_pooling2d\w*)\*\*", markdown(at))
+    maps = re.findall(r"\*\*(\w+)\*\* \((?:Conv2D|MaxPooling2D)\)", markdown(at))
     assert len(maps) == 6  # the shipped CNN: four convolutions and two poolings
     texts = [page_text(at)]
     for view in VIEWS[1:]:
