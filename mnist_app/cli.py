@@ -26,6 +26,10 @@ from mnist_app.terminal import (
     table_console,
 )
 
+# TensorFlow loads here, in the main thread, before any run starts (as it always did for the
+# command line): the pages load it lazily, on the first run's thread.
+from mnist_app.training import write_atomically
+
 if TYPE_CHECKING:
     from mnist_app.jobs import Job, TrainingManager
 
@@ -237,8 +241,6 @@ def _summary_line(outcome: dict, reported: float | None) -> str:
 
 def export_model(outcome: dict, target: Path, argv: list[str]) -> Path:
     """Copy a run's model to `target` and write its card (config, accuracy, time, command)."""
-    from mnist_app.training import write_atomically
-
     # Beside the target first, then renamed: a kill mid-copy leaves no half model in models/.
     write_atomically(target, lambda temporary: shutil.copyfile(outcome["model_path"], temporary))
     card = {
