@@ -141,7 +141,7 @@ def load_model(path: str | os.PathLike) -> keras.Model:
         return _load(str(path), modified)
 
 
-_loading = threading.Lock()
+_loading = threading.RLock()  # load_reader may fall back to load_model inside it
 
 
 @functools.lru_cache(maxsize=8)
@@ -167,7 +167,8 @@ def load_reader(path: str | os.PathLike) -> Reader:
         modified = os.path.getmtime(path)
     except OSError as error:
         raise ModelFileError("missing", str(path)) from error
-    return _reader(str(path), modified)
+    with _loading:  # as load_model: the start-up warm-up and a first page view read it once
+        return _reader(str(path), modified)
 
 
 @functools.lru_cache(maxsize=8)
