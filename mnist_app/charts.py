@@ -3,6 +3,7 @@ per-digit accuracy."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,6 +44,18 @@ def downsample(length: int, max_points: int = MAX_POINTS) -> np.ndarray:
     return np.unique(np.linspace(0, length - 1, max_points).round().astype(int))
 
 
+def batch_positions(snapshot: Snapshot, points: np.ndarray) -> np.ndarray:
+    """Where the given points of the live curves sit on the epochs axis.
+
+    A point stands for `batches_per_point` batches (fewer at the end of an epoch), and sits
+    where its last batch ends: batch 3 of 10 at 0.3, the epoch's last at 1.0.
+    """
+    per_epoch = max(snapshot.batches_per_epoch, 1)
+    group = max(snapshot.batches_per_point, 1)
+    epoch, index = np.divmod(points, math.ceil(per_epoch / group))
+    return epoch + np.minimum((index + 1) * group, per_epoch) / per_epoch
+
+
 def curve_chart(snapshot: Snapshot, metric: str, language: str = DEFAULT_LANGUAGE) -> dict:
     """A loss or accuracy chart as plain data: titles, axis ranges and styled lines.
 
@@ -51,10 +64,9 @@ def curve_chart(snapshot: Snapshot, metric: str, language: str = DEFAULT_LANGUAG
     text = _labels(language)
     lines = []
     batches = np.asarray(getattr(snapshot, f"batch_{metric}"), dtype=np.float64)
-    per_epoch = max(snapshot.batches_per_epoch, 1)
     if len(batches):
         keep = downsample(len(batches))
-        x = (keep + 1) / per_epoch
+        x = batch_positions(snapshot, keep)
         lines.append(_line(text["batch"], x, batches[keep], width=1, opacity=0.25))
         lines.append(_line(text["smoothed"], x, ema(batches)[keep], width=2.5))
     history = snapshot.history

@@ -34,7 +34,8 @@ class Snapshot:
     epochs: int = 0
     batch: int = 0  # batches completed in the current epoch
     batches_per_epoch: int = 0
-    batch_loss: list[float] = field(default_factory=list)  # each batch's own loss, in order
+    batches_per_point: int = 1  # batches behind each point of the curves (training.py groups them)
+    batch_loss: list[float] = field(default_factory=list)  # each point's loss, in order
     batch_accuracy: list[float] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)  # one dict per finished epoch
     samples_seen: int = 0
@@ -118,14 +119,15 @@ class Progress:
         with self._lock:
             self._state = dataclasses.replace(self._state, **fields)
 
-    def add_batch(self, loss: float, accuracy: float, samples: int) -> None:
+    def add_batch(self, loss: float, accuracy: float, samples: int, batches: int = 1) -> None:
+        """One point of the curves: the loss and accuracy of the last `batches` batches."""
         with self._lock:
             state = self._state
             state.batch_loss.append(loss)  # the lists are this object's own; copied on reading
             state.batch_accuracy.append(accuracy)
             self._state = dataclasses.replace(
                 state,
-                batch=state.batch + 1,
+                batch=state.batch + batches,
                 samples_seen=state.samples_seen + samples,
                 train_seconds=self._clock(),
             )

@@ -15,6 +15,7 @@ from mnist_app.charts import (
     TICK_SIZE,
     TITLE_SIZE,
     VALIDATION_COLOR,
+    batch_positions,
     downsample,
     ema,
 )
@@ -111,7 +112,7 @@ def _overlay(sweep: Sweep, runs: list[Run], snaps: dict, metric: str, lang: str)
         batches = np.asarray(getattr(snap, f"batch_{metric}", []) if snap else [], float)
         if len(batches):
             keep = downsample(len(batches))
-            x = (keep + 1) / max(snap.batches_per_epoch, 1)
+            x = batch_positions(snap, keep)
             lines.append(_line(name, x, ema(batches)[keep], colour, 2.5))
         else:  # a run from the store keeps its per-epoch figures only
             training = [record.get(metric) for record in history]

@@ -79,3 +79,14 @@ def test_confusion_matrix_is_readable_and_its_title_clear_of_the_top_axis(langua
     # Square cells however wide the column: the matrix shrinks to fit instead of stretching.
     assert layout.yaxis.scaleanchor == "x" and layout.yaxis.constrain == "domain"
     assert layout.height >= 600
+
+
+def test_grouped_points_sit_where_their_last_batch_ends():
+    one_by_one = Snapshot(RunStatus.RUNNING, batches_per_epoch=10)
+    np.testing.assert_allclose(
+        charts.batch_positions(one_by_one, np.arange(12)), np.arange(1, 13) / 10
+    )
+    grouped = Snapshot(RunStatus.RUNNING, batches_per_epoch=10, batches_per_point=4)
+    np.testing.assert_allclose(
+        charts.batch_positions(grouped, np.arange(6)), [0.4, 0.8, 1.0, 1.4, 1.8, 2.0]
+    )

@@ -15,7 +15,7 @@ from mnist_app.jobs import TrainingManager
 from mnist_app.progress import Progress
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore
-from mnist_app.training import save_model_atomically, train
+from mnist_app.training import batches_per_call, save_model_atomically, train
 
 FINISHED, STOPPED, DIVERGED = RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.DIVERGED
 QUEUED, RUNNING, PAUSED = RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED
@@ -170,6 +170,50 @@ def test_a_live_change_under_a_cosine_schedule_sets_the_rate_now_and_keeps_glidi
     first, last = (e["learning_rate"] for e in result.history)
     assert first == pytest.approx(peak * _cosine(9, 20), rel=1e-5)
     assert last == pytest.approx(peak * _cosine(19, 20), rel=1e-5)
+
+
+# 401 batches of 32: run in groups of 8 (50 full groups and one of a single batch)
+GROUPED = RunConfig(limit=401 * 32, validation_size=0, batch_size=32, width=16, epochs=2, seed=1)
+
+
+@pytest.mark.parametrize(
+    "batch_size, steps, group",
+    [(32, 1875, 8), (128, 469, 2), (64, 150, 3), (8, 7500, 1), (16, 3750, 1), (40, 10, 1),
+     (512, 118, 1)],
+)  # fmt: skip
+def test_small_batches_run_in_groups_that_keep_50_points_an_epoch(batch_size, steps, group):
+    assert batches_per_call(batch_size, steps) == group
+
+
+def test_grouped_batches_count_every_image_once_and_their_points_average_to_the_epoch():
+    progress = Progress()
+    result = train(GROUPED, progress)
+    snap = progress.snapshot()
+    assert result.status == FINISHED and all(e["complete"] for e in result.history)
+    assert snap.batches_per_point == 8 and snap.batches_per_epoch == 401
+    assert len(snap.batch_loss) == 2 * 51  # one point per group
+    assert snap.batch == 401 and snap.samples_seen == 2 * 401 * 32
+    images = np.array([8 * 32] * 50 + [32])  # each point's images in an epoch
+    for epoch, record in enumerate(result.history):
+        points = np.array(snap.batch_loss[epoch * 51 : (epoch + 1) * 51])
+        assert np.average(points, weights=images) == pytest.approx(record["loss"], rel=1e-4)
+    assert np.mean(snap.batch_loss[-10:]) < np.mean(snap.batch_loss[:10])
+
+
+def test_stop_in_grouped_batches_takes_effect_after_the_group():
+    progress = _StopAfter(1)
+    result = train(GROUPED, progress)
+    snap = progress.snapshot()
+    assert result.status == STOPPED
+    assert len(snap.batch_loss) == 1 and snap.samples_seen == 8 * 32 and snap.batch == 8
+
+
+def test_grouped_batches_follow_the_cosine_schedule_group_by_group():
+    result = train(GROUPED.replace(lr_schedule="cosine", learning_rate=0.01))
+    # Each group runs at the rate of its first batch; the epochs' last groups begin at batch 400.
+    first, last = (e["learning_rate"] for e in result.history)
+    assert first == pytest.approx(0.01 * _cosine(400, 802), rel=1e-5)
+    assert last == pytest.approx(0.01 * _cosine(401 + 400, 802), abs=1e-9)  # float32's cosine
 
 
 def test_model_is_saved_as_a_loadable_keras_file(tmp_path):
