@@ -276,10 +276,3 @@ class FormsEachEpoch(keras.utils.PyDataset):
             return
         self.epoch += 1
         self._draw()
-
-
-def training_set(x: np.ndarray, y: np.ndarray, config: RunConfig, first_epoch: int = 0) -> dict:
-    """`model.fit`'s x, y and batch_size: the arrays, or with `forms` new forms every epoch."""
-    if config.forms:
-        return {"x": FormsEachEpoch(x, y, config, first_epoch)}
-    return {"x": x, "y": y, "batch_size": config.batch_size}

@@ -16,8 +16,8 @@ import numpy as np
 
 from mnist_app.config import CHANCE_LOSS, RunConfig
 from mnist_app.data import prepare_data
+from mnist_app.feed import training_input
 from mnist_app.fused import use_fused_kernels
-from mnist_app.handforms import training_set
 from mnist_app.models import build_model
 from mnist_app.precision import resolve
 from mnist_app.progress import Progress
@@ -31,18 +31,24 @@ SATURATED_LOSS = 10 * CHANCE_LOSS  # far above chance: confidently wrong, satura
 EVAL_BATCH = 1024  # images per batch when scoring (validation, test): results do not depend on it
 CHANCE_ACCURACY = 0.2  # below this after two epochs (chance is 0.1), with no fall in the loss
 # Small batches run several to one TensorFlow call (Keras' steps_per_execution); the callbacks
-# see each group at its end. report-v3 (batch 32) in groups of 8 took 15.6 s an epoch here
-# against 19-26 s one by one. Not below 32 images, whose noisy curves are a lesson of their own.
+# see each group at its end. report-v3 (batch 32) took 18.1 s an epoch one by one here, 15.9 s
+# in groups of 5 and 15.4 s in groups of 8. Not below 32 images, whose noisy curves are a lesson
+# of their own.
 GROUPED_BATCH_SIZE = 32  # the smallest batch that is grouped
 IMAGES_PER_CALL = 256  # a group holds up to this many images
 POINTS_PER_EPOCH = 50  # and the curves keep at least this many points an epoch
 
 
 def batches_per_call(batch_size: int, steps: int) -> int:
-    """How many batches run back to back before the callbacks (live curves, Pause, Stop) run."""
+    """How many batches run back to back before the callbacks (live curves, Pause, Stop) run.
+
+    The groups divide the epoch's `steps` exactly: the training stream runs on into the next
+    epoch, and a group must not take batches from it.
+    """
     if batch_size < GROUPED_BATCH_SIZE:
         return 1
-    return max(1, min(IMAGES_PER_CALL // batch_size, steps // POINTS_PER_EPOCH))
+    most = max(1, min(IMAGES_PER_CALL // batch_size, steps // POINTS_PER_EPOCH))
+    return max(k for k in range(1, most + 1) if steps % k == 0)
 
 
 # --- the callbacks: one job each --------------------------------------------------------------
@@ -319,7 +325,7 @@ def train(
     validation = (data.x_val, data.y_val) if len(data.x_val) else None
     fit_start = time.perf_counter()
     model.fit(
-        **training_set(data.x_train, data.y_train, config, first_epoch),  # forms: new each epoch
+        **training_input(data.x_train, data.y_train, config, first_epoch),
         epochs=config.epochs,
         initial_epoch=first_epoch,
         validation_data=validation,
