@@ -10,6 +10,7 @@ a continued run shuffles its later epochs as the whole run would have.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -22,11 +23,13 @@ PREFETCH = 2  # batches made ready ahead of the one training
 
 
 def training_input(x: np.ndarray, y: np.ndarray, config: RunConfig, first_epoch: int = 0) -> dict:
-    """`model.fit`'s x and steps_per_epoch: the stream, or with `forms` new forms every epoch."""
+    """`model.fit`'s x and steps_per_epoch: the stream (with `forms`, new forms every epoch)."""
     if config.forms:
-        return {"x": FormsEachEpoch(x, y, config, first_epoch)}
+        stream = forms_batches(FormsEachEpoch(x, y, config), config.batch_size, first_epoch)
+    else:
+        stream = shuffled_batches(x, y, config.batch_size, config.seed, first_epoch)
     return {
-        "x": shuffled_batches(x, y, config.batch_size, config.seed, first_epoch),
+        "x": stream,
         "steps_per_epoch": math.ceil(len(x) / config.batch_size),
         "shuffle": False,  # the stream is shuffled already
     }
@@ -50,6 +53,27 @@ def shuffled_batches(
         return tf.gather(images, indices), tf.gather(labels, indices)
 
     stream = tf.data.Dataset.counter(first_epoch).flat_map(one_epoch).map(gather)
+    return _ready(stream)
+
+
+def forms_batches(forms: FormsEachEpoch, batch_size: int, first_epoch: int = 0) -> tf.data.Dataset:
+    """Each epoch's images with their new forms, in batches, epoch after epoch without end.
+
+    The forms are drawn in the stream's own thread, while training goes on.
+    """
+
+    def batches():
+        for number in itertools.count(first_epoch):
+            images, labels = forms.epoch(number)
+            for start in range(0, len(images), batch_size):
+                yield images[start : start + batch_size], labels[start : start + batch_size]
+
+    shape = (None, *forms.x.shape[1:])
+    spec = (tf.TensorSpec(shape, tf.float32), tf.TensorSpec((None,), tf.as_dtype(forms.y.dtype)))
+    return _ready(tf.data.Dataset.from_generator(batches, output_signature=spec))
+
+
+def _ready(stream: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
     options.autotune.enabled = False  # fixed sizes: nothing to tune, and no tuning thread
     return stream.prefetch(PREFETCH).with_options(options)

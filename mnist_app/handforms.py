@@ -13,9 +13,6 @@ The images are ink in [0, 1] (0 = background), shaped (n, 28, 28), float32.
 
 from __future__ import annotations
 
-import math
-
-import keras
 import numpy as np
 
 from mnist_app.config import RunConfig
@@ -237,42 +234,21 @@ def _teach_chunk(images: np.ndarray, digits: np.ndarray, rng: np.random.Generato
 
 
 # --- training -------------------------------------------------------------------------------
-class FormsEachEpoch(keras.utils.PyDataset):
-    """The training images in shuffled batches, with new forms drawn before every epoch:
-    what `model.fit` trains on when the `forms` setting is on."""
+class FormsEachEpoch:
+    """The training images with new forms drawn for every epoch: what `model.fit` trains on,
+    in batches (mnist_app/feed.py), when the `forms` setting is on."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, config: RunConfig, first_epoch: int = 0):
-        super().__init__()
+    def __init__(self, x: np.ndarray, y: np.ndarray, config: RunConfig):
         self.x, self.y = x, y
         self.digits = load_mnist()[1][: len(x)]  # the true digits, even with labels_255
         self.low = background_value(config.scaling)
         self.span = 255.0 if config.scaling == "none" else 1.0  # of the scaled pixels
-        self.batch_size, self.seed, self.epoch = config.batch_size, config.seed, first_epoch
-        self._draw()
-        self.fresh = True
+        self.seed = config.seed
 
-    def _draw(self) -> None:
-        self.images = None  # let the last epoch's images go before drawing the next
-        rng = np.random.default_rng([self.seed, self.epoch])
+    def epoch(self, number: int) -> tuple[np.ndarray, np.ndarray]:
+        """Epoch `number`'s images in its own shuffled order, with its forms, and their labels."""
+        rng = np.random.default_rng([self.seed, number])
         order = rng.permutation(len(self.x))
         ink = (self.x[order] - self.low) / self.span
-        self.images = teach_forms(ink, self.digits[order], rng) * self.span + self.low
-        self.labels = self.y[order]
-
-    @property
-    def num_batches(self) -> int:
-        return math.ceil(len(self.x) / self.batch_size)
-
-    def __len__(self) -> int:
-        return self.num_batches
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return self.images[batch], self.labels[batch]
-
-    def on_epoch_begin(self) -> None:
-        if self.fresh:  # drawn for Keras' first look at the batches: the first epoch's
-            self.fresh = False
-            return
-        self.epoch += 1
-        self._draw()
+        images = teach_forms(ink, self.digits[order], rng) * self.span + self.low
+        return images.astype(np.float32, copy=False), self.y[order]

@@ -40,3 +40,21 @@ def test_the_seed_sets_the_order_and_a_continued_stream_goes_on_as_the_whole_one
     assert flat == [[tuple(b) for b in batches] for batches in again]
     assert flat[1:] == [[tuple(b) for b in batches] for batches in continued]
     assert flat[0] != [tuple(b) for b in other[0]]
+
+
+def test_the_forms_stream_gives_each_epoch_its_own_forms_in_batches():
+    from mnist_app.config import RunConfig
+    from mnist_app.data import prepare_data
+    from mnist_app.feed import forms_batches
+    from mnist_app.handforms import FormsEachEpoch
+
+    config = RunConfig(limit=300, validation_size=0, forms=True, seed=3)
+    data = prepare_data(config)
+    forms = FormsEachEpoch(data.x_train, data.y_train, config)
+    stream = forms_batches(forms, 128, first_epoch=1)  # a run continued from its first epoch
+    batches = [(x.numpy(), y.numpy()) for x, y in itertools.islice(stream, 6)]
+    assert [len(x) for x, _ in batches] == [128, 128, 44] * 2
+    for number, epoch in ((1, batches[:3]), (2, batches[3:])):
+        images, labels = forms.epoch(number)
+        np.testing.assert_array_equal(np.concatenate([x for x, _ in epoch]), images)
+        np.testing.assert_array_equal(np.concatenate([y for _, y in epoch]), labels)
