@@ -26,10 +26,17 @@ def use_fused_kernels(model: keras.Model) -> keras.Model:
     """Train `model` with fused kernels for Adam and BatchNormalization, where they apply."""
     if isinstance(model.optimizer, keras.optimizers.Adam):
         fuse_adam(model.optimizer)
-    for layer in model._flatten_layers(include_self=False):
+    for layer in _all_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             fuse_batch_norm(layer)
     return model
+
+
+def _all_layers(model: keras.layers.Layer):
+    """Every layer inside `model`, nested models' layers included."""
+    for layer in getattr(model, "layers", []):
+        yield layer
+        yield from _all_layers(layer)
 
 
 def fuse_adam(optimizer: keras.optimizers.Adam) -> None:

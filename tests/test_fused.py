@@ -87,6 +87,14 @@ def test_the_swap_covers_adam_and_every_batch_norm_layer():
     assert not any(is_fused(layer) for layer in model.layers if layer not in norms)
 
 
+def test_batch_norm_inside_a_nested_model_is_fused_too():
+    inner = keras.Sequential([keras.layers.Dense(8), keras.layers.BatchNormalization()])
+    model = keras.Sequential([keras.Input((4,)), inner, keras.layers.Dense(2)])
+    model.compile("adam", "mse")
+    use_fused_kernels(model)
+    assert is_fused(inner.layers[1]) and not is_fused(inner.layers[0])
+
+
 def test_other_optimizers_and_amsgrad_keep_their_keras_step():
     for optimizer in (keras.optimizers.RMSprop(), keras.optimizers.Adam(amsgrad=True)):
         model = small_net()
