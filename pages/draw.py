@@ -126,14 +126,20 @@ def live_drawing_reading(model, image: np.ndarray | None, scaling: str) -> None:
 
 
 def class_set_form(drawing: bytes | None) -> None:
-    """Under the reading: keep this drawing in the class set, with the digit its author meant."""
+    """Under the reading: keep this drawing in the class set, with the digit its author meant.
+
+    A form: the digit, the name and the click reach the server as one rerun. Typed and clicked
+    one by one, the name's own rerun (on leaving the box) ran just before the click's.
+    """
     st.subheader(t("classroom.add.title"))
-    st.segmented_control(t("classroom.add.digit"), list(range(10)), key="classset_digit")
-    st.text_input(t("classroom.add.name"), max_chars=MAX_NAME, key="classset_name")
-    st.button(t("classroom.add.button"), key="classset_add", icon=":material/add:",
-              on_click=add_to_class_set, args=(drawing,))  # fmt: skip
-    if "classset_message" in st.session_state:
-        kind, text = st.session_state.pop("classset_message")
+    with st.form("classset_form", border=False, enter_to_submit=False):
+        st.segmented_control(t("classroom.add.digit"), list(range(10)), key="classset_digit")
+        st.text_input(t("classroom.add.name"), max_chars=MAX_NAME, key="classset_name")
+        st.form_submit_button(t("classroom.add.button"), key="classset_add",
+                              icon=":material/add:", on_click=add_to_class_set,
+                              args=(drawing,))  # fmt: skip
+    kind, text, about = st.session_state.get("classset_message", (None, "", None))
+    if kind is not None and about == drawing:  # said of this drawing: kept over any rerun
         (st.success if kind == "success" else st.error)(text)
 
 
@@ -155,7 +161,7 @@ def add_to_class_set(drawing: bytes | None) -> None:
     else:
         message = ("success", t("classroom.add.done", digit=digit, total=sum(class_set.counts())))
         st.session_state["classset_digit"] = None
-    st.session_state["classset_message"] = message
+    st.session_state["classset_message"] = (*message, drawing)
 
 
 def upload_tab(model, scaling: str) -> None:

@@ -19,6 +19,8 @@ def test_a_drawn_digit_joins_the_class_set(page, start_app):
         page.locator(".st-key-classset_add button").click()
         done = translate("classroom.add.done", digit=7, total=1)
         expect(page.get_by_text(done)).to_be_visible(timeout=30_000)
+        draw(page, canvas, [[(0.1, 0.9), (0.3, 0.9)]])  # the message is of the drawing added
+        expect(page.get_by_text(done)).to_have_count(0, timeout=30_000)
         page.goto(f"{url}/classroom")
         expect(page.get_by_text(translate("classroom.counts.total", n=1))).to_be_visible(
             timeout=30_000

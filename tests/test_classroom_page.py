@@ -156,7 +156,7 @@ def test_the_draw_page_refuses_to_add_without_a_digit_or_a_drawing(lang):
     at = open_page("pages/draw.py", lang)
     at.button(key="classset_add").click().run()
     assert [e.value for e in at.error] == [translate("classroom.add.error.choose", lang)]
-    at.segmented_control(key="classset_digit").set_value(7).run()
+    at.segmented_control(key="classset_digit").set_value(7)  # a form: sent with the click
     at.button(key="classset_add").click().run()  # AppTest's canvas sends nothing: empty
     assert [e.value for e in at.error] == [translate("classroom.add.error.empty", lang)]
     assert at.segmented_control(key="classset_digit").value == 7  # kept, to try again
