@@ -28,7 +28,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy.special import erf
 from threadpoolctl import ThreadpoolController
 
@@ -146,15 +145,32 @@ def _build(path: str, config: dict, store: h5py.File) -> Forward:
     if kind == "Functional":
         _check_chain(body)
     input_shape, steps, seen = shape, [], {}
+    norm: _Norm | None = None  # a batch normalization not yet run: folded into what follows
     for layer in layers:
-        kind = layer["class_name"]
+        kind, layer_config = layer["class_name"], layer["config"]
         count = seen.get(kind, -1) + 1  # Keras files each layer's weights under its class name
         seen[kind] = count
         group = _snake(kind) + (f"_{count}" if count else "")
         weights = [np.asarray(v, np.float32) for _, v in sorted(_vars(store, group), key=_index)]
-        step, shape = _step(kind, layer["config"], weights, shape)
+        if kind == "BatchNormalization":
+            if norm is not None:
+                steps.append(norm.step)
+            norm = _norm(layer_config, weights, shape)
+            continue
+        if norm is not None:
+            if kind in ("Conv2D", "Dense"):
+                layer_config, weights = norm.fold_into(layer_config, weights, shape)
+                norm = None
+            elif kind == "Flatten":
+                norm = norm.flattened(shape)
+            elif not (_passes(kind, layer_config) or (kind == "MaxPooling2D" and norm.monotone)):
+                steps.append(norm.step)
+                norm = None
+        step, shape = _step(kind, layer_config, weights, shape)
         if step is not None:
             steps.append(step)
+    if norm is not None:
+        steps.append(norm.step)
     return Forward(path, (input_shape, shape), steps)
 
 
@@ -197,7 +213,7 @@ def _index(item: tuple[str, object]) -> int:
 
 def _step(kind: str, config: dict, weights: list[np.ndarray], shape: tuple) -> tuple:
     """The numpy step for one layer and the shape it gives (after the batch axis)."""
-    if kind in IDENTITY_LAYERS or (kind == "Sequential" and _only_augmentation(config)):
+    if _passes(kind, config):
         return None, shape
     if kind == "Reshape":
         target = tuple(config["target_shape"])
@@ -214,8 +230,6 @@ def _step(kind: str, config: dict, weights: list[np.ndarray], shape: tuple) -> t
         return _conv(config, weights, shape)
     if kind == "MaxPooling2D":
         return _pool(config, shape)
-    if kind == "BatchNormalization":
-        return _batch_norm(config, weights, shape)
     raise Unsupported(f"a {kind} layer")
 
 
@@ -225,10 +239,13 @@ def _only_augmentation(config: dict) -> bool:
     return all(kind == "InputLayer" or kind.startswith("Random") for kind in inner)
 
 
-def _activation(config: dict) -> Step:
+def _activation(config: dict, in_place: bool = False) -> Step:
+    """The layer's activation; with `in_place`, ReLU overwrites its input (a step's own array)."""
     name = config.get("activation", "linear")
     if name not in ACTIVATIONS:
         raise Unsupported(f"the activation {name!r}")
+    if in_place and name == "relu":
+        return lambda x: np.maximum(x, 0, out=x)
     return ACTIVATIONS[name]
 
 
@@ -252,11 +269,17 @@ def _kernel_and_bias(config: dict, weights: list[np.ndarray], kernel_shape: tupl
     return weights[0], bias
 
 
+def _add(product: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """The bias added in place: the product is a new array of the step's own."""
+    product += bias
+    return product
+
+
 def _dense(config: dict, weights: list[np.ndarray], shape: tuple) -> tuple:
     units = config["units"]
     kernel, bias = _kernel_and_bias(config, weights, (shape[-1], units))
-    activation = _activation(config)
-    return lambda x: activation(x @ kernel + bias), (*shape[:-1], units)
+    activation = _activation(config, in_place=True)
+    return lambda x: activation(_add(x @ kernel, bias)), (*shape[:-1], units)
 
 
 def _conv(config: dict, weights: list[np.ndarray], shape: tuple) -> tuple:
@@ -269,15 +292,18 @@ def _conv(config: dict, weights: list[np.ndarray], shape: tuple) -> tuple:
     height, width, channels = shape
     kernel, bias = _kernel_and_bias(config, weights, (kh, kw, channels, filters))
     matrix = kernel.reshape(kh * kw * channels, filters)  # rows in (row, column, channel) order
-    activation = _activation(config)
+    activation = _activation(config, in_place=True)
     out = ((height - kh) // sh + 1, (width - kw) // sw + 1)
     if min(out) < 1:
         raise Unsupported(f"a {kh}×{kw} kernel on a {height}×{width} image")
 
     def conv(x: np.ndarray) -> np.ndarray:
-        windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
-        patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, kh * kw * channels)
-        return activation(patches @ matrix + bias).reshape(len(x), *out, filters)
+        # Each output pixel's window as one row, in the kernel's (row, column, channel) order:
+        # the input shifted once per kernel position, side by side.
+        shifted = [x[:, i : i + sh * out[0] : sh, j : j + sw * out[1] : sw]
+                   for i in range(kh) for j in range(kw)]  # fmt: skip
+        patches = np.concatenate(shifted, axis=-1).reshape(-1, kh * kw * channels)
+        return activation(_add(patches @ matrix, bias)).reshape(len(x), *out, filters)
 
     return conv, (*out, filters)
 
@@ -298,13 +324,67 @@ def _pool(config: dict, shape: tuple) -> tuple:
     out = (height // ph, width // pw)
 
     def pool(x: np.ndarray) -> np.ndarray:
-        x = x[:, : out[0] * ph, : out[1] * pw]
-        return x.reshape(len(x), out[0], ph, out[1], pw, channels).max(axis=(2, 4))
+        # The window's corners as strided views, maxed into one array: 15 µs for the shipped
+        # CNN's first pooling, where a max over a reshaped array's window axes took 36 µs.
+        corners = [x[:, i : out[0] * ph : ph, j : out[1] * pw : pw]
+                   for i in range(ph) for j in range(pw)]  # fmt: skip
+        pooled = corners[0].copy()
+        for corner in corners[1:]:
+            np.maximum(pooled, corner, out=pooled)
+        return pooled
 
     return pool, (*out, channels)
 
 
-def _batch_norm(config: dict, weights: list[np.ndarray], shape: tuple) -> tuple:
+def _passes(kind: str, config: dict) -> bool:
+    """Whether a layer leaves its input as it is when reading (dropout, augmentation)."""
+    return kind in IDENTITY_LAYERS or (kind == "Sequential" and _only_augmentation(config))
+
+
+class _Norm:
+    """A batch normalization at inference: x · scale + shift along the last axis.
+
+    It is folded into the weights of the convolution or dense layer that follows (their input
+    is linear in it, and "valid" padding adds no zeros that the shift would miss), through any
+    dropout, flattening and, when no scale is negative, max-pooling (which then commutes with
+    it). Anything else between them and it runs on its own. With the five normalizations of the
+    shipped CNN folded, and pooling and the bias and ReLU done in place, its forward pass went
+    from 0.48-0.50 ms to 0.38 ms (bench/predict_latency.py, "model", alternating with the code
+    before).
+    """
+
+    def __init__(self, scale: np.ndarray, shift: np.ndarray):
+        self.scale, self.shift = scale, shift
+        self.monotone = bool((scale >= 0).all())
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        return x * self.scale + self.shift
+
+    def flattened(self, shape: tuple) -> _Norm:
+        """The same for the flat vector of a (…, channels) input: channel = index % channels."""
+        positions = int(np.prod(shape[:-1]))
+        return _Norm(np.tile(self.scale, positions), np.tile(self.shift, positions))
+
+    def fold_into(self, config: dict, weights: list[np.ndarray], shape: tuple) -> tuple:
+        """The config and weights of a Conv2D or Dense layer that normalizes its input first."""
+        channels = self.scale.shape[0]
+        if shape[-1] != channels:
+            raise Unsupported(f"a batch normalization of {channels} before an input of {shape}")
+        if "kernel_size" in config:
+            kernel_shape = (*config["kernel_size"], channels, config["filters"])
+        else:
+            kernel_shape = (channels, config["units"])
+        kernel, bias = _kernel_and_bias(config, weights, kernel_shape)
+        kernel64 = kernel.astype(np.float64)
+        along = (None,) * (kernel.ndim - 2) + (slice(None), None)  # the input-channel axis
+        folded = (kernel64 * self.scale.astype(np.float64)[along]).astype(np.float32)
+        added = np.tensordot(self.shift.astype(np.float64), kernel64, axes=([0], [-2]))
+        if added.ndim > 1:  # a convolution: the shift meets every kernel position
+            added = added.sum(axis=tuple(range(added.ndim - 1)))
+        return {**config, "use_bias": True}, [folded, (bias + added).astype(np.float32)]
+
+
+def _norm(config: dict, weights: list[np.ndarray], shape: tuple) -> _Norm:
     if config.get("axis") not in (-1, len(shape)) or config.get("renorm"):
         raise Unsupported(f"batch normalization with options {config}")
     count = 2 + config["scale"] + config["center"]
@@ -315,4 +395,4 @@ def _batch_norm(config: dict, weights: list[np.ndarray], shape: tuple) -> tuple:
     mean, variance = weights
     scale = (gamma / np.sqrt(variance + config["epsilon"])).astype(np.float32)
     shift = (beta - mean * scale).astype(np.float32)
-    return lambda x: x * scale + shift, shape
+    return _Norm(scale, shift)

@@ -64,6 +64,32 @@ def test_the_numpy_forward_pass_gives_keras_probabilities(name, tmp_path):
     assert forward.input_shape == model.input_shape and forward.output_shape == (None, 10)
 
 
+def test_batch_norms_are_folded_into_the_next_weights_where_that_is_exact(tmp_path):
+    """Folded through dropout, pooling and flattening into the next convolution or dense layer;
+    a negative scale does not commute with max-pooling, so that one runs on its own."""
+    config = CONFIGS["lab-default"].replace(precision="float32")
+    model = with_random_weights(build_model(config))
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in norms:
+        layer.gamma.assign(np.abs(layer.gamma.numpy()) + 0.1)
+    images = mnist_images(64)
+    model.save(tmp_path / "positive.keras")
+    folded = load_forward(tmp_path / "positive.keras")
+    np.testing.assert_allclose(folded(images), model.predict_on_batch(images), rtol=1e-4,
+                               atol=2e-6)  # fmt: skip
+    # reshape, conv, conv, pool, conv, pool, flatten, dense, dense: no normalization of its own
+    assert len(folded._steps) == 9
+    before_pool = norms[1]  # conv8x3 bn pool
+    gamma = before_pool.gamma.numpy()
+    gamma[0] = -gamma[0]
+    before_pool.gamma.assign(gamma)
+    model.save(tmp_path / "negative.keras")
+    partly = load_forward(tmp_path / "negative.keras")
+    np.testing.assert_allclose(partly(images), model.predict_on_batch(images), rtol=1e-4,
+                               atol=2e-6)  # fmt: skip
+    assert len(partly._steps) == 10
+
+
 def test_a_bfloat16_model_is_read_in_float32_to_the_same_digits(tmp_path):
     config = CONFIGS["lab-default"].replace(precision="bfloat16")
     model = with_random_weights(build_model(config))
