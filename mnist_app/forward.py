@@ -157,16 +157,16 @@ def _build(path: str, config: dict, store: h5py.File) -> Forward:
                 steps.append(norm.step)
             norm = _norm(layer_config, weights, shape)
             continue
+        folded = None
         if norm is not None:
             if kind in ("Conv2D", "Dense"):
-                layer_config, weights = norm.fold_into(layer_config, weights, shape)
-                norm = None
+                folded, norm = norm, None
             elif kind == "Flatten":
                 norm = norm.flattened(shape)
             elif not (_passes(kind, layer_config) or (kind == "MaxPooling2D" and norm.monotone)):
                 steps.append(norm.step)
                 norm = None
-        step, shape = _step(kind, layer_config, weights, shape)
+        step, shape = _step(kind, layer_config, weights, shape, folded)
         if step is not None:
             steps.append(step)
     if norm is not None:
@@ -211,8 +211,11 @@ def _index(item: tuple[str, object]) -> int:
     return int(item[0])
 
 
-def _step(kind: str, config: dict, weights: list[np.ndarray], shape: tuple) -> tuple:
-    """The numpy step for one layer and the shape it gives (after the batch axis)."""
+def _step(
+    kind: str, config: dict, weights: list[np.ndarray], shape: tuple, norm: _Norm | None = None
+) -> tuple:
+    """The numpy step for one layer and the shape it gives (after the batch axis); `norm`, a
+    batch normalization of its input, is folded into a Conv2D's or Dense's weights."""
     if _passes(kind, config):
         return None, shape
     if kind == "Reshape":
@@ -225,9 +228,9 @@ def _step(kind: str, config: dict, weights: list[np.ndarray], shape: tuple) -> t
     if kind == "Flatten":
         return lambda x: x.reshape((len(x), -1)), (int(np.prod(shape)),)
     if kind == "Dense":
-        return _dense(config, weights, shape)
+        return _dense(config, weights, shape, norm)
     if kind == "Conv2D":
-        return _conv(config, weights, shape)
+        return _conv(config, weights, shape, norm)
     if kind == "MaxPooling2D":
         return _pool(config, shape)
     raise Unsupported(f"a {kind} layer")
@@ -275,14 +278,20 @@ def _add(product: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return product
 
 
-def _dense(config: dict, weights: list[np.ndarray], shape: tuple) -> tuple:
+def _dense(
+    config: dict, weights: list[np.ndarray], shape: tuple, norm: _Norm | None = None
+) -> tuple:
     units = config["units"]
     kernel, bias = _kernel_and_bias(config, weights, (shape[-1], units))
+    if norm is not None:
+        kernel, bias = norm.fold(kernel, bias)
     activation = _activation(config, in_place=True)
     return lambda x: activation(_add(x @ kernel, bias)), (*shape[:-1], units)
 
 
-def _conv(config: dict, weights: list[np.ndarray], shape: tuple) -> tuple:
+def _conv(
+    config: dict, weights: list[np.ndarray], shape: tuple, norm: _Norm | None = None
+) -> tuple:
     plain = {"padding": "valid", "data_format": "channels_last", "groups": 1}
     if any(config.get(key, value) != value for key, value in plain.items()) or tuple(
         config.get("dilation_rate", (1, 1))
@@ -291,6 +300,8 @@ def _conv(config: dict, weights: list[np.ndarray], shape: tuple) -> tuple:
     (kh, kw), (sh, sw), filters = config["kernel_size"], config["strides"], config["filters"]
     height, width, channels = shape
     kernel, bias = _kernel_and_bias(config, weights, (kh, kw, channels, filters))
+    if norm is not None:
+        kernel, bias = norm.fold(kernel, bias)
     matrix = kernel.reshape(kh * kw * channels, filters)  # rows in (row, column, channel) order
     activation = _activation(config, in_place=True)
     out = ((height - kh) // sh + 1, (width - kw) // sw + 1)
@@ -365,23 +376,16 @@ class _Norm:
         positions = int(np.prod(shape[:-1]))
         return _Norm(np.tile(self.scale, positions), np.tile(self.shift, positions))
 
-    def fold_into(self, config: dict, weights: list[np.ndarray], shape: tuple) -> tuple:
-        """The config and weights of a Conv2D or Dense layer that normalizes its input first."""
-        channels = self.scale.shape[0]
-        if shape[-1] != channels:
-            raise Unsupported(f"a batch normalization of {channels} before an input of {shape}")
-        if "kernel_size" in config:
-            kernel_shape = (*config["kernel_size"], channels, config["filters"])
-        else:
-            kernel_shape = (channels, config["units"])
-        kernel, bias = _kernel_and_bias(config, weights, kernel_shape)
+    def fold(self, kernel: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The kernel and bias of a layer that normalizes its input first (its input channels
+        on the kernel's second last axis, as in Conv2D's and Dense's)."""
         kernel64 = kernel.astype(np.float64)
         along = (None,) * (kernel.ndim - 2) + (slice(None), None)  # the input-channel axis
         folded = (kernel64 * self.scale.astype(np.float64)[along]).astype(np.float32)
         added = np.tensordot(self.shift.astype(np.float64), kernel64, axes=([0], [-2]))
         if added.ndim > 1:  # a convolution: the shift meets every kernel position
             added = added.sum(axis=tuple(range(added.ndim - 1)))
-        return {**config, "use_bias": True}, [folded, (bias + added).astype(np.float32)]
+        return folded, (bias + added).astype(np.float32)
 
 
 def _norm(config: dict, weights: list[np.ndarray], shape: tuple) -> _Norm:
