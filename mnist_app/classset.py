@@ -1,9 +1,9 @@
 """The class set: digits the students drew, with the digit each meant, to test the models on.
 
-It lives beside the run store, in its own SQLite file (classset.sqlite3) in the same data
-directory: the run store owns runs.sqlite3 and its schema, a teacher can copy, share or remove
-the class's drawings (a new term) without touching the runs, and storing drawings never waits on
-the training's heartbeat writes to the runs.
+On a laptop it lives beside the run store, in its own SQLite file (classset.sqlite3) in the same
+data directory: a teacher can copy, share or remove the class's drawings (a new term) without
+touching the runs, and storing drawings never waits on the training's heartbeat writes to the
+runs. On a class server it is a table of the shared database ($MNIST_LAB_DATABASE_URL).
 """
 
 from __future__ import annotations
@@ -12,23 +12,33 @@ import functools
 import hashlib
 import io
 import os
-import sqlite3
 import time
 import warnings
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import sqlalchemy as sa
 from PIL import Image
+from sqlalchemy import exc
 
 from mnist_app.data import scale_images
+from mnist_app.database import (
+    CLASS_TABLES,
+    StoreError,
+    class_digits,
+    engine_for,
+    first_line,
+    open_tables,
+    server_url,
+    sqlite_url,
+)
 from mnist_app.evaluation import predict_classes
 from mnist_app.plan import IMAGE_SIDE, NUM_CLASSES
 from mnist_app.predict import ModelChoice, ModelFileError, load_model
 from mnist_app.preprocess import evened_ink, measure_ink, work_to_mnist
-from mnist_app.store import StoreError, data_dir
+from mnist_app.store import data_dir
 
 if TYPE_CHECKING:
     import keras
@@ -38,18 +48,6 @@ MAX_DRAWING_BYTES = 1 * 2**20  # a 280×280 canvas PNG is a few kB
 MAX_DRAWING_PIXELS = 2048 * 2048  # checked on the PNG's header, before anything is decoded
 MAX_NAME = 40  # characters
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS class_digits (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at REAL NOT NULL,
-    digit INTEGER NOT NULL CHECK (digit BETWEEN 0 AND 9),
-    image BLOB NOT NULL,
-    drawing BLOB,
-    drawing_sha256 TEXT UNIQUE,
-    name TEXT NOT NULL DEFAULT ''
-)
-"""
 
 
 class ClassSetError(ValueError):
@@ -77,32 +75,44 @@ class ClassDigit:
 
 
 class ClassSet:
-    """The class's digits in classset.sqlite3 (WAL), one short connection per call."""
+    """The class's digits: in the shared database, else in classset.sqlite3 (WAL)."""
 
-    def __init__(self, directory: str | os.PathLike | None = None):
+    def __init__(self, directory: str | os.PathLike | None = None, url: str | None = None):
         self.directory = Path(directory) if directory else data_dir()
-        self.path = self.directory / FILE_NAME
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with closing(self._connect()) as db, db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute(_SCHEMA)
-        except (OSError, sqlite3.Error) as error:
-            raise StoreError(f"cannot use {self.path} for the class set ({error})") from error
+        self.path = self.directory / FILE_NAME  # the SQLite file, when there is no server
+        url = url or server_url()
+        if url is None:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreError(f"cannot use {self.path} for the class set ({error})") from error
+        self.engine = engine_for(url or sqlite_url(self.path))
+        open_tables(self.engine, "class_set", CLASS_TABLES)
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30)
-        db.row_factory = sqlite3.Row
-        return db
+    # Two ClassSets on one database are the same set: so they are for caches (model_accuracy).
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClassSet) and other.engine is self.engine
 
-    def _write(self, sql: str, args: tuple) -> sqlite3.Cursor:
+    def __hash__(self) -> int:
+        return hash(self.engine)
+
+    def _read(self, query: sa.Executable) -> list[sa.Row]:
         try:
-            with closing(self._connect()) as db, db:
-                return db.execute(sql, args)
-        except sqlite3.IntegrityError:
+            with self.engine.connect() as db:
+                return list(db.execute(query))
+        except exc.SQLAlchemyError as error:
+            raise StoreError(f"cannot read the class set: {first_line(error)}") from error
+
+    def _write(self, statement: sa.Executable, values: dict | None = None) -> int:
+        """Make one change; the id it returns (an insert's), else how many rows it touched."""
+        try:
+            with self.engine.begin() as db:
+                result = db.execute(statement, values)
+                return int(result.scalar_one()) if result.returns_rows else result.rowcount
+        except exc.IntegrityError:
             raise
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot write to {self.path}: {error}") from error
+        except exc.SQLAlchemyError as error:
+            raise StoreError(f"cannot write the class set: {first_line(error)}") from error
 
     def add_drawing(self, digit: int, drawing: bytes, name: str = "") -> int:
         """Add a canvas PNG as the 28×28 image the network sees; its new id.
@@ -130,42 +140,39 @@ class ClassSet:
             read_drawing(drawing)
             digest = hashlib.sha256(drawing).hexdigest()
         try:
-            cursor = self._write(
-                "INSERT INTO class_digits (created_at, digit, image, drawing, drawing_sha256, "
-                "name) VALUES (?, ?, ?, ?, ?, ?)",
-                (time.time(), int(digit), pixels, drawing, digest, name),
-            )
-        except sqlite3.IntegrityError as error:
+            return self._write(
+                class_digits.insert().returning(class_digits.c.id),
+                dict(created_at=time.time(), digit=int(digit), image=pixels, drawing=drawing,
+                     drawing_sha256=digest, name=name),
+            )  # fmt: skip
+        except exc.IntegrityError as error:
             raise ClassSetError("duplicate", "this drawing is already in the class set") from error
-        return int(cursor.lastrowid)
 
     def entries(self, digit: int | None = None, limit: int = 100_000) -> list[ClassDigit]:
         """Newest first, optionally only those meant as one digit."""
-        query, args = "SELECT id, created_at, digit, image, name FROM class_digits", ()
+        table = class_digits.c
+        query = sa.select(table.id, table.created_at, table.digit, table.image, table.name)
         if digit is not None:
-            query, args = query + " WHERE digit=?", (int(digit),)
-        with closing(self._connect()) as db:
-            rows = db.execute(f"{query} ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+            query = query.where(table.digit == int(digit))
+        rows = self._read(query.order_by(table.id.desc()).limit(limit))
         return [
-            ClassDigit(row["id"], row["created_at"], row["digit"], _image(row["image"]),
-                       row["name"])
+            ClassDigit(row.id, row.created_at, row.digit, _image(row.image), row.name)
             for row in rows
-        ]  # fmt: skip
+        ]
 
     def drawing(self, entry_id: int) -> bytes | None:
         """The raw canvas PNG of one entry, if it has one."""
-        with closing(self._connect()) as db:
-            row = db.execute(
-                "SELECT drawing FROM class_digits WHERE id=?", (int(entry_id),)
-            ).fetchone()
-        return None if row is None else row["drawing"]
+        rows = self._read(
+            sa.select(class_digits.c.drawing).where(class_digits.c.id == int(entry_id))
+        )
+        return bytes(rows[0].drawing) if rows and rows[0].drawing is not None else None
 
     def counts(self) -> list[int]:
         """How many drawings were meant as each digit, 0 to 9."""
         counts = [0] * NUM_CLASSES
-        with closing(self._connect()) as db:
-            for row in db.execute("SELECT digit, COUNT(*) AS n FROM class_digits GROUP BY digit"):
-                counts[row["digit"]] = row["n"]
+        digit = class_digits.c.digit
+        for row in self._read(sa.select(digit, sa.func.count()).group_by(digit)):
+            counts[row[0]] = row[1]
         return counts
 
     def delete(self, entry_ids: list[int]) -> int:
@@ -173,17 +180,16 @@ class ClassSet:
         ids = [int(entry_id) for entry_id in entry_ids]
         if not ids:
             return 0
-        marks = ",".join("?" * len(ids))
-        return self._write(f"DELETE FROM class_digits WHERE id IN ({marks})", tuple(ids)).rowcount
+        return self._write(class_digits.delete().where(class_digits.c.id.in_(ids)))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """All entries, oldest first, in MNIST's layout: x uint8 N×28×28, y uint8 N."""
-        with closing(self._connect()) as db:
-            rows = db.execute("SELECT digit, image FROM class_digits ORDER BY id").fetchall()
+        table = class_digits.c
+        rows = self._read(sa.select(table.digit, table.image).order_by(table.id))
         x = np.zeros((len(rows), IMAGE_SIDE, IMAGE_SIDE), np.uint8)
         for i, row in enumerate(rows):
-            x[i] = _image(row["image"])
-        return x, np.array([row["digit"] for row in rows], np.uint8)
+            x[i] = _image(row.image)
+        return x, np.array([row.digit for row in rows], np.uint8)
 
     def export_npz(self) -> bytes:
         """The class set as an .npz file read as MNIST is: np.load(f)["x"], np.load(f)["y"]."""
@@ -194,8 +200,7 @@ class ClassSet:
 
     def revision(self) -> str:
         """Changes whenever an entry is added or deleted (ids are never reused)."""
-        with closing(self._connect()) as db:
-            ids = [row[0] for row in db.execute("SELECT id FROM class_digits ORDER BY id")]
+        ids = [row.id for row in self._read(sa.select(class_digits.c.id).order_by("id"))]
         return hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()
 
     def evaluate(self, model: keras.Model, scaling: str) -> float | None:
@@ -213,14 +218,14 @@ class ClassSet:
         ModelFileError if the model cannot be loaded safely.
         """
         modified = os.path.getmtime(model_path) if Path(model_path).exists() else 0.0
-        return _cached_accuracy(str(self.path), self.revision(), str(model_path), modified, scaling)
+        return _cached_accuracy(self, self.revision(), str(model_path), modified, scaling)
 
 
 @functools.lru_cache(maxsize=256)
 def _cached_accuracy(
-    set_path: str, revision: str, model_path: str, modified: float, scaling: str
+    class_set: ClassSet, revision: str, model_path: str, modified: float, scaling: str
 ) -> float | None:
-    return ClassSet(Path(set_path).parent).evaluate(load_model(model_path), scaling)
+    return class_set.evaluate(load_model(model_path), scaling)
 
 
 @dataclass(frozen=True)

@@ -120,12 +120,12 @@ class TrainingManager:
             raise ConfigError("run", f"there is no run {run_id}")
         if run.status.active or self.is_active(run_id):
             raise ConfigError("run", str(RunInUseError(run_id)), reason="in_use")
-        path = self.store.model_path(run_id)
-        if run.status not in CONTINUABLE or not run.history or not path.exists():
+        path = self.store.model_file(run_id)
+        if run.status not in CONTINUABLE or not run.history or path is None:
             raise ConfigError(
                 "run",
                 f"run {run_id} is {run.status} with {len(run.history)} epochs and "
-                f"{'a' if path.exists() else 'no'} saved model: only a stopped, interrupted or "
+                f"{'no' if path is None else 'a'} saved model: only a stopped, interrupted or "
                 "finished run with a saved model can be continued",
                 reason="not_continuable",
             )
@@ -312,12 +312,14 @@ class TrainingManager:
     def _record_epoch(self, job: Job) -> None:
         snap = job.progress.snapshot(batches=False)
         self.store.record_epoch(job.run_id, snap.history, snap.train_seconds)
+        self.store.publish_model(job.run_id)  # the checkpoint just saved, on a shared database
 
     def _end(self, job: Job, outcome: Outcome, summary: str | None = None) -> None:
         """The one way a job ends: its live status, its stored outcome and its result."""
         job.progress.update(status=outcome.status, message=summary or outcome.message)
         try:
             self.store.record_outcome(job.run_id, outcome)
+            self.store.publish_model(job.run_id)
         except StoreError:  # the store went away: the next start marks the run interrupted
             traceback.print_exc()
         # Keep the job light: the trained model lives on in job.progress.model.

@@ -120,9 +120,10 @@ def model_choices(store: RunStore, manager: TrainingManager) -> list[ModelChoice
             choices.append(ModelChoice(job.run_id, "training", job.config.scaling, None, None,
                                        job.preset))  # fmt: skip
     for run in store.list():  # unreadable rows are left out; the others still count
-        if run.status.scored and run.model_path and Path(run.model_path).exists():
+        path = store.model_file(run.id) if run.status.scored and run.model_path else None
+        if path is not None:
             choices.append(
-                ModelChoice(run.id, "finished", run.config.scaling, run.model_path,
+                ModelChoice(run.id, "finished", run.config.scaling, str(path),
                             run.test_accuracy, run.preset)
             )  # fmt: skip
     return choices

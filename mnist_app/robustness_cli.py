@@ -66,9 +66,10 @@ def model_to_measure(store: RunStore, run_id: str | None) -> tuple[str, Path, st
         path = default_model_path()
         return "--default", path, model_card(path).get("config", {}).get("scaling", "unit")
     run = stored_run(store, run_id, "--run")
-    if not run.model_path or not Path(run.model_path).exists():
+    path = store.model_file(run.id) if run.model_path else None
+    if path is None:
         raise ConfigError("--run", f"run {run.id} has no saved model (it is {run.status})")
-    return "--run", Path(run.model_path), run.config.scaling
+    return "--run", path, run.config.scaling
 
 
 def robustness_table(result: Robustness) -> Table:

@@ -1,4 +1,9 @@
-"""The run store: every run's config, status, history and results in one SQLite file."""
+"""The run store: every run's config, status, history, results and model.
+
+On a laptop they are a SQLite file (runs.sqlite3) and .keras files under the data directory; on a
+class server ($MNIST_LAB_DATABASE_URL) a shared database holds them all, model files included,
+and the data directory only caches the models this machine reads.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,30 @@ import json
 import os
 import re
 import socket
-import sqlite3
+import tempfile
 import time
 import uuid
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
+from sqlalchemy import exc
+
 from mnist_app.config import ConfigError, RunConfig
 from mnist_app.data import PROJECT_ROOT
+from mnist_app.database import (
+    RUN_TABLES,
+    StoreError,
+    engine_for,
+    first_line,
+    model_files,
+    open_tables,
+    runs,
+    server_url,
+    sqlite_url,
+    sweeps,
+    weight_stats,
+)
 from mnist_app.status import ACTIVE, RunStatus
 
 HOME_ENV = "MNIST_LAB_HOME"  # data directory override
@@ -23,57 +43,9 @@ HOME_ENV = "MNIST_LAB_HOME"  # data directory override
 HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 60.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    status TEXT NOT NULL,
-    preset TEXT,
-    config TEXT NOT NULL,
-    history TEXT NOT NULL DEFAULT '[]',
-    test_loss REAL,
-    test_accuracy REAL,
-    train_seconds REAL,
-    model_path TEXT,
-    message TEXT NOT NULL DEFAULT ''
-)
-"""
-# Columns added since the first version; an older store gets them on opening.
-_ADDED_COLUMNS = {
-    "owner": "TEXT",  # host:pid of the process that trains (or queued) the run
-    "heartbeat_at": "REAL",
-    "live": "TEXT NOT NULL DEFAULT '{}'",  # progress figures, for other processes to show
-    "reason": "TEXT NOT NULL DEFAULT ''",  # why it ended so, as a word (e.g. "saturated")
-    "label": "TEXT NOT NULL DEFAULT ''",  # the user's name for it
-    "note": "TEXT NOT NULL DEFAULT ''",
-    "parent": "TEXT",  # the run it continues (resume), if any
-    "sweep_id": "TEXT",  # the sweep it belongs to, if any
-    "precision": "TEXT NOT NULL DEFAULT ''",  # what it trained in: float32 or bfloat16
-}
-_SWEEPS = """
-CREATE TABLE IF NOT EXISTS sweeps (
-    id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    spec TEXT NOT NULL
-)
-"""
-# Per epoch, each layer's weight histogram and gradient norm (mnist_app.weight_history).
-_WEIGHT_STATS = """
-CREATE TABLE IF NOT EXISTS weight_stats (
-    run_id TEXT NOT NULL,
-    epoch INTEGER NOT NULL,
-    payload TEXT NOT NULL,
-    PRIMARY KEY (run_id, epoch)
-)
-"""
 TEMP_PREFIX = ".saving-"  # a model file being written: renamed into place when whole
 MAX_LABEL = 80  # characters
 MAX_NOTE = 2000
-
-
-class StoreError(RuntimeError):
-    """The run store cannot be opened or written; the message says where and why."""
 
 
 class RunInUseError(ValueError):
@@ -168,45 +140,46 @@ def this_process() -> str:
 
 
 class RunStore:
-    """Runs in a SQLite file (WAL), one short connection per call so any thread may use it."""
+    """Runs in the shared database ($MNIST_LAB_DATABASE_URL), else in a SQLite file (WAL)
+    under `directory`; any thread may use it, and several processes or machines at once."""
 
-    def __init__(self, directory: str | os.PathLike | None = None):
+    def __init__(self, directory: str | os.PathLike | None = None, url: str | None = None):
         self.directory = Path(directory) if directory else data_dir()
         self.models_dir = self.directory / "models"
-        self.path = self.directory / "runs.sqlite3"
+        self.path = self.directory / "runs.sqlite3"  # the SQLite file, when there is no server
+        url = url or server_url()
+        # A shared database keeps the model files too; the folder only caches what is read here.
+        self.shares_models = url is not None
         try:
             self.models_dir.mkdir(parents=True, exist_ok=True)
-            with closing(self._connect()) as db, db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute(_SCHEMA)
-                db.execute(_SWEEPS)
-                db.execute(_WEIGHT_STATS)
-                have = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
-                for name, kind in _ADDED_COLUMNS.items():
-                    if name not in have:
-                        db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
-        except (OSError, sqlite3.Error) as error:
+        except OSError as error:
             raise StoreError(
                 f"cannot use {self.directory} for runs ({error}); make it writable or point "
                 f"{HOME_ENV} at a folder that is"
             ) from error
+        self.engine = engine_for(url or sqlite_url(self.path))
+        open_tables(self.engine, "runs", RUN_TABLES)
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30)
-        db.row_factory = sqlite3.Row
-        return db
-
-    def _write(self, sql: str, args: tuple) -> int:
-        """Run one change; a store that became unwritable raises StoreError."""
-        return self._write_many(sql, [args])
-
-    def _write_many(self, sql: str, rows: list[tuple]) -> int:
-        """Run one change per row of arguments, in one transaction."""
+    def _read(self, query: sa.Executable) -> list[sa.Row]:
         try:
-            with closing(self._connect()) as db, db:
-                return db.executemany(sql, rows).rowcount
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot write to {self.path}: {error}") from error
+            with self.engine.connect() as db:
+                return list(db.execute(query))
+        except exc.SQLAlchemyError as error:
+            raise StoreError(f"cannot read the runs: {first_line(error)}") from error
+
+    def _write(self, *changes: tuple[sa.Executable, list[dict] | dict | None]) -> int:
+        """Make the changes in one transaction; how many rows the last one touched.
+
+        A store that became unwritable or unreachable raises StoreError.
+        """
+        try:
+            with self.engine.begin() as db:
+                count = 0
+                for statement, values in changes:
+                    count = db.execute(statement, values).rowcount
+                return count
+        except exc.SQLAlchemyError as error:
+            raise StoreError(f"cannot write the runs: {first_line(error)}") from error
 
     def create(
         self,
@@ -218,12 +191,11 @@ class RunStore:
         """Add a queued run, owned by this process, and return its new id."""
         run_id = new_id()
         now = time.time()
-        self._write(
-            "INSERT INTO runs (id, created_at, updated_at, status, preset, config, owner, "
-            "heartbeat_at, parent, sweep_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, now, now, RunStatus.QUEUED, preset, json.dumps(config.to_dict()),
-             this_process(), now, parent, sweep_id),
-        )  # fmt: skip
+        self._write((runs.insert(), dict(
+            id=run_id, created_at=now, updated_at=now, status=RunStatus.QUEUED.value,
+            preset=preset, config=json.dumps(config.to_dict()), owner=this_process(),
+            heartbeat_at=now, parent=parent, sweep_id=sweep_id,
+        )))  # fmt: skip
         return run_id
 
     def set_label(self, run_id: str, label: str, note: str) -> None:
@@ -233,21 +205,23 @@ class RunStore:
             raise ValueError(
                 f"a label has at most {MAX_LABEL} characters and a note at most {MAX_NOTE}"
             )
-        self._write("UPDATE runs SET label=?, note=? WHERE id=?", (label, note, run_id))
+        self._write((runs.update().where(runs.c.id == run_id), dict(label=label, note=note)))
 
     def delete(self, run_id: str) -> bool:
-        """Remove a run, its model file and any half-written copy; False if there was none.
+        """Remove a run, its model and any half-written copy; False if there was none.
 
         RunInUseError if it is queued or training (stop it first).
         """
-        with closing(self._connect()) as db:
-            row = db.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
-        if row is None:
+        rows = self._read(sa.select(runs.c.status).where(runs.c.id == run_id))
+        if not rows:
             return False
-        if row["status"] in ACTIVE:
+        if rows[0].status in ACTIVE:
             raise RunInUseError(run_id)
-        self._write("DELETE FROM runs WHERE id=?", (run_id,))
-        self._write("DELETE FROM weight_stats WHERE run_id=?", (run_id,))
+        self._write(
+            (runs.delete().where(runs.c.id == run_id), None),
+            (weight_stats.delete().where(weight_stats.c.run_id == run_id), None),
+            (model_files.delete().where(model_files.c.run_id == run_id), None),
+        )
         for path in [self.model_path(run_id), *self.models_dir.glob(f"{TEMP_PREFIX}{run_id}-*")]:
             path.unlink(missing_ok=True)
         return True
@@ -268,81 +242,81 @@ class RunStore:
         """Store a sweep's description (what experiments.Sweep.to_dict gives); its new id."""
         sweep_id = new_id()
         self._write(
-            "INSERT INTO sweeps (id, created_at, spec) VALUES (?, ?, ?)",
-            (sweep_id, time.time(), json.dumps(spec)),
+            (sweeps.insert(), dict(id=sweep_id, created_at=time.time(), spec=json.dumps(spec)))
         )
         return sweep_id
 
     def get_sweep(self, sweep_id: str) -> dict | None:
         """A sweep's stored description, or None."""
-        with closing(self._connect()) as db:
-            row = db.execute("SELECT spec FROM sweeps WHERE id=?", (sweep_id,)).fetchone()
-        return None if row is None else json.loads(row["spec"])
+        rows = self._read(sa.select(sweeps.c.spec).where(sweeps.c.id == sweep_id))
+        return json.loads(rows[0].spec) if rows else None
 
     def sweeps(self, limit: int = 50) -> list[tuple[str, float, dict]]:
         """Newest sweeps first: (id, created_at, description)."""
-        with closing(self._connect()) as db:
-            rows = db.execute(
-                "SELECT * FROM sweeps ORDER BY created_at DESC LIMIT ?", (limit,)
-            ).fetchall()
-        return [(row["id"], row["created_at"], json.loads(row["spec"])) for row in rows]
+        rows = self._read(sa.select(sweeps).order_by(sweeps.c.created_at.desc()).limit(limit))
+        return [(row.id, row.created_at, json.loads(row.spec)) for row in rows]
 
     def sweep_runs(self, sweep_id: str) -> list[Run]:
         """A sweep's readable runs, in the order they were queued."""
-        with closing(self._connect()) as db:
-            rows = db.execute(
-                "SELECT * FROM runs WHERE sweep_id=? ORDER BY created_at, rowid", (sweep_id,)
-            ).fetchall()
+        rows = self._read(
+            sa.select(runs).where(runs.c.sweep_id == sweep_id).order_by(runs.c.created_at)
+        )
         return [run for run in map(_decode, rows) if isinstance(run, Run)]
 
     def mark_running(self, run_id: str) -> None:
         now = time.time()
-        self._write(
-            "UPDATE runs SET status=?, updated_at=?, heartbeat_at=? WHERE id=?",
-            (RunStatus.RUNNING, now, now, run_id),
-        )
+        self._write((
+            runs.update().where(runs.c.id == run_id),
+            dict(status=RunStatus.RUNNING.value, updated_at=now, heartbeat_at=now),
+        ))  # fmt: skip
 
     def record_epoch(self, run_id: str, history: list[dict], train_seconds: float) -> None:
         """Save the history so far, after each epoch (another process may be watching)."""
-        self._write(
-            "UPDATE runs SET history=?, train_seconds=?, updated_at=? WHERE id=?",
-            (json.dumps(history), train_seconds, time.time(), run_id),
-        )
+        self._write((
+            runs.update().where(runs.c.id == run_id),
+            dict(history=json.dumps(history), train_seconds=train_seconds,
+                 updated_at=time.time()),
+        ))  # fmt: skip
 
     def add_weight_stats(self, run_id: str, epoch: int, payload: list[dict]) -> None:
         """Keep a run's weight statistics after `epoch` epochs (0: before training)."""
+        key = (weight_stats.c.run_id == run_id) & (weight_stats.c.epoch == epoch)
         self._write(
-            "INSERT OR REPLACE INTO weight_stats (run_id, epoch, payload) VALUES (?, ?, ?)",
-            (run_id, epoch, json.dumps(payload)),
+            (weight_stats.delete().where(key), None),
+            (weight_stats.insert(), dict(run_id=run_id, epoch=epoch, payload=json.dumps(payload))),
         )
 
     def weight_stats(self, run_id: str) -> list[tuple[int, list[dict]]]:
         """A run's weight statistics as (epoch, payload), by epoch; empty if none were kept."""
-        with closing(self._connect()) as db:
-            rows = db.execute(
-                "SELECT epoch, payload FROM weight_stats WHERE run_id=? ORDER BY epoch", (run_id,)
-            ).fetchall()
-        return [(row["epoch"], json.loads(row["payload"])) for row in rows]
+        rows = self._read(
+            sa.select(weight_stats.c.epoch, weight_stats.c.payload)
+            .where(weight_stats.c.run_id == run_id)
+            .order_by(weight_stats.c.epoch)
+        )
+        return [(row.epoch, json.loads(row.payload)) for row in rows]
 
     def record_outcome(self, run_id: str, outcome: Outcome) -> None:
         """Write how a run ended: the one place a run's final state is recorded."""
-        self._write(
-            "UPDATE runs SET status=?, message=?, reason=?, history=?, test_loss=?, "
-            "test_accuracy=?, train_seconds=?, model_path=?, updated_at=?, live='{}', "
-            "precision=COALESCE(NULLIF(?, ''), precision) WHERE id=?",
-            (outcome.status, outcome.message, outcome.reason, json.dumps(outcome.history),
-             outcome.test_loss,
-             outcome.test_accuracy, outcome.train_seconds, outcome.model_path, time.time(),
-             outcome.precision, run_id),
+        values = dict(
+            status=outcome.status.value, message=outcome.message, reason=outcome.reason,
+            history=json.dumps(outcome.history), test_loss=outcome.test_loss,
+            test_accuracy=outcome.test_accuracy, train_seconds=outcome.train_seconds,
+            model_path=outcome.model_path, updated_at=time.time(), live="{}",
         )  # fmt: skip
+        if outcome.precision:
+            values["precision"] = outcome.precision
+        self._write((runs.update().where(runs.c.id == run_id), values))
 
     def beat(self, live: dict[str, dict]) -> None:
         """Say that this process still trains these runs, with their latest progress figures."""
+        if not live:
+            return
         now = time.time()
-        self._write_many(
-            "UPDATE runs SET heartbeat_at=?, live=? WHERE id=?",
-            [(now, json.dumps(figures), run_id) for run_id, figures in live.items()],
-        )
+        self._write((
+            runs.update().where(runs.c.id == sa.bindparam("run_id")),
+            [{"run_id": run_id, "heartbeat_at": now, "live": json.dumps(figures)}
+             for run_id, figures in live.items()],
+        ))  # fmt: skip
 
     def mark_interrupted(self) -> int:
         """Runs left active by a process that is gone are marked interrupted; how many.
@@ -350,13 +324,12 @@ class RunStore:
         Gone means: it ran on this machine and its process no longer exists, or it has not
         beaten for STALE_SECONDS. A CLI run training into the same store is left alone.
         """
-        with closing(self._connect()) as db:
-            rows = db.execute(
-                f"SELECT id, owner, heartbeat_at FROM runs WHERE status IN "
-                f"({','.join('?' * len(ACTIVE))})",
-                tuple(ACTIVE),
-            ).fetchall()
-        gone = [row["id"] for row in rows if _owner_is_gone(row["owner"], row["heartbeat_at"])]
+        rows = self._read(
+            sa.select(runs.c.id, runs.c.owner, runs.c.heartbeat_at).where(
+                runs.c.status.in_([status.value for status in ACTIVE])
+            )
+        )
+        gone = [row.id for row in rows if _owner_is_gone(row.owner, row.heartbeat_at)]
         for run_id in gone:
             self.record_outcome(
                 run_id,
@@ -366,11 +339,10 @@ class RunStore:
 
     def get(self, run_id: str) -> Run | None:
         """One run, or None; UnreadableRunError if its row no longer parses."""
-        with closing(self._connect()) as db:
-            row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
-        if row is None:
+        rows = self._read(sa.select(runs).where(runs.c.id == run_id))
+        if not rows:
             return None
-        run = _decode(row)
+        run = _decode(rows[0])
         if isinstance(run, UnreadableRun):
             raise UnreadableRunError(run.id, run.reason)
         return run
@@ -381,15 +353,70 @@ class RunStore:
 
     def rows(self, status: RunStatus | None = None, limit: int = 1000) -> list[Run | UnreadableRun]:
         """Newest first, unreadable rows included (as UnreadableRun)."""
-        query, args = "SELECT * FROM runs", ()
+        query = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
         if status:
-            query, args = query + " WHERE status=?", (str(status),)
-        with closing(self._connect()) as db:
-            rows = db.execute(f"{query} ORDER BY created_at DESC LIMIT ?", (*args, limit))
-            return [_decode(row) for row in rows.fetchall()]
+            query = query.where(runs.c.status == str(status))
+        return [_decode(row) for row in self._read(query)]
 
     def model_path(self, run_id: str) -> Path:
+        """Where this machine writes or reads a run's .keras file."""
         return self.models_dir / f"{run_id}.keras"
+
+    def model_file(self, run_id: str) -> Path | None:
+        """A run's saved model as a local file, or None if it has none.
+
+        On a shared database the file is fetched from it when this machine has no copy or an
+        older one; a local copy carries the saved time as its modification time.
+        """
+        path = self.model_path(run_id)
+        if not self.shares_models:
+            return path if path.is_file() else None
+        rows = self._read(sa.select(model_files.c.saved_at).where(model_files.c.run_id == run_id))
+        if not rows:
+            return None
+        if path.is_file() and abs(path.stat().st_mtime - rows[0].saved_at) < 1e-3:
+            return path
+        rows = self._read(sa.select(model_files).where(model_files.c.run_id == run_id))
+        if not rows:  # deleted meanwhile
+            return None
+        _write_file(path, rows[0].data, rows[0].saved_at)
+        return path
+
+    def publish_model(self, run_id: str) -> None:
+        """On a shared database, put the run's model file there (or take it out if the run no
+        longer has one, as after a divergence), for every other machine to read.
+
+        Only the process that trains the run calls it: after each checkpoint and at the end.
+        """
+        if not self.shares_models:
+            return
+        path = self.model_path(run_id)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            self._write((model_files.delete().where(model_files.c.run_id == run_id), None))
+            return
+        saved_at = time.time()
+        self._write(
+            (model_files.delete().where(model_files.c.run_id == run_id), None),
+            (model_files.insert(),
+             dict(run_id=run_id, saved_at=saved_at, size=len(data), data=data)),
+        )  # fmt: skip
+        os.utime(path, (saved_at, saved_at))  # this copy is the one stored
+
+
+def _write_file(path: Path, data: bytes, modified: float) -> None:
+    """Write `data` to `path` as a whole or not at all, with that modification time."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.stem}-",
+                               suffix=path.suffix)  # fmt: skip
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.utime(tmp, (modified, modified))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _owner_is_gone(owner: str | None, heartbeat_at: float | None) -> bool:
@@ -411,9 +438,9 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def _decode(row: sqlite3.Row) -> Run | UnreadableRun:
+def _decode(row: sa.Row) -> Run | UnreadableRun:
     """A row as a Run, or as an UnreadableRun saying why it does not parse."""
-    data = dict(row)
+    data = dict(row._mapping)
     try:
         history = json.loads(data["history"])
         if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):

@@ -310,14 +310,14 @@ def train(
     model.steps_per_execution = batches_per_call(config.batch_size, steps)
     progress.model = model
     guard = DivergenceGuard()
-    callbacks = [
+    # The checkpoint comes first: `on_epoch` (in BatchMetrics) may hand the epoch's file on.
+    callbacks = [Checkpoint(model_path)] if model_path is not None else []
+    callbacks += [
         LearningRateControl(progress, config, steps),
         BatchMetrics(progress, len(data.x_train), config.batch_size, on_epoch),
         guard,
         PauseAndStop(progress),
     ]
-    if model_path is not None:
-        callbacks.append(Checkpoint(model_path))
     if on_weights is not None:
         callbacks.append(
             WeightHistory(data.x_train, data.y_train, config.seed, on_weights, first_epoch)

@@ -121,8 +121,7 @@ def delete_run(run_id: str) -> None:
 
 
 def model_file(run: Run) -> Path | None:
-    path = store.model_path(run.id)
-    return path if path.is_file() else None
+    return store.model_file(run.id)
 
 
 def actions(run: Run) -> None:

@@ -155,8 +155,11 @@ def results(run: Run) -> None:
     if status in CONTINUABLE and run.model_path:
         continue_control(manager, run, key="train_continue")
     if run.model_path:
+        model_file = manager.store.model_file(run.id)
         try:
-            evaluation = test_set_evaluation(run.model_path, run.config.scaling)
+            if model_file is None:
+                raise ModelFileError("missing", run.id)
+            evaluation = test_set_evaluation(str(model_file), run.config.scaling)
         except ModelFileError as error:
             st.error(t(f"draw.model_error.{error.reason}"))
             return
