@@ -172,6 +172,16 @@ def engine_for(url: str) -> sa.Engine:
         return engine
 
 
+def dispose_engines() -> None:
+    """Close every pooled connection of this process (before a fork, or when done with a test
+    database); the next use of a URL makes a new engine."""
+    with _engines_lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
+        engine.dispose()
+
+
 def _create_engine(url: sa.URL) -> sa.Engine:
     if url.get_backend_name() == "sqlite":
         # A short connection per call, as the stores always made: any thread or process may

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
+import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
@@ -24,10 +26,14 @@ from mnist_app.store import (
 
 if TYPE_CHECKING:  # mnist_app.training imports TensorFlow (~3 s): only once a run starts
     from mnist_app.training import RunResult, Start
+    from mnist_app.weight_history import EpochWeights
 
 MAX_TRAININGS_ENV = "MNIST_LAB_MAX_TRAININGS"
 KEEP_FINISHED_JOBS = 32  # older finished jobs live on in the store only
 CONTINUABLE = (RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.FINISHED)
+# A database that goes away mid-run: the run trains on, and its end waits this long for it.
+STORE_RETRY_SECONDS = 300.0
+STORE_RETRY_POLL = 2.0
 
 
 @dataclass
@@ -42,6 +48,8 @@ class Job:
     result: RunResult | None = None
     left_queue: threading.Event = field(default_factory=threading.Event)  # started or stopped
     done: threading.Event = field(default_factory=threading.Event)
+    # Weight statistics (epoch, payload) not yet in the store: it could not be reached.
+    unsaved_weights: list[tuple[int, list[dict]]] = field(default_factory=list)
 
 
 def max_trainings() -> int:
@@ -280,7 +288,6 @@ class TrainingManager:
 
     def _train(self, job: Job) -> None:
         from mnist_app.training import train
-        from mnist_app.weight_history import store_recorder
 
         store, run_id = self.store, job.run_id
         try:
@@ -291,7 +298,7 @@ class TrainingManager:
                 model_path=store.model_path(run_id),
                 on_epoch=lambda _: self._record_epoch(job),
                 start=job.start,
-                on_weights=store_recorder(store, run_id),
+                on_weights=lambda weights: self._record_weights(job, weights),
             )
         except Exception as error:  # a failed run is recorded, never lost
             message = f"{type(error).__name__}: {error}"
@@ -310,18 +317,51 @@ class TrainingManager:
         self._end(job, result)
 
     def _record_epoch(self, job: Job) -> None:
+        """Save the history so far and, on a shared database, the checkpoint just written.
+
+        A database that went away does not end the run: it trains on with its checkpoint on
+        this machine's disk, and the next epoch (or its end) saves everything again.
+        """
         snap = job.progress.snapshot(batches=False)
-        self.store.record_epoch(job.run_id, snap.history, snap.train_seconds)
-        self.store.publish_model(job.run_id)  # the checkpoint just saved, on a shared database
+        try:
+            self._save_weights(job)
+            self.store.record_epoch(job.run_id, snap.history, snap.train_seconds)
+            self.store.publish_model(job.run_id)
+        except StoreError as error:
+            job.progress.update(store_error=str(error))
+            print(f"run {job.run_id}: epoch {snap.epoch} not saved: {error}", file=sys.stderr)
+        else:
+            job.progress.update(store_error="")
+
+    def _record_weights(self, job: Job, weights: EpochWeights) -> None:
+        """Keep an epoch's weight statistics; kept in memory while the store cannot be reached."""
+        job.unsaved_weights.append((weights.epoch, weights.payload()))
+        with contextlib.suppress(StoreError):  # the epoch's own save says so and tries again
+            self._save_weights(job)
+
+    def _save_weights(self, job: Job) -> None:
+        while job.unsaved_weights:
+            epoch, payload = job.unsaved_weights[0]
+            self.store.add_weight_stats(job.run_id, epoch, payload)
+            job.unsaved_weights.pop(0)
 
     def _end(self, job: Job, outcome: Outcome, summary: str | None = None) -> None:
         """The one way a job ends: its live status, its stored outcome and its result."""
         job.progress.update(status=outcome.status, message=summary or outcome.message)
-        try:
-            self.store.record_outcome(job.run_id, outcome)
-            self.store.publish_model(job.run_id)
-        except StoreError:  # the store went away: the next start marks the run interrupted
-            traceback.print_exc()
+        deadline = time.monotonic() + STORE_RETRY_SECONDS
+        while True:  # a database that went away mid-run gets a while to come back
+            try:
+                self._save_weights(job)
+                self.store.record_outcome(job.run_id, outcome)
+                self.store.publish_model(job.run_id)
+                break
+            except StoreError as error:
+                if time.monotonic() > deadline:  # the next start marks the run interrupted
+                    print(f"run {job.run_id}: outcome not saved: {error}", file=sys.stderr)
+                    break
+                job.progress.update(store_error=str(error))
+                time.sleep(STORE_RETRY_POLL)
+        job.progress.update(store_error="")
         # Keep the job light: the trained model lives on in job.progress.model.
         from mnist_app.training import RunResult
 

@@ -57,7 +57,7 @@ def progress_text(snap: Snapshot, language: str) -> str:
     """Epoch, batch, speed and time left, or the place in the queue; says so when paused."""
     if snap.status == RunStatus.QUEUED:
         return translate("train.queued", language, position=snap.queue_position or 1)
-    return translate(
+    text = translate(
         "train.paused_progress" if snap.status == RunStatus.PAUSED else "train.progress",
         language,
         epoch=min(snap.epoch + 1, snap.epochs),
@@ -67,6 +67,9 @@ def progress_text(snap: Snapshot, language: str) -> str:
         speed=format_number(snap.samples_per_second, 0, language),
         eta=format_duration(snap.eta_seconds),
     )
+    if snap.store_error:  # the database went away: say so, the run goes on
+        text += " · " + translate("train.store_unreachable", language)
+    return text
 
 
 def _language(request: Request) -> str:

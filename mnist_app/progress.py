@@ -45,6 +45,7 @@ class Snapshot:
     test_loss: float | None = None
     test_accuracy: float | None = None
     queue_position: int = 0
+    store_error: str = ""  # why the last save to the run store failed; "" once saves work again
 
     @property
     def samples_per_second(self) -> float:

@@ -170,11 +170,6 @@ class WeightHistory(keras.callbacks.Callback):
         self.on_record(weights)
 
 
-def store_recorder(store: RunStore, run_id: str) -> Callable[[EpochWeights], None]:
-    """What WeightHistory calls to keep a run's records in the run store."""
-    return lambda weights: store.add_weight_stats(run_id, weights.epoch, weights.payload())
-
-
 def recorded_weights(store: RunStore, run_id: str, parent: str | None = None) -> list[EpochWeights]:
     """A run's records by epoch; a continued run's earlier epochs come from the runs it continues.
 
