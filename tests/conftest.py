@@ -10,9 +10,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
+import services
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -33,7 +35,36 @@ def lab_home(tmp_path, monkeypatch):
     """Every test gets its own run store directory."""
     home = tmp_path / "lab-home"
     monkeypatch.setenv("MNIST_LAB_HOME", str(home))
+    monkeypatch.delenv("MNIST_LAB_DATABASE_URL", raising=False)  # SQLite unless a test asks
     return home
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the whole test session (services.PostgresServer)."""
+    with services.postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty PostgreSQL database for one test; its URL."""
+    from mnist_app import database
+
+    url = services.new_database(postgres_server.url, f"test_{uuid.uuid4().hex[:12]}")
+    yield url
+    database.dispose_engines()  # no idle connections left behind to the test's database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, monkeypatch):
+    """Each test using it runs twice: on SQLite files (None) and on a PostgreSQL database
+    named by MNIST_LAB_DATABASE_URL (its URL)."""
+    if request.param == "sqlite":
+        return None
+    url = request.getfixturevalue("postgres_url")
+    monkeypatch.setenv("MNIST_LAB_DATABASE_URL", url)
+    return url
 
 
 @pytest.fixture

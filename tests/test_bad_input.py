@@ -13,6 +13,7 @@ import io
 import json
 import re
 import sqlite3
+import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
+from services import free_port
 from streamlit.testing.v1 import AppTest
 
 import mnist_app.jobs as jobs
@@ -376,6 +378,34 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
             lambda w, c: refused(StoreError, lambda: RunStore(_bytes(w, b"x", "f") / "home")),
             "cannot use .* make it writable",
         ),
+        # a class server's database URL ($MNIST_LAB_DATABASE_URL), tried by the CLI
+        "env database URL: not a URL": (
+            _database_refused(monkeypatch, "just some words"),
+            "is not a database URL .*postgresql://user:password@host:5432/mnist_lab",
+        ),
+        "env database URL: MySQL": (
+            _database_refused(monkeypatch, "mysql://ana:s3cret@db.school/lab"),
+            r"mysql://ana:\*\*\*@db.school/lab: MNIST Lab keeps its runs in PostgreSQL or SQLite",
+        ),
+        "env database URL: no database name": (
+            _database_refused(monkeypatch, "postgresql://ana:s3cret@db.school"),
+            "names no database: end it with /NAME",
+        ),
+        "env database URL: nobody listens": (
+            _database_refused(monkeypatch, f"postgresql://ana:s3cret@127.0.0.1:{free_port()}/lab"),
+            r"cannot use postgresql\+psycopg://ana:\*\*\*@127.0.0.1:\d+/lab: .*(refused|failed)",
+        ),
+        "env database URL: psycopg not installed": (
+            lambda w, c: (
+                monkeypatch.setitem(sys.modules, "psycopg", None),
+                _database_refused(monkeypatch, "postgresql://ana@db.school/lab")(w, c),
+            )[1],
+            "driver is not installed: pip install -r requirements-server.txt",
+        ),
+        "env database URL: SQLite in memory": (
+            _database_refused(monkeypatch, "sqlite://"),
+            "a SQLite store needs a file, sqlite:///PATH",
+        ),
     }
 
 
@@ -436,6 +466,19 @@ def _hostile_live(world: World) -> str:
 
 def _view(world: World, run_id: str):
     return live_view(TrainingManager(world.store), run_id, "en")
+
+
+def _database_refused(monkeypatch, url: str) -> Callable[[World, pytest.CaptureFixture], str]:
+    """`python -m mnist_app runs` with MNIST_LAB_DATABASE_URL=url: exit 2, one line, and never
+    the URL's password."""
+
+    def run(world: World, capsys) -> str:
+        monkeypatch.setenv("MNIST_LAB_DATABASE_URL", url)
+        said = cli_refuses("runs")(world, capsys)
+        assert "s3cret" not in said
+        return said
+
+    return run
 
 
 def _env_refused(monkeypatch, name: str, value: str, world: World) -> str:

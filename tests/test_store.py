@@ -1,4 +1,5 @@
-"""The SQLite run store: typed rows, one place for outcomes, owners that are alive or gone."""
+"""The run store, on SQLite files and on PostgreSQL: typed rows, one place for outcomes, owners
+that are alive or gone."""
 
 import json
 import os
@@ -9,9 +10,11 @@ import sys
 import time
 
 import pytest
+import sqlalchemy as sa
 
 import mnist_app.jobs as jobs
 from mnist_app.config import PRESETS
+from mnist_app.database import runs
 from mnist_app.status import RunStatus
 from mnist_app.store import (
     Outcome,
@@ -23,7 +26,7 @@ from mnist_app.store import (
 )
 
 
-def test_a_run_round_trips_through_the_file(lab_home):
+def test_a_run_round_trips_through_the_store(lab_home, database_url):
     store = RunStore(lab_home)
     run_id = store.create(PRESETS["report-v3"], preset="report-v3")
     history = [{"epoch": 1, "loss": 0.5, "accuracy": 0.9, "val_loss": None}]
@@ -32,7 +35,7 @@ def test_a_run_round_trips_through_the_file(lab_home):
         Outcome(RunStatus.FINISHED, history=history, test_accuracy=0.99, test_loss=0.03,
                 train_seconds=12.5, model_path="/x.keras"),
     )  # fmt: skip
-    again = RunStore(lab_home).get(run_id)  # a new store object reads the same file
+    again = RunStore(lab_home).get(run_id)  # a new store object reads the same database
     assert isinstance(again, Run) and again.status is RunStatus.FINISHED
     assert again.config == PRESETS["report-v3"] and again.preset == "report-v3"
     assert again.history == history
@@ -50,7 +53,7 @@ def test_the_file_is_real_sqlite_in_wal_mode(lab_home):
         assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
 
 
-def test_list_is_newest_first_and_filters_by_status(lab_home):
+def test_list_is_newest_first_and_filters_by_status(lab_home, database_url):
     store = RunStore(lab_home)
     ids = [store.create(PRESETS["chollet-512"]) for _ in range(3)]
     store.record_outcome(ids[1], Outcome(RunStatus.FINISHED))
@@ -58,15 +61,17 @@ def test_list_is_newest_first_and_filters_by_status(lab_home):
     assert [r.id for r in store.list(status=RunStatus.FINISHED)] == [ids[1]]
 
 
+def _change(store, run_id, **values):
+    """Change a run's row behind the store's back, as another process or a bad write would."""
+    with store.engine.begin() as db:
+        db.execute(sa.update(runs).where(runs.c.id == run_id).values(**values))
+
+
 def _set_owner(store, run_id, owner, heartbeat_at):
-    with sqlite3.connect(store.path) as db:
-        db.execute(
-            "UPDATE runs SET status='running', owner=?, heartbeat_at=? WHERE id=?",
-            (owner, heartbeat_at, run_id),
-        )
+    _change(store, run_id, status="running", owner=owner, heartbeat_at=heartbeat_at)
 
 
-def test_only_runs_whose_process_is_gone_are_marked_interrupted(lab_home):
+def test_only_runs_whose_process_is_gone_are_marked_interrupted(lab_home, database_url):
     store = RunStore(lab_home)
     host = socket.gethostname()
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -97,14 +102,15 @@ def test_only_runs_whose_process_is_gone_are_marked_interrupted(lab_home):
         jobs._shared = None
 
 
-def test_a_row_that_no_longer_parses_is_shown_as_unreadable_and_the_rest_still_work(lab_home):
+def test_a_row_that_no_longer_parses_is_shown_as_unreadable_and_the_rest_still_work(
+    lab_home, database_url
+):
     store = RunStore(lab_home)
     good = store.create(PRESETS["chollet-512"])
     bad_config = store.create(PRESETS["chollet-512"])
     bad_history = store.create(PRESETS["chollet-512"])
-    with sqlite3.connect(store.path) as db:
-        db.execute("UPDATE runs SET config=? WHERE id=?", (json.dumps({"width": 5000}), bad_config))
-        db.execute("UPDATE runs SET history='{not json' WHERE id=?", (bad_history,))
+    _change(store, bad_config, config=json.dumps({"width": 5000}))
+    _change(store, bad_history, history="{not json")
     assert [r.id for r in store.list()] == [good]
     rows = {row.id: row for row in store.rows()}
     assert isinstance(rows[bad_config], UnreadableRun)
