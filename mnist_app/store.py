@@ -370,7 +370,12 @@ class RunStore:
         """
         path = self.model_path(run_id)
         if not self.shares_models:
-            return path if path.is_file() else None
+            if path.is_file():
+                return path
+            # A run recorded with its model elsewhere (a store from before, a hand-made row).
+            rows = self._read(sa.select(runs.c.model_path).where(runs.c.id == run_id))
+            recorded = Path(rows[0].model_path) if rows and rows[0].model_path else None
+            return recorded if recorded is not None and recorded.is_file() else None
         rows = self._read(sa.select(model_files.c.saved_at).where(model_files.c.run_id == run_id))
         if not rows:
             return None
