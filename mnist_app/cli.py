@@ -31,7 +31,7 @@ from mnist_app.terminal import (
 from mnist_app.training import write_atomically
 
 if TYPE_CHECKING:
-    from mnist_app.jobs import Job, TrainingManager
+    from mnist_app.jobs import TrainingManager
 
 INTERRUPTED_EXIT = 130  # what shells report for a command ended by Ctrl-C (128 + SIGINT)
 
@@ -166,12 +166,12 @@ def follow_run(manager: TrainingManager, run_id: str, quiet: bool = False) -> di
     Ctrl-C stops the run after its batch and scores it. A second Ctrl-C while it stops records
     it as interrupted and ends the process at once, with exit code 130.
     """
-    job = manager.job(run_id)
+    first = manager.snapshot(run_id)  # a continued run starts with its parent's epochs
     with progress_display(quiet) as display:
-        display.start_after(len(job.start.history) if job.start else 0)
-        twice = _follow(manager, job, display)
+        display.start_after(first.epoch if first else 0)
+        twice = _follow(manager, run_id, display)
     if twice and manager.store.get(run_id).status.active:
-        _quit_interrupted(manager, job)
+        _quit_interrupted(manager, run_id)
     run = manager.store.get(run_id)
     return {
         "run_id": run_id,
@@ -188,37 +188,37 @@ def follow_run(manager: TrainingManager, run_id: str, quiet: bool = False) -> di
     }
 
 
-def _follow(manager: TrainingManager, job: Job, display: QuietProgress) -> bool:
+def _follow(manager: TrainingManager, run_id: str, display: QuietProgress) -> bool:
     """Show the run's progress until it ends; True if Ctrl-C came twice before it did."""
     try:
-        _watch(job, display)
+        _watch(manager, run_id, display)
     except KeyboardInterrupt:
         try:
             display.note("stopping after this batch… (Ctrl-C again to quit at once)")
-            manager.stop(job.run_id)
-            _watch(job, display)
+            manager.stop(run_id)
+            _watch(manager, run_id, display)
         except KeyboardInterrupt:
             return True
-    display.show(job.progress.snapshot(batches=False))
+    display.show(manager.snapshot(run_id))
     return False
 
 
-def _watch(job: Job, display: QuietProgress) -> None:
-    while not job.done.wait(0.25):
-        display.show(job.progress.snapshot(batches=False))
+def _watch(manager: TrainingManager, run_id: str, display: QuietProgress) -> None:
+    while manager.wait(run_id, 0.25) is None and manager.is_active(run_id):
+        display.show(manager.snapshot(run_id))
 
 
-def _quit_interrupted(manager: TrainingManager, job: Job) -> NoReturn:
+def _quit_interrupted(manager: TrainingManager, run_id: str) -> NoReturn:
     """Record the run as interrupted (keeping its epochs) and end the process now."""
-    snap = job.progress.snapshot(batches=False)
+    snap = manager.snapshot(run_id)
     outcome = Outcome(
         RunStatus.INTERRUPTED,
         "Interrupted twice with Ctrl-C before it could stop.",
         history=snap.history,
         train_seconds=snap.train_seconds,
     )
-    manager.store.record_outcome(job.run_id, outcome)
-    print(f"interrupted: run {job.run_id} is recorded as interrupted", file=sys.stderr)
+    manager.store.record_outcome(run_id, outcome)
+    print(f"interrupted: run {run_id} is recorded as interrupted", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     # Not sys.exit: while Python shut down, the training thread would finish its batch, score

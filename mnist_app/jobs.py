@@ -9,6 +9,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from mnist_app.status import RunStatus
 from mnist_app.store import (
     HEARTBEAT_SECONDS,
     Outcome,
+    Run,
     RunInUseError,
     RunStore,
     StoreError,
@@ -25,6 +27,7 @@ from mnist_app.store import (
 )
 
 if TYPE_CHECKING:  # mnist_app.training imports TensorFlow (~3 s): only once a run starts
+    from mnist_app.cluster import ClusterManager
     from mnist_app.training import RunResult, Start
     from mnist_app.weight_history import EpochWeights
 
@@ -97,6 +100,36 @@ class TrainingManager:
         """
         parent, begin = start if start else (None, None)
         run_id = self.store.create(config, preset, parent=parent, sweep_id=sweep_id)
+        self._enqueue(run_id, config, preset, begin, paused, settle)
+        return run_id
+
+    def train_stored(self, run_id: str, paused: bool = False) -> None:
+        """Train a run already stored as queued (by a replica that handed it to a Ray actor,
+        which calls this); a continued run starts from its parent's model and epochs."""
+        run = self.store.get(run_id)
+        if run is None:
+            raise ConfigError("run", f"there is no run {run_id}")
+        begin = None
+        if run.parent is not None:
+            from mnist_app.training import Start
+
+            parent = self.store.get(run.parent)
+            path = self.store.model_file(run.parent)
+            if parent is None or path is None:
+                raise ConfigError("run", f"run {run.parent}, which {run_id} continues, has no "
+                                  "saved model any more", reason="not_continuable")  # fmt: skip
+            begin = Start(path, parent.history)
+        self._enqueue(run_id, run.config, run.preset, begin, paused, 0.0)
+
+    def _enqueue(
+        self,
+        run_id: str,
+        config: RunConfig,
+        preset: str | None,
+        begin: Start | None,
+        paused: bool,
+        settle: float,
+    ) -> None:
         job = Job(run_id, config, preset, Progress(config.epochs), start=begin)
         if begin is not None:  # while it waits, a continued run shows its parent's epochs
             job.progress.update(history=list(begin.history), epoch=len(begin.history))
@@ -112,7 +145,6 @@ class TrainingManager:
         threading.Thread(target=self._run, args=(job,), name=f"train-{run_id}", daemon=True).start()
         if free and settle > 0:
             job.left_queue.wait(settle)
-        return run_id
 
     def continue_run(
         self, run_id: str, more_epochs: int, settle: float = 0.0, paused: bool = False
@@ -123,33 +155,8 @@ class TrainingManager:
         ConfigError names what is wrong: no such run, one that cannot be continued (training,
         diverged, failed or without a saved model), or too many epochs in all.
         """
-        run = self.store.get(run_id)
-        if run is None:
-            raise ConfigError("run", f"there is no run {run_id}")
-        if run.status.active or self.is_active(run_id):
-            raise ConfigError("run", str(RunInUseError(run_id)), reason="in_use")
-        path = self.store.model_file(run_id)
-        if run.status not in CONTINUABLE or not run.history or path is None:
-            raise ConfigError(
-                "run",
-                f"run {run_id} is {run.status} with {len(run.history)} epochs and "
-                f"{'no' if path is None else 'a'} saved model: only a stopped, interrupted or "
-                "finished run with a saved model can be continued",
-                reason="not_continuable",
-            )
-        low, high = RANGES["epochs"]
-        total = len(run.history) + more_epochs
-        if not isinstance(more_epochs, int) or more_epochs < 1 or total > high:
-            raise ConfigError(
-                "epochs",
-                f"{more_epochs!r} more epochs: give 1..{int(high) - len(run.history)} "
-                f"(the run has {len(run.history)}, and a run has at most {int(high)})",
-            )
-        config = run.config.replace(epochs=total)
-        from mnist_app.training import Start
-
-        begin = Start(path, run.history)
-        return self.submit(config, run.preset, settle, paused, start=(run_id, begin))
+        config, preset, begin = continuation(self.store, run_id, more_epochs, self.is_active)
+        return self.submit(config, preset, settle, paused, start=(run_id, begin))
 
     def job(self, run_id: str) -> Job | None:
         """The live job for a run started by this process, if any."""
@@ -167,28 +174,7 @@ class TrainingManager:
         if job is not None:
             return job.progress.snapshot()
         run = self.store.get(run_id)
-        if run is None:
-            return None
-        # A run another process trains into the same store (the CLI), or one from before a
-        # restart: its per-epoch history and the figures its process last published.
-        known = _live_figures(run.live) if run.status.active else {}
-        train_size, epochs = run.config.train_size, run.config.epochs
-        completed = sum(1 for record in run.history if record.get("complete", True))
-        return Snapshot(
-            **{
-                "epochs": epochs,
-                "epoch": len(run.history),
-                "samples_total": train_size * epochs,
-                "samples_seen": train_size * completed,
-                "train_seconds": run.train_seconds or 0.0,
-                **known,
-                "status": known.get("status", run.status),
-                "message": run.message,
-                "history": run.history,
-                "test_loss": run.test_loss,
-                "test_accuracy": run.test_accuracy,
-            }
-        )
+        return None if run is None else stored_snapshot(run)
 
     def is_active(self, run_id: str) -> bool:
         """Whether a run is queued, training or paused: until its job is done, or as stored."""
@@ -220,6 +206,21 @@ class TrainingManager:
         job = self._jobs.get(run_id)
         if job is not None:
             job.progress.resume()
+
+    def set_learning_rate(self, run_id: str, value: float) -> None:
+        """Change a training run's learning rate from its next batch on (ValueError if out of
+        range)."""
+        job = self._jobs.get(run_id)
+        if job is not None:
+            job.progress.set_learning_rate(value)
+
+    def controls(self, run_id: str) -> Controls | None:
+        """Whether a run is asked to pause or stop; None if this manager cannot steer it (it
+        is not queued or training here)."""
+        job = self._jobs.get(run_id)
+        if job is None or job.done.is_set():
+            return None
+        return Controls(paused=job.progress.pause_requested, stopping=job.progress.stop_requested)
 
     def wait(self, run_id: str, timeout: float | None = None) -> RunResult | None:
         """Block until the run ends; its result, or None on timeout."""
@@ -368,6 +369,74 @@ class TrainingManager:
         job.result = RunResult(**{**vars(outcome), "model": None})
 
 
+@dataclass(frozen=True)
+class Controls:
+    """What has been asked of a run the manager steers: the Train page's buttons follow it."""
+
+    paused: bool  # Pause was asked (it holds, or will after its batch)
+    stopping: bool  # Stop was asked
+
+
+def continuation(
+    store: RunStore, run_id: str, more_epochs: int, is_active: Callable[[str], bool]
+) -> tuple[RunConfig, str | None, Start]:
+    """What continuing a run for `more_epochs` epochs trains: (config, preset, where it starts).
+
+    ConfigError names what is wrong: no such run, one that cannot be continued (training,
+    diverged, failed or without a saved model), or too many epochs in all.
+    """
+    run = store.get(run_id)
+    if run is None:
+        raise ConfigError("run", f"there is no run {run_id}")
+    if run.status.active or is_active(run_id):
+        raise ConfigError("run", str(RunInUseError(run_id)), reason="in_use")
+    path = store.model_file(run_id)
+    if run.status not in CONTINUABLE or not run.history or path is None:
+        raise ConfigError(
+            "run",
+            f"run {run_id} is {run.status} with {len(run.history)} epochs and "
+            f"{'no' if path is None else 'a'} saved model: only a stopped, interrupted or "
+            "finished run with a saved model can be continued",
+            reason="not_continuable",
+        )
+    low, high = RANGES["epochs"]
+    total = len(run.history) + more_epochs
+    if not isinstance(more_epochs, int) or more_epochs < 1 or total > high:
+        raise ConfigError(
+            "epochs",
+            f"{more_epochs!r} more epochs: give 1..{int(high) - len(run.history)} "
+            f"(the run has {len(run.history)}, and a run has at most {int(high)})",
+        )
+    from mnist_app.training import Start
+
+    return run.config.replace(epochs=total), run.preset, Start(path, run.history)
+
+
+def stored_snapshot(run: Run, queue_position: int = 0) -> Snapshot:
+    """A run's progress as the store has it: for a run another process trains (the CLI, a Ray
+    actor) or one from before a restart, its per-epoch history and the figures its trainer
+    last published."""
+    known = _live_figures(run.live) if run.status.active else {}
+    train_size, epochs = run.config.train_size, run.config.epochs
+    completed = sum(1 for record in run.history if record.get("complete", True))
+    return Snapshot(
+        **{
+            "epochs": epochs,
+            "epoch": len(run.history),
+            "samples_total": train_size * epochs,
+            "samples_seen": train_size * completed,
+            "train_seconds": run.train_seconds or 0.0,
+            **known,
+            "status": known.get("status", run.status),
+            "message": run.message,
+            "history": run.history,
+            "test_loss": run.test_loss,
+            "test_accuracy": run.test_accuracy,
+            "queue_position": queue_position,
+        }
+    )
+
+
 def _live_figures(published: dict) -> dict:
     """The progress figures another process published, those that are well-formed only."""
     figures = {}
@@ -385,7 +454,7 @@ _shared: TrainingManager | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_manager() -> TrainingManager:
+def shared_manager() -> TrainingManager | ClusterManager:
     """The one manager of this process (CLI, pages), over the default run store.
 
     Creating it marks runs whose process is gone as interrupted, and clears model files a
@@ -394,8 +463,11 @@ def shared_manager() -> TrainingManager:
     global _shared
     with _shared_lock:
         if _shared is None:
+            from mnist_app.cluster import cluster_manager_factory
+
+            on_cluster = cluster_manager_factory()  # MNIST_LAB_RAY_ADDRESS set: a Ray cluster
             store = RunStore()
             store.mark_interrupted()
             store.remove_stale_temporaries()
-            _shared = TrainingManager(store)
+            _shared = on_cluster(store) if on_cluster else TrainingManager(store)
         return _shared

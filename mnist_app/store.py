@@ -43,6 +43,7 @@ HOME_ENV = "MNIST_LAB_HOME"  # data directory override
 HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 60.0
 
+CLUSTER_OWNER = "ray"  # the owner of a run that a Ray actor trains (mnist_app.cluster)
 TEMP_PREFIX = ".saving-"  # a model file being written: renamed into place when whole
 MAX_LABEL = 80  # characters
 MAX_NOTE = 2000
@@ -187,13 +188,15 @@ class RunStore:
         preset: str | None = None,
         parent: str | None = None,
         sweep_id: str | None = None,
+        owner: str | None = None,
     ) -> str:
-        """Add a queued run, owned by this process, and return its new id."""
+        """Add a queued run and return its new id; owned by this process unless `owner` says
+        who else trains it (CLUSTER_OWNER: a Ray actor)."""
         run_id = new_id()
         now = time.time()
         self._write((runs.insert(), dict(
             id=run_id, created_at=now, updated_at=now, status=RunStatus.QUEUED.value,
-            preset=preset, config=json.dumps(config.to_dict()), owner=this_process(),
+            preset=preset, config=json.dumps(config.to_dict()), owner=owner or this_process(),
             heartbeat_at=now, parent=parent, sweep_id=sweep_id,
         )))  # fmt: skip
         return run_id
@@ -295,8 +298,13 @@ class RunStore:
         )
         return [(row.epoch, json.loads(row.payload)) for row in rows]
 
-    def record_outcome(self, run_id: str, outcome: Outcome) -> None:
-        """Write how a run ended: the one place a run's final state is recorded."""
+    def record_outcome(self, run_id: str, outcome: Outcome, if_active: bool = False) -> bool:
+        """Write how a run ended: the one place a run's final state is recorded.
+
+        With `if_active`, only if it is still queued or training (an observer that found its
+        trainer gone must not overwrite the end the trainer recorded meanwhile); whether it was
+        written.
+        """
         values = dict(
             status=outcome.status.value, message=outcome.message, reason=outcome.reason,
             history=json.dumps(outcome.history), test_loss=outcome.test_loss,
@@ -305,7 +313,10 @@ class RunStore:
         )  # fmt: skip
         if outcome.precision:
             values["precision"] = outcome.precision
-        self._write((runs.update().where(runs.c.id == run_id), values))
+        where = runs.c.id == run_id
+        if if_active:
+            where &= runs.c.status.in_([status.value for status in ACTIVE])
+        return self._write((runs.update().where(where), values)) > 0
 
     def beat(self, live: dict[str, dict]) -> None:
         """Say that this process still trains these runs, with their latest progress figures."""
@@ -322,19 +333,24 @@ class RunStore:
         """Runs left active by a process that is gone are marked interrupted; how many.
 
         Gone means: it ran on this machine and its process no longer exists, or it has not
-        beaten for STALE_SECONDS. A CLI run training into the same store is left alone.
+        beaten for STALE_SECONDS. A CLI run training into the same store is left alone, and so
+        is a run on a Ray cluster (its manager asks the cluster). The epochs it finished stay,
+        so that it can be continued from its last checkpoint.
         """
         rows = self._read(
-            sa.select(runs.c.id, runs.c.owner, runs.c.heartbeat_at).where(
-                runs.c.status.in_([status.value for status in ACTIVE])
-            )
-        )
-        gone = [row.id for row in rows if _owner_is_gone(row.owner, row.heartbeat_at)]
-        for run_id in gone:
+            sa.select(runs.c.id, runs.c.owner, runs.c.heartbeat_at, runs.c.history,
+                      runs.c.train_seconds)
+            .where(runs.c.status.in_([status.value for status in ACTIVE]))
+        )  # fmt: skip
+        gone = [row for row in rows if _owner_is_gone(row.owner, row.heartbeat_at)]
+        for row in gone:
             self.record_outcome(
-                run_id,
-                Outcome(RunStatus.INTERRUPTED, "Its process stopped while this run was active."),
-            )
+                row.id,
+                Outcome(RunStatus.INTERRUPTED, "Its process stopped while this run was active.",
+                        history=_history_or_none(row.history),
+                        train_seconds=row.train_seconds or 0.0),
+                if_active=True,
+            )  # fmt: skip
         return len(gone)
 
     def get(self, run_id: str) -> Run | None:
@@ -357,6 +373,22 @@ class RunStore:
         if status:
             query = query.where(runs.c.status == str(status))
         return [_decode(row) for row in self._read(query)]
+
+    def active(self, owner: str | None = None) -> list[Run]:
+        """The readable runs queued or training (with that owner), oldest first."""
+        query = sa.select(runs).where(runs.c.status.in_([status.value for status in ACTIVE]))
+        if owner is not None:
+            query = query.where(runs.c.owner == owner)
+        rows = self._read(query.order_by(runs.c.created_at))
+        return [run for run in map(_decode, rows) if isinstance(run, Run)]
+
+    def queued_before(self, run: Run) -> int:
+        """How many runs of the same owner were queued before this one and still wait."""
+        query = sa.select(sa.func.count()).select_from(runs).where(
+            (runs.c.status == RunStatus.QUEUED.value) & (runs.c.owner == run.owner)
+            & (runs.c.created_at < run.created_at)
+        )  # fmt: skip
+        return int(self._read(query)[0][0])
 
     def model_path(self, run_id: str) -> Path:
         """Where this machine writes or reads a run's .keras file."""
@@ -425,12 +457,21 @@ def _write_file(path: Path, data: bytes, modified: float) -> None:
 
 
 def _owner_is_gone(owner: str | None, heartbeat_at: float | None) -> bool:
-    if owner == this_process():
-        return False  # this very process: its manager knows whether the run is alive
+    if owner == this_process() or owner == CLUSTER_OWNER:
+        return False  # this very process, or a Ray actor: its manager knows if it is alive
     if heartbeat_at is None or time.time() - heartbeat_at > STALE_SECONDS:
         return True
     host, _, pid = (owner or "").rpartition(":")
     return host == socket.gethostname() and pid.isdigit() and not _process_exists(int(pid))
+
+
+def _history_or_none(text: str) -> list[dict]:
+    """A stored history as a list, or [] if it no longer parses."""
+    try:
+        history = json.loads(text)
+    except (TypeError, ValueError):
+        return []
+    return history if isinstance(history, list) else []
 
 
 def _process_exists(pid: int) -> bool:

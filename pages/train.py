@@ -81,30 +81,31 @@ def watched_run() -> Run | None:
 
 def live_controls(run_id: str, status: RunStatus) -> None:
     """Pause or Continue, Stop, and a live learning-rate slider while the run trains."""
-    job = manager.job(run_id)
+    controls = manager.controls(run_id)  # None: not a run this server steers (the CLI's)
     buttons = st.container(horizontal=True)
-    stopping = job is None or job.progress.stop_requested
-    if job is not None and job.progress.pause_requested:
+    stopping = controls is None or controls.stopping
+    if controls is not None and controls.paused:
         buttons.button(t("train.resume"), key="train_resume", on_click=manager.resume,
                        args=(run_id,), disabled=stopping, icon=":material/play_arrow:")  # fmt: skip
     else:
         buttons.button(t("train.pause"), key="train_pause", on_click=manager.pause,
-                       args=(run_id,), disabled=stopping or job is None, icon=":material/pause:",
+                       args=(run_id,), disabled=stopping, icon=":material/pause:",
                        help=t("help.pause"))  # fmt: skip
     buttons.button(t("train.stop"), key="train_stop", on_click=manager.stop, args=(run_id,),
                    disabled=stopping, type="primary", icon=":material/stop:")  # fmt: skip
-    if job is not None and status in (RunStatus.RUNNING, RunStatus.PAUSED):
-        live_learning_rate(job, st)
+    if controls is not None and status in (RunStatus.RUNNING, RunStatus.PAUSED):
+        live_learning_rate(run_id)
 
 
-def live_learning_rate(job, column) -> None:
+def live_learning_rate(run_id: str) -> None:
     """A learning-rate slider that changes the rate of the running optimizer."""
     if "train_live_lr" not in st.session_state:
-        current = job.progress.snapshot(batches=False).learning_rate or job.config.learning_rate
+        snap, run = manager.snapshot(run_id), manager.store.get(run_id)
+        current = (snap and snap.learning_rate) or run.config.learning_rate
         st.session_state["train_live_lr"] = min(LEARNING_RATES, key=lambda v: abs(v - current))
-    column.select_slider(
+    st.select_slider(
         t("train.live_lr"), options=LEARNING_RATES, format_func="{:g}".format, key="train_live_lr",
-        on_change=lambda: job.progress.set_learning_rate(st.session_state["train_live_lr"]),
+        on_change=lambda: manager.set_learning_rate(run_id, st.session_state["train_live_lr"]),
         help=t("help.live_lr"),
     )  # fmt: skip
 

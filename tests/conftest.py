@@ -166,3 +166,10 @@ def page(browser):
     tab = context.new_page()
     yield tab
     context.close()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A real local Ray cluster with two worker nodes of one CPU (services.RayCluster)."""
+    with services.ray_cluster(workers=2, cpus=1) as cluster:
+        yield cluster

@@ -95,3 +95,43 @@ def new_database(server_url: str, name: str) -> str:
     with psycopg.connect(server_url, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+class RayCluster:
+    """A real local Ray cluster: a head node with no CPUs (nothing trains there) and worker
+    nodes of `cpus` CPUs each, every node its own raylet; add_worker/remove_worker change it
+    while it runs, as a school adds a machine or loses one."""
+
+    def __init__(self, workers: int = 2, cpus: int = 1):
+        from ray.cluster_utils import Cluster
+
+        self.cpus = cpus
+        self.cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+        self.workers = [self.add_worker() for _ in range(workers)]
+        self.address = self.cluster.address
+
+    def add_worker(self):
+        node = self.cluster.add_node(num_cpus=self.cpus)
+        self.cluster.wait_for_nodes()
+        return node
+
+    def remove_worker(self, node_id: str) -> None:
+        """Take away the worker node with that id, killing what runs on it (kill -9)."""
+        (node,) = [n for n in self.workers if n.node_id == node_id]
+        self.workers.remove(node)
+        self.cluster.remove_node(node, allow_graceful=False)
+
+    def shutdown(self) -> None:
+        import ray
+
+        ray.shutdown()
+        self.cluster.shutdown()
+
+
+@contextlib.contextmanager
+def ray_cluster(workers: int = 2, cpus: int = 1) -> Iterator[RayCluster]:
+    cluster = RayCluster(workers, cpus)
+    try:
+        yield cluster
+    finally:
+        cluster.shutdown()

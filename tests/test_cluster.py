@@ -1,0 +1,162 @@
+"""Training on a real local Ray cluster (a head and two worker nodes of one CPU each) with the
+runs in a real PostgreSQL: detached actors steered from any replica, Ray's queue, a lost node."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mnist_app import database
+from mnist_app.cluster import NAMESPACE, ClusterManager
+from mnist_app.config import RunConfig
+from mnist_app.experiments import Sweep, parse_vary, start_sweep
+from mnist_app.live import live_view
+from mnist_app.status import RunStatus
+from mnist_app.store import CLUSTER_OWNER, RunStore
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WAIT = 300  # seconds for anything to happen on a loaded machine; a run here takes a few
+TINY = RunConfig(limit=600, validation_size=200, batch_size=32, epochs=3)
+
+
+def until(condition, what: str, timeout: float = WAIT):
+    """Poll until `condition()` is truthy; its value."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.1)
+    return value
+
+
+@pytest.fixture
+def replicas(ray_cluster, postgres_url, tmp_path):
+    """Two replicas of a class server: a manager each, own folders, one database."""
+    pair = [ClusterManager(RunStore(tmp_path / name, url=postgres_url), ray_cluster.address)
+            for name in ("a", "b")]  # fmt: skip
+    yield pair
+    for manager in pair:  # leave no run holding a node's CPU for the next test
+        for run in manager.store.active():
+            manager.stop(run.id)
+    for run in pair[0].store.active():
+        pair[0].wait(run.id, WAIT)
+    database.dispose_engines()
+
+
+def status_of(manager, run_id):
+    return manager.snapshot(run_id).status
+
+
+def test_a_run_trains_in_a_named_detached_actor_steered_from_another_replica(replicas):
+    import ray
+
+    a, b = replicas
+    run_id = a.submit(TINY, preset="tiny", paused=True)
+    assert a.store.get(run_id).owner == CLUSTER_OWNER
+    until(lambda: status_of(b, run_id) is RunStatus.PAUSED, "it holds before its first batch")
+    actor = ray.get_actor(run_id, namespace=NAMESPACE)  # named by its run id
+    assert actor is not None and b.controls(run_id).paused and not b.controls(run_id).stopping
+    assert b.node_of(run_id) in {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+    b.set_learning_rate(run_id, 0.02)  # from the other replica, while it holds
+    with pytest.raises(ValueError, match="learning_rate"):
+        b.set_learning_rate(run_id, -1)
+    b.resume(run_id)
+    run = a.wait(run_id, WAIT)
+    assert run.status is RunStatus.FINISHED and len(run.history) == TINY.epochs
+    assert run.history[0]["learning_rate"] == pytest.approx(0.02)
+    assert run.test_accuracy > 0.5  # real training on real digits
+    # The actor left, giving its CPU back; both replicas read the model from the database.
+    with pytest.raises(ValueError):
+        ray.get_actor(run_id, namespace=NAMESPACE)
+    assert b.store.model_file(run_id).read_bytes() == a.store.model_file(run_id).read_bytes()
+    assert live_view(b, run_id, "es")["status"] == RunStatus.FINISHED
+
+
+def test_ray_is_the_queue_and_the_page_shows_the_place_in_it(replicas):
+    a, b = replicas
+    holding = [a.submit(TINY, paused=True) for _ in range(2)]  # one per worker node's CPU
+    for run_id in holding:
+        until(lambda run_id=run_id: status_of(a, run_id) is RunStatus.PAUSED, "both hold")
+    nodes = {a.node_of(run_id) for run_id in holding}
+    assert len(nodes) == 2  # one on each worker node
+    waiting = [b.submit(TINY) for _ in range(2)]
+    assert [b.snapshot(run_id).queue_position for run_id in waiting] == [1, 2]
+    assert b.snapshot(waiting[0]).status is RunStatus.QUEUED
+    assert "1" in live_view(a, waiting[0], "en")["text"]
+    b.stop(waiting[0])  # taken out of Ray's queue before it starts
+    stopped = b.store.get(waiting[0])
+    assert stopped.status is RunStatus.STOPPED and "before it started" in stopped.message
+    assert b.snapshot(waiting[1]).queue_position == 1
+    a.stop(holding[0])  # a CPU comes free: the next in the queue starts
+    assert a.wait(holding[0], WAIT).status is RunStatus.STOPPED
+    until(lambda: status_of(a, waiting[1]) is not RunStatus.QUEUED, "the queued run starts")
+    assert b.wait(waiting[1], WAIT).status is RunStatus.FINISHED
+
+
+def test_a_sweep_fans_out_over_the_worker_nodes(replicas):
+    a, _ = replicas
+    sweep = Sweep(TINY, (parse_vary("learning_rate=0.001,0.01"),))
+    sweep_id = start_sweep(a, sweep, paused=True)
+    runs = a.store.sweep_runs(sweep_id)
+    for run in runs:
+        until(lambda run=run: status_of(a, run.id) is RunStatus.PAUSED, "each run holds")
+    assert len({a.node_of(run.id) for run in runs}) == 2  # both nodes train at once
+    for run in runs:
+        a.resume(run.id)
+    done = [a.wait(run.id, WAIT) for run in runs]
+    assert [run.status for run in done] == [RunStatus.FINISHED] * 2
+    assert [run.config.learning_rate for run in done] == [0.001, 0.01]
+
+
+def test_a_lost_worker_node_interrupts_the_run_which_resumes_from_its_checkpoint(
+    replicas, ray_cluster
+):
+    a, b = replicas
+    config = TINY.replace(epochs=6)
+    run_id = a.submit(config)
+    until(lambda: len(a.store.get(run_id).history) >= 2, "two epochs are saved")
+    a.pause(run_id)
+    until(lambda: status_of(a, run_id) is RunStatus.PAUSED, "it holds mid-run")
+    saved = a.store.get(run_id).history
+    node = a.node_of(run_id)
+    ray_cluster.remove_worker(node)  # the machine it trains on is gone
+    try:
+        # Whichever replica looks next notices, and says why.
+        until(lambda: b.snapshot(run_id).status is RunStatus.INTERRUPTED, "it is interrupted")
+        run = b.store.get(run_id)
+        assert run.reason == "worker_lost" and "worker node" in run.message
+        assert run.history == saved  # the epochs it finished are kept
+        assert b.store.model_file(run_id) is not None  # with the checkpoint of the last one
+        child_id = b.continue_run(run_id, config.epochs - len(saved))
+        child = b.wait(child_id, WAIT)
+        assert child.status is RunStatus.FINISHED and child.parent == run_id
+        assert len(child.history) == config.epochs and child.history[: len(saved)] == saved
+        assert b.node_of(child_id) is None  # ended: its actor left
+    finally:
+        ray_cluster.workers.append(ray_cluster.add_worker())
+
+
+def test_a_replica_killed_mid_run_leaves_the_run_training(replicas, postgres_url, ray_cluster,
+                                                          tmp_path):  # fmt: skip
+    a, b = replicas
+    env = dict(os.environ, MNIST_LAB_HOME=str(tmp_path / "cli"),
+               MNIST_LAB_DATABASE_URL=postgres_url, MNIST_LAB_RAY_ADDRESS=ray_cluster.address)
+    replica = subprocess.Popen(
+        [sys.executable, "-m", "mnist_app", "train", "--limit", "600", "--epochs", "30",
+         "--validation-size", "0", "--batch-size", "32", "--json"],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        run = until(lambda: next(iter(b.store.active()), None), "the replica submits its run")
+        until(lambda: len(b.store.get(run.id).history) >= 1, "its first epoch is saved")
+    finally:
+        replica.send_signal(signal.SIGKILL)
+        replica.wait()
+    assert b.store.get(run.id).status.active and len(b.store.get(run.id).history) < 30
+    done = b.wait(run.id, WAIT)
+    assert done.status is RunStatus.FINISHED and len(done.history) == 30
+    assert b.store.model_file(run.id) is not None
