@@ -143,8 +143,12 @@ def test_a_lost_worker_node_interrupts_the_run_which_resumes_from_its_checkpoint
 def test_a_replica_killed_mid_run_leaves_the_run_training(replicas, postgres_url, ray_cluster,
                                                           tmp_path):  # fmt: skip
     a, b = replicas
-    env = dict(os.environ, MNIST_LAB_HOME=str(tmp_path / "cli"),
-               MNIST_LAB_DATABASE_URL=postgres_url, MNIST_LAB_RAY_ADDRESS=ray_cluster.address)
+    env = dict(
+        os.environ,
+        MNIST_LAB_HOME=str(tmp_path / "cli"),
+        MNIST_LAB_DATABASE_URL=postgres_url,
+        MNIST_LAB_RAY_ADDRESS=ray_cluster.address,
+    )
     replica = subprocess.Popen(
         [sys.executable, "-m", "mnist_app", "train", "--limit", "600", "--epochs", "30",
          "--validation-size", "0", "--batch-size", "32", "--json"],
