@@ -22,6 +22,7 @@ import contextlib
 import importlib.util
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ WATCH_SECONDS = 5.0  # how often a manager looks for actors that died with their
 # Settings a worker's actor takes from the replica that submits the run.
 FORWARDED_ENV = ("MNIST_LAB_DATA", "MNIST_LAB_MAX_PARAMS", "MNIST_LAB_MAX_ACTIVATION_MB")
 NEW_ACTOR_GRACE = 30.0  # a queued run's actor may take this long to be registered
+PROBE_SECONDS = 5.0  # how long a head's port may take to accept a connection
 _ADDRESS = re.compile(r"auto|(ray://)?[A-Za-z0-9.\-\[\]:]+:\d{1,5}")
 
 
@@ -58,12 +60,9 @@ def cpus_per_run() -> int:
     return int(text)
 
 
-def connect(address: str) -> None:
-    """Join the Ray cluster at `address` (once per process).
-
-    ConfigError names what is wrong: a malformed address, Ray not installed, or no cluster
-    answering there.
-    """
+def check_address(address: str) -> None:
+    """ConfigError unless `address` is a Ray address and Ray is installed (before anything
+    else is opened)."""
     if not _ADDRESS.fullmatch(address):
         raise ConfigError(
             RAY_ADDRESS_ENV,
@@ -75,10 +74,30 @@ def connect(address: str) -> None:
             RAY_ADDRESS_ENV,
             f"names a Ray cluster, but Ray is not installed: pip install -r {SERVER_REQUIREMENTS}",
         )
+
+
+def connect(address: str) -> None:
+    """Join the Ray cluster at `address` (once per process).
+
+    ConfigError names what is wrong: a malformed address, Ray not installed, or no cluster
+    answering there (found out in seconds: Ray itself would wait minutes for a head that is
+    not there).
+    """
+    check_address(address)
     import ray
 
     if ray.is_initialized():
         return
+    if address != "auto":
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS).close()
+        except OSError as error:
+            raise ConfigError(
+                RAY_ADDRESS_ENV,
+                f"nothing answers at {address} ({error.strerror or error}): is `ray start "
+                "--head` running there, and is the port open?",
+            ) from None
     try:
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False,
                  configure_logging=False)  # fmt: skip
@@ -396,5 +415,6 @@ def cluster_manager_factory() -> Callable[[RunStore], ClusterManager] | None:
     address = ray_address()
     if address is None:
         return None
+    check_address(address)
     cpus = cpus_per_run()
     return lambda store: ClusterManager(store, address, cpus)

@@ -402,6 +402,29 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
             )[1],
             "driver is not installed: pip install -r requirements-server.txt",
         ),
+        # a class server's Ray cluster ($MNIST_LAB_RAY_ADDRESS), tried by `train`
+        "env Ray address: not an address": (
+            _ray_refused(monkeypatch, "http://head.school"),
+            "MNIST_LAB_RAY_ADDRESS: 'http://head.school' is not a Ray address: give auto, ",
+        ),
+        "env Ray address: Ray not installed": (
+            lambda w, c: (
+                monkeypatch.setitem(sys.modules, "ray", None),
+                _ray_refused(monkeypatch, "auto")(w, c),
+            )[1],
+            "Ray is not installed: pip install -r requirements-server.txt",
+        ),
+        "env Ray address: no shared database": (
+            _ray_refused(monkeypatch, "auto"),
+            "needs the shared database its workers save runs to: set MNIST_LAB_DATABASE_URL",
+        ),
+        "env Ray address: nobody listens": (
+            lambda w, c: (
+                monkeypatch.setenv("MNIST_LAB_DATABASE_URL", f"sqlite:///{w.scratch}/shared.db"),
+                _ray_refused(monkeypatch, f"127.0.0.1:{free_port()}")(w, c),
+            )[1],
+            r"nothing answers at 127.0.0.1:\d+ .*is `ray start --head` running there",
+        ),
         "env database URL: SQLite in memory": (
             _database_refused(monkeypatch, "sqlite://"),
             "a SQLite store needs a file, sqlite:///PATH",
@@ -466,6 +489,21 @@ def _hostile_live(world: World) -> str:
 
 def _view(world: World, run_id: str):
     return live_view(TrainingManager(world.store), run_id, "en")
+
+
+def _ray_refused(monkeypatch, address: str) -> Callable[[World, pytest.CaptureFixture], str]:
+    """`python -m mnist_app train` with MNIST_LAB_RAY_ADDRESS=address: exit 2, one line, no run
+    started anywhere."""
+
+    def run(world: World, capsys) -> str:
+        monkeypatch.setenv("MNIST_LAB_RAY_ADDRESS", address)
+        jobs._shared = None
+        try:
+            return cli_refuses("train", "--limit", "300", "--epochs", "1")(world, capsys)
+        finally:
+            jobs._shared = None
+
+    return run
 
 
 def _database_refused(monkeypatch, url: str) -> Callable[[World, pytest.CaptureFixture], str]:
