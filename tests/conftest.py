@@ -91,15 +91,20 @@ def served_home(tmp_path_factory):
     return tmp_path_factory.mktemp("served-home")
 
 
+SERVED: dict[str, subprocess.Popen] = {}  # each served app's process, by URL (to kill -9 it)
+
+
 @contextlib.contextmanager
-def serve_app(tmp_path_factory, *options: str, home: Path | None = None):
+def serve_app(tmp_path_factory, *options: str, home: Path | None = None,
+              env: dict[str, str] | None = None):  # fmt: skip
     """`streamlit run app.py` on a free port with its own run store; yields (URL, store dir).
 
-    `options` are extra command-line options, e.g. ("--server.baseUrlPath", "lab").
+    `options` are extra command-line options, e.g. ("--server.baseUrlPath", "lab"); `env`,
+    extra environment variables (a class server's database and cluster).
     """
     port = _free_port()
     home = home or tmp_path_factory.mktemp("served-home")
-    env = dict(os.environ, MNIST_LAB_HOME=str(home))
+    env = dict(os.environ, **(env or {}), MNIST_LAB_HOME=str(home))
     log = tmp_path_factory.mktemp("logs") / "streamlit.log"
     base = options[options.index("--server.baseUrlPath") + 1] if options else ""
     with open(log, "wb") as out:
@@ -124,8 +129,10 @@ def serve_app(tmp_path_factory, *options: str, home: Path | None = None):
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"streamlit did not start:\n{log.read_text()}")
             time.sleep(0.2)
+        SERVED[url] = server
         yield url, home
     finally:
+        SERVED.pop(url, None)
         server.terminate()
         try:
             server.wait(timeout=15)
