@@ -153,7 +153,8 @@ def results(run: Run) -> None:
     with st.expander(t("train.run_code"), icon=":material/code:"):
         code_panel(run.config, "train_run_code", run.id)
     weights_panel(manager.store, run, key="train_weights")
-    if status in CONTINUABLE and run.model_path:
+    # An interrupted run has no final model, but its last checkpoint continues it.
+    if status in CONTINUABLE and manager.store.model_file(run.id) is not None:
         continue_control(manager, run, key="train_continue")
     if run.model_path:
         model_file = manager.store.model_file(run.id)
