@@ -35,13 +35,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def launch_app(port: int, home: str) -> subprocess.Popen:
-    """`streamlit run app.py` with the options of tests/conftest.py's serve_app."""
+def launch_app(port: int, home: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`streamlit run app.py` with the options of tests/conftest.py's serve_app; `env`, extra
+    environment variables."""
     return subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=dict(os.environ, MNIST_LAB_HOME=home),
+        cwd=ROOT, env=dict(os.environ, **(env or {}), MNIST_LAB_HOME=home),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -59,10 +60,13 @@ def wait_healthy(url: str, server: subprocess.Popen, pause: float = 0.05) -> Non
 
 
 @contextlib.contextmanager
-def served_app():
-    """The app on a free port with a fresh run store; yields its URL."""
+def served_app(env: dict[str, str] | None = None, process: list | None = None):
+    """The app on a free port with a fresh run store; yields its URL. `process`, if given,
+    receives the server's Popen (to read its memory)."""
     port = free_port()
-    server = launch_app(port, tempfile.mkdtemp(prefix="mnist-lab-bench-"))
+    server = launch_app(port, tempfile.mkdtemp(prefix="mnist-lab-bench-"), env)
+    if process is not None:
+        process.append(server)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, server)
