@@ -215,12 +215,13 @@ class ClusterManager:
         paused: bool = False,
         sweep_id: str | None = None,
         start: tuple[str, object] | None = None,
+        student: str | None = None,
     ) -> str:
         """Queue a run on the cluster and return its id: Ray starts its actor when a node has
         the CPUs. `settle`, `paused` and `start` as TrainingManager.submit."""
         parent = start[0] if start else None
         run_id = self.store.create(config, preset, parent=parent, sweep_id=sweep_id,
-                                   owner=CLUSTER_OWNER)  # fmt: skip
+                                   owner=CLUSTER_OWNER, student=student)  # fmt: skip
         actor = _actor_class().options(
             name=run_id, namespace=NAMESPACE, lifetime="detached", num_cpus=self.cpus,
             runtime_env={"env_vars": self.environment},

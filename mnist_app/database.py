@@ -18,8 +18,9 @@ from sqlalchemy import exc
 
 DATABASE_ENV = "MNIST_LAB_DATABASE_URL"
 SERVER_REQUIREMENTS = "requirements-server.txt"
-# 1: the SQLite files before versions were kept; 2: a version row, model files in the database.
-SCHEMA_VERSION = 2
+# 1: the SQLite files before versions were kept; 2: a version row, model files in the database;
+# 3: each run's and drawing's student, and the teacher's class rules.
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 
@@ -48,6 +49,7 @@ runs = sa.Table(
     sa.Column("parent", sa.Text),  # the run it continues (resume), if any
     sa.Column("sweep_id", sa.Text),  # the sweep it belongs to, if any
     sa.Column("precision", sa.Text, nullable=False, server_default=""),  # float32 or bfloat16
+    sa.Column("student", sa.Text),  # the anonymous id of the student who started it (owners.py)
 )
 FIRST_RUN_COLUMNS = 12  # the first version's table had the first twelve columns only
 
@@ -89,6 +91,7 @@ class_digits = sa.Table(
     sa.Column("drawing", sa.LargeBinary),
     sa.Column("drawing_sha256", sa.Text, unique=True),
     sa.Column("name", sa.Text, nullable=False, server_default=""),
+    sa.Column("student", sa.Text),  # the anonymous id of the student who drew it
     sqlite_autoincrement=True,  # ids are never reused: ClassSet.revision relies on it
 )
 
@@ -100,7 +103,15 @@ schema_versions = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
-RUN_TABLES = (runs, sweeps, weight_stats, model_files)
+# What the teacher set for the whole class (owners.ClassRules), one row per rule, as JSON.
+class_rules = sa.Table(
+    "class_rules",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+RUN_TABLES = (runs, sweeps, weight_stats, model_files, class_rules)
 CLASS_TABLES = (class_digits,)
 
 

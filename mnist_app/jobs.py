@@ -90,6 +90,7 @@ class TrainingManager:
         paused: bool = False,
         sweep_id: str | None = None,
         start: tuple[str, Start] | None = None,
+        student: str | None = None,
     ) -> str:
         """Queue a run and return its id; it starts as soon as a slot is free.
 
@@ -97,9 +98,11 @@ class TrainingManager:
         that a page drawn right after shows it training rather than queued for a moment. With
         `paused`, the run holds before its first batch until `resume` (a run set up in advance).
         `start` is (parent run id, where it ended) for a continued run: see `continue_run`.
+        `student` is the owner id of the student who starts it (owners.py).
         """
         parent, begin = start if start else (None, None)
-        run_id = self.store.create(config, preset, parent=parent, sweep_id=sweep_id)
+        run_id = self.store.create(config, preset, parent=parent, sweep_id=sweep_id,
+                                   student=student)  # fmt: skip
         self._enqueue(run_id, config, preset, begin, paused, settle)
         return run_id
 

@@ -25,6 +25,7 @@ from mnist_app.data import PROJECT_ROOT
 from mnist_app.database import (
     RUN_TABLES,
     StoreError,
+    class_rules,
     engine_for,
     first_line,
     model_files,
@@ -35,6 +36,7 @@ from mnist_app.database import (
     sweeps,
     weight_stats,
 )
+from mnist_app.owners import ClassRules
 from mnist_app.status import ACTIVE, RunStatus
 
 HOME_ENV = "MNIST_LAB_HOME"  # data directory override
@@ -106,6 +108,7 @@ class Run:
     parent: str | None = None
     sweep_id: str | None = None
     precision: str = ""  # "float32" or "bfloat16"; "" for runs from before it was recorded
+    student: str | None = None  # the owner id of the student who started it (owners.py)
 
     @property
     def summary_message(self) -> str:
@@ -189,15 +192,16 @@ class RunStore:
         parent: str | None = None,
         sweep_id: str | None = None,
         owner: str | None = None,
+        student: str | None = None,
     ) -> str:
         """Add a queued run and return its new id; owned by this process unless `owner` says
-        who else trains it (CLUSTER_OWNER: a Ray actor)."""
+        who else trains it (CLUSTER_OWNER: a Ray actor). `student`: who started it."""
         run_id = new_id()
         now = time.time()
         self._write((runs.insert(), dict(
             id=run_id, created_at=now, updated_at=now, status=RunStatus.QUEUED.value,
             preset=preset, config=json.dumps(config.to_dict()), owner=owner or this_process(),
-            heartbeat_at=now, parent=parent, sweep_id=sweep_id,
+            heartbeat_at=now, parent=parent, sweep_id=sweep_id, student=student,
         )))  # fmt: skip
         return run_id
 
@@ -382,6 +386,32 @@ class RunStore:
         rows = self._read(query.order_by(runs.c.created_at))
         return [run for run in map(_decode, rows) if isinstance(run, Run)]
 
+    def active_count(self, student: str) -> int:
+        """How many runs this student has queued or training."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(runs)
+            .where(
+                runs.c.status.in_([status.value for status in ACTIVE]) & (runs.c.student == student)
+            )
+        )
+        return int(self._read(query)[0][0])
+
+    def class_rules(self) -> ClassRules:
+        """The rules the teacher set for the class (the defaults until they set any)."""
+        rows = self._read(sa.select(class_rules))
+        stored = {}
+        for row in rows:
+            try:
+                stored[row.name] = json.loads(row.value)
+            except ValueError:  # a hand-edited value: as if unset
+                continue
+        return ClassRules.from_dict(stored)
+
+    def set_class_rules(self, rules: ClassRules) -> None:
+        rows = [{"name": key, "value": json.dumps(value)} for key, value in rules.to_dict().items()]
+        self._write((class_rules.delete(), None), (class_rules.insert(), rows))
+
     def queued_before(self, run: Run) -> int:
         """How many runs of the same owner were queued before this one and still wait."""
         query = sa.select(sa.func.count()).select_from(runs).where(
@@ -514,6 +544,7 @@ def _decode(row: sa.Row) -> Run | UnreadableRun:
             parent=data.get("parent"),
             sweep_id=data.get("sweep_id"),
             precision=data.get("precision") or "",
+            student=data.get("student"),
         )
     except (ValueError, TypeError, KeyError, ConfigError) as error:  # JSONDecodeError too
         return UnreadableRun(str(data.get("id")), float(data.get("created_at") or 0), str(error))

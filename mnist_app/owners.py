@@ -1,0 +1,157 @@
+"""Who may do what on a shared class server: students own their runs and drawings, the teacher
+manages everything and sets the class's rules.
+
+A student is an anonymous owner id their browser keeps (32 hex digits, made at random by the
+browser: nothing about the person). On a shared server ($MNIST_LAB_DATABASE_URL or
+$MNIST_LAB_TEACHER_CODE set) a student may stop, pause, continue, delete or rename only their
+own runs and class-set drawings; the teacher — whoever gives the code set in
+$MNIST_LAB_TEACHER_CODE — may change anything. Everyone may look at everyone's runs unless the
+teacher turns that off. The teacher's per-student limits: how many runs one student may have
+queued or training at once, and a cost cap (epochs × training images × parameters) refused with
+a message that says by how much a run is over it.
+
+On a laptop (neither variable set) there is one user, who may do everything.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import re
+from dataclasses import dataclass
+
+from mnist_app.config import RunConfig, model_size
+from mnist_app.database import DATABASE_ENV
+
+TEACHER_ENV = "MNIST_LAB_TEACHER_CODE"
+OWNER_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class AccessError(PermissionError):
+    """Something this visitor may not do; the message says why. `reason` is a word for a
+    translated message ("not_yours", "wrong_code", "too_many", "too_costly", "hidden")."""
+
+    def __init__(self, reason: str, message: str, **values: object):
+        super().__init__(message)
+        self.reason = reason
+        self.values = values
+
+
+def shared_server() -> bool:
+    """Whether owners count: a class server (shared database, or a teacher code set)."""
+    return bool(os.environ.get(DATABASE_ENV, "").strip() or os.environ.get(TEACHER_ENV, ""))
+
+
+def owner_id(text: object) -> str | None:
+    """A well-formed owner id, or None (a forged or broken one gives no one's rights)."""
+    return text if isinstance(text, str) and OWNER_ID.fullmatch(text) else None
+
+
+def is_teacher_code(code: str) -> bool:
+    """Whether `code` is the teacher's code (compared in constant time). No code set: nobody
+    is the teacher, whatever they type."""
+    expected = os.environ.get(TEACHER_ENV, "")
+    return bool(expected) and hmac.compare_digest(code.encode(), expected.encode())
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who is asking: a student's owner id (None if their browser gave none) and whether they
+    gave the teacher's code."""
+
+    owner: str | None = None
+    teacher: bool = False
+
+    @classmethod
+    def of(cls, owner: object, teacher_code: str | None = None) -> Visitor:
+        """The visitor from a browser's owner id and the teacher code they typed, if any.
+
+        AccessError("wrong_code") if they typed a code and it is not the teacher's.
+        """
+        teacher = False
+        if teacher_code:
+            if not is_teacher_code(teacher_code):
+                raise AccessError("wrong_code", "that is not the teacher's code")
+            teacher = True
+        return cls(owner_id(owner), teacher)
+
+    def manages_all(self) -> bool:
+        return self.teacher or not shared_server()
+
+    def may_change(self, student: str | None) -> bool:
+        """Whether this visitor may stop, pause, continue, delete or rename what `student`
+        owns (a run or a drawing)."""
+        return self.manages_all() or (self.owner is not None and self.owner == student)
+
+    def check_change(self, what: str, student: str | None) -> None:
+        """AccessError("not_yours") unless may_change; `what` names it in the message."""
+        if not self.may_change(student):
+            raise AccessError(
+                "not_yours",
+                f"{what} belongs to another student: only they or the teacher can change it",
+            )
+
+
+@dataclass(frozen=True)
+class ClassRules:
+    """What the teacher set for the class. None: no limit."""
+
+    everyone_sees_all: bool = True  # students see each other's runs
+    max_active: int | None = None  # runs one student may have queued or training at once
+    max_cost: float | None = None  # epochs × training images × parameters, per run
+
+    def to_dict(self) -> dict:
+        return {"everyone_sees_all": self.everyone_sees_all, "max_active": self.max_active,
+                "max_cost": self.max_cost}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ClassRules:
+        """The rules as stored; a value that is not what it should be counts as unset."""
+        sees = data.get("everyone_sees_all", True)
+        active, cost = data.get("max_active"), data.get("max_cost")
+        return cls(
+            everyone_sees_all=sees if isinstance(sees, bool) else True,
+            max_active=active if _count(active) else None,
+            max_cost=float(cost) if _amount(cost) else None,
+        )
+
+    def may_see(self, visitor: Visitor, student: str | None) -> bool:
+        """Whether a visitor may look at a run `student` started."""
+        return self.everyone_sees_all or visitor.may_change(student)
+
+    def check_submit(self, visitor: Visitor, config: RunConfig, active_now: int) -> None:
+        """AccessError unless this student may start a run of `config` now, having
+        `active_now` runs queued or training: "too_many" or "too_costly", saying by how much.
+        The teacher (and a laptop's one user) is never limited."""
+        if visitor.manages_all():
+            return
+        if self.max_active is not None and active_now >= self.max_active:
+            raise AccessError(
+                "too_many",
+                f"you already have {active_now} run(s) queued or training, and the limit is "
+                f"{self.max_active}: wait for one to end or stop one",
+                active=active_now, limit=self.max_active,
+            )  # fmt: skip
+        if self.max_cost is not None:
+            spent = cost(config)
+            if spent > self.max_cost:
+                raise AccessError(
+                    "too_costly",
+                    f"this run costs {spent:,.0f} (epochs × images × parameters), "
+                    f"{spent / self.max_cost:.1f}× the class limit of {self.max_cost:,.0f}: "
+                    f"use fewer epochs, fewer images or a smaller network",
+                    cost=spent, limit=self.max_cost, times=spent / self.max_cost,
+                )  # fmt: skip
+
+
+def cost(config: RunConfig) -> float:
+    """What a run costs the server: epochs × training images × parameters."""
+    return float(config.epochs) * config.train_size * model_size(config).total_params
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1000
+
+
+def _amount(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e18
