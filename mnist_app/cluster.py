@@ -203,6 +203,10 @@ class ClusterManager:
         for name in FORWARDED_ENV:
             if os.environ.get(name):
                 self.environment[name] = os.environ[name]
+        # Actor handles by run id, looked up once: a held handle also tells how its actor died
+        # (Ray forgets a dead actor's name, so a fresh lookup would only say it is gone).
+        self._handles: dict[str, object] = {}
+        self._lock = threading.Lock()
         self._watcher = threading.Thread(target=self._watch, name="ray-watch", daemon=True)
         self._watcher.start()
 
@@ -227,6 +231,8 @@ class ClusterManager:
             runtime_env={"env_vars": self.environment},
         ).remote(run_id, paused, self.cpus)  # fmt: skip
         actor.run.remote()  # the actor leaves when its run has ended
+        with self._lock:
+            self._handles[run_id] = actor
         deadline = time.monotonic() + settle
         while time.monotonic() < deadline and self._status(run_id) is RunStatus.QUEUED:
             time.sleep(0.1)
@@ -282,6 +288,7 @@ class ClusterManager:
             actor = self._actor(run_id)
             if actor is not None:
                 ray.kill(actor, no_restart=True)
+            self._forget(run_id)
             self.store.record_outcome(
                 run_id, Outcome(RunStatus.STOPPED, "Stopped before it started."), if_active=True
             )
@@ -325,13 +332,27 @@ class ClusterManager:
         """1 + the cluster's runs queued before this one."""
         return 1 + self.store.queued_before(run)
 
-    def _actor(self, run_id: str):
+    def _actor(self, run_id: str, fresh: bool = False):
+        """The run's actor handle, or None if Ray has no such actor (it ended, or died).
+        `fresh`: ask Ray again rather than trust a handle held from before."""
         import ray
 
+        with self._lock:
+            held = None if fresh else self._handles.get(run_id)
+        if held is not None:
+            return held
         try:
-            return ray.get_actor(run_id, namespace=NAMESPACE)
-        except ValueError:  # no such actor: it ended, or died
+            actor = ray.get_actor(run_id, namespace=NAMESPACE)
+        except ValueError:
+            self._forget(run_id)
             return None
+        with self._lock:
+            self._handles[run_id] = actor
+        return actor
+
+    def _forget(self, run_id: str) -> None:
+        with self._lock:
+            self._handles.pop(run_id, None)
 
     def _command(self, run_id: str, method: str, *args) -> None:
         run = self.store.get(run_id)
@@ -363,6 +384,7 @@ class ClusterManager:
 
     def _lost(self, run: Run, why: str) -> None:
         """The run's actor is gone: mark it interrupted (if it has not ended meanwhile)."""
+        self._forget(run.id)
         fresh = self.store.get(run.id)
         if fresh is None or not fresh.status.active:
             return
@@ -390,15 +412,18 @@ class ClusterManager:
     def check_actors(self) -> int:
         """Mark interrupted the cluster's active runs whose actor is gone; how many."""
         lost = 0
-        for run in self.store.active(owner=CLUSTER_OWNER):
+        active = self.store.active(owner=CLUSTER_OWNER)
+        with self._lock:  # handles of runs that ended are no longer needed
+            ended = set(self._handles) - {run.id for run in active}
+        for run_id in ended:
+            self._forget(run_id)
+        for run in active:
             if run.status is RunStatus.QUEUED:
-                if self._actor(run.id) is None:
+                if self._actor(run.id, fresh=True) is None:
                     self._lost(run, "its Ray actor is gone")
                 continue
-            before = self.store.get(run.id)
-            self._call(run, "controls")
-            after = self.store.get(run.id)
-            lost += int(before.status.active and not after.status.active)
+            self._call(run, "controls")  # a dead actor's run is marked interrupted
+            lost += int(not self.store.get(run.id).status.active)
         return lost
 
 
