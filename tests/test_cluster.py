@@ -125,7 +125,7 @@ def test_a_lost_worker_node_interrupts_the_run_which_resumes_from_its_checkpoint
     replicas, ray_cluster
 ):
     a, b = replicas
-    config = TINY.replace(epochs=6)
+    config = TINY.replace(epochs=200)  # only Pause holds it, only the lost node ends it
     run_id = a.submit(config)
     until(lambda: len(a.store.get(run_id).history) >= 2, "two epochs are saved")
     a.pause(run_id)
@@ -140,10 +140,10 @@ def test_a_lost_worker_node_interrupts_the_run_which_resumes_from_its_checkpoint
         assert run.reason == "worker_lost" and "worker node" in run.message
         assert run.history == saved  # the epochs it finished are kept
         assert b.store.model_file(run_id) is not None  # with the checkpoint of the last one
-        child_id = b.continue_run(run_id, config.epochs - len(saved))
+        child_id = b.continue_run(run_id, 2)
         child = b.wait(child_id, WAIT)
         assert child.status is RunStatus.FINISHED and child.parent == run_id
-        assert len(child.history) == config.epochs and child.history[: len(saved)] == saved
+        assert len(child.history) == len(saved) + 2 and child.history[: len(saved)] == saved
         assert b.node_of(child_id) is None  # ended: its actor left
     finally:
         ray_cluster.workers.append(ray_cluster.add_worker())
@@ -159,17 +159,23 @@ def test_a_replica_killed_mid_run_leaves_the_run_training(replicas, postgres_url
         MNIST_LAB_RAY_ADDRESS=ray_cluster.address,
     )
     replica = subprocess.Popen(
-        [sys.executable, "-m", "mnist_app", "train", "--limit", "600", "--epochs", "30",
+        [sys.executable, "-m", "mnist_app", "train", "--limit", "600", "--epochs", "200",
          "--validation-size", "0", "--batch-size", "32", "--json"],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
         run = until(lambda: next(iter(b.store.active()), None), "the replica submits its run")
-        until(lambda: len(b.store.get(run.id).history) >= 1, "its first epoch is saved")
+        until(lambda: status_of(b, run.id) is RunStatus.RUNNING, "its actor trains it")
+        b.pause(run.id)  # held in a known state while its replica dies
+        until(lambda: status_of(b, run.id) is RunStatus.PAUSED, "it holds")
     finally:
         replica.send_signal(signal.SIGKILL)
         replica.wait()
-    assert b.store.get(run.id).status.active and len(b.store.get(run.id).history) < 30
+    assert b.store.get(run.id).status.active  # the actor did not go with its replica
+    held = len(b.store.get(run.id).history)
+    b.resume(run.id)
+    until(lambda: len(b.store.get(run.id).history) > held, "it trains on after the kill")
+    b.stop(run.id)
     done = b.wait(run.id, WAIT)
-    assert done.status is RunStatus.FINISHED and len(done.history) == 30
+    assert done.status is RunStatus.STOPPED and len(done.history) > held
     assert b.store.model_file(run.id) is not None
