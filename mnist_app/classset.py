@@ -31,6 +31,7 @@ from mnist_app.database import (
     engine_for,
     first_line,
     open_tables,
+    read_rows,
     server_url,
     sqlite_url,
 )
@@ -97,11 +98,7 @@ class ClassSet:
         return hash(self.engine)
 
     def _read(self, query: sa.Executable) -> list[sa.Row]:
-        try:
-            with self.engine.connect() as db:
-                return list(db.execute(query))
-        except exc.SQLAlchemyError as error:
-            raise StoreError(f"cannot read the class set: {first_line(error)}") from error
+        return read_rows(self.engine, query, "the class set")
 
     def _write(self, statement: sa.Executable, values: dict | None = None) -> int:
         """Make one change; the id it returns (an insert's), else how many rows it touched."""

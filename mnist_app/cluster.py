@@ -31,7 +31,7 @@ from mnist_app.config import ConfigError, RunConfig
 from mnist_app.data import PROJECT_ROOT
 from mnist_app.database import DATABASE_ENV, SERVER_REQUIREMENTS
 from mnist_app.jobs import Controls, continuation, stored_snapshot
-from mnist_app.progress import Progress, Snapshot
+from mnist_app.progress import Snapshot, check_learning_rate
 from mnist_app.status import ACTIVE, RunStatus
 from mnist_app.store import CLUSTER_OWNER, Outcome, Run, RunStore, StoreError
 
@@ -302,7 +302,7 @@ class ClusterManager:
         self._command(run_id, "resume")
 
     def set_learning_rate(self, run_id: str, value: float) -> None:
-        Progress().set_learning_rate(value)  # the same range check, here, before the call
+        check_learning_rate(value)  # here, before the call
         self._command(run_id, "set_learning_rate", value)
 
     def wait(self, run_id: str, timeout: float | None = None) -> Run | None:

@@ -259,6 +259,15 @@ def _add_missing_columns(db: sa.Connection, tables: list[sa.Table]) -> None:
                 )
 
 
+def read_rows(engine: sa.Engine, query: sa.Executable, what: str) -> list[sa.Row]:
+    """The rows a query gives; StoreError "cannot read `what`" if the database fails."""
+    try:
+        with engine.connect() as db:
+            return list(db.execute(query))
+    except exc.SQLAlchemyError as error:
+        raise StoreError(f"cannot read {what}: {first_line(error)}") from error
+
+
 def first_line(error: BaseException) -> str:
     """A database error as one line: the driver's own message, without SQLAlchemy's SQL dump."""
     original = getattr(error, "orig", None) or error

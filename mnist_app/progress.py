@@ -24,6 +24,12 @@ LIVE_FIGURES = ("status", "epoch", "epochs", "batch", "batches_per_epoch", "samp
                 "samples_total", "train_seconds", "learning_rate")  # fmt: skip
 
 
+def check_learning_rate(value: float) -> None:
+    """ValueError unless `value` may be a running optimizer's new learning rate."""
+    if not (math.isfinite(value) and 0 < value <= 10):
+        raise ValueError(f"learning_rate: {value!r} is outside the allowed range 1e-06..10")
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """A consistent copy of a run's live state, safe to read while training goes on."""
@@ -105,8 +111,7 @@ class Progress:
 
     def set_learning_rate(self, value: float) -> None:
         """Change the learning rate from the next batch on."""
-        if not (math.isfinite(value) and 0 < value <= 10):
-            raise ValueError(f"learning_rate: {value!r} is outside the allowed range 1e-06..10")
+        check_learning_rate(value)
         with self._lock:
             self._pending_lr = float(value)
 

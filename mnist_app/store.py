@@ -30,6 +30,7 @@ from mnist_app.database import (
     first_line,
     model_files,
     open_tables,
+    read_rows,
     runs,
     server_url,
     sqlite_url,
@@ -165,11 +166,7 @@ class RunStore:
         open_tables(self.engine, "runs", RUN_TABLES)
 
     def _read(self, query: sa.Executable) -> list[sa.Row]:
-        try:
-            with self.engine.connect() as db:
-                return list(db.execute(query))
-        except exc.SQLAlchemyError as error:
-            raise StoreError(f"cannot read the runs: {first_line(error)}") from error
+        return read_rows(self.engine, query, "the runs")
 
     def _write(self, *changes: tuple[sa.Executable, list[dict] | dict | None]) -> int:
         """Make the changes in one transaction; how many rows the last one touched.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -124,32 +123,6 @@ def test_a_store_made_by_a_newer_version_is_refused_and_left_alone(lab_home, dat
     with store.engine.connect() as db:  # nothing was changed by the refusal
         assert db.execute(sa.select(schema_versions.c.version)).scalar() == SCHEMA_VERSION + 1
     assert store.get(run_id) is not None
-
-
-def test_a_first_version_sqlite_store_is_upgraded_in_place(lab_home):
-    lab_home.mkdir(parents=True)
-    with sqlite3.connect(lab_home / "runs.sqlite3") as db:  # no version row, twelve columns
-        db.execute(
-            "CREATE TABLE runs (id TEXT PRIMARY KEY, created_at REAL NOT NULL, updated_at REAL "
-            "NOT NULL, status TEXT NOT NULL, preset TEXT, config TEXT NOT NULL, history TEXT NOT "
-            "NULL DEFAULT '[]', test_loss REAL, test_accuracy REAL, train_seconds REAL, "
-            "model_path TEXT, message TEXT NOT NULL DEFAULT '')"
-        )
-        db.execute(
-            "INSERT INTO runs (id, created_at, updated_at, status, config) VALUES "
-            "('0123456789ab', 1, 1, 'stopped', ?)",
-            (json.dumps(PRESETS["chollet-512"].to_dict()),),
-        )
-    store = RunStore(lab_home)
-    assert store.get("0123456789ab").status is RunStatus.STOPPED
-    with sqlite3.connect(lab_home / "runs.sqlite3") as db:
-        assert db.execute("SELECT version FROM schema_versions WHERE part='runs'").fetchone() == (
-            SCHEMA_VERSION,
-        )
-        columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-    assert {"owner", "live", "precision", "sweep_id"} <= columns
-    store.set_label("0123456789ab", "de antes", "")  # the new columns are writable
-    assert RunStore(lab_home).get("0123456789ab").label == "de antes"
 
 
 def test_two_servers_opening_one_new_database_at_once_both_succeed(tmp_path, postgres_url):

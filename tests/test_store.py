@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 import mnist_app.jobs as jobs
 from mnist_app.config import PRESETS
-from mnist_app.database import runs
+from mnist_app.database import SCHEMA_VERSION, runs
 from mnist_app.status import RunStatus
 from mnist_app.store import (
     Outcome,
@@ -135,8 +135,17 @@ def test_an_older_store_gets_the_new_columns_and_keeps_its_runs(lab_home):
             "('0123456789ab', 1, 1, 'finished', ?)",
             (json.dumps(PRESETS["chollet-512"].to_dict()),),
         )
-    run = RunStore(lab_home).get("0123456789ab")
+    store = RunStore(lab_home)
+    run = store.get("0123456789ab")
     assert run.status is RunStatus.FINISHED and run.owner is None and run.live == {}
+    with sqlite3.connect(lab_home / "runs.sqlite3") as db:  # upgraded in place, version noted
+        assert db.execute("SELECT version FROM schema_versions WHERE part='runs'").fetchone() == (
+            SCHEMA_VERSION,
+        )
+        columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    assert {"owner", "live", "precision", "sweep_id"} <= columns
+    store.set_label("0123456789ab", "de antes", "")  # the new columns are writable
+    assert RunStore(lab_home).get("0123456789ab").label == "de antes"
 
 
 def test_a_home_that_cannot_be_written_gets_a_clear_message(tmp_path):
