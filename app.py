@@ -11,12 +11,14 @@ import streamlit as st
 
 from mnist_app.live import routes
 from mnist_app.ui import base_path, language_switch, prepare_server, projector_switch, t
+from mnist_app.ui.access import visitor_panel
 
 
 def run() -> None:
     st.set_page_config(page_title="MNIST Lab", page_icon=":material/draw:", layout="wide")
     language_switch()
     projector_switch()
+    visitor_panel()
     pages = [
         st.Page("pages/home.py", title=t("nav.home"), icon=":material/home:", default=True),
         st.Page("pages/data.py", title=t("nav.data"), icon=":material/grid_on:"),

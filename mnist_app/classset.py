@@ -36,6 +36,7 @@ from mnist_app.database import (
     sqlite_url,
 )
 from mnist_app.evaluation import predict_classes
+from mnist_app.owners import Visitor
 from mnist_app.plan import IMAGE_SIDE, NUM_CLASSES
 from mnist_app.predict import ModelChoice, ModelFileError, load_model
 from mnist_app.preprocess import evened_ink, measure_ink, work_to_mnist
@@ -73,6 +74,7 @@ class ClassDigit:
     digit: int  # the digit the student meant
     image: np.ndarray  # 28×28 uint8, ink bright on black, as MNIST (what the network sees)
     name: str  # who drew it ("" if they did not say)
+    student: str | None = None  # the owner id of the student who drew it (owners.py)
 
 
 class ClassSet:
@@ -111,7 +113,9 @@ class ClassSet:
         except exc.SQLAlchemyError as error:
             raise StoreError(f"cannot write the class set: {first_line(error)}") from error
 
-    def add_drawing(self, digit: int, drawing: bytes, name: str = "") -> int:
+    def add_drawing(
+        self, digit: int, drawing: bytes, name: str = "", student: str | None = None
+    ) -> int:
         """Add a canvas PNG as the 28×28 image the network sees; its new id.
 
         ClassSetError if the label, the file or the name is refused, the canvas is empty or the
@@ -123,12 +127,18 @@ class ClassSet:
             raise ClassSetError("empty")
         if not measure_ink(work).looks_like_digit:
             raise ClassSetError("not_a_digit")
-        return self.add(digit, work_to_mnist(work), drawing, name)
+        return self.add(digit, work_to_mnist(work), drawing, name, student)
 
     def add(
-        self, digit: int, image: np.ndarray, drawing: bytes | None = None, name: str = ""
+        self,
+        digit: int,
+        image: np.ndarray,
+        drawing: bytes | None = None,
+        name: str = "",
+        student: str | None = None,
     ) -> int:
-        """Add a 28×28 image (uint8 0..255, or float in [0, 1]) meant as `digit`; its new id."""
+        """Add a 28×28 image (uint8 0..255, or float in [0, 1]) meant as `digit`, drawn by
+        `student` (an owner id); its new id."""
         check_label(digit)
         pixels = image_bytes(image)
         name = clean_name(name)
@@ -140,7 +150,7 @@ class ClassSet:
             return self._write(
                 class_digits.insert().returning(class_digits.c.id),
                 dict(created_at=time.time(), digit=int(digit), image=pixels, drawing=drawing,
-                     drawing_sha256=digest, name=name),
+                     drawing_sha256=digest, name=name, student=student),
             )  # fmt: skip
         except exc.IntegrityError as error:
             raise ClassSetError("duplicate", "this drawing is already in the class set") from error
@@ -148,12 +158,15 @@ class ClassSet:
     def entries(self, digit: int | None = None, limit: int = 100_000) -> list[ClassDigit]:
         """Newest first, optionally only those meant as one digit."""
         table = class_digits.c
-        query = sa.select(table.id, table.created_at, table.digit, table.image, table.name)
+        query = sa.select(table.id, table.created_at, table.digit, table.image, table.name,
+                          table.student)  # fmt: skip
         if digit is not None:
             query = query.where(table.digit == int(digit))
         rows = self._read(query.order_by(table.id.desc()).limit(limit))
         return [
-            ClassDigit(row.id, row.created_at, row.digit, _image(row.image), row.name)
+            ClassDigit(
+                row.id, row.created_at, row.digit, _image(row.image), row.name, row.student
+            )  # fmt: skip
             for row in rows
         ]
 
@@ -172,12 +185,18 @@ class ClassSet:
             counts[row[0]] = row[1]
         return counts
 
-    def delete(self, entry_ids: list[int]) -> int:
-        """Remove entries by id; how many there were."""
+    def delete(self, entry_ids: list[int], visitor: Visitor | None = None) -> int:
+        """Remove entries by id; how many went. With a `visitor`, only those they may change
+        (on a class server a student's own drawings; the teacher's, any)."""
         ids = [int(entry_id) for entry_id in entry_ids]
         if not ids:
             return 0
-        return self._write(class_digits.delete().where(class_digits.c.id.in_(ids)))
+        which = class_digits.c.id.in_(ids)
+        if visitor is not None and not visitor.manages_all():
+            if visitor.owner is None:  # (`== None` would match everyone's ownerless drawings)
+                return 0
+            which = which & (class_digits.c.student == visitor.owner)
+        return self._write(class_digits.delete().where(which))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """All entries, oldest first, in MNIST's layout: x uint8 N×28×28, y uint8 N."""

@@ -239,11 +239,17 @@ class ClusterManager:
         return run_id
 
     def continue_run(
-        self, run_id: str, more_epochs: int, settle: float = 0.0, paused: bool = False
+        self,
+        run_id: str,
+        more_epochs: int,
+        settle: float = 0.0,
+        paused: bool = False,
+        student: str | None = None,
     ) -> str:
         """A new run continuing a stopped, interrupted or finished one (TrainingManager's)."""
         config, preset, begin = continuation(self.store, run_id, more_epochs, self.is_active)
-        return self.submit(config, preset, settle, paused, start=(run_id, begin))
+        return self.submit(config, preset, settle, paused, start=(run_id, begin),
+                           student=student)  # fmt: skip
 
     def job(self, run_id: str) -> None:
         """No run trains in this process: its model lives in its actor."""

@@ -177,13 +177,15 @@ def check_shape(sweep: Sweep) -> None:
         raise ConfigError("repeats", "a sweep over the seed already repeats: use 1 repeat")
 
 
-def start_sweep(manager: TrainingManager, sweep: Sweep, paused: bool = False) -> str:
-    """Check every run, store the sweep and queue its runs; the sweep's id."""
+def start_sweep(
+    manager: TrainingManager, sweep: Sweep, paused: bool = False, student: str | None = None
+) -> str:
+    """Check every run, store the sweep and queue its runs (`student`'s); the sweep's id."""
     configs = sweep.configs()
     sweep_id = manager.store.create_sweep(sweep.to_dict())
     for config in configs:
         preset = sweep.preset if config == sweep.base else None
-        manager.submit(config, preset, paused=paused, sweep_id=sweep_id)
+        manager.submit(config, preset, paused=paused, sweep_id=sweep_id, student=student)
     return sweep_id
 
 

@@ -150,16 +150,23 @@ class TrainingManager:
             job.left_queue.wait(settle)
 
     def continue_run(
-        self, run_id: str, more_epochs: int, settle: float = 0.0, paused: bool = False
+        self,
+        run_id: str,
+        more_epochs: int,
+        settle: float = 0.0,
+        paused: bool = False,
+        student: str | None = None,
     ) -> str:
         """Queue a new run that continues a stopped, interrupted or finished one for
         `more_epochs` epochs, from its saved weights and optimizer state; the new run's id.
+        The new run is `student`'s, whoever started the one it continues.
 
         ConfigError names what is wrong: no such run, one that cannot be continued (training,
         diverged, failed or without a saved model), or too many epochs in all.
         """
         config, preset, begin = continuation(self.store, run_id, more_epochs, self.is_active)
-        return self.submit(config, preset, settle, paused, start=(run_id, begin))
+        return self.submit(config, preset, settle, paused, start=(run_id, begin),
+                           student=student)  # fmt: skip
 
     def job(self, run_id: str) -> Job | None:
         """The live job for a run started by this process, if any."""

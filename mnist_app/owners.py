@@ -18,13 +18,16 @@ from __future__ import annotations
 import hmac
 import os
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mnist_app.config import RunConfig, model_size
 from mnist_app.database import DATABASE_ENV
 
 TEACHER_ENV = "MNIST_LAB_TEACHER_CODE"
 OWNER_ID = re.compile(r"[0-9a-f]{32}")
+T = TypeVar("T")
 
 
 class AccessError(PermissionError):
@@ -45,6 +48,11 @@ def shared_server() -> bool:
 def owner_id(text: object) -> str | None:
     """A well-formed owner id, or None (a forged or broken one gives no one's rights)."""
     return text if isinstance(text, str) and OWNER_ID.fullmatch(text) else None
+
+
+def teacher_code_set() -> bool:
+    """Whether this server has a teacher's code (without it, nobody is the teacher)."""
+    return bool(os.environ.get(TEACHER_ENV, ""))
 
 
 def is_teacher_code(code: str) -> bool:
@@ -119,21 +127,33 @@ class ClassRules:
         """Whether a visitor may look at a run `student` started."""
         return self.everyone_sees_all or visitor.may_change(student)
 
-    def check_submit(self, visitor: Visitor, config: RunConfig, active_now: int) -> None:
-        """AccessError unless this student may start a run of `config` now, having
-        `active_now` runs queued or training: "too_many" or "too_costly", saying by how much.
-        The teacher (and a laptop's one user) is never limited."""
+    def visible(self, visitor: Visitor, items: Iterable[T]) -> list[T]:
+        """Those of `items` (runs, or anything with a `student`) this visitor may look at."""
+        return [item for item in items if self.may_see(visitor, getattr(item, "student", None))]
+
+    def check_submit(self, visitor: Visitor, configs: Sequence[RunConfig], active_now: int) -> None:
+        """AccessError unless this student may queue runs of `configs` now (one run, or a
+        sweep's), having `active_now` runs queued or training: "no_owner", "too_many" or
+        "too_costly", saying by how much. The teacher (and a laptop's one user) is never
+        limited."""
         if visitor.manages_all():
             return
-        if self.max_active is not None and active_now >= self.max_active:
+        if visitor.owner is None:
+            raise AccessError(
+                "no_owner",
+                "this browser has not given the page its owner id: reload the page, and let "
+                "this site keep data in the browser",
+            )  # fmt: skip
+        adding = len(configs)
+        if self.max_active is not None and active_now + adding > self.max_active:
             raise AccessError(
                 "too_many",
-                f"you already have {active_now} run(s) queued or training, and the limit is "
-                f"{self.max_active}: wait for one to end or stop one",
-                active=active_now, limit=self.max_active,
+                f"you already have {active_now} run(s) queued or training, this adds {adding}, "
+                f"and the limit is {self.max_active} at once: wait for one to end or stop one",
+                active=active_now, adding=adding, limit=self.max_active,
             )  # fmt: skip
-        if self.max_cost is not None:
-            spent = cost(config)
+        if self.max_cost is not None and configs:
+            spent = max(cost(config) for config in configs)
             if spent > self.max_cost:
                 raise AccessError(
                     "too_costly",
@@ -142,6 +162,15 @@ class ClassRules:
                     f"use fewer epochs, fewer images or a smaller network",
                     cost=spent, limit=self.max_cost, times=spent / self.max_cost,
                 )  # fmt: skip
+
+
+def check_start(store, visitor: Visitor, configs: Sequence[RunConfig]) -> None:
+    """AccessError unless `visitor` may queue runs of `configs` now, by the class's rules in
+    `store` (a RunStore) and the runs they already have queued or training."""
+    if visitor.manages_all():
+        return
+    active = store.active_count(visitor.owner) if visitor.owner else 0
+    store.class_rules().check_submit(visitor, configs, active)
 
 
 def cost(config: RunConfig) -> float:

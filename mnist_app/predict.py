@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from mnist_app.jobs import TrainingManager
 from mnist_app.plan import IMAGE_SIDE, NUM_CLASSES
 from mnist_app.preprocess import evened_ink, measure_ink, model_input, work_to_mnist
 from mnist_app.status import RunStatus
-from mnist_app.store import RunStore
+from mnist_app.store import Run, RunStore
 
 if TYPE_CHECKING:  # TensorFlow takes ~3 s to import: the Draw page reads without it
     import keras
@@ -103,8 +104,16 @@ class ModelChoice:
     preset: str | None = None
 
 
-def model_choices(store: RunStore, manager: TrainingManager) -> list[ModelChoice]:
-    """The shipped model, the runs training now, then every finished run, newest first."""
+def model_choices(
+    store: RunStore,
+    manager: TrainingManager,
+    keep: Callable[[list[Run]], list[Run]] | None = None,
+) -> list[ModelChoice]:
+    """The shipped model, the runs training now, then every finished run, newest first; only
+    the runs `keep` keeps of the stored ones, if given (those a student may see)."""
+    runs = store.list()  # unreadable rows are left out; the others still count
+    runs = keep(runs) if keep is not None else runs
+    kept = {run.id for run in runs}
     choices = []
     default = default_model_path()
     if default.exists():
@@ -116,10 +125,10 @@ def model_choices(store: RunStore, manager: TrainingManager) -> list[ModelChoice
         )  # fmt: skip
     for job in manager.jobs():
         training = job.progress.snapshot(batches=False).status in TRAINING
-        if job.progress.model is not None and training:
+        if job.progress.model is not None and training and job.run_id in kept:
             choices.append(ModelChoice(job.run_id, "training", job.config.scaling, None, None,
                                        job.preset))  # fmt: skip
-    for run in store.list():  # unreadable rows are left out; the others still count
+    for run in runs:
         path = store.model_file(run.id) if run.status.scored and run.model_path else None
         if path is not None:
             choices.append(

@@ -7,10 +7,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from mnist_app.classset import ClassDigit, ClassSet, Standing, leaderboard
-from mnist_app.predict import model_choices
 from mnist_app.store import StoreError
 from mnist_app.text import escape_markdown
 from mnist_app.ui import digit_gallery, percent_text, t, training_manager
+from mnist_app.ui.access import class_rules_panel, may_change, seen_model_choices, visitor
 
 GALLERY_LIMIT = 120  # the newest drawings shown (and offered for removal) at once
 LEADERBOARD_RUNS = 12  # newest finished runs scored: each costs a model load when the set changes
@@ -59,7 +59,8 @@ def gallery(class_set: ClassSet, counts: list[int]) -> None:
         st.caption(t("classroom.gallery.more", shown=len(entries), total=total))
     digit_gallery(np.stack([e.image for e in entries]) if entries else np.zeros((0, 28, 28)),
                   [caption(e) for e in entries])  # fmt: skip
-    labels = {e.id: caption(e, markdown=False) for e in entries}
+    # On a class server a student may remove only their own drawings; the teacher, any.
+    labels = {e.id: caption(e, markdown=False) for e in entries if may_change(e.student)}
     st.multiselect(t("classroom.delete.pick"), list(labels), format_func=labels.get,
                    key="classroom_delete_pick")  # fmt: skip
     st.button(t("classroom.delete.button"), key="classroom_delete", icon=":material/delete:",
@@ -68,7 +69,7 @@ def gallery(class_set: ClassSet, counts: list[int]) -> None:
 
 
 def delete_chosen(class_set: ClassSet) -> None:
-    removed = class_set.delete(st.session_state.get("classroom_delete_pick", []))
+    removed = class_set.delete(st.session_state.get("classroom_delete_pick", []), visitor())
     st.session_state["classroom_delete_pick"] = []
     st.session_state["classroom_removed"] = removed
 
@@ -94,7 +95,7 @@ def gap_text(standing: Standing) -> str:
 def leaderboard_table(class_set: ClassSet, empty: bool) -> None:
     st.subheader(t("classroom.leaderboard"))
     st.write(t("classroom.leaderboard.intro"))
-    saved = [c for c in model_choices(manager.store, manager) if c.path is not None]
+    saved = [c for c in seen_model_choices(manager) if c.path is not None]
     runs = [c for c in saved if c.kind == "finished"]
     chosen = [c for c in saved if c.kind == "default"] + runs[:LEADERBOARD_RUNS]
     if not chosen:
@@ -130,6 +131,7 @@ def export_button(class_set: ClassSet) -> None:
 
 st.title(t("nav.classroom"))
 st.write(t("classroom.intro"))
+class_rules_panel(manager.store)  # on a class server: the teacher's form, a student's summary
 class_set = open_class_set()
 if "classroom_removed" in st.session_state:
     st.success(t("classroom.delete.done", n=st.session_state.pop("classroom_removed")))

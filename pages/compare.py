@@ -7,6 +7,7 @@ from mnist_app.comparison import choice_label, highlight_columns, select_runs, s
 from mnist_app.experiments import MAX_COMPARE, differing_fields, run_name
 from mnist_app.text import escape_markdown
 from mnist_app.ui import language, t, training_manager
+from mnist_app.ui.access import visible
 
 PICKED = "compare_runs"  # the multiselect's key
 SEEN_URL = "compare_url"  # the ?runs= value the multiselect was last set from
@@ -79,9 +80,10 @@ def show_comparison(runs: list) -> None:
 st.title(t("nav.compare"))
 st.write(t("compare.intro"))
 selection = select_runs(store, url_value())
-report_skipped(selection.skipped, selection.too_many)
+options = {run.id: run for run in visible(store, store.list())}  # as the class's rules allow
+hidden = [(run.id, "unknown") for run in selection.runs if run.id not in options]
+report_skipped(selection.skipped + hidden, selection.too_many)
 lang = language()
-options = {run.id: run for run in store.list()}
 sync_from_url(list(options), [run.id for run in selection.runs])
 st.multiselect(
     t("compare.pick"), list(options), key=PICKED, max_selections=MAX_COMPARE,

@@ -13,7 +13,6 @@ from mnist_app.predict import (
     ModelFileError,
     Reading,
     choice_model,
-    model_choices,
     read_digit,
     read_test_image,
 )
@@ -29,6 +28,7 @@ from mnist_app.ui import (
     t,
     training_manager,
 )
+from mnist_app.ui.access import seen_model_choices, visitor
 from mnist_app.ui.canvas import drawing_canvas
 from mnist_app.ui.inside import inside_panel
 
@@ -52,7 +52,7 @@ def remember_model() -> None:
 
 def pick_model() -> ModelChoice | None:
     """The model picker; ?model=<run id> in the URL preselects a run."""
-    choices = {choice.key: choice for choice in model_choices(manager.store, manager)}
+    choices = {choice.key: choice for choice in seen_model_choices(manager)}
     if not choices:
         st.warning(t("draw.no_models"))
         return None
@@ -153,7 +153,8 @@ def add_to_class_set(drawing: bytes | None) -> None:
         if drawing is None:  # the canvas has not sent anything yet
             raise ClassSetError("empty")
         class_set = ClassSet(manager.store.directory)
-        class_set.add_drawing(digit, drawing, st.session_state.get("classset_name", ""))
+        class_set.add_drawing(digit, drawing, st.session_state.get("classset_name", ""),
+                              student=visitor().owner)  # fmt: skip
     except ClassSetError as error:
         message = ("error", t(f"classroom.add.error.{error.reason}"))
     except StoreError:

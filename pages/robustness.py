@@ -4,7 +4,7 @@ inversion, at increasing strengths; measured once per model file, then shown at 
 import streamlit as st
 
 from mnist_app.comparison import architecture_text
-from mnist_app.predict import ModelChoice, ModelFileError, model_choices
+from mnist_app.predict import ModelChoice, ModelFileError
 from mnist_app.robustness import FAMILIES, Robustness, cached, measure_file
 from mnist_app.robustness_view import examples, robustness_figure, strength_text
 from mnist_app.text import escape_markdown
@@ -17,6 +17,7 @@ from mnist_app.ui import (
     t,
     training_manager,
 )
+from mnist_app.ui.access import seen_model_choices
 
 PICKED = "robustness_models"  # the multiselect's key
 MOST = 10  # models on one chart: one colour each
@@ -26,7 +27,7 @@ def saved_models() -> dict[str, ModelChoice]:
     """The shipped model and every finished run with a model file (not a run still training:
     its weights change while it is measured)."""
     manager = training_manager()
-    return {c.key: c for c in model_choices(manager.store, manager) if c.path is not None}
+    return {c.key: c for c in seen_model_choices(manager) if c.path is not None}
 
 
 def long_name(choice: ModelChoice) -> str:

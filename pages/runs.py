@@ -16,6 +16,7 @@ from mnist_app.status import ACTIVE, RunStatus
 from mnist_app.store import MAX_LABEL, MAX_NOTE, Run, RunInUseError, UnreadableRun
 from mnist_app.text import escape_markdown
 from mnist_app.ui import code_panel, continue_control, language, number_text, t, training_manager
+from mnist_app.ui.access import if_theirs, may_change, show_refusal, visible
 from mnist_app.ui.weights import weights_panel
 
 TABLE = "runs_table"
@@ -147,21 +148,27 @@ def actions(run: Run) -> None:
         mime="text/csv", on_click="ignore", icon=":material/table_view:",
         key=f"runs_download_csv_{run.id}",
     )  # fmt: skip
-    label_form(run)
+    mine = may_change(run.student)
+    show_refusal()
+    if not mine:
+        st.caption(t("access.not_yours_run"))
+    label_form(run, mine)
     with st.expander(t("train.run_code"), icon=":material/code:"):
         code_panel(run.config, f"runs_code_{run.id}", run.id)
     weights_panel(store, run, key=f"runs_weights_{run.id}")
     continue_control(manager, run, key=f"runs_continue_{run.id}")
-    delete_controls(run, active)
+    if mine:
+        delete_controls(run, active)
 
 
-def label_form(run: Run) -> None:
+def label_form(run: Run, mine: bool) -> None:
     with st.form(f"runs_label_form_{run.id}", border=False):
         st.text_input(t("runs.label"), value=run.label, max_chars=MAX_LABEL,
-                      key=f"runs_label_{run.id}")  # fmt: skip
+                      key=f"runs_label_{run.id}", disabled=not mine)  # fmt: skip
         st.text_area(t("runs.note"), value=run.note, max_chars=MAX_NOTE, height=90,
-                     key=f"runs_note_{run.id}")  # fmt: skip
-        st.form_submit_button(t("runs.label.save"), on_click=save_label, args=(run.id,),
+                     key=f"runs_note_{run.id}", disabled=not mine)  # fmt: skip
+        st.form_submit_button(t("runs.label.save"), on_click=if_theirs,
+                              args=(run.student, save_label, run.id), disabled=not mine,
                               key=f"runs_save_{run.id}", icon=":material/save:")  # fmt: skip
 
 
@@ -173,8 +180,8 @@ def delete_controls(run: Run, active: bool) -> None:
             t("runs.delete.yes"),
             key=f"runs_delete_yes_{run.id}",
             type="primary",
-            on_click=delete_run,
-            args=(run.id,),
+            on_click=if_theirs,
+            args=(run.student, delete_run, run.id),
             icon=":material/delete_forever:",
         )
         row.button(t("runs.delete.cancel"), key=f"runs_delete_cancel_{run.id}",
@@ -191,7 +198,7 @@ def delete_controls(run: Run, active: bool) -> None:
 st.title(t("nav.runs"))
 if message := st.session_state.pop(FLASH, None):
     {"success": st.success, "error": st.error}[message[0]](message[1])
-rows = store.rows()
+rows = visible(store, store.rows())  # on a class server, as the teacher's rules allow
 runs = [row for row in rows if isinstance(row, Run)]
 broken = [row for row in rows if isinstance(row, UnreadableRun)]
 if not rows:

@@ -25,6 +25,7 @@ from mnist_app.lessons import LESSON_LIST, LESSONS
 from mnist_app.live import RUN_ID
 from mnist_app.text import escape_markdown
 from mnist_app.ui import base_path, language, live_run, t, training_manager
+from mnist_app.ui.access import may_change, may_start, show_refusal, visitor
 
 TRAIN_SETTINGS = "train_settings"  # what the Train page saved of its widgets: the sweep's base
 manager = training_manager()
@@ -32,8 +33,10 @@ lang = language()
 
 
 def open_sweep(sweep: Sweep) -> None:
-    """Queue the sweep's runs and follow it (the id goes in the URL, so a reload keeps it)."""
-    st.query_params["sweep"] = start_sweep(manager, sweep)
+    """Queue the sweep's runs and follow it (the id goes in the URL, so a reload keeps it).
+    On a class server, each of its runs counts towards the student's limits."""
+    if may_start(manager.store, sweep.configs()):
+        st.query_params["sweep"] = start_sweep(manager, sweep, student=visitor().owner)
 
 
 def setting_name(name: str) -> str:
@@ -139,7 +142,7 @@ def show_sweep(sweep_id: str) -> bool:
     st.caption(view.sweep_title(sweep, lang) if lesson else "")
     runs = manager.store.sweep_runs(sweep_id)
     live = view.sweep_live_view(manager, sweep_id, sweep, lang)
-    if live["active"]:
+    if live["active"] and all(may_change(run.student) for run in runs):
         st.button(
             t("sweep.stop_all"),
             key="sweep_stop_all",
@@ -158,7 +161,8 @@ def show_sweep(sweep_id: str) -> bool:
 
 def stop_all(runs) -> None:
     for run in runs:
-        manager.stop(run.id)
+        if may_change(run.student):  # the button is only drawn for them; checked again here
+            manager.stop(run.id)
 
 
 def results(sweep: Sweep, runs, lesson) -> None:
@@ -264,6 +268,7 @@ def lesson_cards(latest: dict[str, str]) -> None:
 # --- the page ------------------------------------------------------------------------------
 adopt_train_settings()
 st.title(t("nav.sweeps"))
+show_refusal("start")  # a class's limit the last sweep or lesson ran into
 sweep_id = st.query_params.get("sweep")
 if not sweep_id or not show_sweep(sweep_id):
     st.write(t("sweep.intro"))

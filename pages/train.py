@@ -36,6 +36,7 @@ from mnist_app.ui import (
     t,
     training_manager,
 )
+from mnist_app.ui.access import if_theirs, may_change, may_start, show_refusal, visible, visitor
 from mnist_app.ui.train_form import (
     LEARNING_RATES,
     REFUSED,
@@ -57,7 +58,10 @@ manager = training_manager()
 
 # --- the run -----------------------------------------------------------------------------
 def start_run(config: RunConfig, preset: str | None) -> None:
-    run_id = manager.submit(config, preset, settle=1.0)  # so the page shows it running
+    if not may_start(manager.store, [config]):  # a class's limits (shown by show_refusal)
+        return
+    run_id = manager.submit(config, preset, settle=1.0,  # so the page shows it running
+                            student=visitor().owner)  # fmt: skip
     st.session_state["train_run"] = run_id
     st.session_state.pop("train_live_lr", None)
     st.query_params["run"] = run_id
@@ -74,26 +78,37 @@ def watched_run() -> Run | None:
         st.error(t("train.unreadable", run=escape_markdown(error.run_id)))
         st.code(error.reason, language=None)
         return None
+    if run is not None and not visible(manager.store, [run]):
+        st.warning(t("access.hidden"), icon=":material/visibility_off:")
+        return None
     if run is not None:
         st.query_params["run"] = st.session_state["train_run"] = run_id
     return run
 
 
-def live_controls(run_id: str, status: RunStatus) -> None:
-    """Pause or Continue, Stop, and a live learning-rate slider while the run trains."""
+def live_controls(run: Run, status: RunStatus) -> None:
+    """Pause or Continue, Stop, and a live learning-rate slider while the run trains; on a
+    class server, for the student who started it and the teacher."""
+    run_id, student = run.id, run.student
     controls = manager.controls(run_id)  # None: not a run this server steers (the CLI's)
     buttons = st.container(horizontal=True)
-    stopping = controls is None or controls.stopping
+    mine = may_change(student)
+    stopping = controls is None or controls.stopping or not mine
     if controls is not None and controls.paused:
-        buttons.button(t("train.resume"), key="train_resume", on_click=manager.resume,
-                       args=(run_id,), disabled=stopping, icon=":material/play_arrow:")  # fmt: skip
+        buttons.button(t("train.resume"), key="train_resume", on_click=if_theirs,
+                       args=(student, manager.resume, run_id), disabled=stopping,
+                       icon=":material/play_arrow:")  # fmt: skip
     else:
-        buttons.button(t("train.pause"), key="train_pause", on_click=manager.pause,
-                       args=(run_id,), disabled=stopping, icon=":material/pause:",
-                       help=t("help.pause"))  # fmt: skip
-    buttons.button(t("train.stop"), key="train_stop", on_click=manager.stop, args=(run_id,),
-                   disabled=stopping, type="primary", icon=":material/stop:")  # fmt: skip
-    if controls is not None and status in (RunStatus.RUNNING, RunStatus.PAUSED):
+        buttons.button(t("train.pause"), key="train_pause", on_click=if_theirs,
+                       args=(student, manager.pause, run_id), disabled=stopping,
+                       icon=":material/pause:", help=t("help.pause"))  # fmt: skip
+    buttons.button(t("train.stop"), key="train_stop", on_click=if_theirs,
+                   args=(student, manager.stop, run_id), disabled=stopping, type="primary",
+                   icon=":material/stop:")  # fmt: skip
+    show_refusal()
+    if not mine:
+        st.caption(t("access.not_yours_run"))
+    elif controls is not None and status in (RunStatus.RUNNING, RunStatus.PAUSED):
         live_learning_rate(run_id)
 
 
@@ -105,7 +120,8 @@ def live_learning_rate(run_id: str) -> None:
         st.session_state["train_live_lr"] = min(LEARNING_RATES, key=lambda v: abs(v - current))
     st.select_slider(
         t("train.live_lr"), options=LEARNING_RATES, format_func="{:g}".format, key="train_live_lr",
-        on_change=lambda: manager.set_learning_rate(run_id, st.session_state["train_live_lr"]),
+        on_change=lambda: if_theirs(manager.store.get(run_id).student, manager.set_learning_rate,
+                                    run_id, st.session_state["train_live_lr"]),
         help=t("help.live_lr"),
     )  # fmt: skip
 
@@ -269,6 +285,7 @@ def setup_panel(values: dict, active: bool, has_run: bool) -> None:
     if query is not None:
         with actions:
             share_link(query)
+    show_refusal("start")  # a class's limit the last Start ran into
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -297,7 +314,7 @@ with outcome:
             view = live_view(manager, run.id, language())
             if view["status"] == RunStatus.QUEUED:
                 st.info(view["text"])
-            live_controls(run.id, RunStatus(view["status"]))
+            live_controls(run, RunStatus(view["status"]))
             live_run(view, key="train_live")
             live_coach(run.id)
         else:

@@ -59,7 +59,7 @@ def test_on_a_laptop_the_one_user_may_do_everything(monkeypatch):
     anyone = Visitor.of(None)
     assert anyone.may_change(ANA) and anyone.manages_all()
     rules = ClassRules(max_active=1, max_cost=1.0, everyone_sees_all=False)
-    rules.check_submit(anyone, PRESETS["report-v3"], active_now=5)  # no limits apply
+    rules.check_submit(anyone, [PRESETS["report-v3"]], active_now=5)  # no limits apply
     assert rules.may_see(anyone, ANA)
 
 
@@ -75,13 +75,14 @@ def test_limits_are_refused_saying_by_how_much(class_server):
     rules = ClassRules(max_active=2, max_cost=cost(config) / 4)
     shown = rf"costs {cost(config):,.0f} \(epochs × images × parameters\), 4\.0× the class limit"
     with pytest.raises(AccessError, match=shown) as caught:
-        rules.check_submit(ana, config, active_now=0)
+        rules.check_submit(ana, [config], active_now=0)
     assert caught.value.reason == "too_costly" and caught.value.values["times"] == 4.0
-    rules.check_submit(ana, config.replace(epochs=1, limit=250), active_now=1)  # within both
-    with pytest.raises(AccessError, match="already have 2 run.* the limit is 2") as caught:
-        rules.check_submit(ana, config.replace(epochs=1, limit=250), active_now=2)
+    rules.check_submit(ana, [config.replace(epochs=1, limit=250)], active_now=1)  # within both
+    shown = "already have 2 run.* this adds 1, and the limit is 2 at once"
+    with pytest.raises(AccessError, match=shown) as caught:
+        rules.check_submit(ana, [config.replace(epochs=1, limit=250)], active_now=2)
     assert caught.value.reason == "too_many"
-    rules.check_submit(Visitor.of(ANA, "profe-2026"), config, active_now=9)  # the teacher
+    rules.check_submit(Visitor.of(ANA, "profe-2026"), [config], active_now=9)  # the teacher
 
 
 def test_hiding_runs_shows_a_student_only_their_own(class_server):

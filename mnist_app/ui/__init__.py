@@ -200,7 +200,8 @@ def digit_gallery(images: np.ndarray, captions: list[str], zoom: int = 4) -> Non
 
 def continue_control(manager: TrainingManager, run: Run, key: str) -> None:
     """'Continue for N more epochs' under a run: a new run from its saved weights and optimizer
-    state, then followed on the Train page. Disabled, with the reason, where it cannot be."""
+    state, then followed on the Train page. Disabled, with the reason, where it cannot be. On a
+    class server anyone who may see a run may continue it: the new run is theirs."""
     left = int(RANGES["epochs"][1]) - len(run.history)
     # Whether its model file is still there is checked on the click, and explained if not.
     ready = run.status in CONTINUABLE and bool(run.history) and left >= 1
@@ -216,8 +217,13 @@ def continue_control(manager: TrainingManager, run: Run, key: str) -> None:
     )  # fmt: skip
     if not clicked:
         return
+    from mnist_app.ui.access import may_start, show_refusal, visitor  # (it imports this module)
+
+    if not may_start(manager.store, [run.config.replace(epochs=int(more))]):  # a class's limits
+        show_refusal("start")
+        return
     try:
-        new_id = manager.continue_run(run.id, int(more), settle=1.0)
+        new_id = manager.continue_run(run.id, int(more), settle=1.0, student=visitor().owner)
     except ConfigError as error:  # it changed since the page was drawn (deleted, started...)
         reason = error.reason if error.reason in ("in_use", "not_continuable") else "too_many"
         st.error(t(f"continue.{reason}", most=int(RANGES["epochs"][1]), left=left))
