@@ -38,13 +38,13 @@ def page_text(at: AppTest) -> str:
 
 
 @contextlib.contextmanager
-def held_run(config):
-    """A run submitted paused and held before its first batch, its model built: in training,
-    however fast the machine. Yields its id; stopped (and waited for) afterwards."""
+def held_run(config, student: str | None = None):
+    """A run (`student`'s) submitted paused and held before its first batch, its model built:
+    in training, however fast the machine. Yields its id; stopped (and waited for) afterwards."""
     from mnist_app.status import RunStatus
 
     manager = shared_manager()
-    run_id = manager.submit(config, paused=True)
+    run_id = manager.submit(config, paused=True, student=student)
     progress = manager.job(run_id).progress
     deadline = time.monotonic() + 60
     try:

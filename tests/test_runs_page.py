@@ -36,10 +36,13 @@ def store(monkeypatch, lab_home):
     return shared_manager().store
 
 
-def add_run(store: RunStore, trained, label: str = "", **changes) -> str:
-    """A finished run with the real run's history, score and a copy of its model file."""
+def add_run(
+    store: RunStore, trained, label: str = "", student: str | None = None, **changes
+) -> str:
+    """A finished run (`student`'s) with the real run's history, score and a copy of its
+    model file."""
     run, model = trained
-    run_id = store.create(run.config.replace(**changes))
+    run_id = store.create(run.config.replace(**changes), student=student)
     shutil.copy(model, store.model_path(run_id))
     store.set_label(run_id, label, "")
     store.record_outcome(
