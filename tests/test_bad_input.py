@@ -32,6 +32,7 @@ from mnist_app.config import ConfigError, RunConfig
 from mnist_app.data import DataError, load_mnist
 from mnist_app.jobs import TrainingManager
 from mnist_app.live import live_view
+from mnist_app.owners import AccessError, ClassRules, Visitor, check_start
 from mnist_app.predict import (
     ModelFileError,
     default_model_path,
@@ -364,6 +365,25 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
             lambda w, c: _env_refused(monkeypatch, "MNIST_LAB_MAX_TRAININGS", "0", w),
             "'0' is not a whole number of at least 1",
         ),
+        # A class server's owners and limits (the pages' checks: tests/test_access_pages.py)
+        "owner id forged": (
+            lambda w, c: _class_refuses(
+                monkeypatch, w, lambda: Visitor.of("../" * 11).check_change("run x", STUDENT)
+            ),
+            "run x belongs to another student: only they or the teacher can change it",
+        ),
+        "teacher code wrong": (
+            lambda w, c: _class_refuses(monkeypatch, w, lambda: Visitor.of(STUDENT, "profe ")),
+            "not the teacher's code",
+        ),
+        "student over the runs-at-once limit": (
+            lambda w, c: _over_limits(monkeypatch, w, ClassRules(max_active=1)),
+            r"already have 1 run\(s\) queued or training, this adds 1, and the limit is 1",
+        ),
+        "student over the cost cap": (
+            lambda w, c: _over_limits(monkeypatch, w, ClassRules(max_cost=1e9)),
+            r"this run costs [\d,]+ .*, \d+\.\d× the class limit of 1,000,000,000",
+        ),
         "env MNIST_LAB_MAX_PARAMS=lots": (
             lambda w, c: refused(
                 ConfigError,
@@ -519,11 +539,31 @@ def _database_refused(monkeypatch, url: str) -> Callable[[World, pytest.CaptureF
     return run
 
 
+def _class_refuses(monkeypatch, world: World, action: Callable[[], object]) -> str:
+    """On a class server (a teacher's code set): `action` must raise AccessError."""
+    monkeypatch.setenv("MNIST_LAB_TEACHER_CODE", "profe")
+    return refused(AccessError, action)
+
+
+def _over_limits(monkeypatch, world: World, rules: ClassRules) -> str:
+    """A student with one run queued starts another under `rules`: refused, nothing queued."""
+    world.store.set_class_rules(rules)
+    waiting = world.store.create(RunConfig(limit=300), student=STUDENT)
+    world.made.append(waiting)
+    count = len(world.store.list())
+    said = _class_refuses(
+        monkeypatch, world, lambda: check_start(world.store, Visitor(STUDENT), [RunConfig()])
+    )
+    assert len(world.store.list()) == count
+    return said
+
+
 def _env_refused(monkeypatch, name: str, value: str, world: World) -> str:
     monkeypatch.setenv(name, value)
     return refused(ConfigError, lambda: TrainingManager(world.store))
 
 
+STUDENT = "5" * 32  # a well-formed owner id
 CASE_NAMES = list(_cases(pytest.MonkeyPatch()))
 
 
