@@ -111,7 +111,16 @@ class_rules = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
-RUN_TABLES = (runs, sweeps, weight_stats, model_files, class_rules)
+# Secrets every replica of one class server shares, each made once at random: the key that
+# signs viewing passes (owners.viewing_pass). A store from before it gains the table on opening.
+server_secrets = sa.Table(
+    "server_secrets",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+RUN_TABLES = (runs, sweeps, weight_stats, model_files, class_rules, server_secrets)
 CLASS_TABLES = (class_digits,)
 
 

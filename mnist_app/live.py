@@ -3,6 +3,10 @@
 The Train page draws this view on canvases in the browser and fetches it again twice a second
 from `GET /api/runs/<run id>/live?lang=es` (served by app.py), so watching a run costs neither a
 Streamlit rerun nor a page redraw: only this small JSON and two canvas drawings.
+
+When the teacher hides the students' runs from each other, the API answers only to the viewing
+pass the page gave with the address (`&pass=…`, mnist_app.owners.viewing_pass): to anyone else
+a hidden run is "no such run", as if it did not exist.
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ from mnist_app.charts import curve_chart
 from mnist_app.experiments import load_sweep
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_duration, format_number, translate
 from mnist_app.jobs import TrainingManager, shared_manager
+from mnist_app.owners import is_viewing_pass, viewing_pass
 from mnist_app.progress import Snapshot
 from mnist_app.status import RunStatus
 from mnist_app.store import ID_PATTERN as RUN_ID
-from mnist_app.store import UnreadableRunError
+from mnist_app.store import RunStore, StoreError, UnreadableRunError
 from mnist_app.sweep_view import sweep_live_view
 
 METRICS = ("loss", "accuracy")
+PASS = "pass"  # the query parameter that carries a viewing pass
+VIEWING_KEY = "viewing"  # the name of the store's secret that signs viewing passes
 
 
 def live_view(manager: TrainingManager, run_id: str, language: str) -> dict | None:
@@ -77,25 +84,61 @@ def _language(request: Request) -> str:
     return language if language in LANGUAGES else DEFAULT_LANGUAGE
 
 
+def pass_query(store: RunStore, what: str) -> str:
+    """What a page adds to the address of `what`'s live view ("run:ID" or "sweep:ID"): its
+    viewing pass when the class's runs are hidden, else nothing. Only for a visitor the page
+    has already found may see it."""
+    if store.class_rules().everyone_sees_all:
+        return ""
+    return f"&{PASS}={viewing_pass(store.secret(VIEWING_KEY), what)}"
+
+
+def may_follow(store: RunStore, what: str, given: str | None) -> bool:
+    """Whether the live API may answer about `what` to a request that carries `given` as its
+    pass. The rules as last read here serve while the database cannot be reached, so that a
+    run's curves go on while it is away; StoreError if they were never read."""
+    rules = store.class_rules(or_last_known=True)
+    return rules.everyone_sees_all or is_viewing_pass(store.secret(VIEWING_KEY), what, given)
+
+
+def _not_found(what: str) -> JSONResponse:
+    return JSONResponse({"error": f"no such {what}"}, status_code=404)
+
+
+def _unreachable(error: StoreError) -> JSONResponse:
+    return JSONResponse({"error": str(error)}, status_code=503)
+
+
 def live_endpoint(request: Request) -> JSONResponse:
-    """GET /api/runs/{run_id}/live?lang=es|en: the live view, or 404 for an unknown run."""
-    language = _language(request)
+    """GET /api/runs/{run_id}/live?lang=es|en[&pass=…]: the live view, or 404 for an unknown
+    run (or a hidden one without its pass)."""
+    language, manager, run_id = _language(request), shared_manager(), request.path_params["run_id"]
     try:
-        view = live_view(shared_manager(), request.path_params["run_id"], language)
+        if not may_follow(manager.store, f"run:{run_id}", request.query_params.get(PASS)):
+            return _not_found("run")
+        view = live_view(manager, run_id, language)
     except UnreadableRunError as error:
         return JSONResponse({"error": f"unreadable run: {error.reason}"}, status_code=422)
+    except StoreError as error:
+        return _unreachable(error)
     if view is None:
-        return JSONResponse({"error": "no such run"}, status_code=404)
+        return _not_found("run")
     return JSONResponse(view, headers={"Cache-Control": "no-store"})
 
 
 def sweep_endpoint(request: Request) -> JSONResponse:
-    """GET /api/sweeps/{sweep_id}/live?lang=es|en: every member's curves and the sweep's bar,
-    shaped like a run's live view; 404 for an unknown sweep."""
+    """GET /api/sweeps/{sweep_id}/live?lang=es|en[&pass=…]: every member's curves and the
+    sweep's bar, shaped like a run's live view; 404 for an unknown sweep (or a hidden one
+    without its pass)."""
     manager, sweep_id = shared_manager(), request.path_params["sweep_id"]
+    try:
+        if not may_follow(manager.store, f"sweep:{sweep_id}", request.query_params.get(PASS)):
+            return _not_found("sweep")
+    except StoreError as error:
+        return _unreachable(error)
     sweep = load_sweep(manager, sweep_id) if RUN_ID.fullmatch(sweep_id) else None
     if sweep is None:
-        return JSONResponse({"error": "no such sweep"}, status_code=404)
+        return _not_found("sweep")
     view = sweep_live_view(manager, sweep_id, sweep, _language(request))
     return JSONResponse(view, headers={"Cache-Control": "no-store"})
 

@@ -10,6 +10,11 @@ teacher turns that off. The teacher's per-student limits: how many runs one stud
 queued or training at once, and a cost cap (epochs × training images × parameters) refused with
 a message that says by how much a run is over it.
 
+The browser follows a run's curves through the live API, which has no session: when the teacher
+hides the students' runs from each other, the page that shows a run hands the browser a viewing
+pass for it (a signature with a key the replicas share in the database), and the API answers
+only to that pass.
+
 On a laptop (neither variable set) there is one user, who may do everything.
 """
 
@@ -131,6 +136,11 @@ class ClassRules:
         """Those of `items` (runs, or anything with a `student`) this visitor may look at."""
         return [item for item in items if self.may_see(visitor, getattr(item, "student", None))]
 
+    def may_see_any(self, visitor: Visitor, students: Iterable[str | None]) -> bool:
+        """Whether a visitor may look at something made of runs these students started (a
+        sweep); one that has no runs, only if everyone sees everything or they manage all."""
+        return self.everyone_sees_all or any(visitor.may_change(student) for student in students)
+
     def check_submit(self, visitor: Visitor, configs: Sequence[RunConfig], active_now: int) -> None:
         """AccessError unless this student may queue runs of `configs` now (one run, or a
         sweep's), having `active_now` runs queued or training: "no_owner", "too_many" or
@@ -171,6 +181,16 @@ def check_start(store, visitor: Visitor, configs: Sequence[RunConfig]) -> None:
         return
     active = store.active_count(visitor.owner) if visitor.owner else 0
     store.class_rules().check_submit(visitor, configs, active)
+
+
+def viewing_pass(key: bytes, what: str) -> str:
+    """The pass that lets a browser follow `what` ("run:ID" or "sweep:ID") through the live API
+    when runs are hidden: given by a page to a visitor who may see it; `key` is the store's."""
+    return hmac.new(key, what.encode(), "sha256").hexdigest()[:32]
+
+
+def is_viewing_pass(key: bytes, what: str, given: object) -> bool:
+    return isinstance(given, str) and hmac.compare_digest(viewing_pass(key, what), given)
 
 
 def cost(config: RunConfig) -> float:

@@ -7,13 +7,16 @@ and the data directory only caches the models this machine reads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import secrets
 import socket
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +35,7 @@ from mnist_app.database import (
     open_tables,
     read_rows,
     runs,
+    server_secrets,
     server_url,
     sqlite_url,
     sweeps,
@@ -164,6 +168,9 @@ class RunStore:
             ) from error
         self.engine = engine_for(url or sqlite_url(self.path))
         open_tables(self.engine, "runs", RUN_TABLES)
+        self._secrets: dict[str, bytes] = {}
+        self._rules_read: ClassRules | None = None  # the class's rules as last read
+        self.class_rules()  # read once now, so that they are known if the database goes away
 
     def _read(self, query: sa.Executable) -> list[sa.Row]:
         return read_rows(self.engine, query, "the runs")
@@ -394,20 +401,57 @@ class RunStore:
         )
         return int(self._read(query)[0][0])
 
-    def class_rules(self) -> ClassRules:
-        """The rules the teacher set for the class (the defaults until they set any)."""
-        rows = self._read(sa.select(class_rules))
+    def class_rules(self, or_last_known: bool = False) -> ClassRules:
+        """The rules the teacher set for the class (the defaults until they set any).
+
+        With `or_last_known`, the rules as last read here when the database cannot be read now
+        (StoreError still if they never were).
+        """
+        try:
+            rows = self._read(sa.select(class_rules))
+        except StoreError:
+            if or_last_known and self._rules_read is not None:
+                return self._rules_read
+            raise
         stored = {}
         for row in rows:
             try:
                 stored[row.name] = json.loads(row.value)
             except ValueError:  # a hand-edited value: as if unset
                 continue
-        return ClassRules.from_dict(stored)
+        self._rules_read = ClassRules.from_dict(stored)
+        return self._rules_read
 
     def set_class_rules(self, rules: ClassRules) -> None:
         rows = [{"name": key, "value": json.dumps(value)} for key, value in rules.to_dict().items()]
         self._write((class_rules.delete(), None), (class_rules.insert(), rows))
+
+    def secret(self, name: str) -> bytes:
+        """A random 32-byte secret every replica using this database shares, made on first use
+        (if two replicas make it at once, the first one written counts)."""
+        if name not in self._secrets:
+            query = sa.select(server_secrets.c.value).where(server_secrets.c.name == name)
+            rows = self._read(query)
+            if not rows:
+                with contextlib.suppress(StoreError):  # another replica wrote it first
+                    self._write((server_secrets.insert(),
+                                 {"name": name, "value": secrets.token_hex(32)}))  # fmt: skip
+                rows = self._read(query)
+            if not rows:
+                raise StoreError(f"cannot keep the server's {name} secret in the runs database")
+            self._secrets[name] = bytes.fromhex(rows[0].value)
+        return self._secrets[name]
+
+    def sweep_students(self, sweep_ids: Iterable[str]) -> dict[str, set[str | None]]:
+        """Who started each sweep's runs (a sweep has one student; any of them counts)."""
+        ids = list(sweep_ids)
+        if not ids:
+            return {}
+        query = sa.select(runs.c.sweep_id, runs.c.student).where(runs.c.sweep_id.in_(ids))
+        students: dict[str, set[str | None]] = {sweep_id: set() for sweep_id in ids}
+        for row in self._read(query.distinct()):
+            students[row.sweep_id].add(row.student)
+        return students
 
     def queued_before(self, run: Run) -> int:
         """How many runs of the same owner were queued before this one and still wait."""

@@ -24,8 +24,8 @@ from mnist_app.i18n import translate
 from mnist_app.lessons import LESSON_LIST, LESSONS
 from mnist_app.live import RUN_ID
 from mnist_app.text import escape_markdown
-from mnist_app.ui import base_path, language, live_run, t, training_manager
-from mnist_app.ui.access import may_change, may_start, show_refusal, visitor
+from mnist_app.ui import language, live_run, t, training_manager
+from mnist_app.ui.access import may_change, may_start, show_refusal, visible_sweeps, visitor
 
 TRAIN_SETTINGS = "train_settings"  # what the Train page saved of its widgets: the sweep's base
 manager = training_manager()
@@ -134,7 +134,7 @@ def sweep_form() -> None:
 def show_sweep(sweep_id: str) -> bool:
     """The sweep in the URL, live or with its result; False if there is no such sweep."""
     sweep = load_sweep(manager, sweep_id) if RUN_ID.fullmatch(sweep_id) else None
-    if sweep is None:
+    if sweep is None or not visible_sweeps(manager.store, [sweep_id]):  # a hidden one: unknown
         st.error(t("sweep.unknown", id=escape_markdown(sweep_id[:40])))
         return False
     lesson = LESSONS.get(sweep.lesson or "")
@@ -151,8 +151,7 @@ def show_sweep(sweep_id: str) -> bool:
             on_click=stop_all,
             args=(runs,),
         )
-    url = f"{base_path()}/api/sweeps/{sweep_id}/live?lang={lang}"
-    live_run(live, key="sweep_live", url=url)
+    live_run(live, key="sweep_live", store=manager.store, sweep_id=sweep_id)
     if not live["active"]:
         results(sweep, runs, lesson)
     st.page_link("pages/sweeps.py", label=t("sweep.back"), icon=":material/arrow_back:")
@@ -206,6 +205,8 @@ def results(sweep: Sweep, runs, lesson) -> None:
 def past_sweeps() -> dict[str, str]:
     """A link to each stored sweep, newest first; the latest sweep id of each lesson."""
     stored = manager.store.sweeps()
+    seen = visible_sweeps(manager.store, [sweep_id for sweep_id, _, _ in stored])
+    stored = [sweep for sweep in stored if sweep[0] in seen]
     latest = {}
     st.subheader(t("sweep.past_title"))
     if not stored:

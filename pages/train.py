@@ -315,7 +315,7 @@ with outcome:
             if view["status"] == RunStatus.QUEUED:
                 st.info(view["text"])
             live_controls(run, RunStatus(view["status"]))
-            live_run(view, key="train_live")
+            live_run(view, key="train_live", store=manager.store)
             live_coach(run.id)
         else:
             results(run)

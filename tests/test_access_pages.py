@@ -22,6 +22,7 @@ from test_runs_page import (  # noqa: F401  (store and trained are fixtures)
 from mnist_app.classset import ClassSet
 from mnist_app.config import RunConfig
 from mnist_app.data import load_mnist
+from mnist_app.experiments import Sweep, make_vary
 from mnist_app.jobs import shared_manager
 from mnist_app.owners import ClassRules, Visitor, cost
 from mnist_app.status import RunStatus
@@ -101,6 +102,36 @@ def test_hidden_runs_leave_every_list_but_the_students_own(store, trained):
     at = open_page("pages/draw.py", session=STUDENT)
     models = at.selectbox(key="draw_model").options
     assert any(anas in option for option in models) and not any(beas in o for o in models)
+
+
+def stored_sweep(store, student: str) -> str:
+    """A sweep of two learning rates `student` ran (stopped: nothing trains)."""
+    sweep = Sweep(TINY, (make_vary("learning_rate", [0.001, 0.01]),))
+    sweep_id = store.create_sweep(sweep.to_dict())
+    for config in sweep.configs():
+        run_id = store.create(config, sweep_id=sweep_id, student=student)
+        store.record_outcome(run_id, Outcome(RunStatus.STOPPED))
+    return sweep_id
+
+
+def listed_sweeps(at: AppTest) -> set[str]:
+    links = [link.proto.query_string for link in at.get("page_link")]
+    return {query.removeprefix("sweep=") for query in links if query.startswith("sweep=")}
+
+
+def test_hidden_sweeps_leave_the_sweeps_page_but_the_students_own(store):
+    beas, anas = stored_sweep(store, BEA), stored_sweep(store, ANA)
+    assert listed_sweeps(open_page("pages/sweeps.py", session=STUDENT)) == {beas, anas}
+    store.set_class_rules(ClassRules(everyone_sees_all=False))
+    assert listed_sweeps(open_page("pages/sweeps.py", session=STUDENT)) == {anas}
+    assert listed_sweeps(open_page("pages/sweeps.py", session=TEACHER)) == {beas, anas}
+    at = open_page("pages/sweeps.py", session=STUDENT, sweep=beas)  # Bea's, by its address
+    assert at.error[0].value.startswith(f"There is no sweep '{beas}' here")
+    assert not at.get("plotly_chart") and at.button(key="sweep_start") is not None
+    at = open_page("pages/sweeps.py", session=STUDENT, sweep=anas)  # her own
+    assert not at.error and "All sweeps and lessons" in [
+        link.proto.label for link in at.get("page_link")
+    ]
 
 
 # --- starting runs --------------------------------------------------------------------------

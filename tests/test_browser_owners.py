@@ -1,15 +1,22 @@
 """In the real browser, on a class server: each browser keeps its own anonymous student id in
 localStorage across reloads, what it draws is stored as that student's, and the teacher's code
-typed in the sidebar opens teacher mode (a wrong one does not)."""
+typed in the sidebar opens teacher mode (a wrong one does not); with the runs hidden, a student
+still follows their own run live (with the pass the page gave) and nobody else can."""
 
+import json
 import re
+import urllib.error
+import urllib.request
 
 import pytest
 from playwright.sync_api import expect
 from test_browser_draw import DIGITS, READING, draw, open_canvas
+from test_browser_train import LIVE_TIMEOUT, open_train_page, start_long_run, stop_if_still_running
 
 from mnist_app.classset import ClassSet
 from mnist_app.i18n import translate
+from mnist_app.owners import ClassRules
+from mnist_app.store import RunStore
 
 pytestmark = pytest.mark.browser
 CODE = "profe-2026"
@@ -66,3 +73,30 @@ def test_each_browser_is_its_own_student_and_the_teacher_s_code_opens_teacher_mo
             expect(rules).to_be_visible(timeout=30_000)  # the teacher's form on Class digits
         finally:
             other.close()
+
+
+def answer(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_with_runs_hidden_a_student_follows_their_own_run_live_and_nobody_else_can(page, start_app):
+    with start_app(env={"MNIST_LAB_TEACHER_CODE": CODE}) as (url, home):
+        RunStore(home).set_class_rules(ClassRules(everyone_sees_all=False))
+        try:
+            open_train_page(page, url)
+            owner_of(page)  # the page knows whose run it starts
+            start_long_run(page)
+            status = page.locator(".st-key-train_live .status")
+            expect(status).to_contain_text(re.compile(r"batch [1-9]"), timeout=LIVE_TIMEOUT)
+            seen = status.inner_text()
+            expect(status).not_to_have_text(seen, timeout=LIVE_TIMEOUT)  # fetched again, and again
+            run_id = re.search(r"run=(\w+)", page.url).group(1)
+            assert answer(f"{url}/api/runs/{run_id}/live") == (404, {"error": "no such run"})
+            page.get_by_role("button", name="Stop").click()
+            expect(page.get_by_text("Training stopped")).to_be_visible(timeout=LIVE_TIMEOUT)
+        finally:
+            stop_if_still_running(page)

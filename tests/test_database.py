@@ -19,7 +19,8 @@ from mnist_app.config import PRESETS, RunConfig
 from mnist_app.data import load_mnist, scale_images
 from mnist_app.database import SCHEMA_VERSION, StoreError, schema_versions
 from mnist_app.jobs import TrainingManager
-from mnist_app.live import live_view
+from mnist_app.live import live_view, may_follow, pass_query
+from mnist_app.owners import ClassRules
 from mnist_app.predict import load_model
 from mnist_app.status import RunStatus
 from mnist_app.store import RunStore
@@ -156,6 +157,9 @@ def test_a_database_that_goes_away_mid_run_loses_nothing(tmp_path, monkeypatch):
         manager = TrainingManager(RunStore(tmp_path / "server", url=url), max_concurrent=1)
         run_id = manager.submit(TINY, paused=True)
         _until(lambda: manager.snapshot(run_id).status is RunStatus.PAUSED, "it holds")
+        manager.store.set_class_rules(ClassRules(everyone_sees_all=False))
+        what = f"run:{run_id}"
+        given = pass_query(manager.store, what).removeprefix("&pass=")  # as its page gives it
         server.stop()  # the database goes away before the first batch
         manager.resume(run_id)
         # It trains all its epochs without the database, then waits to save how it ended.
@@ -165,6 +169,8 @@ def test_a_database_that_goes_away_mid_run_loses_nothing(tmp_path, monkeypatch):
         assert len(snap.history) == TINY.epochs and "connection" in snap.store_error
         assert "cannot be reached" in live_view(manager, run_id, "en")["text"]
         assert "no se llega a la base de datos" in live_view(manager, run_id, "es")["text"]
+        # The live API still answers the run's page, by the rules and the key as last read.
+        assert may_follow(manager.store, what, given) and not may_follow(manager.store, what, "")
         server.start()
         manager.wait(run_id, WAIT)
         assert manager.snapshot(run_id).store_error == ""

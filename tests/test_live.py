@@ -10,9 +10,11 @@ import urllib.request
 import pytest
 
 from mnist_app.config import RunConfig
+from mnist_app.experiments import Sweep, make_vary
 from mnist_app.i18n import missing_placeholder
 from mnist_app.jobs import TrainingManager
-from mnist_app.live import live_view
+from mnist_app.live import live_view, pass_query
+from mnist_app.owners import ClassRules, viewing_pass
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore
 
@@ -122,6 +124,36 @@ def test_a_run_whose_row_no_longer_parses_gets_a_clear_answer(app_url, served_ho
     status, _, answer = _get(f"{app_url}/api/runs/{broken}/live")
     assert status == 422 and "width: 5000 is outside the allowed range" in answer["error"]
     assert _get(f"{app_url}/api/runs/{fine}/live")[0] == 200  # every other run still works
+
+
+def test_hidden_runs_answer_only_to_the_pass_their_page_gave(app_url, served_home):
+    store = RunStore(served_home)
+    mine, theirs = store.create(SMALL, student="a" * 32), store.create(SMALL, student="b" * 32)
+    sweep = store.create_sweep(Sweep(SMALL, (make_vary("learning_rate", [0.001, 0.01]),)).to_dict())
+    store.create(SMALL, sweep_id=sweep, student="a" * 32)
+    runs, sweeps = f"{app_url}/api/runs/{{}}/live", f"{app_url}/api/sweeps/{{}}/live"
+    assert pass_query(store, f"run:{mine}") == ""  # everyone sees all: no pass needed
+    assert _get(runs.format(theirs))[0] == 200 and _get(sweeps.format(sweep))[0] == 200
+    store.set_class_rules(ClassRules(everyone_sees_all=False))
+    try:
+        key = store.secret("viewing")
+        assert RunStore(served_home).secret("viewing") == key  # one key for every replica
+        run_pass, sweep_pass = (
+            pass_query(store, what) for what in (f"run:{mine}", f"sweep:{sweep}")
+        )
+        assert run_pass == f"&pass={viewing_pass(key, f'run:{mine}')}"
+        for url in (runs.format(mine), runs.format(theirs)):  # no pass, or a made-up one
+            for tail in ("", "&pass=" + "0" * 32, "&pass=<script>"):
+                assert _get(f"{url}?lang=en{tail}")[::2] == (404, {"error": "no such run"})
+        status, _, view = _get(f"{runs.format(mine)}?lang=en{run_pass}")
+        assert status == 200 and view["run_id"] == mine
+        # A pass opens only what it was given for: not another run, nor the sweep.
+        assert _get(f"{runs.format(theirs)}?lang=en&pass={run_pass[6:]}")[0] == 404
+        assert _get(f"{sweeps.format(sweep)}?lang=en&pass={run_pass[6:]}")[::2] == (
+            404, {"error": "no such sweep"})  # fmt: skip
+        assert _get(f"{sweeps.format(sweep)}?lang=en{sweep_pass}")[0] == 200
+    finally:
+        store.set_class_rules(ClassRules())
 
 
 def test_behind_a_proxy_under_a_path_prefix_the_live_api_is_there_too(start_app):

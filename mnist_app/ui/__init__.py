@@ -13,8 +13,9 @@ from mnist_app.config import RANGES, ConfigError
 from mnist_app.experiments import log_steps  # noqa: F401  (the pages' slider stops)
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_number, format_percent, translate
 from mnist_app.jobs import CONTINUABLE, TrainingManager, shared_manager
+from mnist_app.live import pass_query
 from mnist_app.predict import warm_up
-from mnist_app.store import Run, StoreError
+from mnist_app.store import Run, RunStore, StoreError
 
 FRONTEND = Path(__file__).parent.parent / "frontend"
 REFRESH_SECONDS = 0.5  # how often the live view of a training run asks for news
@@ -110,17 +111,22 @@ def language_switch() -> None:
     st.query_params["lang"] = st.session_state["lang"]
 
 
-def live_run(view: dict, key: str, url: str | None = None) -> None:
+def live_run(view: dict, key: str, store: RunStore, sweep_id: str | None = None) -> None:
     """A run's progress bar and learning curves, kept up to date by the browser itself.
 
-    `view` is `mnist_app.live.live_view(...)`, or any view of the same shape fetched again from
-    `url` (a sweep's, from mnist_app.sweep_view). The component draws it on canvases, then fetches
-    it again from the live API every REFRESH_SECONDS, and asks for one rerun when the run's
-    phase changes (started, ended, moved up the queue). Rerunning a Streamlit fragment twice a
-    second instead re-rendered the whole page in the browser: a tenth of a core taken from the
-    training, per viewer.
+    `view` is `mnist_app.live.live_view(...)`, or a sweep's view of the same shape
+    (mnist_app.sweep_view) with its `sweep_id`. The component draws it on canvases, then fetches
+    it again from the live API every REFRESH_SECONDS (with a viewing pass when the class's runs
+    are hidden), and asks for one rerun when the run's phase changes (started, ended, moved up
+    the queue). Rerunning a Streamlit fragment twice a second instead re-rendered the whole page
+    in the browser: a tenth of a core taken from the training, per viewer.
     """
-    url = url or f"{base_path()}/api/runs/{view['run_id']}/live?lang={view['lang']}"
+    what, path = (
+        (f"sweep:{sweep_id}", f"/api/sweeps/{sweep_id}/live")
+        if sweep_id
+        else (f"run:{view['run_id']}", f"/api/runs/{view['run_id']}/live")
+    )
+    url = f"{base_path()}{path}?lang={view['lang']}{pass_query(store, what)}"
     data = {"view": view, "url": url, "refresh_ms": round(REFRESH_SECONDS * 1000),
             "large": presenting()}  # fmt: skip
     _live_run_component(key=key, data=data, on_phase_change=lambda: None)

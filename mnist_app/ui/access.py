@@ -143,6 +143,16 @@ def visible(store: RunStore, items: Iterable[T]) -> list[T]:
     return store.class_rules().visible(visitor(), items)
 
 
+def visible_sweeps(store: RunStore, sweep_ids: Iterable[str]) -> set[str]:
+    """Those of these sweeps this visitor may see: a sweep is its runs' student's."""
+    ids = list(sweep_ids)
+    rules = None if visitor().manages_all() else store.class_rules()
+    if rules is None or rules.everyone_sees_all:
+        return set(ids)
+    students = store.sweep_students(ids)
+    return {sweep_id for sweep_id in ids if rules.may_see_any(visitor(), students[sweep_id])}
+
+
 def seen_model_choices(manager: TrainingManager) -> list[ModelChoice]:
     """predict.model_choices, of the runs this visitor may see."""
     return model_choices(manager.store, manager, lambda runs: visible(manager.store, runs))
