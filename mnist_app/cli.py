@@ -173,6 +173,9 @@ def follow_run(manager: TrainingManager, run_id: str, quiet: bool = False) -> di
     if twice and manager.store.get(run_id).status.active:
         _quit_interrupted(manager, run_id)
     run = manager.store.get(run_id)
+    # This machine's copy of the model: on a class server the run may have trained on another
+    # machine, whose path the run's row records (fetched from the shared database if need be).
+    model = manager.store.model_file(run_id) if run.model_path else None
     return {
         "run_id": run_id,
         "preset": run.preset,
@@ -182,7 +185,7 @@ def follow_run(manager: TrainingManager, run_id: str, quiet: bool = False) -> di
         "epochs": len(run.history),
         "seconds": run.train_seconds,
         "precision": run.precision,
-        "model_path": run.model_path,
+        "model_path": str(model) if model is not None else None,
         "message": run.summary_message,
         "config": run.config.to_dict(),
     }

@@ -177,6 +177,7 @@ def page(browser):
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """A real local Ray cluster with two worker nodes of one CPU (services.RayCluster)."""
-    with services.ray_cluster(workers=2, cpus=1) as cluster:
+    """A real local Ray cluster with two worker nodes of one CPU and Ray's client server
+    (services.RayCluster)."""
+    with services.ray_cluster(workers=2, cpus=1, client=True) as cluster:
         yield cluster

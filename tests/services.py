@@ -100,13 +100,19 @@ def new_database(server_url: str, name: str) -> str:
 class RayCluster:
     """A real local Ray cluster: a head node with no CPUs (nothing trains there) and worker
     nodes of `cpus` CPUs each, every node its own raylet; add_worker/remove_worker change it
-    while it runs, as a school adds a machine or loses one."""
+    while it runs, as a school adds a machine or loses one. With `client`, the head also runs
+    Ray's client server, at `client_address` (ray://127.0.0.1:PORT)."""
 
-    def __init__(self, workers: int = 2, cpus: int = 1):
+    def __init__(self, workers: int = 2, cpus: int = 1, client: bool = False):
         from ray.cluster_utils import Cluster
 
         self.cpus = cpus
-        self.cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+        head = {"num_cpus": 0}
+        self.client_address = None
+        if client:
+            head["ray_client_server_port"] = port = free_port()
+            self.client_address = f"ray://127.0.0.1:{port}"
+        self.cluster = Cluster(initialize_head=True, head_node_args=head)
         self.workers = [self.add_worker() for _ in range(workers)]
         self.address = self.cluster.address
 
@@ -129,8 +135,8 @@ class RayCluster:
 
 
 @contextlib.contextmanager
-def ray_cluster(workers: int = 2, cpus: int = 1) -> Iterator[RayCluster]:
-    cluster = RayCluster(workers, cpus)
+def ray_cluster(workers: int = 2, cpus: int = 1, client: bool = False) -> Iterator[RayCluster]:
+    cluster = RayCluster(workers, cpus, client)
     try:
         yield cluster
     finally:

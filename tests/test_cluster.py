@@ -3,11 +3,13 @@ runs in a real PostgreSQL: detached actors steered from any replica, Ray's queue
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +181,27 @@ def test_a_replica_killed_mid_run_leaves_the_run_training(replicas, postgres_url
     done = b.wait(run.id, WAIT)
     assert done.status is RunStatus.STOPPED and len(done.history) > held
     assert b.store.model_file(run.id) is not None
+
+
+def test_the_cli_trains_on_the_cluster_through_ray_s_client_address(ray_cluster, postgres_url,
+                                                                    tmp_path):  # fmt: skip
+    """MNIST_LAB_RAY_ADDRESS=ray://HOST:PORT, as from a machine outside the cluster: the run
+    trains in an actor, and --export copies this machine's copy of its model, fetched from the
+    database (the path the actor saved to is on its own node)."""
+    home, target = tmp_path / "laptop", tmp_path / "exported" / "model.keras"
+    env = dict(os.environ, MNIST_LAB_HOME=str(home), MNIST_LAB_DATABASE_URL=postgres_url,
+               MNIST_LAB_RAY_ADDRESS=ray_cluster.client_address)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "mnist_app", "train", "--limit", "300", "--epochs", "1",
+         "--validation-size", "0", "--json", "--export", str(target)],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=WAIT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    elsewhere = RunStore(tmp_path / "elsewhere", url=postgres_url)
+    run = elsewhere.get(outcome["run_id"])
+    assert run.owner == CLUSTER_OWNER and run.status is RunStatus.FINISHED  # an actor's run
+    assert outcome["status"] == "finished" and outcome["test_accuracy"] == run.test_accuracy
+    assert Path(outcome["model_path"]) == home / "models" / f"{run.id}.keras"
+    saved = elsewhere.model_file(run.id).read_bytes()
+    assert target.read_bytes() == saved == Path(outcome["model_path"]).read_bytes()
