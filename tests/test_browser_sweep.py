@@ -12,11 +12,15 @@ TIMEOUT = 90_000  # ms; the machine is shared, so be patient but never sleep bli
 RATES = ("0.0001", "0.001", "0.01")
 
 
-def set_slider(page, key: str, *keys: str) -> None:
-    """Move a settings slider with the keyboard, as a person would."""
+def set_slider(page, key: str, setting: str, *keys: str) -> None:
+    """Move a settings slider with the keyboard, as a person would, and wait until the server
+    has taken the value: the Train page keeps its settings in the address, so `setting`
+    ("epochs=1") shows there. A slider moved while the page still reruns for the one before
+    can be put back by that rerun, and a link followed before then carries the old value."""
     page.locator(f".st-key-{key}").get_by_role("slider").focus()
     for name in keys:
         page.keyboard.press(name)
+    expect(page).to_have_url(re.compile(rf"[?&]{setting}(&|$)"), timeout=TIMEOUT)
 
 
 def test_a_learning_rate_sweep_from_the_train_page(page, app_url):
@@ -24,11 +28,11 @@ def test_a_learning_rate_sweep_from_the_train_page(page, app_url):
     expect(page.get_by_role("heading", name="MNIST Lab")).to_be_visible(timeout=TIMEOUT)
     page.goto(f"{app_url}/train?lang=en")
     expect(page.get_by_role("button", name="Start training")).to_be_enabled(timeout=TIMEOUT)
-    set_slider(page, "train_limit", "Home", "ArrowRight", "ArrowRight")  # 100, 200, 500
-    expect(page.locator(".st-key-train_limit")).to_contain_text("500")
-    set_slider(page, "train_validation_size", "Home")  # none held out
-    set_slider(page, "train_epochs", "Home")  # one epoch
-    expect(page.locator(".st-key-train_epochs")).to_contain_text("1")
+    set_slider(
+        page, "train_limit", "limit=500", "Home", "ArrowRight", "ArrowRight"
+    )  # 100, 200, 500
+    set_slider(page, "train_validation_size", "validation_size=0", "Home")  # none held out
+    set_slider(page, "train_epochs", "epochs=1", "Home")  # one epoch
     page.get_by_role("link", name="Sweep…").click()
 
     expect(page.get_by_text("3 runs, ≈ ")).to_be_visible(timeout=TIMEOUT)
