@@ -363,8 +363,10 @@ class TrainingManager:
         while True:  # a database that went away mid-run gets a while to come back
             try:
                 self._save_weights(job)
-                self.store.record_outcome(job.run_id, outcome)
+                # The final model first: whoever sees the run ended (another machine's page,
+                # the CLI's --export) reads it, not the last epoch's checkpoint.
                 self.store.publish_model(job.run_id)
+                self.store.record_outcome(job.run_id, outcome)
                 break
             except StoreError as error:
                 if time.monotonic() > deadline:  # the next start marks the run interrupted
