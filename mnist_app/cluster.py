@@ -44,6 +44,10 @@ WATCH_SECONDS = 5.0  # how often a manager looks for actors that died with their
 FORWARDED_ENV = ("MNIST_LAB_DATA", "MNIST_LAB_MAX_PARAMS", "MNIST_LAB_MAX_ACTIVATION_MB")
 NEW_ACTOR_GRACE = 30.0  # a queued run's actor may take this long to be registered
 PROBE_SECONDS = 5.0  # how long a head's port may take to accept a connection
+# Ray's client server (ray://) starts a server of its own for each client; on a fresh head the
+# first of them fails to start about every other time here ("Initialization failure from
+# server", after some 40 s), and the next try works: so a ray:// address gets a second try.
+CLIENT_TRIES = 2
 _ADDRESS = re.compile(r"auto|(ray://)?[A-Za-z0-9.\-\[\]:]+:\d{1,5}")
 
 
@@ -81,7 +85,7 @@ def connect(address: str) -> None:
 
     ConfigError names what is wrong: a malformed address, Ray not installed, or no cluster
     answering there (found out in seconds: Ray itself would wait minutes for a head that is
-    not there).
+    not there). A ray:// address is tried twice (CLIENT_TRIES).
     """
     check_address(address)
     import ray
@@ -98,14 +102,21 @@ def connect(address: str) -> None:
                 f"nothing answers at {address} ({error.strerror or error}): is `ray start "
                 "--head` running there, and is the port open?",
             ) from None
-    try:
-        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False,
-                 configure_logging=False)  # fmt: skip
-    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(
-            RAY_ADDRESS_ENV, f"cannot join the Ray cluster at {address}: {first}"
-        ) from None
+    tries = CLIENT_TRIES if address.startswith("ray://") else 1
+    for attempt in range(1, tries + 1):
+        try:
+            ray.init(address=address, namespace=NAMESPACE, log_to_driver=False,
+                     configure_logging=False)  # fmt: skip
+            return
+        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as error:
+            text = str(error).strip()
+            startup = isinstance(error, ConnectionAbortedError) or "client server" in text
+            if attempt < tries and startup:
+                continue  # the client server failed to start this client's server: again
+            first = text.splitlines()[0] if text else type(error).__name__
+            raise ConfigError(
+                RAY_ADDRESS_ENV, f"cannot join the Ray cluster at {address}: {first}"
+            ) from None
 
 
 class RunActor:
