@@ -14,6 +14,7 @@ import json
 import re
 import sqlite3
 import sys
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,12 +23,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import services
 from PIL import Image
 from services import free_port
 from streamlit.testing.v1 import AppTest
 
 import mnist_app.jobs as jobs
-from mnist_app import cli
+from mnist_app import cli, database
 from mnist_app.config import ConfigError, RunConfig
 from mnist_app.data import DataError, load_mnist
 from mnist_app.jobs import TrainingManager
@@ -445,6 +447,10 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
             )[1],
             r"nothing answers at 127.0.0.1:\d+ .*is `ray start --head` running there",
         ),
+        "database gone mid-run": (
+            lambda w, c: _database_gone_mid_run(w),
+            "the database cannot be reached: training goes on here and saves again when it is back",
+        ),
         "env database URL: SQLite in memory": (
             _database_refused(monkeypatch, "sqlite://"),
             "a SQLite store needs a file, sqlite:///PATH",
@@ -537,6 +543,37 @@ def _database_refused(monkeypatch, url: str) -> Callable[[World, pytest.CaptureF
         return said
 
     return run
+
+
+def _database_gone_mid_run(world: World) -> str:
+    """A class server's PostgreSQL stopped under a training run: the run trains on and its live
+    text says so; once the database is back, every epoch and the model are in it."""
+    with services.postgres_server() as server:  # a server of its own, to pull the plug on
+        url = services.new_database(server.url, "lab")
+        manager = TrainingManager(RunStore(world.scratch / "server", url=url), max_concurrent=1)
+        config = RunConfig(limit=300, validation_size=100, batch_size=32, epochs=2)
+        run_id = manager.submit(config, paused=True)
+        _until(lambda: manager.snapshot(run_id).status is RunStatus.PAUSED)
+        server.stop()
+        manager.resume(run_id)
+        _until(lambda: manager.snapshot(run_id).status is RunStatus.FINISHED
+               and manager.snapshot(run_id).store_error)  # fmt: skip
+        said = live_view(manager, run_id, "en")["text"]
+        server.start()
+        manager.wait(run_id, 300)
+        elsewhere = RunStore(world.scratch / "elsewhere", url=url)
+        run = elsewhere.get(run_id)
+        assert run.status is RunStatus.FINISHED and len(run.history) == config.epochs
+        assert elsewhere.model_file(run_id) is not None
+        database.dispose_engines()
+    return said
+
+
+def _until(condition: Callable[[], object], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
 
 
 def _class_refuses(monkeypatch, world: World, action: Callable[[], object]) -> str:
