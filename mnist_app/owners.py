@@ -136,11 +136,6 @@ class ClassRules:
         """Those of `items` (runs, or anything with a `student`) this visitor may look at."""
         return [item for item in items if self.may_see(visitor, getattr(item, "student", None))]
 
-    def may_see_any(self, visitor: Visitor, students: Iterable[str | None]) -> bool:
-        """Whether a visitor may look at something made of runs these students started (a
-        sweep); one that has no runs, only if everyone sees everything or they manage all."""
-        return self.everyone_sees_all or any(visitor.may_change(student) for student in students)
-
     def check_submit(self, visitor: Visitor, configs: Sequence[RunConfig], active_now: int) -> None:
         """AccessError unless this student may queue runs of `configs` now (one run, or a
         sweep's), having `active_now` runs queued or training: "no_owner", "too_many" or

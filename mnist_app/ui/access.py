@@ -149,8 +149,8 @@ def visible_sweeps(store: RunStore, sweep_ids: Iterable[str]) -> set[str]:
     rules = None if visitor().manages_all() else store.class_rules()
     if rules is None or rules.everyone_sees_all:
         return set(ids)
-    students = store.sweep_students(ids)
-    return {sweep_id for sweep_id in ids if rules.may_see_any(visitor(), students[sweep_id])}
+    students = store.sweep_students(ids)  # a sweep with no runs: nobody's, so hidden
+    return {i for i in ids if any(rules.may_see(visitor(), who) for who in students[i])}
 
 
 def seen_model_choices(manager: TrainingManager) -> list[ModelChoice]:
