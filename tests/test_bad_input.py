@@ -14,7 +14,6 @@ import json
 import re
 import sqlite3
 import sys
-import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import services
 from PIL import Image
 from services import free_port
 from streamlit.testing.v1 import AppTest
+from test_database import _until
 
 import mnist_app.jobs as jobs
 from mnist_app import cli, database
@@ -553,11 +553,11 @@ def _database_gone_mid_run(world: World) -> str:
         manager = TrainingManager(RunStore(world.scratch / "server", url=url), max_concurrent=1)
         config = RunConfig(limit=300, validation_size=100, batch_size=32, epochs=2)
         run_id = manager.submit(config, paused=True)
-        _until(lambda: manager.snapshot(run_id).status is RunStatus.PAUSED)
+        _until(lambda: manager.snapshot(run_id).status is RunStatus.PAUSED, "it holds")
         server.stop()
         manager.resume(run_id)
         _until(lambda: manager.snapshot(run_id).status is RunStatus.FINISHED
-               and manager.snapshot(run_id).store_error)  # fmt: skip
+               and manager.snapshot(run_id).store_error, "it waits for the database")  # fmt: skip
         said = live_view(manager, run_id, "en")["text"]
         server.start()
         manager.wait(run_id, 300)
@@ -567,13 +567,6 @@ def _database_gone_mid_run(world: World) -> str:
         assert elsewhere.model_file(run_id) is not None
         database.dispose_engines()
     return said
-
-
-def _until(condition: Callable[[], object], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def _class_refuses(monkeypatch, world: World, action: Callable[[], object]) -> str:
