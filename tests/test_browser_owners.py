@@ -3,15 +3,13 @@ localStorage across reloads, what it draws is stored as that student's, and the 
 typed in the sidebar opens teacher mode (a wrong one does not); with the runs hidden, a student
 still follows their own run live (with the pass the page gave) and nobody else can."""
 
-import json
 import re
-import urllib.error
-import urllib.request
 
 import pytest
 from playwright.sync_api import expect
 from test_browser_draw import DIGITS, READING, draw, open_canvas
 from test_browser_train import LIVE_TIMEOUT, open_train_page, start_long_run, stop_if_still_running
+from test_live import _get
 
 from mnist_app.classset import ClassSet
 from mnist_app.i18n import translate
@@ -75,14 +73,6 @@ def test_each_browser_is_its_own_student_and_the_teacher_s_code_opens_teacher_mo
             other.close()
 
 
-def answer(url: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def test_with_runs_hidden_a_student_follows_their_own_run_live_and_nobody_else_can(page, start_app):
     with start_app(env={"MNIST_LAB_TEACHER_CODE": CODE}) as (url, home):
         RunStore(home).set_class_rules(ClassRules(everyone_sees_all=False))
@@ -94,8 +84,10 @@ def test_with_runs_hidden_a_student_follows_their_own_run_live_and_nobody_else_c
             expect(status).to_contain_text(re.compile(r"batch [1-9]"), timeout=LIVE_TIMEOUT)
             seen = status.inner_text()
             expect(status).not_to_have_text(seen, timeout=LIVE_TIMEOUT)  # fetched again, and again
+            page.get_by_role("button", name="Pause").click()  # held while the API is asked
+            expect(status).to_contain_text("Paused", timeout=LIVE_TIMEOUT)
             run_id = re.search(r"run=(\w+)", page.url).group(1)
-            assert answer(f"{url}/api/runs/{run_id}/live") == (404, {"error": "no such run"})
+            assert _get(f"{url}/api/runs/{run_id}/live")[::2] == (404, {"error": "no such run"})
             page.get_by_role("button", name="Stop").click()
             expect(page.get_by_text("Training stopped")).to_be_visible(timeout=LIVE_TIMEOUT)
         finally:
