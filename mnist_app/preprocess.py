@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -47,12 +48,10 @@ def canvas_to_mnist(image: np.ndarray) -> np.ndarray | None:
 
 def evened_ink(image: np.ndarray) -> np.ndarray | None:
     """The ink cut out, scaled to the 80-px work box, its strokes evened out; None if blank."""
-    ink = ink_image(image)
-    box = ink_box(ink)
-    if box is None:
+    ink = cropped_ink(image)
+    if ink is None:
         return None
-    top, bottom, left, right = box
-    work = fit(ink[top:bottom, left:right], WORK_SIDE)
+    work = fit(ink, WORK_SIDE)
     return crop_to_ink(even_strokes(work, round(STROKE_WIDTH * WORK_SIDE)))
 
 
@@ -63,22 +62,49 @@ def work_to_mnist(work: np.ndarray) -> np.ndarray:
 
 def ink_image(image: np.ndarray) -> np.ndarray:
     """Ink as float32 in [0, 1] (1 = full ink) from a grey, RGB or RGBA uint8 image."""
+    levels = _ink_levels(image)
+    return np.zeros(np.shape(image)[:2], np.float32) if levels is None else _scaled(*levels)
+
+
+def cropped_ink(image: np.ndarray) -> np.ndarray | None:
+    """`ink_image` cut to its `ink_box`, or None if there is no ink. Only the box is scaled to
+    [0, 1]: on the canvas (280×280, every stroke) that is about half the pixels."""
+    levels = _ink_levels(image)
+    if levels is None:
+        return None
+    grey, paper, full = levels
+    threshold = paper + INK_THRESHOLD * (full - paper)  # where (grey - paper) / range = 0.25
+    box = _box(grey >= (math.ceil(threshold) if grey.dtype == np.uint8 else threshold))
+    if box is None:
+        return None
+    top, bottom, left, right = box
+    return _scaled(grey[top:bottom, left:right], paper, full)
+
+
+def _ink_levels(image: np.ndarray) -> tuple[np.ndarray, float, float] | None:
+    """The image's grey levels with ink the brighter, the paper's level and full ink's; None
+    for a blank photo (too little contrast to hold any ink)."""
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[2] in (2, 4):
         if _transparent(image):  # a transparent background: whatever is painted is ink
-            return image[..., -1].astype(np.float32) / 255.0
+            return image[..., -1], 0.0, 255.0
         image = image[..., :-1] if image.shape[2] == 2 else image
     grey = _grey(image)
     background = _background(grey)
     if background > 127:  # dark ink on light paper
-        grey = np.subtract(255.0, grey, out=grey)
+        grey = 255 - grey  # exact in uint8, as in float
         background = 255.0 - background
     brightest = float(grey.max())
     if brightest - background < MIN_CONTRAST:
-        return np.zeros(grey.shape, np.float32)
-    grey -= background
-    grey *= 1.0 / (brightest - background)
-    return np.clip(grey, 0.0, 1.0, out=grey)
+        return None
+    return grey, background, brightest
+
+
+def _scaled(grey: np.ndarray, paper: float, full: float) -> np.ndarray:
+    ink = grey.astype(np.float32)
+    ink -= paper
+    ink *= 1.0 / (full - paper)
+    return np.clip(ink, 0.0, 1.0, out=ink)
 
 
 def _transparent(image: np.ndarray) -> bool:
@@ -91,9 +117,11 @@ def _transparent(image: np.ndarray) -> bool:
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
+    """One grey level per pixel: uint8 for a uint8 image, else float32."""
     if image.ndim == 3 and image.shape[2] >= 3:  # (RGBA is read as RGB: alpha is all 255)
         image = np.asarray(Image.fromarray(np.ascontiguousarray(image)).convert("L"))
-    return image.reshape(image.shape[:2]).astype(np.float32)
+    grey = image.reshape(image.shape[:2])
+    return grey if grey.dtype == np.uint8 else grey.astype(np.float32)
 
 
 def _background(grey: np.ndarray) -> float:
@@ -104,7 +132,10 @@ def _background(grey: np.ndarray) -> float:
 
 def ink_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) of the pixels that count as ink, or None if there are none."""
-    mask = ink >= INK_THRESHOLD
+    return _box(ink >= INK_THRESHOLD)
+
+
+def _box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if not len(rows):
         return None
