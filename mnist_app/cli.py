@@ -17,7 +17,7 @@ from mnist_app.config import CHOICES, PRESET_INFO, PRESETS, RANGES, ConfigError,
 from mnist_app.experiment_cli import add_commands
 from mnist_app.robustness_cli import add_robustness_command
 from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, Run, RunStore, StoreError, UnreadableRun
+from mnist_app.store import Outcome, Run, RunStore, StoreError, UnreadableRun, write_atomically
 from mnist_app.terminal import (
     QuietProgress,
     progress_display,
@@ -25,10 +25,6 @@ from mnist_app.terminal import (
     runs_table,
     table_console,
 )
-
-# TensorFlow loads here, in the main thread, before any run starts (as it always did for the
-# command line): the pages load it lazily, on the first run's thread.
-from mnist_app.training import write_atomically
 
 if TYPE_CHECKING:
     from mnist_app.jobs import TrainingManager
@@ -154,10 +150,18 @@ def export_target(text: str) -> Path:
 
 def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False) -> dict:
     """Train through the shared manager (as the pages do), showing progress on stderr."""
+    manager = training_manager()
+    return follow_run(manager, manager.submit(config, preset), quiet)
+
+
+def training_manager() -> TrainingManager:
+    """The shared manager, TensorFlow loaded first in this, the main, thread (the pages load it
+    on the first run's thread). Only commands that train load it: `runs` or a bad flag answers
+    at once, without TensorFlow's seconds of start-up and its log lines."""
+    import mnist_app.training  # noqa: F401
     from mnist_app.jobs import shared_manager
 
-    manager = shared_manager()
-    return follow_run(manager, manager.submit(config, preset), quiet)
+    return shared_manager()
 
 
 def follow_run(manager: TrainingManager, run_id: str, quiet: bool = False) -> dict:

@@ -57,7 +57,7 @@ def write_notebook(target: Path, text: str) -> None:
         raise ConfigError("--notebook", f"{target}: give a file name ending in .ipynb")
     if target.is_dir():
         raise ConfigError("--notebook", f"{target} is a folder; give a file name")
-    from mnist_app.training import write_atomically  # it loads Keras: only when writing
+    from mnist_app.store import write_atomically
 
     try:
         write_atomically(target, lambda temporary: temporary.write_text(text, encoding="utf-8"))

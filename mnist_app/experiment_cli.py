@@ -79,11 +79,10 @@ def sweep_from_args(args: argparse.Namespace, base: RunConfig) -> Sweep:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    from mnist_app.cli import config_from_args
-    from mnist_app.jobs import shared_manager
+    from mnist_app.cli import config_from_args, training_manager
 
     sweep = sweep_from_args(args, config_from_args(args))
-    manager = shared_manager()
+    manager = training_manager()
     sweep_id = start_sweep(manager, sweep)
     run_ids = [run.id for run in manager.store.sweep_runs(sweep_id)]
     print(f"sweep {sweep_id}: {len(run_ids)} runs", file=sys.stderr)
@@ -130,9 +129,9 @@ def run_json(run: Run) -> dict:
 
 
 def resume_command(args: argparse.Namespace, follow_run) -> int:
-    from mnist_app.jobs import shared_manager
+    from mnist_app.cli import training_manager
 
-    manager = shared_manager()
+    manager = training_manager()
     run_id = manager.continue_run(_run_id(args.run_id), args.epochs)
     outcome = follow_run(manager, run_id, args.json) | {"parent": args.run_id}
     if args.json:
@@ -174,7 +173,7 @@ def delete_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from mnist_app.training import write_atomically
+    from mnist_app.store import write_atomically
 
     run = stored_run(RunStore(), args.run_id)
     target = Path(args.csv)

@@ -17,15 +17,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from mnist_app.data import TEST_IMAGES, load_mnist, scale_images
 from mnist_app.evaluation import predict_classes
 from mnist_app.plan import IMAGE_SIDE
 from mnist_app.predict import load_model
-from mnist_app.training import write_atomically
+from mnist_app.store import write_atomically
+
+if TYPE_CHECKING:
+    import keras
 
 SEED = 11  # the sample and every random draw (a direction, a sign) come from it: same every time
 SAMPLE = 2000  # test images per changed point: the 30 of them take ~6 s for the shipped CNN here

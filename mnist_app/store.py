@@ -16,7 +16,7 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -513,18 +513,34 @@ class RunStore:
         os.utime(path, (saved_at, saved_at))  # this copy is the one stored
 
 
-def _write_file(path: Path, data: bytes, modified: float) -> None:
-    """Write `data` to `path` as a whole or not at all, with that modification time."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.stem}-",
-                               suffix=path.suffix)  # fmt: skip
+def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call `write(temporary)` beside `path`, then rename the result over `path`.
+
+    A crash in between leaves only a hidden temporary file, which
+    `RunStore.remove_stale_temporaries` clears; `path` itself is never half-written.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f"{TEMP_PREFIX}{path.stem}-", suffix=path.suffix
+    )
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.utime(tmp, (modified, modified))
+        write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def _write_file(path: Path, data: bytes, modified: float) -> None:
+    """Write `data` to `path` as a whole or not at all, with that modification time."""
+
+    def write(temporary: Path) -> None:
+        temporary.write_bytes(data)
+        os.utime(temporary, (modified, modified))
+
+    write_atomically(path, write)
 
 
 def _owner_is_gone(owner: str | None, heartbeat_at: float | None) -> bool:

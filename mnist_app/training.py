@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from mnist_app.models import build_model
 from mnist_app.precision import resolve
 from mnist_app.progress import Progress
 from mnist_app.status import RunStatus
-from mnist_app.store import TEMP_PREFIX, Outcome
+from mnist_app.store import Outcome, write_atomically
 from mnist_app.weight_history import EpochWeights, WeightHistory
 
 _seed_lock = threading.Lock()  # keras' global seed is shared by every thread
@@ -376,23 +375,3 @@ def save_model_atomically(model: keras.Model, path: str | os.PathLike) -> Path:
     if path.suffix != ".keras":
         raise ValueError(f"{path}: a model file must end in .keras")
     return write_atomically(path, model.save)
-
-
-def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
-    """Call `write(temporary)` beside `path`, then rename the result over `path`.
-
-    A crash in between leaves only a hidden temporary file, which
-    `RunStore.remove_stale_temporaries` clears; `path` itself is never half-written.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f"{TEMP_PREFIX}{path.stem}-", suffix=path.suffix
-    )
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
