@@ -175,9 +175,10 @@ def page(browser):
     context.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ray_cluster():
     """A real local Ray cluster with two worker nodes of one CPU and Ray's client server
-    (services.RayCluster)."""
+    (services.RayCluster); one for the whole session, as starting one takes ~7 s. A test that
+    removes a worker node adds one back."""
     with services.ray_cluster(workers=2, cpus=1, client=True) as cluster:
         yield cluster
