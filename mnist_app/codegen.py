@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import nbformat
 
-from mnist_app.config import RunConfig, layer_plan
+from mnist_app.config import AUGMENT_DEGREES, AUGMENT_SHIFT, AUGMENT_ZOOM, RunConfig, layer_plan
 from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, translate
 from mnist_app.plan import BatchNorm, Conv, Dense, Dropout, LayerSpec, Pool, works_on_images
 from mnist_app.precision import resolve
@@ -271,9 +271,9 @@ def _augmentation_lines(config: RunConfig, language: str, mixed: bool = False) -
         fill += ', dtype="float32"'
     return [
         f"# {translate('code.augment', language)}",
-        f"keras.layers.RandomRotation(0.05, {fill}),",
-        f"keras.layers.RandomZoom(0.1, {fill}),",
-        f"keras.layers.RandomTranslation(0.1, 0.1, {fill}),",
+        f"keras.layers.RandomRotation({AUGMENT_DEGREES} / 360, {fill}),",
+        f"keras.layers.RandomZoom({AUGMENT_ZOOM}, {fill}),",
+        f"keras.layers.RandomTranslation({AUGMENT_SHIFT}, {AUGMENT_SHIFT}, {fill}),",
     ]
 
 

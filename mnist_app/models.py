@@ -9,7 +9,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 import keras  # noqa: E402
 
-from mnist_app.config import RunConfig, layer_plan  # noqa: E402
+from mnist_app.config import (  # noqa: E402
+    AUGMENT_DEGREES,
+    AUGMENT_SHIFT,
+    AUGMENT_ZOOM,
+    RunConfig,
+    layer_plan,
+)
 from mnist_app.data import background_value  # noqa: E402
 from mnist_app.plan import (  # noqa: E402
     IMAGE_SIDE,
@@ -113,9 +119,12 @@ def augmentation(config: RunConfig) -> keras.Sequential:
     fill = {"fill_mode": "constant", "fill_value": background_value(config.scaling)}
     return keras.Sequential(
         [
-            keras.layers.RandomRotation(0.05, seed=config.seed, **fill),  # ±18°
-            keras.layers.RandomZoom(0.1, seed=config.seed + 1, **fill),
-            keras.layers.RandomTranslation(0.1, 0.1, seed=config.seed + 2, **fill),
+            # Keras counts a turn in shares of a full one
+            keras.layers.RandomRotation(AUGMENT_DEGREES / 360, seed=config.seed, **fill),
+            keras.layers.RandomZoom(AUGMENT_ZOOM, seed=config.seed + 1, **fill),
+            keras.layers.RandomTranslation(
+                AUGMENT_SHIFT, AUGMENT_SHIFT, seed=config.seed + 2, **fill
+            ),
         ],
         name="augmentation",
     )

@@ -84,7 +84,7 @@ def test_tile_puts_each_digit_in_its_cell(mnist):
 
 
 def test_the_augmentation_ranges_are_the_training_layers():
-    assert dataview.augmentation_ranges() == {"degrees": 18.0, "zoom": 0.1, "pixels": 2.8}
+    assert dataview.augmentation_ranges() == {"degrees": 10.0, "zoom": 0.1, "pixels": 2.8}
 
 
 @pytest.mark.parametrize("scaling", ["unit", "centered"])
