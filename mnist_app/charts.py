@@ -7,7 +7,6 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 
 from mnist_app.comparison import parallel_axes
@@ -33,6 +32,10 @@ CONFUSION_TOP = 125  # the title, then the top axis's title and tick labels
 
 def ema(values: list[float] | np.ndarray, alpha: float = SMOOTHING) -> np.ndarray:
     """Exponential moving average, bias-corrected so the first points are not pulled to 0."""
+    # pandas is imported here, not at the top: the Draw page never smooths, and importing it
+    # at start-up put a cold start's first reading ~0.2 s later (bench/cold_start.py)
+    import pandas as pd
+
     series = pd.Series(np.asarray(values, dtype=np.float64))
     return series.ewm(alpha=alpha, adjust=True, ignore_na=True).mean().to_numpy()
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mnist_app.config import RunConfig
 from mnist_app.experiments import (
@@ -18,6 +17,9 @@ from mnist_app.experiments import (
     format_value,
 )
 from mnist_app.i18n import format_number, translate
+
+if TYPE_CHECKING:
+    import pandas as pd
 from mnist_app.status import RunStatus
 from mnist_app.store import ID_PATTERN as RUN_ID
 from mnist_app.store import Run, RunStore, UnreadableRunError
@@ -162,6 +164,8 @@ def choice_label(run: Run, lang: str) -> str:
 def settings_table(runs: list[Run], names: list[str], lang: str) -> tuple[pd.DataFrame, list[str]]:
     """Each run's settings, one row per run: its name, test accuracy, then every setting, those
     that differ first; and the columns of the settings that differ."""
+    import pandas as pd  # only here: charts imports this module, and the Draw page needs no pandas
+
     differing = differing_fields([run.config for run in runs])
     order = differing + [name for name in FIELDS if name not in differing]
     run_header, accuracy_header = (

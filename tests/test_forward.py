@@ -196,8 +196,9 @@ def test_weights_that_do_not_fit_are_left_to_keras(tmp_path):
         load_forward(bad)
 
 
-def test_the_shipped_model_is_read_without_tensorflow():
-    """What the Draw page needs to read a first drawing imports no TensorFlow (~3 s)."""
+def test_the_shipped_model_is_read_without_tensorflow_or_pandas():
+    """What the Draw page needs to read a first drawing imports no TensorFlow (~3 s) and no
+    pandas (~0.2 s later to a cold start's first reading)."""
     script = (
         "import sys, numpy as np\n"
         "import mnist_app.ui, mnist_app.ui.inside, mnist_app.classset\n"
@@ -205,8 +206,8 @@ def test_the_shipped_model_is_read_without_tensorflow():
         "from mnist_app.predict import default_model_path, load_reader, read_digit\n"
         "stroke = np.zeros((280, 280), np.uint8); stroke[40:240, 130:150] = 255\n"
         "reading = read_digit(load_reader(default_model_path()), stroke, 'unit')\n"
-        "print(reading.digit, sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('tensorflow', 'keras')))\n"
+        "heavy = {m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'pandas'}\n"
+        "print(reading.digit, sorted(heavy))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=120, check=True)  # fmt: skip
