@@ -17,12 +17,12 @@ from mnist_app.experiments import (
     format_value,
 )
 from mnist_app.i18n import format_number, translate
-
-if TYPE_CHECKING:
-    import pandas as pd
 from mnist_app.status import RunStatus
 from mnist_app.store import ID_PATTERN as RUN_ID
 from mnist_app.store import Run, RunStore, UnreadableRunError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DIFFERING_STYLE = "background-color: #fff3bf; font-weight: 700"  # a highlighter's yellow
 # The Runs table's columns, in order; the page gives each its translated header.

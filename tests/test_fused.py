@@ -42,8 +42,9 @@ def small_net(batch_norm: bool = True, optimizer: str = "adam") -> keras.Model:
     )
     # Adam's usual epsilon (1e-7) turns a rounding difference in a near-zero gradient into a
     # step of up to the whole learning rate: after 16 steps the fused and Keras' own updates
-    # differed by 2e-4 on an AVX2 CPU (1e-5 on an AVX-512 one), so the same formula is compared
-    # with an epsilon that keeps each step's rounding at float32's (6e-7 apart there).
+    # differed by 2e-4 on an AVX2 CPU (2e-5 on the AVX-512 one this test was written on), so the
+    # same formula is compared with an epsilon that keeps each step's rounding at float32's
+    # (3e-7 apart on the AVX2 CPU).
     optimizers = {
         "adam": keras.optimizers.Adam(0.01, epsilon=1e-3),
         "sgd": keras.optimizers.SGD(0.05),
