@@ -16,9 +16,6 @@ from mnist_app.ui.access import visitor_panel
 
 def run() -> None:
     st.set_page_config(page_title="MNIST Lab", page_icon=":material/draw:", layout="wide")
-    language_switch()
-    projector_switch()
-    visitor_panel()
     pages = [
         st.Page("pages/home.py", title=t("nav.home"), icon=":material/home:", default=True),
         st.Page("pages/data.py", title=t("nav.data"), icon=":material/grid_on:"),
@@ -30,7 +27,15 @@ def run() -> None:
         st.Page("pages/robustness.py", title=t("nav.robustness"), icon=":material/shield:"),
         st.Page("pages/classroom.py", title=t("nav.classroom"), icon=":material/groups:"),
     ]
-    st.navigation(pages).run()
+    # st.navigation first: the browser must know which page this is before any widget can ask
+    # for a rerun. The owner-id component reports on mount; had it come first, its rerun could
+    # leave before the page did and name none, and Streamlit then ran the home page (a reload of
+    # /train?… landed on Home now and then on a busy server).
+    navigation = st.navigation(pages)
+    language_switch()
+    projector_switch()
+    visitor_panel()
+    navigation.run()
 
 
 @asynccontextmanager
