@@ -30,6 +30,14 @@ CHROMIUM_ARGS = [
 ]
 
 
+def pytest_collection_modifyitems(items):
+    """Keep each module's tests on one pytest-xdist worker (its served app and its browser are
+    started once), and every test of the Ray cluster on one worker (one cluster, not two)."""
+    for item in items:
+        group = "ray" if "ray_cluster" in item.fixturenames else item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(autouse=True)
 def lab_home(tmp_path, monkeypatch):
     """Every test gets its own run store directory."""
@@ -170,6 +178,7 @@ def browser():
 def page(browser):
     """A fresh browser tab with a classroom-laptop viewport."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)  # ms, for clicks too: the suite runs two at a time
     tab = context.new_page()
     yield tab
     context.close()
