@@ -56,8 +56,17 @@ def test_a_server_killed_mid_run_restarts_with_the_run_interrupted_and_resumable
         more.fill(str(left))
         more.press("Enter")
         page.get_by_role("button", name=f"Continue for {left} more epochs").click()
-        expect(page.locator(".st-key-train_live .status")).to_contain_text(
-            re.compile(rf"^Epoch {len(run.history) + 1}/"), timeout=LIVE_TIMEOUT
-        )  # it goes on from the epoch after its last checkpoint
+        status = page.locator(".st-key-train_live .status")
+        expect(status).to_contain_text(re.compile(r"batch [1-9]"), timeout=LIVE_TIMEOUT)
+        expect(page.get_by_text("Learning rate (live)")).to_be_visible(timeout=LIVE_TIMEOUT)
+        # Held, then read: an epoch may pass before the page first shows one, on a fast machine.
+        page.get_by_role("button", name="Pause").click()
+        paused = re.compile(r"^Paused at epoch \d+/200 ")
+        expect(status).to_contain_text(paused, timeout=LIVE_TIMEOUT)
+        epoch = int(re.match(r"Paused at epoch (\d+)/", status.inner_text()).group(1))
+        continued = store.get(run_id).history
+        # It went on from the epoch after its last checkpoint, keeping the epochs before it.
+        assert epoch == len(continued) + 1 > len(run.history)
+        assert continued[: len(run.history)] == run.history
         page.get_by_role("button", name="Stop").click()
         expect(page.get_by_text("Training stopped")).to_be_visible(timeout=LIVE_TIMEOUT)
