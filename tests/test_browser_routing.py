@@ -48,7 +48,8 @@ class HeldAfterOwnerId:
             self.held, self.done = [], True
 
     def _from_browser(self, server, message):
-        self.answered = self.held is not None
+        if self.held is not None:
+            self.answered = True
         server.send(message)
 
     def release(self):
