@@ -22,7 +22,7 @@ from mnist_app.store import Run
 if TYPE_CHECKING:
     from mnist_app.jobs import TrainingManager
 
-MAX_COMBINATIONS = 24  # values × values of a grid
+MAX_RUNS = 24  # runs in one sweep: values (× values of a grid) × repeats
 MAX_REPEATS = 5
 MAX_COMPARE = 10
 FIELDS = {f.name: f.type for f in dataclasses.fields(RunConfig)}
@@ -163,16 +163,19 @@ class Sweep:
 
 
 def check_shape(sweep: Sweep) -> None:
-    """One or two different settings, at most MAX_COMBINATIONS points, 1..MAX_REPEATS repeats."""
+    """One or two different settings, 1..MAX_REPEATS repeats, at most MAX_RUNS runs in all."""
     if not 1 <= len(sweep.vary) <= 2 or len(set(sweep.fields)) != len(sweep.vary):
         raise ConfigError("vary", "vary one setting, or two different ones for a grid")
-    points = math.prod(len(v.values) for v in sweep.vary)
-    if points > MAX_COMBINATIONS:
-        raise ConfigError("vary", f"{points} combinations: a sweep has at most "
-                          f"{MAX_COMBINATIONS}", "too_many_runs", runs=points)  # fmt: skip
     if not 1 <= sweep.repeats <= MAX_REPEATS:
         raise ConfigError("repeats", f"{sweep.repeats!r} is outside the allowed range "
                           f"1..{MAX_REPEATS}")  # fmt: skip
+    points = math.prod(len(v.values) for v in sweep.vary)
+    runs = points * sweep.repeats  # the cap is on what trains: every repeat is a run
+    if runs > MAX_RUNS:
+        repeats = f" × {sweep.repeats} repeats" if sweep.repeats > 1 else ""
+        raise ConfigError("vary", f"{points} combinations{repeats} = {runs} runs: a sweep trains "
+                          f"at most {MAX_RUNS} runs, repeats included", "too_many_runs",
+                          runs=runs)  # fmt: skip
     if "seed" in sweep.fields and sweep.repeats > 1:
         raise ConfigError("repeats", "a sweep over the seed already repeats: use 1 repeat")
 

@@ -11,7 +11,7 @@ import pytest
 
 from mnist_app.config import PRESETS, RANGES, ConfigError, RunConfig
 from mnist_app.experiments import (
-    MAX_COMBINATIONS,
+    MAX_RUNS,
     Sweep,
     best_point,
     differing_fields,
@@ -91,7 +91,10 @@ def test_a_value_out_of_range_is_refused_before_anything_trains(manager):
 @pytest.mark.parametrize(
     ("vary", "repeats", "words"),
     [
-        ((("width", tuple(range(1, 6))), ("depth", (1, 2, 3, 4, 5))), 1, "25 combinations"),
+        ((("width", tuple(range(1, 6))), ("depth", (1, 2, 3, 4, 5))), 1, "25 combinations = 25"),
+        # The cap counts runs, repeats included: a 4×3 grid with 5 repeats is 60 runs, not 12.
+        ((("width", (8, 16, 32, 64)), ("depth", (1, 2, 3))), 5, "12 combinations × 5 repeats = 60"),
+        ((("width", (8, 16, 32, 64, 128)),), 5, "25 runs: a sweep trains at most 24 runs"),
         ((("width", (16, 32)),), 0, "repeats: 0 is outside the allowed range 1..5"),
         ((("width", (16, 32)),), 6, "repeats: 6 is outside the allowed range 1..5"),
         ((("width", (16,)), ("width", (32,))), 1, "two different ones"),
@@ -103,7 +106,7 @@ def test_a_sweep_s_shape_is_checked(vary, repeats, words):
     sweep = Sweep(TINY, tuple(make_vary(name, list(values)) for name, values in vary), repeats)
     with pytest.raises(ConfigError, match=words):
         sweep.configs()
-    assert MAX_COMBINATIONS == 24
+    assert MAX_RUNS == 24
 
 
 def test_values_parse_as_the_setting_s_type():

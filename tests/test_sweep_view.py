@@ -158,7 +158,8 @@ def test_too_many_runs_and_a_repeated_value_are_explained():
     )
     with pytest.raises(ConfigError) as caught:
         grid.configs()
-    assert "25 combinations is too many: a sweep has at most 24" in error_text(caught.value, "en")
+    said = error_text(caught.value, "en")
+    assert "25 runs is too many: a sweep trains at most 24 runs, repeats included" in said
     with pytest.raises(ConfigError) as caught:
         make_vary("learning_rate", [0.001, 0.001])
     assert error_text(caught.value, "es").startswith("Este barrido no puede empezar — Tasa")

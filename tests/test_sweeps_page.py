@@ -95,7 +95,17 @@ def test_the_form_names_the_setting_a_bad_value_or_too_many_runs_come_from():
     values.set_value(["0.001", "0.01"]).run()
     at.selectbox(key="sweep_field2").set_value("width").run()
     at.multiselect(key="sweep_values2_width").set_value([str(w) for w in range(1, 14)]).run()
-    assert "26 combinations is too many" in at.error[0].value
+    assert "26 runs is too many" in at.error[0].value
+    assert at.button(key="sweep_start").disabled
+    # The cap counts runs, repeats included: 4 × 2 values are 8 runs, with 4 repeats 32.
+    at.multiselect(key="sweep_values2_width").set_value(["8", "16", "32", "64"]).run()
+    assert at.info[0].value.startswith("8 runs, ≈ ")
+    at.slider(key="sweep_repeats").set_value(3).run()
+    assert at.info[0].value.startswith("24 runs, ≈ ") and not at.button(key="sweep_start").disabled
+    at.slider(key="sweep_repeats").set_value(4).run()
+    assert "32 runs is too many: a sweep trains at most 24 runs, repeats included" in (
+        at.error[0].value
+    )
     assert at.button(key="sweep_start").disabled
     assert len(shared_manager().store.sweeps()) == before  # nothing started
 
