@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from mnist_app.comparison import parallel_axes
 from mnist_app.experiments import differing_fields, run_name
 from mnist_app.i18n import DEFAULT_LANGUAGE, translate
+from mnist_app.text import escape_plotly
 
 if TYPE_CHECKING:
     from mnist_app.progress import Snapshot
@@ -238,7 +239,7 @@ def compare_curves_figure(runs: list, metric: str, language: str = DEFAULT_LANGU
     differing = differing_fields([run.config for run in runs])
     figure = go.Figure()
     for index, run in enumerate(runs):
-        name, color = run_name(run, differing), RUN_COLORS[index % len(RUN_COLORS)]
+        name, color = escape_plotly(run_name(run, differing)), RUN_COLORS[index % len(RUN_COLORS)]
         epochs = [record.get("epoch") for record in run.history]
         for key, dash in ((metric, "solid"), (f"val_{metric}", "dash")):
             values = [record.get(key) for record in run.history]

@@ -41,6 +41,7 @@ from mnist_app.plan import IMAGE_SIDE, NUM_CLASSES
 from mnist_app.predict import ModelChoice, ModelFileError, load_model
 from mnist_app.preprocess import evened_ink, measure_ink, work_to_mnist
 from mnist_app.store import data_dir
+from mnist_app.text import clean_user_text
 
 if TYPE_CHECKING:
     import keras
@@ -293,7 +294,7 @@ def _image(pixels: bytes) -> np.ndarray:
 
 def clean_name(name: str | None) -> str:
     """The drawer's name on one line, printable characters only; ClassSetError("name") if long."""
-    name = " ".join("".join(c for c in (name or "") if c.isprintable()).split())
+    name = clean_user_text(name or "")
     if len(name) > MAX_NAME:
         raise ClassSetError("name", f"more than {MAX_NAME} characters")
     return name

@@ -20,6 +20,7 @@ from mnist_app.i18n import format_number, translate
 from mnist_app.status import RunStatus
 from mnist_app.store import ID_PATTERN as RUN_ID
 from mnist_app.store import Run, RunStore, UnreadableRunError
+from mnist_app.text import isolate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,8 +151,9 @@ def select_runs(store: RunStore, text: str) -> Selection:
 
 def choice_label(run: Run, lang: str) -> str:
     """A run in a list to pick from: its name, test accuracy, when it was made and its id (two
-    runs of one preset would otherwise read the same)."""
-    name = run.label or run.preset or architecture_text(run.config)
+    runs of one preset would otherwise read the same). The name is isolated: a right-to-left
+    label, or one holding U+202E, cannot turn round the id and date after it."""
+    name = isolate(run.label or run.preset or architecture_text(run.config))
     accuracy = (
         "–"
         if run.test_accuracy is None

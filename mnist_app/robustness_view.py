@@ -20,6 +20,7 @@ from mnist_app.charts import (
 from mnist_app.data import load_mnist
 from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, translate
 from mnist_app.robustness import FAMILIES, FAMILY, SEED, Robustness
+from mnist_app.text import escape_plotly
 
 CHANCE = 0.1  # one digit in ten: what guessing scores
 ROW_HEIGHT = 300  # px per row of small charts
@@ -42,8 +43,8 @@ def robustness_figure(
         rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.06,
         vertical_spacing=0.5 / rows, shared_yaxes=True,
     )  # fmt: skip
-    for number, (name, result) in enumerate(results):
-        color = RUN_COLORS[number % len(RUN_COLORS)]
+    for number, (model, result) in enumerate(results):
+        name, color = escape_plotly(model), RUN_COLORS[number % len(RUN_COLORS)]
         for index, family in enumerate(FAMILIES):
             points = result.families[family.name]
             figure.add_scatter(

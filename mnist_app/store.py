@@ -43,6 +43,7 @@ from mnist_app.database import (
 )
 from mnist_app.owners import ClassRules
 from mnist_app.status import ACTIVE, RunStatus
+from mnist_app.text import clean_user_text
 
 HOME_ENV = "MNIST_LAB_HOME"  # data directory override
 # A process that trains runs beats for them every HEARTBEAT_SECONDS; a run whose last beat is
@@ -210,8 +211,9 @@ class RunStore:
         return run_id
 
     def set_label(self, run_id: str, label: str, note: str) -> None:
-        """Name a run and keep a note on it; ValueError if either is too long."""
-        label, note = " ".join(label.split()), note.strip()
+        """Name a run and keep a note on it; ValueError if either is too long. Control and
+        bidi characters are dropped (mnist_app.text): a label shows on every page and terminal."""
+        label, note = clean_user_text(label), clean_user_text(note, lines=True)
         if len(label) > MAX_LABEL or len(note) > MAX_NOTE:
             raise ValueError(
                 f"a label has at most {MAX_LABEL} characters and a note at most {MAX_NOTE}"

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Column, Table
 
 from mnist_app.store import Run, UnreadableRun
+from mnist_app.text import escape_terminal
 
 if TYPE_CHECKING:
     from mnist_app.progress import Snapshot
@@ -136,11 +137,11 @@ def runs_table(rows: list[Run | UnreadableRun]) -> Table:
     for row in rows:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.created_at))
         if isinstance(row, UnreadableRun):
-            table.add_row(row.id, when, "unreadable", "", "", "", row.reason)
+            table.add_row(*_cells(row.id, when, "unreadable", "", "", "", row.reason))
             continue
         acc = f"{row.test_accuracy:.2%}" if row.test_accuracy is not None else "—"
         cells = [row.id, when, str(row.status), row.preset or "—", str(len(row.history)), acc]
-        table.add_row(*cells, *([""] if unreadable else []))
+        table.add_row(*_cells(*cells, *([""] if unreadable else [])))
     return table
 
 
@@ -171,7 +172,7 @@ def compare_table(runs: list[Run], differing: list[str]) -> Table:
                    _right("seconds"))  # fmt: skip
     for run in runs:
         settings = [format_value(getattr(run.config, name)) for name in differing]
-        table.add_row(run.id, run.label or "—", *settings, *_scores(run))
+        table.add_row(*_cells(run.id, run.label or "—", *settings, *_scores(run)))
     return table
 
 
@@ -183,6 +184,12 @@ def sweep_table(runs: list[Run], fields: list[str]) -> Table:
 def _scores(run: Run) -> list[str]:
     acc = f"{run.test_accuracy:.2%}" if run.test_accuracy is not None else "—"
     return [str(run.status), str(len(run.history)), acc, f"{run.train_seconds or 0:.1f}"]
+
+
+def _cells(*values: str) -> list[str]:
+    """A table row's text as the terminal shows it: what a database row holds (a label, a
+    preset) may carry escape sequences; each control character is shown, never obeyed."""
+    return [escape_terminal(value) for value in values]
 
 
 def _table(*columns: str | Column) -> Table:

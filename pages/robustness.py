@@ -7,7 +7,7 @@ from mnist_app.comparison import architecture_text
 from mnist_app.predict import ModelChoice, ModelFileError
 from mnist_app.robustness import FAMILIES, Robustness, cached, measure_file
 from mnist_app.robustness_view import examples, robustness_figure, strength_text
-from mnist_app.text import escape_markdown
+from mnist_app.text import escape_markdown, isolate
 from mnist_app.ui import (
     digit_gallery,
     language,
@@ -43,7 +43,7 @@ def short_name(choice: ModelChoice) -> str:
         return t("robustness.model.default_short")
     run = runs.get(choice.key)
     name = (run.label or run.preset or architecture_text(run.config)) if run else choice.key
-    return f"{name} · {choice.key[:6]}"
+    return f"{isolate(name)} · {choice.key[:6]}"  # a right-to-left label keeps the id after it
 
 
 def measure_missing(choices: list[ModelChoice], results: dict) -> None:
@@ -62,7 +62,8 @@ def measure_missing(choices: list[ModelChoice], results: dict) -> None:
 def progress_of(bar, name: str):
     """What the measure calls after each point: the bar moves and says where it is."""
     return lambda done, total: bar.progress(
-        done / total, text=t("robustness.measuring", model=name, done=done, total=total)
+        done / total,
+        text=t("robustness.measuring", model=escape_markdown(name), done=done, total=total),
     )
 
 
