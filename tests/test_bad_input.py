@@ -27,9 +27,18 @@ from PIL import Image
 from services import free_port
 from streamlit.testing.v1 import AppTest
 from test_database import _until
+from test_text import (
+    HOSTILE_HTML,
+    ISSUE_LABEL,
+    PLOTLY_TEMPLATE_FIELD,
+    TERMINAL_ESCAPES,
+    plotly_shows,
+    plotly_tags,
+)
 
 import mnist_app.jobs as jobs
-from mnist_app import cli, database
+from mnist_app import charts, cli, database
+from mnist_app.comparison import choice_label
 from mnist_app.config import ConfigError, RunConfig
 from mnist_app.data import DataError, load_mnist
 from mnist_app.jobs import TrainingManager
@@ -358,6 +367,30 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
             lambda w, c: str(_reading_of(np.random.default_rng(0).integers(0, 256, (280, 280)))),
             "does not look like a digit",
         ),
+        # what a student typed (a label), shown on everyone's pages and the teacher's terminal
+        "label of HTML on Compare's charts": (
+            lambda w, c: _compare_chart_shows(w),
+            "^" + re.escape(f"{ISSUE_LABEL} | {HOSTILE_HTML}") + "$",
+        ),
+        "label with terminal escapes: compare": (
+            lambda w, c: _cli_shows(c, "compare", *_escaped_labels(w)),
+            r"(?s)old␛\]0;pwned␇␛\[31mred␀.*new\]0;pwned\[31mred",
+        ),
+        "stored escapes: runs": (
+            lambda w, c: (
+                _made(w, _corrupt_row(w, "preset", "p" + TERMINAL_ESCAPES)),
+                _cli_shows(c, "runs"),
+            )[1],
+            r"p␛\]0;pwned␇␛\[31mred␀",
+        ),
+        "label with terminal escapes: runs --json": (
+            lambda w, c: _runs_json_label(w, c),
+            "^" + re.escape("old" + TERMINAL_ESCAPES) + "$",
+        ),
+        "label with a right-to-left override in Compare's picker": (
+            lambda w, c: _picker_shows(w),
+            "^\u2068abcevil\u2069 · – · \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d · [0-9a-f]{12}$",
+        ),
         # environment values
         "env MNIST_LAB_MAX_TRAININGS=abc": (
             lambda w, c: _env_refused(monkeypatch, "MNIST_LAB_MAX_TRAININGS", "abc", w),
@@ -591,6 +624,103 @@ def _over_limits(monkeypatch, world: World, rules: ClassRules) -> str:
 def _env_refused(monkeypatch, name: str, value: str, world: World) -> str:
     monkeypatch.setenv(name, value)
     return refused(ConfigError, lambda: TrainingManager(world.store))
+
+
+TINY = RunConfig(limit=300, epochs=1, validation_size=100, batch_size=64, width=32)
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # not \t, \n
+
+
+def _made(world: World, run_id: str) -> str:
+    world.made.append(run_id)
+    return run_id
+
+
+def _labelled(world: World, label: str, raw: bool = False) -> str:
+    """A run with this label: given as a student gives it (store.set_label), or `raw`, written
+    into the database as it is (a row stored before labels were cleaned)."""
+    if raw:
+        return _made(world, _corrupt_row(world, "label", label))
+    run_id = _made(world, world.store.create(RunConfig()))
+    world.store.set_label(run_id, label, "")
+    return run_id
+
+
+def _compare_chart_shows(world: World) -> str:
+    """A trained run labelled with HTML, on the Compare page's two charts (the page's own
+    function): every name, title and hover shows it as text, never a tag, link or field."""
+    manager = TrainingManager(world.store)
+    run_id = _made(world, manager.submit(TINY))
+    assert manager.wait(run_id, 300).status is RunStatus.FINISHED
+    world.store.set_label(run_id, ISSUE_LABEL, "")
+    assert world.store.get(run_id).label == ISSUE_LABEL  # kept as typed: the chart shows text
+    names = [_chart_name(world, run_id, ISSUE_LABEL)]
+    with sqlite3.connect(world.store.path) as db:  # a longer one, stored before the escaping
+        db.execute("UPDATE runs SET label=? WHERE id=?", (HOSTILE_HTML, run_id))
+    return " | ".join([*names, _chart_name(world, run_id, HOSTILE_HTML)])
+
+
+def _chart_name(world: World, run_id: str, label: str) -> str:
+    """The name plotly.js shows for the run on both charts, checked in every string of their
+    JSON: the label's tags are text, the hover's only fields are the chart's own."""
+    run, other = world.store.get(run_id), world.store.get(world.good_run)
+    for metric in ("loss", "accuracy"):
+        figure = charts.compare_curves_figure([run, other], metric)
+        for key, text in _strings(figure.to_plotly_json()):
+            if key == "hovertemplate":
+                assert set(plotly_tags(text)) <= {"<br>", "<extra>", "</extra>"}, text
+                fields = [m.group(1) for m in PLOTLY_TEMPLATE_FIELD.finditer(text)]
+                assert fields == ["x", "y"], text
+                assert plotly_shows(text.split("<br>")[0]).startswith(label + " · ")
+            else:
+                assert not plotly_tags(text), (key, text)
+        assert {trace.name for trace in figure.data} == {figure.data[0].name}
+    return plotly_shows(figure.data[0].name)
+
+
+def _strings(value, key: str = "") -> list[tuple[str, str]]:
+    """Every string in a figure's JSON, with the key it is under."""
+    if isinstance(value, str):
+        return [(key, value)]
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in _strings(v, k)]
+    if isinstance(value, list | tuple):
+        return [pair for v in value for pair in _strings(v, key)]
+    return []
+
+
+def _escaped_labels(world: World) -> list[str]:
+    """Two runs labelled with terminal escapes: one stored raw (before the cleaning), one typed
+    now (cleaned where it entered: the escapes' visible characters kept, nothing else)."""
+    old = _labelled(world, "old" + TERMINAL_ESCAPES, raw=True)
+    new = _labelled(world, "new" + TERMINAL_ESCAPES)
+    assert world.store.get(new).label == "new]0;pwned[31mred"
+    return [old, new]
+
+
+def _cli_shows(capsys, *argv: str) -> str:
+    """What a CLI command printed, which must hold no control character (a terminal would obey
+    it: set its title, its colours)."""
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert not CONTROL.search(out + err), repr(out + err)
+    return out
+
+
+def _runs_json_label(world: World, capsys) -> str:
+    """`runs --json` with a label stored raw: the JSON escapes it, and gives it back whole."""
+    run_id = _labelled(world, "old" + TERMINAL_ESCAPES, raw=True)
+    rows = json.loads(_cli_shows(capsys, "runs", "--json"))
+    return next(row["label"] for row in rows if row["id"] == run_id)
+
+
+def _picker_shows(world: World) -> str:
+    """A label with U+202E (right-to-left override) in Compare's picker (the page's format_func):
+    stored raw, it is isolated, so the accuracy, date and id after it read in order; typed now,
+    the override never reaches the store."""
+    typed = _labelled(world, "abc\u202eevil")
+    assert world.store.get(typed).label == "abcevil"
+    return choice_label(world.store.get(_labelled(world, "abc\u202eevil", raw=True)), "en")
 
 
 STUDENT = "5" * 32  # a well-formed owner id
