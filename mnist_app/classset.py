@@ -36,10 +36,10 @@ from mnist_app.database import (
     sqlite_url,
 )
 from mnist_app.evaluation import predict_classes
-from mnist_app.owners import Visitor
+from mnist_app.owners import ClassRules, Visitor
 from mnist_app.plan import IMAGE_SIDE, NUM_CLASSES
 from mnist_app.predict import ModelChoice, ModelFileError, load_model
-from mnist_app.preprocess import evened_ink, measure_ink, work_to_mnist
+from mnist_app.preprocess import evened_ink, fit, ink_image, measure_ink, work_to_mnist
 from mnist_app.store import data_dir
 from mnist_app.text import clean_user_text
 
@@ -50,6 +50,7 @@ FILE_NAME = "classset.sqlite3"
 MAX_DRAWING_BYTES = 1 * 2**20  # a 280×280 canvas PNG is a few kB
 MAX_DRAWING_PIXELS = 2048 * 2048  # checked on the PNG's header, before anything is decoded
 MAX_NAME = 40  # characters
+COPY_SIDE = 56  # the drawing is kept as a 56×56 grey PNG (≤ 3.3 kB), not the canvas's own PNG
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -103,32 +104,39 @@ class ClassSet:
     def _read(self, query: sa.Executable) -> list[sa.Row]:
         return read_rows(self.engine, query, "the class set")
 
-    def _write(self, statement: sa.Executable, values: dict | None = None) -> int:
-        """Make one change; the id it returns (an insert's), else how many rows it touched."""
+    def _write(self, statement: sa.Executable) -> int:
+        """Make one change; how many rows it touched."""
         try:
             with self.engine.begin() as db:
-                result = db.execute(statement, values)
-                return int(result.scalar_one()) if result.returns_rows else result.rowcount
-        except exc.IntegrityError:
-            raise
+                return db.execute(statement).rowcount
         except exc.SQLAlchemyError as error:
             raise StoreError(f"cannot write the class set: {first_line(error)}") from error
 
     def add_drawing(
-        self, digit: int, drawing: bytes, name: str = "", student: str | None = None
+        self,
+        digit: int,
+        drawing: bytes,
+        name: str = "",
+        visitor: Visitor | None = None,
+        rules: ClassRules | None = None,
     ) -> int:
-        """Add a canvas PNG as the 28×28 image the network sees; its new id.
+        """Add a canvas PNG, drawn by `visitor`, as the 28×28 image the network sees (and a
+        small copy of the drawing); its new id.
 
         ClassSetError if the label, the file or the name is refused, the canvas is empty or the
-        ink does not look like a digit (a scribble): nothing is stored then.
+        ink does not look like a digit (a scribble); AccessError over the class's limits on
+        drawings (`rules`, else the defaults). Nothing is stored then.
         """
         check_label(digit)
-        work = evened_ink(read_drawing(drawing))
+        picture = read_drawing(drawing)
+        work = evened_ink(picture)
         if work is None:
             raise ClassSetError("empty")
         if not measure_ink(work).looks_like_digit:
             raise ClassSetError("not_a_digit")
-        return self.add(digit, work_to_mnist(work), drawing, name, student)
+        visitor = visitor or Visitor()
+        values = self._values(digit, work_to_mnist(work), drawing, picture, name, visitor.owner)
+        return self._insert(values, (rules or ClassRules(), visitor))
 
     def add(
         self,
@@ -139,22 +147,42 @@ class ClassSet:
         student: str | None = None,
     ) -> int:
         """Add a 28×28 image (uint8 0..255, or float in [0, 1]) meant as `digit`, drawn by
-        `student` (an owner id); its new id."""
+        `student` (an owner id); its new id. The class's limits are add_drawing's."""
+        picture = read_drawing(drawing) if drawing is not None else None
+        return self._insert(self._values(digit, image, drawing, picture, name, student))
+
+    def _values(
+        self,
+        digit: int,
+        image: np.ndarray,
+        drawing: bytes | None,
+        picture: np.ndarray | None,
+        name: str,
+        student: str | None,
+    ) -> dict:
+        """A new row: the 28×28 image, and of the drawing (`picture` decoded) a small copy and
+        its file's digest, which finds the same drawing sent twice."""
         check_label(digit)
         pixels = image_bytes(image)
         name = clean_name(name)
-        digest = None
+        copy = digest = None
         if drawing is not None:
-            read_drawing(drawing)
-            digest = hashlib.sha256(drawing).hexdigest()
+            copy, digest = drawing_copy(picture), hashlib.sha256(drawing).hexdigest()
+        return dict(created_at=time.time(), digit=int(digit), image=pixels, drawing=copy,
+                    drawing_sha256=digest, name=name, student=student)  # fmt: skip
+
+    def _insert(self, values: dict, limits: tuple[ClassRules, Visitor] | None = None) -> int:
+        """Store one row, its id; with `limits`, counted against them in the same transaction."""
         try:
-            return self._write(
-                class_digits.insert().returning(class_digits.c.id),
-                dict(created_at=time.time(), digit=int(digit), image=pixels, drawing=drawing,
-                     drawing_sha256=digest, name=name, student=student),
-            )  # fmt: skip
+            with self.engine.begin() as db:
+                if limits is not None:
+                    _check_limits(db, *limits)
+                inserted = db.execute(class_digits.insert().returning(class_digits.c.id), values)
+                return int(inserted.scalar_one())
         except exc.IntegrityError as error:
             raise ClassSetError("duplicate", "this drawing is already in the class set") from error
+        except exc.SQLAlchemyError as error:
+            raise StoreError(f"cannot write the class set: {first_line(error)}") from error
 
     def entries(self, digit: int | None = None, limit: int = 100_000) -> list[ClassDigit]:
         """Newest first, optionally only those meant as one digit."""
@@ -172,7 +200,8 @@ class ClassSet:
         ]
 
     def drawing(self, entry_id: int) -> bytes | None:
-        """The raw canvas PNG of one entry, if it has one."""
+        """The PNG kept of one entry's drawing, if it has one: a 56×56 grey copy (a store from
+        before it kept the canvas's own PNG: those read as they are)."""
         rows = self._read(
             sa.select(class_digits.c.drawing).where(class_digits.c.id == int(entry_id))
         )
@@ -298,6 +327,22 @@ def clean_name(name: str | None) -> str:
     if len(name) > MAX_NAME:
         raise ClassSetError("name", f"more than {MAX_NAME} characters")
     return name
+
+
+def _check_limits(db: sa.Connection, rules: ClassRules, visitor: Visitor) -> None:
+    """AccessError if `visitor` may not add a drawing now (ClassRules.check_drawing)."""
+    student = class_digits.c.student
+    mine = student == visitor.owner if visitor.owner else student.is_(None)
+    count = sa.select(sa.func.count()).select_from(class_digits)
+    rules.check_drawing(visitor, db.scalar(count.where(mine)), db.scalar(count))
+
+
+def drawing_copy(picture: np.ndarray) -> bytes:
+    """A drawing's ink, bright on black, as a COPY_SIDE-pixel grey PNG: a few kB at most."""
+    ink = fit(ink_image(picture), COPY_SIDE)
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(ink * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def read_drawing(drawing: bytes) -> np.ndarray:

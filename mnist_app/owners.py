@@ -33,6 +33,9 @@ from mnist_app.database import DATABASE_ENV
 TEACHER_ENV = "MNIST_LAB_TEACHER_CODE"
 OWNER_ID = re.compile(r"[0-9a-f]{32}")
 T = TypeVar("T")
+DRAWINGS_PER_STUDENT = 200  # the class set's default limits: 5,000 drawings are ~20 MB
+DRAWINGS_PER_CLASS = 5_000
+MOST_DRAWINGS = 100_000  # the most either limit may be set to
 
 
 class AccessError(PermissionError):
@@ -112,20 +115,29 @@ class ClassRules:
     everyone_sees_all: bool = True  # students see each other's runs
     max_active: int | None = None  # runs one student may have queued or training at once
     max_cost: float | None = None  # epochs × training images × parameters, per run
+    # Class-set drawings (a few kB each) one student may keep, and the whole class: always set.
+    max_drawings: int = DRAWINGS_PER_STUDENT
+    max_class_drawings: int = DRAWINGS_PER_CLASS
 
     def to_dict(self) -> dict:
         return {"everyone_sees_all": self.everyone_sees_all, "max_active": self.max_active,
-                "max_cost": self.max_cost}  # fmt: skip
+                "max_cost": self.max_cost, "max_drawings": self.max_drawings,
+                "max_class_drawings": self.max_class_drawings}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict) -> ClassRules:
         """The rules as stored; a value that is not what it should be counts as unset."""
         sees = data.get("everyone_sees_all", True)
         active, cost = data.get("max_active"), data.get("max_cost")
+        drawings, class_drawings = data.get("max_drawings"), data.get("max_class_drawings")
         return cls(
             everyone_sees_all=sees if isinstance(sees, bool) else True,
             max_active=active if _count(active) else None,
             max_cost=float(cost) if _amount(cost) else None,
+            max_drawings=drawings if _count(drawings, MOST_DRAWINGS) else DRAWINGS_PER_STUDENT,
+            max_class_drawings=(
+                class_drawings if _count(class_drawings, MOST_DRAWINGS) else DRAWINGS_PER_CLASS
+            ),  # fmt: skip
         )
 
     def may_see(self, visitor: Visitor, student: str | None) -> bool:
@@ -168,6 +180,25 @@ class ClassRules:
                     cost=spent, limit=self.max_cost, times=spent / self.max_cost,
                 )  # fmt: skip
 
+    def check_drawing(self, visitor: Visitor, own: int, total: int) -> None:
+        """AccessError unless `visitor`, with `own` of the class set's `total` drawings, may add
+        one: "class_set_full" or "too_many_drawings" (the teacher and a laptop's one user have
+        only the class's limit)."""
+        if total >= self.max_class_drawings:
+            raise AccessError(
+                "class_set_full",
+                f"the class set already holds {total:,} drawings, the class's limit of "
+                f"{self.max_class_drawings:,}: the teacher can remove some or raise the limit",
+                count=total, limit=self.max_class_drawings,
+            )  # fmt: skip
+        if not visitor.manages_all() and own >= self.max_drawings:
+            raise AccessError(
+                "too_many_drawings",
+                f"you already have {own:,} drawings in the class set, the limit for one student "
+                f"is {self.max_drawings:,}: remove some of yours or ask the teacher",
+                count=own, limit=self.max_drawings,
+            )  # fmt: skip
+
 
 def check_start(store, visitor: Visitor, configs: Sequence[RunConfig]) -> None:
     """AccessError unless `visitor` may queue runs of `configs` now, by the class's rules in
@@ -193,8 +224,8 @@ def cost(config: RunConfig) -> float:
     return float(config.epochs) * config.train_size * model_size(config).total_params
 
 
-def _count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1000
+def _count(value: object, most: int = 1000) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most
 
 
 def _amount(value: object) -> bool:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import math
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -30,6 +33,13 @@ MAX_CROSSINGS = 5  # where strokes meet or cross: digits at most 5 (99.9%), 10-l
 MAX_UPLOAD_BYTES = 10 * 2**20
 MAX_UPLOAD_PIXELS = 40_000_000  # checked on the header, before anything is decoded
 UPLOAD_FORMATS = ("PNG", "JPEG")
+CANVAS_HEADER = "data:image/png;base64,"  # what the canvas sends: toDataURL("image/png")
+MAX_CANVAS_BYTES = 4 * 2**20  # a 280×280 canvas PNG is a few kB, a noisy 440×440 one < 1 MB
+# The canvas sends its own size (multiplier 1); a high-density screen or another canvas size
+# (projector mode's) may differ, so a side from half the canvas's to 4× it is taken: at most
+# 1760×1760 RGBA, 12 MB decoded, where a forged 9000×9000 PNG grew the server by 507 MB.
+MAX_CANVAS_SCALE = 4
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class ImageError(ValueError):
@@ -37,7 +47,9 @@ class ImageError(ValueError):
 
     def __init__(self, reason: str, detail: str = ""):
         super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason  # "too_big", "not_image", "bomb" or "broken"
+        # "too_big", "not_image", "bomb" or "broken"; a canvas value also "not_canvas" or
+        # "wrong_size"
+        self.reason = reason
 
 
 def canvas_to_mnist(image: np.ndarray) -> np.ndarray | None:
@@ -326,6 +338,63 @@ def read_upload(data: bytes) -> np.ndarray:
             return np.asarray(picture.convert(mode))
     except ImageError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError("bomb", str(error)) from error
+    except UnidentifiedImageError as error:
+        raise ImageError("not_image", str(error)) from error
+    except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt data
+        raise ImageError("broken", str(error)) from error
+
+
+@dataclass(frozen=True)
+class CanvasDrawing:
+    """What the canvas sent, checked: its PNG file and that PNG as a uint8 array."""
+
+    png: bytes
+    image: np.ndarray
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's header, read without decoding; ImageError("not_image")."""
+    # The signature, then the IHDR chunk first: length 13, "IHDR", width, height (big-endian).
+    if len(data) < 24 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        raise ImageError("not_image", "not a PNG file")
+    return struct.unpack(">II", data[16:24])
+
+
+def read_canvas_value(data_url: object, side: int) -> CanvasDrawing | None:
+    """The canvas's value (a PNG data URL) checked before anything is decoded: the header says
+    PNG in base64, the bytes stay under MAX_CANVAS_BYTES, the PNG's declared size is the
+    canvas's (`side` pixels square, see MAX_CANVAS_SCALE). None if nothing was sent yet.
+
+    ImageError otherwise: "not_canvas" (not a PNG data URL), "too_big", "not_image",
+    "wrong_size" (not the canvas's size) or "broken" (it does not decode).
+    """
+    if data_url is None:
+        return None
+    if not isinstance(data_url, str) or not data_url.startswith(CANVAS_HEADER):
+        raise ImageError("not_canvas", "not a data:image/png;base64 URL")
+    if len(data_url) - len(CANVAS_HEADER) > (MAX_CANVAS_BYTES + 2) // 3 * 4:  # 4 chars: 3 bytes
+        raise ImageError("too_big", f"more than {MAX_CANVAS_BYTES:,} bytes")
+    try:
+        png = base64.b64decode(data_url[len(CANVAS_HEADER) :], validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ImageError("not_canvas", f"not base64: {error}") from error
+    width, height = png_size(png)
+    if not all(side // 2 <= length <= MAX_CANVAS_SCALE * side for length in (width, height)):
+        raise ImageError("wrong_size", f"{width}×{height} pixels, not a {side}-pixel canvas")
+    return CanvasDrawing(png, decode_png(png))
+
+
+def decode_png(png: bytes) -> np.ndarray:
+    """A PNG whose size was checked, as a grey, RGB or RGBA uint8 array; ImageError if not."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            picture = Image.open(io.BytesIO(png), formats=["PNG"])
+            if picture.mode not in ("L", "RGB", "RGBA"):
+                picture = picture.convert("RGBA")
+            return np.asarray(picture)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageError("bomb", str(error)) from error
     except UnidentifiedImageError as error:

@@ -6,6 +6,7 @@ import streamlit as st
 from mnist_app import charts
 from mnist_app.classset import MAX_NAME, ClassSet, ClassSetError
 from mnist_app.data import TEST_IMAGES
+from mnist_app.owners import AccessError
 from mnist_app.predict import (
     DEFAULT_KEY,
     SURE_FROM,
@@ -28,7 +29,7 @@ from mnist_app.ui import (
     t,
     training_manager,
 )
-from mnist_app.ui.access import seen_model_choices, visitor
+from mnist_app.ui.access import access_text, seen_model_choices, visitor
 from mnist_app.ui.canvas import drawing_canvas
 from mnist_app.ui.inside import inside_panel
 
@@ -102,13 +103,14 @@ def drawing_tab(model, scaling: str, live: bool) -> None:
         stroke = st.slider(t("draw.stroke"), 4, 50, 20, key="draw_stroke",
                            help=t("help.draw_stroke"))  # fmt: skip
         canvas = drawing_canvas(stroke, side, key="draw_canvas", hint=t("draw.canvas_hint"))
+    image = canvas.image if canvas is not None else None  # None: nothing sent yet, or refused
     with right:
         if live:
-            live_drawing_reading(model, canvas.image_data, scaling)
+            live_drawing_reading(model, image, scaling)
         else:
-            drawing_reading(model, canvas.image_data, scaling)
+            drawing_reading(model, image, scaling)
         if not presenting():
-            class_set_form(canvas.image_bytes)
+            class_set_form(canvas.png if canvas is not None else None)
 
 
 def drawing_reading(model, image: np.ndarray | None, scaling: str, live: bool = False) -> None:
@@ -154,9 +156,11 @@ def add_to_class_set(drawing: bytes | None) -> None:
             raise ClassSetError("empty")
         class_set = ClassSet(manager.store.directory)
         class_set.add_drawing(digit, drawing, st.session_state.get("classset_name", ""),
-                              student=visitor().owner)  # fmt: skip
+                              visitor(), manager.store.class_rules())  # fmt: skip
     except ClassSetError as error:
         message = ("error", t(f"classroom.add.error.{error.reason}"))
+    except AccessError as error:  # over the class's limits on drawings
+        message = ("error", access_text(error))
     except StoreError:
         message = ("error", t("classroom.store_error"))
     else:

@@ -221,15 +221,19 @@ def test_the_teacher_sets_the_class_rules_and_students_read_them(store):
     at.toggle(key="rules_sees_all").set_value(False)
     at.number_input(key="rules_max_active").set_value(2)
     at.number_input(key="rules_max_cost").set_value(150.0)
+    at.number_input(key="rules_max_drawings").set_value(30)
+    at.number_input(key="rules_max_class_drawings").set_value(900)
     [save] = [b for b in at.button if b.label == "Save the rules"]
     at = save.click().run()
-    assert store.class_rules() == ClassRules(False, 2, 150e9)
+    assert store.class_rules() == ClassRules(False, 2, 150e9, max_drawings=30,
+                                             max_class_drawings=900)  # fmt: skip
     assert "Saved" in texts(at.success)
     at = open_page("pages/classroom.py", session=STUDENT)
     assert "access_rules_form" not in page_text(at) and "rules_max_active" not in page_text(at)
     summary = texts(at.caption)
     assert "each student sees only their own runs" in summary
     assert "at most 2 run(s) at once each" in summary and "runs up to 150 thousand" in summary
+    assert "at most 30 class-set drawings each, 900 in all" in summary
 
 
 def test_a_student_removes_only_their_own_drawings(store):

@@ -9,11 +9,13 @@ genuine MNIST, the shipped model.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
 import sqlite3
 import sys
+import tracemalloc
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ import services
 from PIL import Image
 from services import free_port
 from streamlit.testing.v1 import AppTest
+from test_classset import canvas_png, png_claiming
 from test_database import _until
 from test_text import (
     HOSTILE_HTML,
@@ -38,9 +41,11 @@ from test_text import (
 
 import mnist_app.jobs as jobs
 from mnist_app import charts, cli, database
+from mnist_app.classset import ClassSet
 from mnist_app.comparison import choice_label
 from mnist_app.config import ConfigError, RunConfig
 from mnist_app.data import DataError, load_mnist
+from mnist_app.i18n import translate
 from mnist_app.jobs import TrainingManager
 from mnist_app.live import live_view
 from mnist_app.owners import AccessError, ClassRules, Visitor, check_start
@@ -51,7 +56,13 @@ from mnist_app.predict import (
     model_card,
     read_digit,
 )
-from mnist_app.preprocess import ImageError, canvas_to_mnist, read_upload
+from mnist_app.preprocess import (
+    MAX_CANVAS_BYTES,
+    ImageError,
+    canvas_to_mnist,
+    read_canvas_value,
+    read_upload,
+)
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore, StoreError, UnreadableRun, UnreadableRunError
 
@@ -252,6 +263,49 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
         "image: blank 16-bit PNG": (
             lambda w, c: str(canvas_to_mnist(read_upload(_png("I;16", value=40_000)))),
             "None",
+        ),
+        # the Draw page's canvas value, sent by a websocket client rather than the canvas
+        "canvas: 9000×9000 PNG": (
+            lambda w, c: _forged_canvas(_data_url(_png("1", (9000, 9000)))),
+            r"^wrong_size: .*not the size of this canvas",
+        ),
+        "canvas: 20000×20000 PNG": (
+            lambda w, c: _forged_canvas(_data_url(png_claiming(20_000, 20_000))),
+            r"^wrong_size: .*not the size of this canvas",
+        ),
+        "canvas: a data URL that is not an image": (
+            lambda w, c: _forged_canvas(_data_url(b"hello, not a picture")),
+            r"^not_image: .*is not a PNG image",
+        ),
+        "canvas: a data URL without ;base64,": (
+            lambda w, c: _forged_canvas("data:image/png," + "A" * 100),
+            r"^not_canvas: .*not a PNG image from this canvas",
+        ),
+        "canvas: a JPEG data URL": (
+            lambda w, c: _forged_canvas(_data_url(canvas_png(), "data:image/jpeg;base64,")),
+            r"^not_canvas: .*not a PNG image from this canvas",
+        ),
+        "canvas: not base64": (
+            lambda w, c: _forged_canvas("data:image/png;base64,<script>alert(1)</script>"),
+            r"^not_canvas: .*not a PNG image from this canvas",
+        ),
+        "canvas: over 4 MB": (
+            lambda w, c: _forged_canvas(_data_url(canvas_png() + b"\0" * MAX_CANVAS_BYTES)),
+            r"^too_big: .*larger than a canvas drawing can be \(4 MB\)",
+        ),
+        "canvas: forged value on the Draw page": (
+            lambda w, c: _draw_page_says(_data_url(_png("1", (9000, 9000)))),
+            r"^The drawing that reached the server is not the size of this canvas, so it was not "
+            r"read\. Clear the canvas \(bin\) and draw again\.$",
+        ),
+        # the class set's limits on drawings (a class server)
+        "class set: a student over their limit": (
+            lambda w, c: _class_set_over(monkeypatch, w, ClassRules(max_drawings=3), own=3),
+            r"you already have 3 drawings in the class set, the limit for one student is 3",
+        ),
+        "class set: the class over its limit": (
+            lambda w, c: _class_set_over(monkeypatch, w, ClassRules(max_class_drawings=5), own=0),
+            r"the class set already holds 5 drawings, the class's limit of 5",
         ),
         # model files
         "model: missing": (
@@ -721,6 +775,70 @@ def _picker_shows(world: World) -> str:
     typed = _labelled(world, "abc\u202eevil")
     assert world.store.get(typed).label == "abcevil"
     return choice_label(world.store.get(_labelled(world, "abc\u202eevil", raw=True)), "en")
+
+
+def _data_url(data: bytes, header: str = "data:image/png;base64,") -> str:
+    return header + base64.b64encode(data).decode()
+
+
+def _forged_canvas(data_url: str) -> str:
+    """A canvas value sent by hand, checked as the Draw page checks it: refused before anything
+    is decoded (the memory taken stays under the value's own size and 1 MB; decoding a
+    9000×9000 one took 507 MB), with the reason and the page's message."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageError) as caught:
+            read_canvas_value(data_url, 280)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < len(data_url) + 2**20, f"{peak:,} bytes"
+    reason = caught.value.reason
+    return f"{reason}: " + translate(f"draw.canvas_error.{reason}", "en", limit=4)
+
+
+# The Draw page's canvas step, given a forged value (AppTest cannot drive the canvas itself).
+CHECKED_CANVAS_SCRIPT = """
+import streamlit as st
+from streamlit_drawable_canvas import CanvasResult
+
+from mnist_app.ui.canvas import checked_drawing
+
+drawing = checked_drawing(CanvasResult(None, st.session_state["forged"], True), 280)
+st.write("nothing read" if drawing is None else "read")
+"""
+
+
+def _draw_page_says(data_url: str) -> str:
+    """The page's one plain line for a forged canvas value: no traceback, no server path, and
+    the page goes on with nothing read."""
+    at = AppTest.from_string(CHECKED_CANVAS_SCRIPT, default_timeout=30)
+    at.session_state["lang"] = "en"
+    at.session_state["forged"] = data_url
+    at.run()
+    assert not at.exception
+    assert [m.value for m in at.markdown] == ["nothing read"]
+    said = " | ".join(str(e.value) for e in at.error)
+    assert "Traceback" not in said and not re.search(r"/(work|root|usr|tmp)/", said)
+    return said
+
+
+def _class_set_over(monkeypatch, world: World, rules: ClassRules, own: int) -> str:
+    """A student adds a drawing to a class set holding `own` of theirs and others' up to 5:
+    refused under `rules`, and the set is as it was."""
+    monkeypatch.setenv("MNIST_LAB_TEACHER_CODE", "profe")  # a class server
+    class_set = ClassSet(world.home)
+    x, y = load_mnist()[2:]
+    for i in range(max(own, 5)):
+        class_set.add(int(y[i]), x[i], student=STUDENT if i < own else "6" * 32)
+    before = class_set.arrays()
+    said = refused(
+        AccessError,
+        lambda: class_set.add_drawing(7, canvas_png(), visitor=Visitor(STUDENT), rules=rules),
+    )
+    after = class_set.arrays()
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    return said
 
 
 STUDENT = "5" * 32  # a well-formed owner id

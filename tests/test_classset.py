@@ -10,6 +10,8 @@ from PIL import Image, ImageDraw
 
 from mnist_app.classset import MAX_DRAWING_BYTES, ClassSet, ClassSetError, leaderboard
 from mnist_app.data import load_mnist, scale_images
+from mnist_app.database import class_digits
+from mnist_app.owners import AccessError, ClassRules, Visitor
 from mnist_app.predict import DEFAULT_KEY, ModelChoice, default_model_path, load_model, model_card
 from mnist_app.preprocess import canvas_to_mnist
 
@@ -55,7 +57,9 @@ def test_a_drawing_is_stored_as_the_image_the_network_sees(class_set):
     assert entry.image.dtype == np.uint8 and entry.image.shape == (28, 28)
     np.testing.assert_array_equal(entry.image, expected.astype(np.uint8))
     assert entry.image.max() == 255 and entry.image[0, 0] == 0  # ink bright on black, as MNIST
-    assert class_set.drawing(entry_id) == drawing
+    # Kept: a small grey copy of the drawing, not the canvas's own PNG.
+    copy = Image.open(io.BytesIO(class_set.drawing(entry_id)))
+    assert (copy.format, copy.mode, copy.size) == ("PNG", "L", (56, 56))
 
 
 def test_add_list_count_delete(class_set):
@@ -218,3 +222,95 @@ def test_a_long_name_is_refused(class_set):
         class_set.add_drawing(7, canvas_png(), name="x" * 41)
     assert refused.value.reason == "name"
     assert class_set.entries() == []
+
+
+def noisy_seven(side: int = 440) -> bytes:
+    """A projector-size canvas PNG of a 7 on faint grey noise: nearly incompressible (~0.5 MB)."""
+    rng = np.random.default_rng(7)
+    pixels = np.zeros((side, side, 4), np.uint8)
+    pixels[..., :3] = rng.integers(0, 40, (side, side, 3))  # below the ink threshold
+    pixels[..., 3] = 255
+    picture = Image.fromarray(pixels)
+    ImageDraw.Draw(picture).line([(110, 95), (330, 95), (190, 360)], fill=(255,) * 4, width=32)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_drawing_is_kept_in_a_few_kb_and_reads_as_the_same_28x28_image(class_set):
+    drawing = noisy_seven()
+    assert len(drawing) > 400_000
+    entry_id = class_set.add_drawing(7, drawing)
+    kept = class_set.drawing(entry_id)
+    assert len(kept) <= 4_000, len(kept)  # a 56×56 grey PNG, not the canvas's own
+    expected = np.round(canvas_to_mnist(np.asarray(Image.open(io.BytesIO(drawing)))) * 255)
+    x, y = class_set.arrays()
+    np.testing.assert_array_equal(x, expected.astype(np.uint8)[np.newaxis])
+    assert y.tolist() == [7]
+    # The copy is the drawing's ink, bright on black: the 7's bar is along its top.
+    copy = np.asarray(Image.open(io.BytesIO(kept)))
+    assert copy[12, 14:42].min() > 200 and copy[50, :10].max() < 32  # the noise stays faint
+
+
+def test_a_store_from_before_with_raw_pngs_still_reads(class_set):
+    """Older stores kept each canvas's own PNG in `drawing`: those rows read as they are."""
+    drawing = canvas_png()
+    image = np.round(canvas_to_mnist(np.asarray(Image.open(io.BytesIO(drawing)))) * 255)
+    with class_set.engine.begin() as db:
+        db.execute(class_digits.insert(), dict(created_at=1.0, digit=7, name="", student=None,
+                   image=image.astype(np.uint8).tobytes(), drawing=drawing))  # fmt: skip
+    [entry] = class_set.entries()
+    assert class_set.drawing(entry.id) == drawing
+    np.testing.assert_array_equal(class_set.arrays()[0][0], image.astype(np.uint8))
+    class_set.add_drawing(1, canvas_png(strokes=(((140, 40), (140, 240)),)))  # and it grows
+    assert class_set.counts()[1] == 1 and class_set.counts()[7] == 1
+
+
+ANA, BEA = "a" * 32, "b" * 32
+
+
+def some_digits(class_set: ClassSet, count: int, student: str) -> None:
+    x, y = load_mnist()[2:]
+    for i in range(count):
+        class_set.add(int(y[i]), x[i], student=student)
+
+
+def test_a_student_over_their_limit_is_refused_and_the_teacher_is_not(class_set, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_TEACHER_CODE", "profe")  # a class server
+    rules = ClassRules(max_drawings=3)
+    some_digits(class_set, 3, ANA)
+    with pytest.raises(AccessError) as refused:
+        class_set.add_drawing(7, canvas_png(), visitor=Visitor(ANA), rules=rules)
+    assert refused.value.reason == "too_many_drawings"
+    assert refused.value.values == {"count": 3, "limit": 3}
+    assert sum(class_set.counts()) == 3  # nothing stored
+    class_set.add_drawing(7, canvas_png(), visitor=Visitor(BEA), rules=rules)  # another student
+    class_set.add_drawing(1, canvas_png(strokes=(((140, 40), (140, 240)),)),
+                          visitor=Visitor(ANA, teacher=True), rules=rules)  # fmt: skip
+    assert sum(class_set.counts()) == 5
+
+
+def test_the_class_limit_holds_for_everyone_and_defaults_apply(class_set, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_TEACHER_CODE", "profe")
+    some_digits(class_set, 4, BEA)
+    for visitor in (Visitor(ANA), Visitor(ANA, teacher=True)):
+        with pytest.raises(AccessError) as refused:
+            class_set.add_drawing(7, canvas_png(), visitor=visitor,
+                                  rules=ClassRules(max_class_drawings=4))  # fmt: skip
+        assert "already holds 4 drawings, the class's limit of 4" in str(refused.value)
+    assert sum(class_set.counts()) == 4
+    assert ClassRules().max_drawings == 200 and ClassRules().max_class_drawings == 5_000
+    class_set.add_drawing(7, canvas_png(), visitor=Visitor(ANA))  # the defaults: room left
+    assert sum(class_set.counts()) == 5
+
+
+@pytest.mark.parametrize(
+    ("stored", "each", "all_"),
+    [({}, 200, 5_000), ({"max_drawings": 30, "max_class_drawings": 900}, 30, 900),
+     ({"max_drawings": 0, "max_class_drawings": "lots"}, 200, 5_000),
+     ({"max_drawings": True, "max_class_drawings": 10**9}, 200, 5_000)],
+)  # fmt: skip
+def test_the_drawing_limits_are_read_back_or_fall_back_to_the_defaults(stored, each, all_):
+    rules = ClassRules.from_dict(stored)
+    assert (rules.max_drawings, rules.max_class_drawings) == (each, all_)
+    assert ClassRules.from_dict(rules.to_dict()) == rules

@@ -12,6 +12,7 @@ import streamlit as st
 from mnist_app.config import PRESETS, RunConfig
 from mnist_app.jobs import TrainingManager
 from mnist_app.owners import (
+    MOST_DRAWINGS,
     AccessError,
     ClassRules,
     Visitor,
@@ -179,6 +180,11 @@ def class_rules_panel(store: RunStore) -> None:
                         value=(rules.max_cost or 0) / COST_UNIT, format="%g",
                         key="rules_max_cost")  # fmt: skip
         st.caption(t("access.rules.costs", costs=preset_costs()))
+        st.number_input(t("access.rules.max_drawings"), min_value=1, max_value=MOST_DRAWINGS,
+                        value=rules.max_drawings, step=10, key="rules_max_drawings")  # fmt: skip
+        st.number_input(t("access.rules.max_class_drawings"), min_value=1, step=100,
+                        max_value=MOST_DRAWINGS, value=rules.max_class_drawings,
+                        key="rules_max_class_drawings")  # fmt: skip
         st.form_submit_button(t("access.rules.save"), on_click=_save_rules, args=(store,),
                               icon=":material/save:")  # fmt: skip
 
@@ -192,6 +198,8 @@ def _save_rules(store: RunStore) -> None:
         everyone_sees_all=bool(st.session_state["rules_sees_all"]),
         max_active=int(active) or None,
         max_cost=most * COST_UNIT if most > 0 else None,
+        max_drawings=int(st.session_state["rules_max_drawings"]),
+        max_class_drawings=int(st.session_state["rules_max_class_drawings"]),
     ))  # fmt: skip
     st.session_state["access_rules_saved"] = True
 
@@ -207,4 +215,6 @@ def rules_summary(rules: ClassRules) -> str:
               else t("access.rules.active_none"))  # fmt: skip
     most = (t("access.rules.cost", limit=number_text(rules.max_cost / COST_UNIT))
             if rules.max_cost else t("access.rules.cost_none"))  # fmt: skip
-    return t("access.rules.summary", sees=sees, active=active, cost=most)
+    drawings = t("access.rules.drawings", each=number_text(rules.max_drawings),
+                 all=number_text(rules.max_class_drawings))  # fmt: skip
+    return t("access.rules.summary", sees=sees, active=active, cost=most, drawings=drawings)
