@@ -4,6 +4,7 @@ import json
 
 import pytest
 from apptest_text import open_page, page_text, texts
+from test_text import ISSUE_LABEL, PLOTLY_TEMPLATE_FIELD, plotly_shows, plotly_tags
 
 from mnist_app.config import RunConfig
 from mnist_app.i18n import LANGUAGES, missing_placeholder, translate
@@ -92,3 +93,24 @@ def test_a_damaged_model_file_is_reported_not_raised(tmp_path, lab_home):
     assert not at.exception
     assert "cannot be used: its file is missing or damaged" in texts(at.error)
     assert not at.get("plotly_chart")
+
+
+def test_a_label_of_html_is_text_in_the_legend_and_the_hover(shipped_measured):
+    """A run's label goes into the chart's names and hovers: plotly.js must show it as text
+    (tests/test_text.py's reading of its rules), not as a link, bold or 90-px text."""
+    store = shared_manager().store
+    path = default_model_path()  # measured already: the page draws it at once
+    config = RunConfig(scaling=model_card(path)["config"]["scaling"])
+    run_id = store.create(config)
+    store.record_outcome(run_id, Outcome(RunStatus.FINISHED, model_path=str(path)))
+    store.set_label(run_id, ISSUE_LABEL, "")
+    at = open_page(PAGE, "en", session={"robustness_models": [run_id]})
+    lines = [trace for trace in chart(at)["data"] if trace["type"] == "scatter"]
+    assert len(lines) == len(FAMILIES)
+    for line in lines:
+        assert plotly_shows(line["name"]) == f"{ISSUE_LABEL} · {run_id[:6]}"
+        template = line["hovertemplate"]
+        assert set(plotly_tags(template)) == {"<br>", "<extra>", "</extra>"}
+        fields = {match.group(1) for match in PLOTLY_TEMPLATE_FIELD.finditer(template)}
+        assert fields == {"customdata[0]", "customdata[1]", "customdata[2]", "y"}
+        assert plotly_shows(template.split("<br>")[0]) == plotly_shows(line["name"])
