@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -116,23 +117,34 @@ class Selection:
     skipped: list[tuple[str, str]]  # (what the URL said, reason: malformed/unknown/unreadable)
     too_many: bool = False
 
+    def skipped_by_reason(self) -> dict[str, list[str]]:
+        """What was skipped, by reason (in the order the reasons first came): the page says
+        each reason once, however many ids the address named."""
+        grouped: dict[str, list[str]] = {}
+        for text, reason in self.skipped:
+            grouped.setdefault(reason, []).append(text)
+        return grouped
+
 
 def parse_run_ids(text: str) -> tuple[list[str], list[str]]:
     """`a,b,c` from a URL as (well-formed run ids, in order and once each; the other parts)."""
-    ids, bad = [], []
+    ids, bad = {}, []  # a dict keeps the order and finds a repeat at once, among thousands
     for part in (p.strip() for p in (text or "").split(",")):
         if not part:
             continue
         if RUN_ID.fullmatch(part):
-            if part not in ids:
-                ids.append(part)
+            ids.setdefault(part)
         else:
             bad.append(part)
-    return ids, bad
+    return list(ids), bad
 
 
-def select_runs(store: RunStore, text: str) -> Selection:
-    """The stored runs a `?runs=` value names, at most MAX_COMPARE; the rest reported."""
+def select_runs(
+    store: RunStore, text: str, may_see: Callable[[Run], bool] = lambda run: True
+) -> Selection:
+    """The stored runs a `?runs=` value names, the first MAX_COMPARE ids only; the rest
+    reported. A run this visitor may not see (`may_see`) is reported as unknown, in its place,
+    so the answer does not tell that it exists."""
     ids, bad = parse_run_ids(text)
     skipped = [(part, "malformed") for part in bad]
     runs = []
@@ -142,7 +154,7 @@ def select_runs(store: RunStore, text: str) -> Selection:
         except UnreadableRunError:
             skipped.append((run_id, "unreadable"))
             continue
-        if run is None:
+        if run is None or not may_see(run):
             skipped.append((run_id, "unknown"))
         else:
             runs.append(run)

@@ -40,7 +40,7 @@ MOST_DRAWINGS = 100_000  # the most either limit may be set to
 
 class AccessError(PermissionError):
     """Something this visitor may not do; the message says why. `reason` is a word for a
-    translated message ("not_yours", "wrong_code", "too_many", "too_costly", "hidden")."""
+    translated message ("not_yours", "wrong_code", "locked_out", "too_many", "too_costly")."""
 
     def __init__(self, reason: str, message: str, **values: object):
         super().__init__(message)
@@ -67,7 +67,7 @@ def is_teacher_code(code: str) -> bool:
     """Whether `code` is the teacher's code (compared in constant time). No code set: nobody
     is the teacher, whatever they type."""
     expected = os.environ.get(TEACHER_ENV, "")
-    return bool(expected) and hmac.compare_digest(code.encode(), expected.encode())
+    return bool(expected) and hmac.compare_digest(_utf8(code), _utf8(expected))
 
 
 @dataclass(frozen=True)
@@ -216,7 +216,17 @@ def viewing_pass(key: bytes, what: str) -> str:
 
 
 def is_viewing_pass(key: bytes, what: str, given: object) -> bool:
-    return isinstance(given, str) and hmac.compare_digest(viewing_pass(key, what), given)
+    """Whether `given` is `what`'s pass (compared in constant time, as bytes: any text the
+    address carried, é or emoji, is simply not the pass)."""
+    return isinstance(given, str) and hmac.compare_digest(
+        viewing_pass(key, what).encode(), _utf8(given)
+    )
+
+
+def _utf8(text: str) -> bytes:
+    """Any str as bytes, even one with a lone surrogate (hmac.compare_digest takes only ASCII
+    str)."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 def cost(config: RunConfig) -> float:

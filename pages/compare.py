@@ -3,14 +3,21 @@
 import streamlit as st
 
 from mnist_app import charts
-from mnist_app.comparison import choice_label, highlight_columns, select_runs, settings_table
+from mnist_app.comparison import (
+    Selection,
+    choice_label,
+    highlight_columns,
+    select_runs,
+    settings_table,
+)
 from mnist_app.experiments import MAX_COMPARE, differing_fields, run_name
 from mnist_app.text import escape_markdown
-from mnist_app.ui import language, t, training_manager
+from mnist_app.ui import language, number_text, t, training_manager
 from mnist_app.ui.access import visible
 
 PICKED = "compare_runs"  # the multiselect's key
 SEEN_URL = "compare_url"  # the ?runs= value the multiselect was last set from
+SHOWN_SKIPPED = 5  # ids named in a message about those skipped; the rest are counted
 store = training_manager().store
 
 
@@ -39,10 +46,19 @@ def push_to_url() -> None:
     st.session_state[SEEN_URL] = value
 
 
-def report_skipped(skipped: list[tuple[str, str]], too_many: bool) -> None:
-    for text, reason in skipped:
-        st.warning(t(f"compare.skipped.{reason}", run=escape_markdown(text)))
-    if too_many:
+def report_skipped(selection: Selection) -> None:
+    """One message per reason, however many ids the address named (the first few shown)."""
+    for reason, texts in selection.skipped_by_reason().items():
+        shown = [escape_markdown(text[:40]) for text in texts[:SHOWN_SKIPPED]]
+        if len(texts) == 1:
+            st.warning(t(f"compare.skipped.{reason}", run=shown[0]))
+        else:
+            more = len(texts) > SHOWN_SKIPPED
+            runs = ", ".join(shown) + (", …" if more else "")
+            st.warning(
+                t(f"compare.skipped_many.{reason}", count=number_text(len(texts)), runs=runs)
+            )
+    if selection.too_many:
         st.warning(t("compare.too_many", most=MAX_COMPARE))
 
 
@@ -79,10 +95,10 @@ def show_comparison(runs: list) -> None:
 # --- the page ------------------------------------------------------------------------------
 st.title(t("nav.compare"))
 st.write(t("compare.intro"))
-selection = select_runs(store, url_value())
 options = {run.id: run for run in visible(store, store.list())}  # as the class's rules allow
-hidden = [(run.id, "unknown") for run in selection.runs if run.id not in options]
-report_skipped(selection.skipped + hidden, selection.too_many)
+selection = select_runs(store, url_value(), lambda run: bool(visible(store, [run])))
+options |= {run.id: run for run in selection.runs}  # named, seen, if past the list's newest
+report_skipped(selection)
 lang = language()
 sync_from_url(list(options), [run.id for run in selection.runs])
 st.multiselect(

@@ -39,11 +39,11 @@ from mnist_app.ui import (
 from mnist_app.ui.access import if_theirs, may_change, may_start, show_refusal, visible, visitor
 from mnist_app.ui.train_form import (
     LEARNING_RATES,
-    REFUSED,
     SAVED,
     build_config,
     config_error_text,
     keep_setup_in_url,
+    link_refusals,
     open_shared_setup,
     refusal_text,
     restore_settings,
@@ -69,7 +69,8 @@ def start_run(config: RunConfig, preset: str | None) -> None:
 
 def watched_run() -> Run | None:
     """The run this tab follows: from the URL (reload) or the session (back from another page)."""
-    run_id = st.query_params.get("run") or st.session_state.get("train_run")
+    linked = st.query_params.get("run")
+    run_id = linked or st.session_state.get("train_run")
     if not run_id:
         return None
     try:
@@ -78,11 +79,14 @@ def watched_run() -> Run | None:
         st.error(t("train.unreadable", run=escape_markdown(error.run_id)))
         st.code(error.reason, language=None)
         return None
-    if run is not None and not visible(manager.store, [run]):
-        st.warning(t("access.hidden"), icon=":material/visibility_off:")
+    if run is None or not visible(manager.store, [run]):  # hidden reads as unknown: no hint
+        st.session_state.pop("train_run", None)
+        if linked:  # the URL is anyone's: shown as text, cut short
+            st.error(
+                t("train.unknown", run=escape_markdown(linked[:40])), icon=":material/link_off:"
+            )
         return None
-    if run is not None:
-        st.query_params["run"] = st.session_state["train_run"] = run_id
+    st.query_params["run"] = st.session_state["train_run"] = run_id
     return run
 
 
@@ -302,7 +306,7 @@ if presenting():  # projector mode: the run alone, across the whole width
 else:
     settings, outcome = st.columns([2, 3], gap="large")
     with settings:
-        for refusal in st.session_state.pop(REFUSED, ()):
+        for refusal in link_refusals():
             st.warning(refusal_text(refusal), icon=":material/link_off:")
         values = settings_widgets()
 with outcome:

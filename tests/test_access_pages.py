@@ -19,11 +19,13 @@ from test_runs_page import (  # noqa: F401  (store and trained are fixtures)
     trained,
 )
 
+from mnist_app import lockout
 from mnist_app.classset import ClassSet
 from mnist_app.config import RunConfig
 from mnist_app.data import load_mnist
 from mnist_app.experiments import Sweep, make_vary
 from mnist_app.jobs import shared_manager
+from mnist_app.lockout import Allowance, CodeLimiter
 from mnist_app.owners import ClassRules, Visitor, cost
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome
@@ -94,7 +96,7 @@ def test_hidden_runs_leave_every_list_but_the_students_own(store, trained):
     assert table_ids(open_page("pages/runs.py", session=STUDENT)) == [anas]
     assert set(table_ids(open_page("pages/runs.py", session=TEACHER))) == {beas, anas}
     at = open_page("pages/train.py", session=STUDENT, run=beas)
-    assert "visible only to them" in texts(at.warning)
+    assert texts(at.error).startswith(f"There is no run '{beas}' here")  # as if there were none
     assert not at.get("plotly_chart")  # nothing of the run shown
     at = open_page("pages/compare.py", session=STUDENT, runs=f"{anas},{beas}")
     assert at.multiselect(key="compare_runs").value == [anas]
@@ -206,6 +208,25 @@ def test_the_teacher_s_code_opens_teacher_mode_and_a_wrong_one_does_not(store, t
     assert at.session_state["teacher_mode"]
     at.switch_page("pages/runs.py").run()
     assert not select(at, 0).text_input(key=f"runs_label_{beas}").disabled  # the teacher's
+
+
+def test_guesses_from_many_sessions_meet_one_limiter_that_says_how_long_to_wait(monkeypatch):
+    limiter = CodeLimiter(Allowance(free=1), Allowance(free=2), clock=lambda: 0.0)  # time stands
+    monkeypatch.setattr(lockout, "TEACHER_CODE", limiter)  # the server's one, made fresh
+    said = [  # the message the sidebar shows (AppTest draws no sidebar after the first run)
+        wrong_code_message(teacher_form(home({"owner": f"{tab:032x}"}), "guess"))
+        for tab in range(3)  # three sessions, three students
+    ]
+    assert said == ["That is not the teacher's code."] * 2 + [
+        "That is not the teacher's code. Wait 1 s before the next try."
+    ]
+    at = teacher_form(home(STUDENT), CODE)  # the right code, while the server waits
+    assert wrong_code_message(at) == "Too many wrong codes: try again in 1 s."
+    assert "teacher_mode" not in at.session_state
+
+
+def wrong_code_message(at: AppTest) -> str:
+    return at.session_state["access_wrong_code"]
 
 
 def test_without_a_code_set_nobody_is_the_teacher(store, monkeypatch):

@@ -20,6 +20,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import keras
 import numpy as np
@@ -27,6 +28,7 @@ import pytest
 import services
 from PIL import Image
 from services import free_port
+from starlette.requests import Request
 from streamlit.testing.v1 import AppTest
 from test_classset import canvas_png, png_claiming
 from test_database import _until
@@ -45,9 +47,10 @@ from mnist_app.classset import ClassSet
 from mnist_app.comparison import choice_label
 from mnist_app.config import ConfigError, RunConfig
 from mnist_app.data import DataError, load_mnist
+from mnist_app.experiments import Sweep, make_vary
 from mnist_app.i18n import translate
 from mnist_app.jobs import TrainingManager
-from mnist_app.live import live_view
+from mnist_app.live import live_endpoint, live_view, sweep_endpoint
 from mnist_app.owners import AccessError, ClassRules, Visitor, check_start
 from mnist_app.predict import (
     ModelFileError,
@@ -396,6 +399,14 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
         # live API ids
         "api: 10,000-character id": (lambda w, c: str(_view(w, "x" * 10_000)), "^None$"),
         "api: SQL in the id": (lambda w, c: str(_view(w, "'; DROP TABLE runs; --")), "^None$"),
+        "api: a viewing pass of é and …": (
+            lambda w, c: _non_ascii_pass(monkeypatch, w),
+            r'^404 \{"error":"no such run"\} \| 404 \{"error":"no such sweep"\}$',
+        ),
+        "api: a hidden run and sweep": (
+            lambda w, c: _hidden_reads_as_unknown(monkeypatch, w),
+            r'^404 \{"error":"no such run"\}$',  # as for an id nobody made
+        ),
         "api: unreadable run": (
             lambda w, c: refused(
                 UnreadableRunError, lambda: _view(w, _corrupt_row(w, "history", "[1]"))
@@ -411,11 +422,33 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
             lambda w, c: _page_markdown(
                 "pages/train.py", run="[x](http://evil.example)", lang="en"
             ),
-            r"^(?!.*evil).*Train",  # no such run: the page, and nothing of the URL on it
+            r"^(?!.*\]\(http).*There is no run '\\\[x\\\]",  # said as text, never a link
         ),
         "url ?lang=klingon": (
             lambda w, c: _page_markdown("pages/train.py", lang="klingon"),
             "Entrenar",
+        ),
+        "url /train?run=../../etc/passwd": (
+            lambda w, c: _page_markdown("pages/train.py", run="../../etc/passwd", lang="en"),
+            r"There is no run '\\\.\\\.\\/\\\.\\\.\\/etc\\/passwd' here",  # as text
+        ),
+        "url /train?run=<a deleted run>": (
+            lambda w, c: _train_link_to_deleted(w),
+            r"^There is no run '[0-9a-f]{12}' here: .* or the run was deleted",
+        ),
+        "url /train?run=<another student's hidden run>": (
+            lambda w, c: _train_link_to_hidden(monkeypatch, w),
+            r"^There is no run '[0-9a-f]{12}' here: the link may be old",  # as for no run at all
+        ),
+        "url /train?preset=nope&learning_rate=nan, page run again": (
+            lambda w, c: _link_refusals_stay(),
+            r"^The link names a preset, «nope», .* \| The link's Learning rate «nan» is not",
+        ),
+        "url /compare?runs= with 5,000 ids": (
+            lambda w, c: _compare_five_thousand(w),
+            r"^2,500 parts of the address are not valid run ids: skipped \(x0, x1, x2, x3, x4, "
+            r"…\)\. \| There are no runs 000000000000, 000000000001, .*, …: 8 skipped .* \| "
+            r"The address names more than 10 runs: the first 10 are compared\.$",
         ),
         "image: pure noise": (
             lambda w, c: str(_reading_of(np.random.default_rng(0).integers(0, 256, (280, 280)))),
@@ -556,6 +589,103 @@ def _page_markdown(page: str, **query: str) -> str:
     assert not at.exception
     shown = [*at.markdown, *at.info, *at.warning, *at.error, *at.title, *at.caption]
     return " | ".join(str(element.value) for element in shown)
+
+
+def _train_link_to_deleted(world: World) -> str:
+    """/train?run=<id> of a run deleted since: the page says there is no such run."""
+    run_id = world.store.create(RunConfig(limit=300))
+    world.store.record_outcome(run_id, Outcome(RunStatus.STOPPED))
+    world.store.delete(run_id)
+    at = _opened("pages/train.py", run=run_id, lang="en")
+    return " | ".join(str(error.value) for error in at.error)
+
+
+def _hidden_from_students(monkeypatch, world: World) -> tuple[str, str]:
+    """A class server whose teacher hides each student's runs: another student's run and sweep
+    (this visitor has no owner id: a student, not theirs)."""
+    monkeypatch.setenv("MNIST_LAB_TEACHER_CODE", "profe")
+    world.store.set_class_rules(ClassRules(everyone_sees_all=False))
+    sweep = Sweep(RunConfig(limit=300), (make_vary("learning_rate", [0.001, 0.01]),))
+    sweep_id = world.store.create_sweep(sweep.to_dict())
+    run_id = world.store.create(RunConfig(limit=300), sweep_id=sweep_id, student=STUDENT)
+    world.made.append(run_id)
+    return run_id, sweep_id
+
+
+def _train_link_to_hidden(monkeypatch, world: World) -> str:
+    """/train?run=<a hidden run> reads word for word as /train?run=<no such run>."""
+    hidden, _ = _hidden_from_students(monkeypatch, world)
+    said = {}
+    for run_id in (hidden, UNKNOWN):
+        at = _opened("pages/train.py", run=run_id, lang="en")
+        said[run_id] = " | ".join(str(e.value) for e in [*at.error, *at.warning, *at.info])
+    assert said[hidden].replace(hidden, "ID") == said[UNKNOWN].replace(UNKNOWN, "ID")
+    return said[hidden]
+
+
+def _live_api(kind: str, item_id: str, **query: str) -> str:
+    """What GET /api/{kind}s/{item_id}/live?{query} answers: its status and body."""
+    endpoint = {"run": live_endpoint, "sweep": sweep_endpoint}[kind]
+    request = Request({"type": "http", "method": "GET", "path": f"/api/{kind}s/{item_id}/live",
+                       "query_string": urlencode(query).encode(), "headers": [],
+                       "path_params": {f"{kind}_id": item_id}})  # fmt: skip
+    response = endpoint(request)
+    return f"{response.status_code} {response.body.decode()}"
+
+
+def _non_ascii_pass(monkeypatch, world: World) -> str:
+    """A hidden run's and sweep's live view asked with a viewing pass of é and …: no such."""
+    run_id, sweep_id = _hidden_from_students(monkeypatch, world)
+    tail = {"lang": "en", "pass": "é…" * 16}
+    return f"{_live_api('run', run_id, **tail)} | {_live_api('sweep', sweep_id, **tail)}"
+
+
+def _hidden_reads_as_unknown(monkeypatch, world: World) -> str:
+    """The live API answers a hidden run or sweep exactly as one that does not exist."""
+    run_id, sweep_id = _hidden_from_students(monkeypatch, world)
+    for kind, hidden in (("run", run_id), ("sweep", sweep_id)):
+        assert _live_api(kind, hidden, lang="en") == _live_api(kind, UNKNOWN, lang="en")
+    return _live_api("run", run_id, lang="en")
+
+
+def _link_refusals_stay() -> str:
+    """What a link could not use is still said on the page's next runs (the student-id
+    component's rerun came a moment after the first), until the student changes a setting."""
+    at = _opened("pages/train.py", preset="nope", learning_rate="nan", lang="en")
+    first = [str(w.value) for w in at.warning]
+    assert len(first) == 2
+    for _ in range(2):
+        at.run()
+        assert [str(w.value) for w in at.warning] == first
+    assert at.select_slider(key="train_learning_rate").value == RunConfig().learning_rate
+    at.select_slider(key="train_learning_rate").set_value(0.01).run()
+    assert not at.warning  # the student changed something: the link's word is done
+    return " | ".join(first)
+
+
+def _compare_five_thousand(world: World) -> str:
+    """/compare?runs= with two real runs, then 2,500 unknown ids and 2,500 malformed: one
+    message per kind, the first ten ids looked up, the two runs compared."""
+    other = world.store.create(RunConfig(limit=300))
+    world.made.append(other)
+    named = [world.good_run, other]
+    for n in range(2500):
+        named += [f"{n:012x}", f"x{n}"]
+    at = _opened("pages/compare.py", runs=",".join(named), lang="en")
+    assert at.multiselect(key="compare_runs").value == [world.good_run, other]
+    return " | ".join(str(w.value) for w in at.warning)
+
+
+def _opened(page: str, **query: str) -> AppTest:
+    """The app opened on `page` with these URL parameters."""
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"),
+                           default_timeout=60)  # fmt: skip
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception
+    return at
 
 
 def _reading_of(image: np.ndarray) -> str:
@@ -842,6 +972,7 @@ def _class_set_over(monkeypatch, world: World, rules: ClassRules, own: int) -> s
 
 
 STUDENT = "5" * 32  # a well-formed owner id
+UNKNOWN = "0a0b0c0d0e0f"  # a well-formed run id that no run has
 CASE_NAMES = list(_cases(pytest.MonkeyPatch()))
 
 

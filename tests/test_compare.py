@@ -145,6 +145,24 @@ def test_run_ids_from_a_url_are_checked_and_reported(lab_home, trained):
     assert select_runs(store, many).too_many and not selection.too_many
 
 
+def test_thousands_of_ids_give_one_report_per_reason_and_a_hidden_run_reads_as_unknown(
+    lab_home, trained
+):
+    store = RunStore(lab_home)
+    seen, hidden = stored(store, trained).id, stored(store, trained).id
+    named = [f"{n:012x}" for n in range(3)] + [hidden, seen] + [f"x{n}" for n in range(5000)]
+    selection = select_runs(store, ",".join(named), may_see=lambda run: run.id != hidden)
+    assert [run.id for run in selection.runs] == [seen]
+    grouped = selection.skipped_by_reason()
+    assert list(grouped) == ["malformed", "unknown"]
+    assert grouped["malformed"] == [f"x{n}" for n in range(5000)]
+    # The hidden run is in its place among the unknown ones: nothing tells it exists.
+    assert grouped["unknown"] == [*named[:3], hidden]
+    ids = [f"{n:012x}" for n in range(5000)]
+    assert parse_run_ids(",".join(ids + ids)) == (ids, [])  # once each, in order
+    assert len(select_runs(store, ",".join(ids)).skipped) == 10  # only the first ten looked up
+
+
 def test_the_runs_table_rows_describe_each_run(lab_home, trained):
     store = RunStore(lab_home)
     parent = stored(store, trained, "first try")

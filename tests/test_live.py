@@ -142,9 +142,12 @@ def test_hidden_runs_answer_only_to_the_pass_their_page_gave(app_url, served_hom
             pass_query(store, what) for what in (f"run:{mine}", f"sweep:{sweep}")
         )
         assert run_pass == f"&pass={viewing_pass(key, f'run:{mine}')}"
-        for url in (runs.format(mine), runs.format(theirs)):  # no pass, or a made-up one
-            for tail in ("", "&pass=" + "0" * 32, "&pass=<script>"):
+        # No pass, a made-up one or one of é and … (not ASCII): as if there were no such run.
+        for url in (runs.format(mine), runs.format(theirs), runs.format("0a0b0c0d0e0f")):
+            for tail in ("", "&pass=" + "0" * 32, "&pass=<script>", "&pass=%C3%A9%E2%80%A6"):
                 assert _get(f"{url}?lang=en{tail}")[::2] == (404, {"error": "no such run"})
+        assert _get(f"{sweeps.format(sweep)}?lang=en&pass=%C3%A9")[::2] == (
+            404, {"error": "no such sweep"})  # fmt: skip
         status, _, view = _get(f"{runs.format(mine)}?lang=en{run_pass}")
         assert status == 200 and view["run_id"] == mine
         # A pass opens only what it was given for: not another run, nor the sweep.

@@ -58,4 +58,4 @@ def test_opening_a_link_fills_the_sliders_and_says_what_it_refused():
     }  # fmt: skip
     at.slider(key="train_epochs").set_value(9).run()
     assert at.query_params["epochs"] == "9"  # and follows every change
-    assert not at.warning  # said once
+    assert not at.warning  # said until the student changed a setting

@@ -3,12 +3,12 @@ class's rules as the pages apply them (the rules themselves are mnist_app.owners
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 import streamlit as st
 
+from mnist_app import lockout
 from mnist_app.config import PRESETS, RunConfig
 from mnist_app.jobs import TrainingManager
 from mnist_app.owners import (
@@ -18,7 +18,6 @@ from mnist_app.owners import (
     Visitor,
     check_start,
     cost,
-    is_teacher_code,
     owner_id,
     shared_server,
     teacher_code_set,
@@ -31,7 +30,6 @@ T = TypeVar("T")
 OWNER = "owner"  # the browser's owner id, as its component last reported it
 TEACHER = "teacher_mode"  # True once this session gave the teacher's code
 REFUSAL = "access_refusal_{}"  # what was just refused ("start" or "change"), shown where asked
-WRONG_CODE_PAUSE = 1.0  # seconds a wrong teacher's code waits: guessing it takes that long a try
 COST_UNIT = 1e9  # the rules form gives the cost cap in thousand millions
 _owner_id_component = st.components.v2.component(
     "mnist_lab.owner_id", js=(FRONTEND / "owner_id.js").read_text(encoding="utf-8")
@@ -59,8 +57,8 @@ def visitor_panel() -> None:
             with st.form("access_teacher_form", border=False):
                 st.text_input(t("access.code"), type="password", key="access_code")
                 st.form_submit_button(t("access.enter"), on_click=_enter_teacher_mode)
-            if st.session_state.pop("access_wrong_code", False):
-                st.error(t("access.wrong_code"))
+            if message := st.session_state.pop("access_wrong_code", None):
+                st.error(message)
 
 
 def _owner_reported() -> None:
@@ -69,12 +67,18 @@ def _owner_reported() -> None:
 
 
 def _enter_teacher_mode() -> None:
+    """The code goes through the server's one limiter (mnist_app.lockout): a wrong one, or
+    one typed while locked out, is refused with how long to wait; nothing sleeps here."""
     code = st.session_state.pop("access_code", "") or ""
-    if is_teacher_code(code):
-        st.session_state[TEACHER] = True
-    else:
-        time.sleep(WRONG_CODE_PAUSE)
-        st.session_state["access_wrong_code"] = True
+    try:
+        lockout.TEACHER_CODE.check(code, owner_id(st.session_state.get(OWNER)))
+    except AccessError as error:
+        message = access_text(error)
+        if error.reason == "wrong_code" and error.values["seconds"]:
+            message += " " + t("access.wait", seconds=error.values["seconds"])
+        st.session_state["access_wrong_code"] = message
+        return
+    st.session_state[TEACHER] = True
 
 
 def _leave_teacher_mode() -> None:

@@ -29,7 +29,7 @@ from mnist_app.ui import language, log_steps, number_text, percent_text, t
 FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
 SAVED = "train_settings"  # widget values outlive a visit to another page only if copied here
 SHARED = "train_shared_link"  # the link's settings last applied or written: applied only once
-REFUSED = "train_refused"  # what the last link said that could not be used
+REFUSED = "train_refused"  # what the last link said that could not be used, and what it set
 WHOLE_SET = 0  # batch size / limit stop meaning "all the training images"
 LEARNING_RATES = log_steps(*RANGES["learning_rate"], mantissas=tuple(range(1, 10)))
 BATCH_SIZES = sorted({2**k for k in range(16)} | {p.config.batch_size for p in PRESET_LIST})
@@ -55,11 +55,21 @@ def open_shared_setup() -> None:
     if not params or st.session_state.get(SHARED) == marker:
         return
     setup = read_setup(params)
-    for name, value in setup.config.to_dict().items():
-        st.session_state[f"train_{name}"] = value
-    st.session_state["train_preset"] = setup.preset or ""
-    st.session_state[REFUSED] = setup.refused
+    applied = {f"train_{name}": value for name, value in setup.config.to_dict().items()}
+    applied["train_preset"] = setup.preset or ""
+    st.session_state.update(applied)
+    st.session_state[REFUSED] = (setup.refused, applied)
     st.session_state[SHARED] = marker
+
+
+def link_refusals() -> tuple[Refusal, ...]:
+    """What the last link said that could not be used: shown on every rerun (the student-id
+    component's, a live chart's) until the student changes a setting the link set."""
+    refused, applied = st.session_state.get(REFUSED) or ((), {})
+    if any(st.session_state.get(key) != value for key, value in applied.items()):
+        del st.session_state[REFUSED]
+        return ()
+    return refused
 
 
 def refusal_text(refusal: Refusal) -> str:
