@@ -15,6 +15,7 @@ import json
 import re
 import sqlite3
 import sys
+import threading
 import tracemalloc
 import zipfile
 from collections.abc import Callable
@@ -51,6 +52,7 @@ from mnist_app.experiments import Sweep, make_vary
 from mnist_app.i18n import translate
 from mnist_app.jobs import TrainingManager
 from mnist_app.live import live_endpoint, live_view, sweep_endpoint
+from mnist_app.lockout import CodeLimiter
 from mnist_app.owners import AccessError, ClassRules, Visitor, check_start
 from mnist_app.predict import (
     ModelFileError,
@@ -498,6 +500,10 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
             lambda w, c: _class_refuses(monkeypatch, w, lambda: Visitor.of(STUDENT, "profe ")),
             "not the teacher's code",
         ),
+        "teacher code guessed from four tabs at once, new ids each try": (
+            lambda w, c: _guessed_in_parallel(monkeypatch),
+            r"^too many wrong codes: try again in 1 s$",
+        ),
         "student over the runs-at-once limit": (
             lambda w, c: _over_limits(monkeypatch, w, ClassRules(max_active=1)),
             r"already have 1 run\(s\) queued or training, this adds 1, and the limit is 1",
@@ -784,6 +790,31 @@ def _database_gone_mid_run(world: World) -> str:
         assert elsewhere.model_file(run_id) is not None
         database.dispose_engines()
     return said
+
+
+def _guessed_in_parallel(monkeypatch) -> str:
+    """Four sessions guess the teacher's code at once, each try under a made-up student id, on
+    a clock that stands still: the server's one limiter lets 20 wrong codes through, then
+    refuses every try, the right code too, and says how long to wait."""
+    monkeypatch.setenv("MNIST_LAB_TEACHER_CODE", "profe")
+    limiter, answers = CodeLimiter(clock=lambda: 0.0), []
+    start = threading.Barrier(4)
+
+    def tab(number: int) -> None:
+        start.wait()
+        for n in range(10):
+            try:
+                limiter.check(f"guess{n}", f"{number:016x}{n:016x}")
+            except AccessError as error:
+                answers.append(error.reason)
+
+    tabs = [threading.Thread(target=tab, args=(number,)) for number in range(4)]
+    for each in tabs:
+        each.start()
+    for each in tabs:
+        each.join()
+    assert answers.count("wrong_code") == 21 and answers.count("locked_out") == 19
+    return refused(AccessError, lambda: limiter.check("profe", STUDENT))
 
 
 def _class_refuses(monkeypatch, world: World, action: Callable[[], object]) -> str:
