@@ -10,7 +10,14 @@ from contextlib import asynccontextmanager
 import streamlit as st
 
 from mnist_app.live import routes
-from mnist_app.ui import base_path, language_switch, prepare_server, projector_switch, t
+from mnist_app.ui import (
+    base_path,
+    environment_check,
+    language_switch,
+    prepare_server,
+    projector_switch,
+    t,
+)
 from mnist_app.ui.access import visitor_panel
 
 
@@ -33,6 +40,7 @@ def run() -> None:
     # /train?… landed on Home now and then on a busy server).
     navigation = st.navigation(pages)
     language_switch()
+    environment_check()
     projector_switch()
     visitor_panel()
     navigation.run()

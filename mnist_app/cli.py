@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, NoReturn
 
 from mnist_app.code_cli import add_code_command
 from mnist_app.config import CHOICES, PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
+from mnist_app.environment import check_environment
 from mnist_app.experiment_cli import add_commands
+from mnist_app.exports import ExportTargetError, check_export_target, write_export
 from mnist_app.robustness_cli import add_robustness_command
 from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, Run, RunStore, StoreError, UnreadableRun, write_atomically
+from mnist_app.store import Outcome, Run, RunStore, StoreError, UnreadableRun
 from mnist_app.terminal import (
     QuietProgress,
     progress_display,
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        check_environment()
         return args.handler(args)
     except (ConfigError, FlagError, StoreError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -134,6 +137,11 @@ def export_target(text: str) -> Path:
     target = Path(text)
     if target.is_dir():
         raise FlagError("--export", f"{target} is a folder; give a file name ending in .keras")
+    try:  # the model, and its card beside it
+        check_export_target(target)
+        check_export_target(target.with_suffix(".json"))
+    except ExportTargetError as error:
+        raise FlagError("--export", str(error)) from None
     if target.suffix != ".keras":
         raise FlagError(
             "--export",
@@ -176,23 +184,40 @@ def follow_run(manager: TrainingManager, run_id: str, quiet: bool = False) -> di
         twice = _follow(manager, run_id, display)
     if twice and manager.store.get(run_id).status.active:
         _quit_interrupted(manager, run_id)
-    run = manager.store.get(run_id)
+    run, status, message = _how_it_ended(manager, run_id)
     # This machine's copy of the model: on a class server the run may have trained on another
     # machine, whose path the run's row records (fetched from the shared database if need be).
     model = manager.store.model_file(run_id) if run.model_path else None
     return {
         "run_id": run_id,
         "preset": run.preset,
-        "status": str(run.status),
+        "status": str(status),
         "test_accuracy": run.test_accuracy,
         "test_loss": run.test_loss,
         "epochs": len(run.history),
         "seconds": run.train_seconds,
         "precision": run.precision,
         "model_path": str(model) if model is not None else None,
-        "message": run.summary_message,
+        "message": message,
         "config": run.config.to_dict(),
     }
+
+
+def _how_it_ended(manager: TrainingManager, run_id: str) -> tuple[Run, RunStatus, str]:
+    """The stored run, its status and message: as stored, or as this process saw the run end
+    when the store could not be told (a full disk; the next start marks it interrupted)."""
+    job = manager.job(run_id)
+    try:
+        run = manager.store.get(run_id)
+    except StoreError as error:  # reading SQLite needs room on the disk too
+        if job is None or not job.done.is_set():
+            raise
+        snap = job.progress.snapshot(batches=False)
+        raise StoreError(f"run {run_id} {snap.status}: {snap.message} ({error})") from error
+    if run.status.active and job is not None and job.done.is_set():
+        snap = job.progress.snapshot(batches=False)
+        return run, snap.status, snap.message
+    return run, run.status, run.summary_message
 
 
 def _follow(manager: TrainingManager, run_id: str, display: QuietProgress) -> bool:
@@ -249,7 +274,7 @@ def _summary_line(outcome: dict, reported: float | None) -> str:
 def export_model(outcome: dict, target: Path, argv: list[str]) -> Path:
     """Copy a run's model to `target` and write its card (config, accuracy, time, command)."""
     # Beside the target first, then renamed: a kill mid-copy leaves no half model in models/.
-    write_atomically(target, lambda temporary: shutil.copyfile(outcome["model_path"], temporary))
+    write_export(target, lambda temporary: shutil.copyfile(outcome["model_path"], temporary))
     card = {
         "model": target.name,
         "config": outcome["config"],
@@ -262,7 +287,8 @@ def export_model(outcome: dict, target: Path, argv: list[str]) -> Path:
         "command": "python -m mnist_app " + " ".join(argv[1:]),
     }
     card_path = target.with_suffix(".json")
-    card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(card, indent=2) + "\n"
+    write_export(card_path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
     return card_path
 
 

@@ -44,6 +44,9 @@ WATCH_SECONDS = 5.0  # how often a manager looks for actors that died with their
 FORWARDED_ENV = ("MNIST_LAB_DATA", "MNIST_LAB_MAX_PARAMS", "MNIST_LAB_MAX_ACTIVATION_MB")
 NEW_ACTOR_GRACE = 30.0  # a queued run's actor may take this long to be registered
 PROBE_SECONDS = 5.0  # how long a head's port may take to accept a connection
+# How long a head that accepts the connection may take to answer as Ray: a port held by
+# something else that says nothing would otherwise keep ray.init waiting with no end.
+ANSWER_SECONDS = 30.0
 # Ray's client server (ray://) starts a server of its own for each client; on a fresh head the
 # first of them fails to start about every other time here ("Initialization failure from
 # server", after some 40 s), and the next try works: so a ray:// address gets a second try.
@@ -64,15 +67,20 @@ def cpus_per_run() -> int:
     return int(text)
 
 
-def check_address(address: str) -> None:
-    """ConfigError unless `address` is a Ray address and Ray is installed (before anything
-    else is opened)."""
+def check_address_form(address: str) -> None:
+    """ConfigError unless `address` is written as a Ray address."""
     if not _ADDRESS.fullmatch(address):
         raise ConfigError(
             RAY_ADDRESS_ENV,
             f"{address!r} is not a Ray address: give auto, HOST:PORT (the head's GCS port, "
             "6379 by default) or ray://HOST:10001",
         )
+
+
+def check_address(address: str) -> None:
+    """ConfigError unless `address` is a Ray address and Ray is installed (before anything
+    else is opened)."""
+    check_address_form(address)
     if importlib.util.find_spec("ray") is None:
         raise ConfigError(
             RAY_ADDRESS_ENV,
@@ -102,6 +110,7 @@ def connect(address: str) -> None:
                 f"nothing answers at {address} ({error.strerror or error}): is `ray start "
                 "--head` running there, and is the port open?",
             ) from None
+        _check_answers_as_ray(address)
     tries = CLIENT_TRIES if address.startswith("ray://") else 1
     for attempt in range(1, tries + 1):
         try:
@@ -116,6 +125,44 @@ def connect(address: str) -> None:
             first = text.splitlines()[0] if text else type(error).__name__
             raise ConfigError(
                 RAY_ADDRESS_ENV, f"cannot join the Ray cluster at {address}: {first}"
+            ) from None
+
+
+def _check_answers_as_ray(address: str) -> None:
+    """ConfigError unless the head at `address` answers Ray's first question within
+    ANSWER_SECONDS: its cluster id (a GCS port) or a ping (a ray:// client server)."""
+    import grpc
+    from ray.core.generated import (
+        gcs_service_pb2,
+        gcs_service_pb2_grpc,
+        ray_client_pb2,
+        ray_client_pb2_grpc,
+    )
+
+    with grpc.insecure_channel(address.removeprefix("ray://")) as channel:
+        try:
+            if address.startswith("ray://"):
+                ping = ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING)
+                ray_client_pb2_grpc.RayletDriverStub(channel).ClusterInfo(
+                    ping, timeout=ANSWER_SECONDS
+                )
+            else:
+                gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(
+                    gcs_service_pb2.GetClusterIdRequest(), timeout=ANSWER_SECONDS
+                )
+        except grpc.RpcError as error:
+            # Any other answer (e.g. UNAUTHENTICATED from a head with token authentication)
+            # came from a Ray head: ray.init takes it from there.
+            code = error.code()
+            if code not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE,
+                            grpc.StatusCode.UNIMPLEMENTED):  # fmt: skip
+                return
+            waited = code is grpc.StatusCode.DEADLINE_EXCEEDED
+            why = f"no answer in {ANSWER_SECONDS:g} s" if waited else "it does not speak Ray"
+            raise ConfigError(
+                RAY_ADDRESS_ENV,
+                f"{address} accepts connections but is not a Ray head ({why}): is it the "
+                "head's GCS port (6379 by default) or its ray:// client port (10001)?",
             ) from None
 
 

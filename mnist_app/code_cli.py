@@ -55,11 +55,11 @@ def write_notebook(target: Path, text: str) -> None:
     """Write the notebook whole or not at all; a bad target is a flag error (exit 2)."""
     if target.suffix != ".ipynb":
         raise ConfigError("--notebook", f"{target}: give a file name ending in .ipynb")
-    if target.is_dir():
-        raise ConfigError("--notebook", f"{target} is a folder; give a file name")
-    from mnist_app.store import write_atomically
+    from mnist_app.exports import ExportTargetError, write_export
 
     try:
-        write_atomically(target, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+        write_export(target, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+    except ExportTargetError as error:
+        raise ConfigError("--notebook", str(error)) from None
     except OSError as error:
         raise ConfigError("--notebook", f"cannot write {target} ({error})") from None

@@ -66,6 +66,12 @@ MAX_ACTIVATION_MB_ENV = "MNIST_LAB_MAX_ACTIVATION_MB"
 MAX_ACTIVATION_MB = 1024  # the layers' outputs for one training batch
 
 
+# The presets below are checked against the built-in caps while this module loads: a server's
+# lower cap (or a mistyped one) refuses a preset when it is trained, and never stops a command
+# or the server from starting (environment.check_environment names a mistyped value).
+_caps_from_environment = False
+
+
 class ConfigError(ValueError):
     """A run setting is out of range; the message names the field and what it allows.
 
@@ -219,7 +225,7 @@ def model_size(config: RunConfig) -> PlanSize:
 
 def check_size(config: RunConfig, size: PlanSize) -> None:
     """Refuse a network over the parameter or activation-memory cap, saying both sizes."""
-    max_params = _env_limit(MAX_PARAMS_ENV, MAX_PARAMS)
+    max_params, max_mb = size_caps() if _caps_from_environment else (MAX_PARAMS, MAX_ACTIVATION_MB)
     if size.total_params > max_params:
         raise ConfigError(
             "model_size",
@@ -229,7 +235,6 @@ def check_size(config: RunConfig, size: PlanSize) -> None:
             params=size.total_params,
             cap=max_params,
         )
-    max_mb = _env_limit(MAX_ACTIVATION_MB_ENV, MAX_ACTIVATION_MB)
     needed_mb = size.activation_bytes(config.batch_size) / 2**20
     if needed_mb > max_mb:
         raise ConfigError(
@@ -242,6 +247,13 @@ def check_size(config: RunConfig, size: PlanSize) -> None:
             needed_mb=round(needed_mb),
             cap_mb=max_mb,
         )
+
+
+def size_caps() -> tuple[int, int]:
+    """The caps on parameters and on activation MB: $MNIST_LAB_MAX_PARAMS and
+    $MNIST_LAB_MAX_ACTIVATION_MB, else the built-in ones; ConfigError names a bad value."""
+    return (_env_limit(MAX_PARAMS_ENV, MAX_PARAMS),
+            _env_limit(MAX_ACTIVATION_MB_ENV, MAX_ACTIVATION_MB))  # fmt: skip
 
 
 def _env_limit(name: str, default: int) -> int:
@@ -374,3 +386,4 @@ PITFALL_LIST: tuple[Preset, ...] = (
 PRESET_LIST += PITFALL_LIST
 PRESETS: dict[str, RunConfig] = {p.slug: p.config for p in PRESET_LIST}
 PRESET_INFO: dict[str, Preset] = {p.slug: p for p in PRESET_LIST}
+_caps_from_environment = True  # from here on, every config is checked against the server's caps

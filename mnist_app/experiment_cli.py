@@ -173,15 +173,15 @@ def delete_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from mnist_app.store import write_atomically
+    from mnist_app.exports import ExportTargetError, write_export
 
     run = stored_run(RunStore(), args.run_id)
     target = Path(args.csv)
-    if target.is_dir():
-        raise ConfigError("--csv", f"{target} is a folder; give a file name")
     try:
         text = history_csv(run)
-        write_atomically(target, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+        write_export(target, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+    except ExportTargetError as error:
+        raise ConfigError("--csv", str(error)) from None
     except OSError as error:
         raise ConfigError("--csv", f"cannot write {target} ({error})") from None
     print(f"wrote {len(run.history)} epochs of run {run.id} to {target}")

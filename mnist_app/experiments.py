@@ -172,10 +172,9 @@ def check_shape(sweep: Sweep) -> None:
     points = math.prod(len(v.values) for v in sweep.vary)
     runs = points * sweep.repeats  # the cap is on what trains: every repeat is a run
     if runs > MAX_RUNS:
-        repeats = f" × {sweep.repeats} repeats" if sweep.repeats > 1 else ""
-        raise ConfigError("vary", f"{points} combinations{repeats} = {runs} runs: a sweep trains "
-                          f"at most {MAX_RUNS} runs, repeats included", "too_many_runs",
-                          runs=runs)  # fmt: skip
+        count = f"{points} combinations × {sweep.repeats} repeats = " if sweep.repeats > 1 else ""
+        raise ConfigError("vary", f"{count}{runs} runs: a sweep trains at most {MAX_RUNS} runs, "
+                          "repeats included", "too_many_runs", runs=runs)  # fmt: skip
     if "seed" in sweep.fields and sweep.repeats > 1:
         raise ConfigError("repeats", "a sweep over the seed already repeats: use 1 repeat")
 

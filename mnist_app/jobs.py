@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import threading
 import time
 import traceback
+import zipfile
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mnist_app.config import RANGES, ConfigError, RunConfig
@@ -312,8 +315,18 @@ class TrainingManager:
                 on_weights=lambda weights: self._record_weights(job, weights),
             )
         except Exception as error:  # a failed run is recorded, never lost
-            message = f"{type(error).__name__}: {error}"
             snap = job.progress.snapshot(batches=False)
+            trouble = disk_trouble(error, store.models_dir)
+            if trouble is not None:  # its last checkpoint is whole (written, then renamed)
+                saved = len(snap.history)
+                self._end(job, Outcome(
+                    RunStatus.INTERRUPTED,
+                    f"Stopped: {trouble}. It keeps its last saved epoch ({saved}): make room "
+                    "and continue it.",
+                    history=snap.history, train_seconds=snap.train_seconds,
+                ))  # fmt: skip
+                return
+            message = f"{type(error).__name__}: {error}"
             self._end(
                 job,
                 Outcome(
@@ -369,8 +382,12 @@ class TrainingManager:
                 self.store.record_outcome(job.run_id, outcome)
                 break
             except StoreError as error:
-                if time.monotonic() > deadline:  # the next start marks the run interrupted
-                    print(f"run {job.run_id}: outcome not saved: {error}", file=sys.stderr)
+                # A full disk does not empty itself: say so now. The next start marks the run
+                # interrupted, with the epochs saved so far.
+                trouble = disk_trouble(error, self.store.directory, self.store.shares_models)
+                if trouble is not None or time.monotonic() > deadline:
+                    print(f"run {job.run_id}: outcome not saved: {trouble or error}",
+                          file=sys.stderr)  # fmt: skip
                     break
                 job.progress.update(store_error=str(error))
                 time.sleep(STORE_RETRY_POLL)
@@ -411,6 +428,15 @@ def continuation(
             "finished run with a saved model can be continued",
             reason="not_continuable",
         )
+    problem = checkpoint_problem(path)
+    if problem is not None:  # found now, before a run is made that could only fail
+        raise ConfigError(
+            "run",
+            f"run {run_id}'s checkpoint {path} is broken ({problem}): it cannot be continued; "
+            "train the run again",
+            reason="broken_checkpoint",
+            path=str(path),
+        )
     low, high = RANGES["epochs"]
     total = len(run.history) + more_epochs
     if not isinstance(more_epochs, int) or more_epochs < 1 or total > high:
@@ -422,6 +448,52 @@ def continuation(
     from mnist_app.training import Start
 
     return run.config.replace(epochs=total), run.preset, Start(path, run.history)
+
+
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}  # a disk that takes no more writes
+SQLITE_DISK_ERRORS = {"database or disk is full": errno.ENOSPC,
+                      "readonly database": errno.EROFS}  # fmt: skip
+
+
+def disk_trouble(error: BaseException, folder: Path, remote: bool = False) -> str | None:
+    """ "no space left on device (FOLDER)" or the like if `error` came from a full, over-quota
+    or read-only disk (where nothing will change by waiting), else None: a database that
+    cannot be reached is another matter. `remote`: the database is not on this disk."""
+    seen, depth = error, 0
+    while seen is not None and depth < 8:
+        if isinstance(seen, OSError) and seen.errno in DISK_ERRORS:
+            return f"{os.strerror(seen.errno).lower()} ({folder})"
+        for words, number in SQLITE_DISK_ERRORS.items():
+            if not remote and words in str(seen).lower():
+                return f"{os.strerror(number).lower()} ({folder})"
+        seen, depth = seen.__cause__ or seen.__context__, depth + 1
+    if not remote and isinstance(error, StoreError) and _no_room(folder):
+        return f"{os.strerror(errno.ENOSPC).lower()} ({folder})"  # SQLite said "disk I/O error"
+    return None
+
+
+def _no_room(folder: Path) -> bool:
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """What is wrong with a saved .keras model (a zip of its config and weights), or None:
+    checked whole (every member's checksum) without loading TensorFlow."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+            names = set(archive.namelist())
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as error:
+        return f"not a whole .keras file: {error}"
+    if damaged is not None:
+        return f"{damaged} inside it is damaged"
+    missing = {"config.json", "model.weights.h5"} - names
+    if missing:
+        return f"not a Keras model: no {', '.join(sorted(missing))} inside it"
+    return None
 
 
 def stored_snapshot(run: Run, queue_position: int = 0) -> Snapshot:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+import hostile
 import keras
 import numpy as np
 import pytest
@@ -580,6 +581,86 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
         "env database URL: SQLite in memory": (
             _database_refused(monkeypatch, "sqlite://"),
             "a SQLite store needs a file, sqlite:///PATH",
+        ),
+        # a sweep's cap counts runs, repeats included
+        "cli sweep 4×3 grid --repeats 5": (
+            hostile.sweep_refused(
+                "--vary", "width=8,16,32,64", "--vary", "depth=1,2,3", "--repeats", "5"
+            ),  # fmt: skip
+            r"12 combinations × 5 repeats = 60 runs: a sweep trains at most 24 runs",
+        ),
+        "cli sweep 5 values --repeats 5": (
+            hostile.sweep_refused("--vary", "width=8,16,32,64,128", "--repeats", "5"),
+            r"^error: vary: 5 combinations × 5 repeats = 25 runs",
+        ),
+        # exports onto what a rename would replace, and with the umask's permissions
+        "cli export --csv onto a symlink": (
+            hostile.export_onto("symlink"),
+            r"--csv: .*target-symlink is a symbolic link",
+        ),
+        "cli export --csv onto a pipe": (
+            hostile.export_onto("pipe"),
+            r"--csv: .*target-pipe is not a regular file",
+        ),
+        "cli export --csv onto a device": (
+            hostile.export_onto("device"),
+            r"--csv: .*target-device is not a regular file \(a device",
+        ),
+        "cli code --notebook onto a symlink": (
+            hostile.export_onto("symlink", "code", "--notebook"),
+            r"--notebook: .*target-symlink\.ipynb is a symbolic link",
+        ),
+        "cli train --export onto a device": (
+            hostile.export_onto("device", "train", "--export"),
+            r"--export: .*target-device\.keras is not a regular file",
+        ),
+        "cli export --csv under umask 027": (hostile.export_modes, "^new 0o640, old 0o604$"),
+        # environment values, read as a fresh command starts
+        "env MNIST_LAB_MAX_PARAMS=abc (runs)": (
+            hostile.cli_process_refuses({"MNIST_LAB_MAX_PARAMS": "abc"}, "runs"),
+            r"^error: MNIST_LAB_MAX_PARAMS: 'abc' is not a whole number of at least 1\n$",
+        ),
+        "env MNIST_LAB_MAX_ACTIVATION_MB=-5 (train)": (
+            hostile.cli_process_refuses({"MNIST_LAB_MAX_ACTIVATION_MB": "-5"}, "train"),
+            r"^error: MNIST_LAB_MAX_ACTIVATION_MB: '-5' is not a whole number of at least 1",
+        ),
+        "env MNIST_LAB_MAX_TRAININGS=lots (runs)": (
+            hostile.cli_process_refuses({"MNIST_LAB_MAX_TRAININGS": "lots"}, "runs"),
+            r"^error: MNIST_LAB_MAX_TRAININGS: 'lots' is not a whole number of at least 1",
+        ),
+        "env MNIST_LAB_RAY_CPUS=0 (runs)": (
+            hostile.cli_process_refuses({"MNIST_LAB_RAY_CPUS": "0"}, "runs"),
+            r"^error: MNIST_LAB_RAY_CPUS: '0' is not a whole number from 1 to 256",
+        ),
+        "env MNIST_LAB_MAX_PARAMS=1000 under a preset": (
+            hostile.cli_process_refuses(
+                {"MNIST_LAB_MAX_PARAMS": "1000"}, "train", "--preset", "chollet-512"
+            ),
+            r"^error: model_size: 407,050 parameters .* over the cap of 1,000",
+        ),
+        # a Ray address whose port accepts but is not Ray
+        "env Ray address: a port that says nothing": (
+            hostile.ray_not_ray(monkeypatch, None),
+            r"127.0.0.1:\d+ accepts connections but is not a Ray head \(no answer in 2 s\)",
+        ),
+        "env Ray address: a port that answers garbage": (
+            hostile.ray_not_ray(monkeypatch, b"220 smtp.example ESMTP ready\r\n" * 4),
+            r"127.0.0.1:\d+ accepts connections but is not a Ray head \(it does not speak Ray\)",
+        ),
+        # a checkpoint that cannot be continued from
+        "cli resume: truncated checkpoint": (
+            hostile.resume_broken("truncated"),
+            r"^error: run: run \w+'s checkpoint .*\.keras is broken \(not a whole \.keras file",
+        ),
+        "cli resume: checkpoint not a zip": (
+            hostile.resume_broken("not a zip"),
+            r"checkpoint .*\.keras is broken \(not a whole \.keras file: File is not a zip",
+        ),
+        # a full disk under a training run
+        "disk full mid-run": (
+            hostile.disk_full_mid_run,
+            r"interrupted: Stopped: no space left on device \(.*small-disk/models\)\. It keeps its "
+            r"last saved epoch \(1\): make room and continue it\.",
         ),
     }
 

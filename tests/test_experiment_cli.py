@@ -80,7 +80,7 @@ def test_a_sweep_prints_its_runs_as_json_and_the_other_commands_use_them(
         (["sweep", "--vary", "width=16,zero"], "error: width: 'zero' is not a whole number"),
         (["sweep", *SMALL, "--vary", "batch_size=32,1000"], "error: batch_size: batch_size=1000"),
         (["sweep", "--vary", "width=1,2,3,4,5", "--vary", "depth=1,2,3,4,5"],
-         "error: vary: 25 combinations: a sweep has at most 24"),
+         "error: vary: 25 runs: a sweep trains at most 24 runs, repeats included"),
         (["sweep", "--vary", "width=16", "--repeats", "9"], "error: repeats: 9 is outside"),
         (["resume", "abc", "--epochs", "1"], "error: run_id: 'abc' is not a run id"),
         (["resume", "0" * 12, "--epochs", "1"], "error: run: there is no run 000000000000"),

@@ -91,7 +91,7 @@ def test_a_value_out_of_range_is_refused_before_anything_trains(manager):
 @pytest.mark.parametrize(
     ("vary", "repeats", "words"),
     [
-        ((("width", tuple(range(1, 6))), ("depth", (1, 2, 3, 4, 5))), 1, "25 combinations = 25"),
+        ((("width", tuple(range(1, 6))), ("depth", (1, 2, 3, 4, 5))), 1, "^vary: 25 runs: a sweep"),
         # The cap counts runs, repeats included: a 4×3 grid with 5 repeats is 60 runs, not 12.
         ((("width", (8, 16, 32, 64)), ("depth", (1, 2, 3))), 5, "12 combinations × 5 repeats = 60"),
         ((("width", (8, 16, 32, 64, 128)),), 5, "25 runs: a sweep trains at most 24 runs"),

@@ -3,6 +3,7 @@ Train page's settings form)."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import streamlit as st
 
 from mnist_app.config import RANGES, ConfigError
+from mnist_app.environment import check_environment
 from mnist_app.experiments import log_steps  # noqa: F401  (the pages' slider stops)
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_number, format_percent, translate
 from mnist_app.jobs import CONTINUABLE, TrainingManager, shared_manager
@@ -64,6 +66,21 @@ def prepare_server() -> None:
         setattr(script_runner, CLEANUP_NAME, _leave_modules_alone)
     PagesManager.uses_pages_directory = False
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+    try:  # a mistyped MNIST_LAB_* value: one line in the log, and every page says it
+        check_environment()
+    except ConfigError as error:
+        print(f"MNIST Lab: {error} (every page says so until it is fixed)", file=sys.stderr)
+
+
+def environment_check() -> None:
+    """On every page view: a mistyped MNIST_LAB_* value is shown, with its fix, instead of the
+    page (which would otherwise fail wherever it first reads it)."""
+    try:
+        check_environment()
+    except ConfigError as error:
+        st.error(t("app.environment_error"))
+        st.code(str(error), language=None)
+        st.stop()
 
 
 CLEANUP_NAME = "_clean_problem_modules"  # Streamlit 1.67's after-run reset of Keras and pyplot
@@ -231,7 +248,8 @@ def continue_control(manager: TrainingManager, run: Run, key: str) -> None:
     try:
         new_id = manager.continue_run(run.id, int(more), settle=1.0, student=visitor().owner)
     except ConfigError as error:  # it changed since the page was drawn (deleted, started...)
-        reason = error.reason if error.reason in ("in_use", "not_continuable") else "too_many"
+        known = ("in_use", "not_continuable", "broken_checkpoint")
+        reason = error.reason if error.reason in known else "too_many"
         st.error(t(f"continue.{reason}", most=int(RANGES["epochs"][1]), left=left))
         return
     st.session_state["train_run"] = new_id
