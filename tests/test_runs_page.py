@@ -187,6 +187,17 @@ def test_a_run_that_can_no_longer_be_continued_is_explained_not_a_traceback(stor
     assert [r.id for r in store.list()] == [run_id]  # nothing was queued
 
 
+def test_a_run_whose_checkpoint_is_broken_says_so_and_queues_nothing(store, trained):
+    run_id = add_run(store, trained)
+    at = select(open_page("pages/runs.py"), 0)
+    path = store.model_path(run_id)
+    path.write_bytes(path.read_bytes()[:1000])  # cut short, as by a full disk or a bad copy
+    at.button(key=f"runs_continue_{run_id}_button").click().run()
+    assert not at.exception
+    assert "This run's saved model is broken (the file is cut short" in texts(at.error)
+    assert [r.id for r in store.list()] == [run_id]  # no continued run, failed or not
+
+
 def test_two_to_ten_selected_runs_link_to_compare_and_more_are_refused(store, trained):
     ids = [add_run(store, trained, seed=s) for s in range(11)]
     at = select(open_page("pages/runs.py"), 0, 2)
