@@ -45,6 +45,10 @@ def prepare_server() -> None:
       reads without it, and importing it in the background too (~3 s holding the GIL) put the
       first reading at 4.84 s instead of 3.45 s after launch (bench/cold_start.py). A run's
       thread loads it when the first run starts.
+    - pandas is imported here, whole, before any session runs (0.2 s). plotly looks pandas up
+      in sys.modules without the import lock; a page that imported it lazily while another
+      session built a figure gave that session "partially initialized module 'pandas' has no
+      attribute 'Series'" (seen on a fresh server's Compare page, 2 times in 3).
 
     The first two reach into Streamlit's internals, so a Streamlit upgrade that moved them stops the
     server at start-up with a clear message rather than silently bringing the slowdown back.
@@ -65,6 +69,8 @@ def prepare_server() -> None:
         streamlit_cleanup = cleanup
         setattr(script_runner, CLEANUP_NAME, _leave_modules_alone)
     PagesManager.uses_pages_directory = False
+    import pandas  # noqa: F401  (whole before any session: see above)
+
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     try:  # a mistyped MNIST_LAB_* value: one line in the log, and every page says it
         check_environment()
