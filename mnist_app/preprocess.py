@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
 import math
 import struct
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +34,12 @@ MAX_PIECES = 4  # digits come in at most 4 pieces (99.99%); uniform noise in 9-3
 MIN_PIECE = 16  # pixels: one pixel of the 20-px box
 MAX_CROSSINGS = 5  # where strokes meet or cross: digits at most 5 (99.9%), 10-line scribbles ~11
 MAX_UPLOAD_BYTES = 10 * 2**20
-MAX_UPLOAD_PIXELS = 40_000_000  # checked on the header, before anything is decoded
+# Checked on the header, before anything is decoded. A JPEG is decoded at an eighth of its size
+# or less (draft), a PNG whole: a 170 kB PNG of 6300×6300 RGBA pixels took 221 MB to read, one
+# of 12 MP 104 MB; so PNGs get the smaller bound, and one upload is decoded at a time.
+MAX_UPLOAD_PIXELS = 40_000_000
+MAX_UPLOAD_PNG_PIXELS = 12_000_000  # a phone screenshot is 2-4 MP, an A4 page at 300 dpi 8.7 MP
+_ONE_UPLOAD_AT_A_TIME = threading.Lock()  # a class uploading at once waits, memory stays bounded
 UPLOAD_FORMATS = ("PNG", "JPEG")
 CANVAS_HEADER = "data:image/png;base64,"  # what the canvas sends: toDataURL("image/png")
 MAX_CANVAS_BYTES = 4 * 2**20  # a 280×280 canvas PNG is a few kB, a noisy 440×440 one < 1 MB
@@ -321,21 +329,29 @@ def read_upload(data: bytes) -> np.ndarray:
     """A PNG or JPEG file as a uint8 grey or RGBA array; ImageError if it is not a safe image."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise ImageError("too_big", f"{len(data):,} bytes")
+    with _ONE_UPLOAD_AT_A_TIME, _decoding():
+        picture = Image.open(io.BytesIO(data))  # reads the header only
+        if picture.format not in UPLOAD_FORMATS:
+            raise ImageError("not_image", str(picture.format))
+        most = MAX_UPLOAD_PNG_PIXELS if picture.format == "PNG" else MAX_UPLOAD_PIXELS
+        if picture.width * picture.height > most:
+            raise ImageError("bomb", f"{picture.width}×{picture.height} pixels, over {most:,}")
+        picture.draft("L", (4 * WORK_SIDE, 4 * WORK_SIDE))  # JPEG: decode at a smaller size
+        picture = ImageOps.exif_transpose(picture)  # phone photos stand upright
+        picture.thumbnail((1024, 1024))
+        if picture.mode.startswith("I"):  # a 16-bit grey PNG (its transparency is ignored)
+            return grey_levels_to_8_bits(np.asarray(picture))
+        mode = "RGBA" if "A" in picture.getbands() or "transparency" in picture.info else "L"
+        return np.asarray(picture.convert(mode))
+
+
+@contextlib.contextmanager
+def _decoding() -> Iterator[None]:
+    """Pillow's complaints about a picture as ImageError; its bomb warning counts as a bomb."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            picture = Image.open(io.BytesIO(data))  # reads the header only
-            if picture.format not in UPLOAD_FORMATS:
-                raise ImageError("not_image", str(picture.format))
-            if picture.width * picture.height > MAX_UPLOAD_PIXELS:
-                raise ImageError("bomb", f"{picture.width}×{picture.height} pixels")
-            picture.draft("L", (4 * WORK_SIDE, 4 * WORK_SIDE))  # JPEG: decode at a smaller size
-            picture = ImageOps.exif_transpose(picture)  # phone photos stand upright
-            picture.thumbnail((1024, 1024))
-            if picture.mode.startswith("I"):  # a 16-bit grey PNG (its transparency is ignored)
-                return grey_levels_to_8_bits(np.asarray(picture))
-            mode = "RGBA" if "A" in picture.getbands() or "transparency" in picture.info else "L"
-            return np.asarray(picture.convert(mode))
+            yield
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -388,16 +404,8 @@ def read_canvas_value(data_url: object, side: int) -> CanvasDrawing | None:
 
 def decode_png(png: bytes) -> np.ndarray:
     """A PNG whose size was checked, as a grey, RGB or RGBA uint8 array; ImageError if not."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            picture = Image.open(io.BytesIO(png), formats=["PNG"])
-            if picture.mode not in ("L", "RGB", "RGBA"):
-                picture = picture.convert("RGBA")
-            return np.asarray(picture)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError("bomb", str(error)) from error
-    except UnidentifiedImageError as error:
-        raise ImageError("not_image", str(error)) from error
-    except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt data
-        raise ImageError("broken", str(error)) from error
+    with _decoding():
+        picture = Image.open(io.BytesIO(png), formats=["PNG"])
+        if picture.mode not in ("L", "RGB", "RGBA"):
+            picture = picture.convert("RGBA")
+        return np.asarray(picture)

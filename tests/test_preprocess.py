@@ -233,6 +233,17 @@ def test_bad_uploads_give_a_reason(name):
     assert caught.value.reason == REASONS.get(name, "bomb" if "pixels" in name else name)
 
 
+def test_a_png_is_decoded_whole_so_it_has_the_smaller_pixel_bound():
+    """A JPEG is read at an eighth of its size, a PNG whole: 16 MP is fine as a photo, not as a
+    PNG (a few kB on disk, ~100 MB to decode); a 9 MP scan still reads."""
+    picture = Image.new("L", (4000, 4000), 255)
+    assert read_upload(png_bytes(picture, "JPEG")).shape == (500, 500)  # an eighth, decoded
+    with pytest.raises(ImageError) as caught:
+        read_upload(png_bytes(picture))
+    assert caught.value.reason == "bomb" and "12,000,000" in str(caught.value)
+    assert read_upload(png_bytes(Image.new("L", (3000, 3000), 255))).shape == (1024, 1024)
+
+
 def test_one_pixel_less_than_opaque_makes_a_transparent_background():
     from mnist_app.preprocess import _transparent
 
