@@ -29,7 +29,7 @@ from mnist_app.terminal import (
 )
 
 if TYPE_CHECKING:
-    from mnist_app.jobs import TrainingManager
+    from mnist_app.managers import RunManager
 
 INTERRUPTED_EXIT = 130  # what shells report for a command ended by Ctrl-C (128 + SIGINT)
 
@@ -162,17 +162,17 @@ def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False
     return follow_run(manager, manager.submit(config, preset), quiet)
 
 
-def training_manager() -> TrainingManager:
+def training_manager() -> RunManager:
     """The shared manager, TensorFlow loaded first in this, the main, thread (the pages load it
     on the first run's thread). Only commands that train load it: `runs` or a bad flag answers
     at once, without TensorFlow's seconds of start-up and its log lines."""
     import mnist_app.training  # noqa: F401
-    from mnist_app.jobs import shared_manager
+    from mnist_app.managers import shared_manager
 
     return shared_manager()
 
 
-def follow_run(manager: TrainingManager, run_id: str, quiet: bool = False) -> dict:
+def follow_run(manager: RunManager, run_id: str, quiet: bool = False) -> dict:
     """Show a queued run's progress on stderr until it ends; the run as `train --json` gives it.
 
     Ctrl-C stops the run after its batch and scores it. A second Ctrl-C while it stops records
@@ -203,24 +203,23 @@ def follow_run(manager: TrainingManager, run_id: str, quiet: bool = False) -> di
     }
 
 
-def _how_it_ended(manager: TrainingManager, run_id: str) -> tuple[Run, RunStatus, str]:
+def _how_it_ended(manager: RunManager, run_id: str) -> tuple[Run, RunStatus, str]:
     """The stored run, its status and message: as stored, or as this process saw the run end
     when the store could not be told (a full disk; the next start marks it interrupted)."""
-    job = manager.job(run_id)
     try:
         run = manager.store.get(run_id)
     except StoreError as error:  # reading SQLite needs room on the disk too
-        if job is None or not job.done.is_set():
+        if manager.is_active(run_id):  # (a manager that reads the store raises here again)
             raise
-        snap = job.progress.snapshot(batches=False)
+        snap = manager.snapshot(run_id)  # this process trained it: as it saw the run end
         raise StoreError(f"run {run_id} {snap.status}: {snap.message} ({error})") from error
-    if run.status.active and job is not None and job.done.is_set():
-        snap = job.progress.snapshot(batches=False)
+    if run.status.active and not manager.is_active(run_id):
+        snap = manager.snapshot(run_id)  # it ended here, but the store could not be told
         return run, snap.status, snap.message
     return run, run.status, run.summary_message
 
 
-def _follow(manager: TrainingManager, run_id: str, display: QuietProgress) -> bool:
+def _follow(manager: RunManager, run_id: str, display: QuietProgress) -> bool:
     """Show the run's progress until it ends; True if Ctrl-C came twice before it did."""
     try:
         _watch(manager, run_id, display)
@@ -235,12 +234,12 @@ def _follow(manager: TrainingManager, run_id: str, display: QuietProgress) -> bo
     return False
 
 
-def _watch(manager: TrainingManager, run_id: str, display: QuietProgress) -> None:
+def _watch(manager: RunManager, run_id: str, display: QuietProgress) -> None:
     while manager.wait(run_id, 0.25) is None and manager.is_active(run_id):
         display.show(manager.snapshot(run_id))
 
 
-def _quit_interrupted(manager: TrainingManager, run_id: str) -> NoReturn:
+def _quit_interrupted(manager: RunManager, run_id: str) -> NoReturn:
     """Record the run as interrupted (keeping its epochs) and end the process now."""
     snap = manager.snapshot(run_id)
     outcome = Outcome(

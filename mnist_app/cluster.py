@@ -1,9 +1,10 @@
 """Training on a Ray cluster: each run in a detached Ray actor named by its run id.
 
-With MNIST_LAB_RAY_ADDRESS set (`auto`, `HOST:PORT` or `ray://HOST:10001`), `shared_manager()`
-is a ClusterManager instead of the threads of jobs.TrainingManager; the pages and the CLI use
-either through the same methods. The actor trains with a TrainingManager of its own on the
-worker node and writes every epoch's history and checkpoint to the shared database, so that:
+With MNIST_LAB_RAY_ADDRESS set (`auto`, `HOST:PORT` or `ray://HOST:10001`),
+`managers.shared_manager()` is a ClusterManager instead of the threads of jobs.TrainingManager;
+the pages and the CLI use either through the same interface (managers.RunManager). The
+actor trains with a TrainingManager of its own on the worker node and writes every epoch's
+history and checkpoint to the shared database, so that:
 
 - any replica, on any machine, finds a run's actor by name for its live progress, Pause,
   Continue, Stop and learning rate (Ray's actor calls); the run's row in the database says the
@@ -26,14 +27,18 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mnist_app.config import ConfigError, RunConfig
 from mnist_app.data import PROJECT_ROOT
 from mnist_app.database import DATABASE_ENV, SERVER_REQUIREMENTS
-from mnist_app.jobs import Controls, continuation, stored_snapshot
+from mnist_app.jobs import Controls, TrainingManager, continuation, stored_snapshot, wait_in_store
 from mnist_app.progress import Snapshot, check_learning_rate
 from mnist_app.status import ACTIVE, RunStatus
 from mnist_app.store import CLUSTER_OWNER, Outcome, Run, RunStore, StoreError
+
+if TYPE_CHECKING:
+    import keras
 
 RAY_ADDRESS_ENV = "MNIST_LAB_RAY_ADDRESS"
 RAY_CPUS_ENV = "MNIST_LAB_RAY_CPUS"  # CPUs each run's actor asks for (default 1)
@@ -172,8 +177,6 @@ class RunActor:
 
     def __init__(self, run_id: str, paused: bool, cpus: int):
         _use_cpus(cpus)
-        from mnist_app.jobs import TrainingManager
-
         self.run_id = run_id
         self.manager = TrainingManager(RunStore(), max_concurrent=1)
         self.manager.train_stored(run_id, paused=paused)
@@ -237,7 +240,7 @@ def _actor_class():
 
 
 class ClusterManager:
-    """The training manager when runs train on a Ray cluster; its methods are TrainingManager's.
+    """The training manager when runs train on a Ray cluster (a managers.RunManager).
 
     Every replica has one; none owns the runs. A watcher thread marks interrupted the runs whose
     actor died (a lost worker node); any replica may, and only a still-active row is changed.
@@ -309,12 +312,9 @@ class ClusterManager:
         return self.submit(config, preset, settle, paused, start=(run_id, begin),
                            student=student)  # fmt: skip
 
-    def job(self, run_id: str) -> None:
-        """No run trains in this process: its model lives in its actor."""
-        return None
-
-    def jobs(self) -> list:
-        return []
+    def models_in_memory(self) -> dict[str, keras.Model]:
+        """None: no run trains in this process, its model lives in its actor."""
+        return {}
 
     def snapshot(self, run_id: str) -> Snapshot | None:
         """A run's live progress from its actor; the database's account when it is queued,
@@ -369,16 +369,10 @@ class ClusterManager:
         check_learning_rate(value)  # here, before the call
         self._command(run_id, "set_learning_rate", value)
 
-    def wait(self, run_id: str, timeout: float | None = None) -> Run | None:
-        """Block until the run ends; the stored run, or None on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            run = self.store.get(run_id)
-            if run is None or not run.status.active:
-                return run
-            if deadline is not None and time.monotonic() >= deadline:
-                return None
-            time.sleep(min(0.5, timeout or 0.5))
+    def wait(self, run_id: str, timeout: float | None = None) -> Outcome | None:
+        """Block until the run ends; how it ended, as stored, or None on timeout. KeyError if
+        there is no such run."""
+        return wait_in_store(self.store, run_id, timeout)
 
     # --- the actors ---------------------------------------------------------------------------
     def node_of(self, run_id: str) -> str | None:
@@ -501,7 +495,7 @@ def _death(error: Exception) -> str:
 
 
 def cluster_manager_factory() -> Callable[[RunStore], ClusterManager] | None:
-    """What jobs.shared_manager uses when MNIST_LAB_RAY_ADDRESS is set, else None."""
+    """What managers.shared_manager uses when MNIST_LAB_RAY_ADDRESS is set, else None."""
     address = ray_address()
     if address is None:
         return None

@@ -28,7 +28,7 @@ from mnist_app.store import ID_PATTERN, Run, RunInUseError, RunStore, Unreadable
 from mnist_app.terminal import compare_table, sweep_table, table_console
 
 if TYPE_CHECKING:
-    from mnist_app.jobs import TrainingManager
+    from mnist_app.managers import RunManager
 
 INTERRUPTED_EXIT = 130
 
@@ -103,7 +103,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     return 0 if any(run.status.scored for run in runs) else 1
 
 
-def _follow_sweep(manager: TrainingManager, sweep: Sweep, run_ids: list[str], quiet: bool):
+def _follow_sweep(manager: RunManager, sweep: Sweep, run_ids: list[str], quiet: bool):
     """Wait for each run in turn, a line on stderr as each ends."""
     for number, run_id in enumerate(run_ids, start=1):
         manager.wait(run_id)

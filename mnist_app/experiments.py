@@ -20,7 +20,7 @@ from mnist_app.config import CHOICES, RANGES, ConfigError, RunConfig, model_size
 from mnist_app.store import Run
 
 if TYPE_CHECKING:
-    from mnist_app.jobs import TrainingManager
+    from mnist_app.managers import RunManager
 
 MAX_RUNS = 24  # runs in one sweep: values (× values of a grid) × repeats
 MAX_REPEATS = 5
@@ -180,7 +180,7 @@ def check_shape(sweep: Sweep) -> None:
 
 
 def start_sweep(
-    manager: TrainingManager, sweep: Sweep, paused: bool = False, student: str | None = None
+    manager: RunManager, sweep: Sweep, paused: bool = False, student: str | None = None
 ) -> str:
     """Check every run, store the sweep and queue its runs (`student`'s); the sweep's id."""
     configs = sweep.configs()
@@ -191,7 +191,7 @@ def start_sweep(
     return sweep_id
 
 
-def load_sweep(manager: TrainingManager, sweep_id: str) -> Sweep | None:
+def load_sweep(manager: RunManager, sweep_id: str) -> Sweep | None:
     """A stored sweep, or None if there is none (or its description no longer parses)."""
     data = manager.store.get_sweep(sweep_id)
     try:
@@ -346,7 +346,7 @@ class SweepProgress:
         return max(self.samples_total - self.samples_seen, 0) / rate
 
 
-def sweep_progress(manager: TrainingManager, runs: list[Run]) -> SweepProgress:
+def sweep_progress(manager: RunManager, runs: list[Run]) -> SweepProgress:
     """The sweep's progress from its runs' live snapshots (or stored ones)."""
     seen = total = ended = 0
     seconds = 0.0

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mnist_app.config import RANGES, ConfigError, RunConfig
-from mnist_app.progress import LIVE_FIGURES, Progress, Snapshot
+from mnist_app.progress import LIVE_FIGURES, Progress, Snapshot, check_learning_rate
 from mnist_app.status import RunStatus
 from mnist_app.store import (
     HEARTBEAT_SECONDS,
@@ -30,7 +30,8 @@ from mnist_app.store import (
 )
 
 if TYPE_CHECKING:  # mnist_app.training imports TensorFlow (~3 s): only once a run starts
-    from mnist_app.cluster import ClusterManager
+    import keras
+
     from mnist_app.training import RunResult, Start
     from mnist_app.weight_history import EpochWeights
 
@@ -67,7 +68,8 @@ def max_trainings() -> int:
 
 
 class TrainingManager:
-    """Runs jobs on background threads, `max_concurrent` at a time, first come first served.
+    """Runs jobs on background threads, `max_concurrent` at a time, first come first served
+    (a managers.RunManager).
 
     While it has runs queued or training, a heartbeat thread tells the store every few seconds
     that this process is still alive for them (with their progress figures), so that another
@@ -178,6 +180,12 @@ class TrainingManager:
     def jobs(self) -> list[Job]:
         return list(self._jobs.values())
 
+    def models_in_memory(self) -> dict[str, keras.Model]:
+        """The models of the runs this process trains (or trained, while it keeps their job),
+        by run id, oldest first."""
+        jobs = list(self._jobs.values())
+        return {job.run_id: job.progress.model for job in jobs if job.progress.model is not None}
+
     def snapshot(self, run_id: str) -> Snapshot | None:
         """Progress of a run: live if this process trains it, else as the store recorded it.
 
@@ -223,6 +231,7 @@ class TrainingManager:
     def set_learning_rate(self, run_id: str, value: float) -> None:
         """Change a training run's learning rate from its next batch on (ValueError if out of
         range)."""
+        check_learning_rate(value)  # whether or not this process trains the run
         job = self._jobs.get(run_id)
         if job is not None:
             job.progress.set_learning_rate(value)
@@ -235,9 +244,12 @@ class TrainingManager:
             return None
         return Controls(paused=job.progress.pause_requested, stopping=job.progress.stop_requested)
 
-    def wait(self, run_id: str, timeout: float | None = None) -> RunResult | None:
-        """Block until the run ends; its result, or None on timeout."""
-        job = self._jobs[run_id]
+    def wait(self, run_id: str, timeout: float | None = None) -> Outcome | None:
+        """Block until the run ends; how it ended, or None on timeout. A run another process
+        trains is followed in the store; KeyError if there is no such run."""
+        job = self._jobs.get(run_id)
+        if job is None:
+            return wait_in_store(self.store, run_id, timeout)
         job.done.wait(timeout)
         return job.result
 
@@ -521,6 +533,36 @@ def stored_snapshot(run: Run, queue_position: int = 0) -> Snapshot:
     )
 
 
+def wait_in_store(store: RunStore, run_id: str, timeout: float | None = None) -> Outcome | None:
+    """Poll the store until a run has ended; how it ended, or None on timeout. KeyError if
+    there is no such run."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        run = store.get(run_id)
+        if run is None:
+            raise KeyError(run_id)
+        if not run.status.active:
+            return stored_outcome(run)
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        time.sleep(min(0.5, timeout or 0.5))
+
+
+def stored_outcome(run: Run) -> Outcome:
+    """How a run ended, as the store has it."""
+    return Outcome(
+        run.status,
+        run.message,
+        reason=run.reason,
+        history=run.history,
+        test_loss=run.test_loss,
+        test_accuracy=run.test_accuracy,
+        train_seconds=run.train_seconds or 0.0,
+        model_path=run.model_path,
+        precision=run.precision,
+    )
+
+
 def _live_figures(published: dict) -> dict:
     """The progress figures another process published, those that are well-formed only."""
     figures = {}
@@ -532,26 +574,3 @@ def _live_figures(published: dict) -> dict:
         elif isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e15:
             figures[name] = value
     return figures
-
-
-_shared: TrainingManager | None = None
-_shared_lock = threading.Lock()
-
-
-def shared_manager() -> TrainingManager | ClusterManager:
-    """The one manager of this process (CLI, pages), over the default run store.
-
-    Creating it marks runs whose process is gone as interrupted, and clears model files a
-    killed process left half-written.
-    """
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            from mnist_app.cluster import cluster_manager_factory
-
-            on_cluster = cluster_manager_factory()  # MNIST_LAB_RAY_ADDRESS set: a Ray cluster
-            store = RunStore()
-            store.mark_interrupted()
-            store.remove_stale_temporaries()
-            _shared = on_cluster(store) if on_cluster else TrainingManager(store)
-        return _shared

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from mnist_app.charts import curve_chart
 from mnist_app.experiments import load_sweep
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_duration, format_number, translate
-from mnist_app.jobs import TrainingManager, shared_manager
+from mnist_app.managers import RunManager, shared_manager
 from mnist_app.owners import is_viewing_pass, viewing_pass
 from mnist_app.progress import Snapshot
 from mnist_app.status import RunStatus
@@ -31,7 +31,7 @@ PASS = "pass"  # the query parameter that carries a viewing pass
 VIEWING_KEY = "viewing"  # the name of the store's secret that signs viewing passes
 
 
-def live_view(manager: TrainingManager, run_id: str, language: str) -> dict | None:
+def live_view(manager: RunManager, run_id: str, language: str) -> dict | None:
     """What the live panel shows of a run, or None if there is no such run.
 
     UnreadableRunError if the run's stored row no longer parses.

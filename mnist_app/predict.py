@@ -17,7 +17,6 @@ import numpy as np
 
 from mnist_app.data import PROJECT_ROOT, load_mnist
 from mnist_app.forward import Forward, Unsupported, load_forward
-from mnist_app.jobs import TrainingManager
 from mnist_app.plan import IMAGE_SIDE, NUM_CLASSES
 from mnist_app.preprocess import evened_ink, measure_ink, model_input, work_to_mnist
 from mnist_app.status import RunStatus
@@ -25,6 +24,8 @@ from mnist_app.store import Run, RunStore
 
 if TYPE_CHECKING:  # TensorFlow takes ~3 s to import: the Draw page reads without it
     import keras
+
+    from mnist_app.managers import RunManager
 
     Reader = keras.Model | Forward  # what read_digit reads with
 
@@ -106,14 +107,13 @@ class ModelChoice:
 
 def model_choices(
     store: RunStore,
-    manager: TrainingManager,
+    manager: RunManager,
     keep: Callable[[list[Run]], list[Run]] | None = None,
 ) -> list[ModelChoice]:
     """The shipped model, the runs training now, then every finished run, newest first; only
     the runs `keep` keeps of the stored ones, if given (those a student may see)."""
     runs = store.list()  # unreadable rows are left out; the others still count
     runs = keep(runs) if keep is not None else runs
-    kept = {run.id for run in runs}
     choices = []
     default = default_model_path()
     if default.exists():
@@ -123,11 +123,12 @@ def model_choices(
             ModelChoice(DEFAULT_KEY, "default", scaling, str(default),
                         card.get("test_accuracy"), card.get("preset"))
         )  # fmt: skip
-    for job in manager.jobs():
-        training = job.progress.snapshot(batches=False).status in TRAINING
-        if job.progress.model is not None and training and job.run_id in kept:
-            choices.append(ModelChoice(job.run_id, "training", job.config.scaling, None, None,
-                                       job.preset))  # fmt: skip
+    stored = {run.id: run for run in runs}
+    for run_id in manager.models_in_memory():
+        run, snap = stored.get(run_id), manager.snapshot(run_id)
+        if run is not None and snap is not None and snap.status in TRAINING:
+            choices.append(ModelChoice(run_id, "training", run.config.scaling, None, None,
+                                       run.preset))  # fmt: skip
     for run in runs:
         path = store.model_file(run.id) if run.status.scored and run.model_path else None
         if path is not None:
@@ -206,17 +207,17 @@ def check_shapes(inputs: list[tuple], outputs: list[tuple], path: str) -> None:
         )
 
 
-def choice_model(choice: ModelChoice, manager: TrainingManager) -> Reader:
+def choice_model(choice: ModelChoice, manager: RunManager) -> Reader:
     """What a choice reads with: its saved model (load_reader), or the live one being trained.
 
     ModelFileError("missing") if it is gone (a live run this process no longer holds).
     """
     if choice.path is not None:
         return load_reader(choice.path)
-    job = manager.job(choice.key)
-    if job is None or job.progress.model is None:
+    model = manager.models_in_memory().get(choice.key)
+    if model is None:
         raise ModelFileError("missing", f"run {choice.key} is no longer in this server's memory")
-    return job.progress.model
+    return model
 
 
 @dataclass(frozen=True)

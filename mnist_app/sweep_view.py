@@ -35,8 +35,8 @@ from mnist_app.i18n import format_duration, format_number, format_percent, has_t
 from mnist_app.status import RunStatus
 
 if TYPE_CHECKING:
-    from mnist_app.jobs import TrainingManager
     from mnist_app.lessons import Lesson
+    from mnist_app.managers import RunManager
     from mnist_app.store import Run
 
 # One colour per combination (Tableau 10): every repeat of a combination shares it.
@@ -56,7 +56,7 @@ BEST = VALIDATION_COLOR  # the best value, marked
 
 
 # --- the live view -----------------------------------------------------------------------
-def sweep_live_view(manager: TrainingManager, sweep_id: str, sweep: Sweep, lang: str) -> dict:
+def sweep_live_view(manager: RunManager, sweep_id: str, sweep: Sweep, lang: str) -> dict:
     """Every member's curves overlaid and one bar for the whole sweep, shaped like a run's view."""
     runs = manager.store.sweep_runs(sweep_id)
     progress = sweep_progress(manager, runs)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from mnist_app.jobs import shared_manager
+from mnist_app.managers import shared_manager
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -45,10 +45,12 @@ def held_run(config, student: str | None = None):
 
     manager = shared_manager()
     run_id = manager.submit(config, paused=True, student=student)
-    progress = manager.job(run_id).progress
     deadline = time.monotonic() + 60
     try:
-        while progress.model is None or progress.snapshot(False).status != RunStatus.PAUSED:
+        while not (
+            manager.snapshot(run_id).status == RunStatus.PAUSED
+            and run_id in manager.models_in_memory()  # its model is built
+        ):
             assert time.monotonic() < deadline, "training did not start"
             time.sleep(0.05)
         yield run_id

@@ -18,6 +18,7 @@ import pytest
 
 import mnist_app.cluster as cluster
 import mnist_app.jobs as jobs
+import mnist_app.managers as managers
 from mnist_app import cli, database
 from mnist_app.config import RunConfig
 from mnist_app.data import PROJECT_ROOT
@@ -170,11 +171,11 @@ def ray_not_ray(monkeypatch, answer: bytes | None) -> Row:
         monkeypatch.setenv("MNIST_LAB_DATABASE_URL", f"sqlite:///{world.scratch}/shared.db")
         with _listener(answer) as port:
             monkeypatch.setenv("MNIST_LAB_RAY_ADDRESS", f"127.0.0.1:{port}")
-            jobs._shared = None
+            managers._shared = None
             try:
                 return cli_exit_2(capsys, "train", "--limit", "300", "--epochs", "1")
             finally:
-                jobs._shared = None
+                managers._shared = None
 
     return run
 

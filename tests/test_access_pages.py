@@ -24,8 +24,8 @@ from mnist_app.classset import ClassSet
 from mnist_app.config import RunConfig
 from mnist_app.data import load_mnist
 from mnist_app.experiments import Sweep, make_vary
-from mnist_app.jobs import shared_manager
 from mnist_app.lockout import Allowance, CodeLimiter
+from mnist_app.managers import shared_manager
 from mnist_app.owners import ClassRules, Visitor, cost
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome

@@ -43,7 +43,7 @@ from test_text import (
     plotly_tags,
 )
 
-import mnist_app.jobs as jobs
+import mnist_app.managers as managers
 from mnist_app import charts, cli, database
 from mnist_app.classset import ClassSet
 from mnist_app.comparison import choice_label
@@ -827,11 +827,11 @@ def _ray_refused(monkeypatch, address: str) -> Callable[[World, pytest.CaptureFi
 
     def run(world: World, capsys) -> str:
         monkeypatch.setenv("MNIST_LAB_RAY_ADDRESS", address)
-        jobs._shared = None
+        managers._shared = None
         try:
             return cli_refuses("train", "--limit", "300", "--epochs", "1")(world, capsys)
         finally:
-            jobs._shared = None
+            managers._shared = None
 
     return run
 
@@ -1095,9 +1095,9 @@ def world(lab_home, tmp_path) -> World:
     store.record_outcome(good, Outcome(RunStatus.FINISHED, test_accuracy=0.98, test_loss=0.07))
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    jobs._shared = None
+    managers._shared = None
     yield World(lab_home, store, good, scratch, [])
-    jobs._shared = None
+    managers._shared = None
 
 
 def test_the_table_is_long_enough():

@@ -11,7 +11,7 @@ from mnist_app.classset import ClassSet
 from mnist_app.config import RunConfig
 from mnist_app.data import load_mnist
 from mnist_app.i18n import LANGUAGES, translate
-from mnist_app.jobs import shared_manager
+from mnist_app.managers import shared_manager
 from mnist_app.predict import default_model_path, load_model, model_card
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-import mnist_app.jobs as jobs
+import mnist_app.managers as managers
 from mnist_app import cli, terminal
 from mnist_app.config import RunConfig
 from mnist_app.progress import Snapshot
@@ -317,7 +317,7 @@ def test_reproduce_refuses_bad_flags_before_training_anything(flags, message, la
 @pytest.fixture
 def fresh_manager(monkeypatch):
     """The CLI builds its manager anew, from this test's environment."""
-    monkeypatch.setattr(jobs, "_shared", None)
+    monkeypatch.setattr(managers, "_shared", None)
 
 
 def test_a_bad_max_trainings_is_one_line_and_exit_2(lab_home, capsys, monkeypatch, fresh_manager):

@@ -119,8 +119,8 @@ def test_a_sweep_fans_out_over_the_worker_nodes(replicas):
     for run in runs:
         a.resume(run.id)
     done = [a.wait(run.id, WAIT) for run in runs]
-    assert [run.status for run in done] == [RunStatus.FINISHED] * 2
-    assert [run.config.learning_rate for run in done] == [0.001, 0.01]
+    assert [outcome.status for outcome in done] == [RunStatus.FINISHED] * 2
+    assert [run.config.learning_rate for run in runs] == [0.001, 0.01]
 
 
 def test_a_lost_worker_node_interrupts_the_run_which_resumes_from_its_checkpoint(
@@ -143,8 +143,9 @@ def test_a_lost_worker_node_interrupts_the_run_which_resumes_from_its_checkpoint
         assert run.history == saved  # the epochs it finished are kept
         assert b.store.model_file(run_id) is not None  # with the checkpoint of the last one
         child_id = b.continue_run(run_id, 2)
-        child = b.wait(child_id, WAIT)
-        assert child.status is RunStatus.FINISHED and child.parent == run_id
+        assert b.wait(child_id, WAIT).status is RunStatus.FINISHED
+        child = b.store.get(child_id)
+        assert child.parent == run_id
         assert len(child.history) == len(saved) + 2 and child.history[: len(saved)] == saved
         assert b.node_of(child_id) is None  # ended: its actor left
     finally:

@@ -14,7 +14,7 @@ from test_model_files import bad_model
 
 from mnist_app.config import RunConfig
 from mnist_app.i18n import LANGUAGES, catalogue, translate
-from mnist_app.jobs import shared_manager
+from mnist_app.managers import shared_manager
 from mnist_app.predict import DEFAULT_KEY, DEFAULT_MODEL_ENV, model_choices
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome

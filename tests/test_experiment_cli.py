@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import mnist_app.jobs as jobs
+import mnist_app.managers as managers
 from mnist_app import cli
 from mnist_app.config import RunConfig
 from mnist_app.status import RunStatus
@@ -24,7 +24,7 @@ RUN_FIELDS = {"run_id", "status", "test_accuracy", "test_loss", "epochs", "secon
 @pytest.fixture(autouse=True)
 def fresh_manager(monkeypatch):
     """The CLI builds its manager anew, over this test's store."""
-    monkeypatch.setattr(jobs, "_shared", None)
+    monkeypatch.setattr(managers, "_shared", None)
 
 
 def _json_out(argv, capsys) -> tuple[int, dict]:
@@ -98,7 +98,7 @@ def test_bad_requests_are_refused_naming_the_problem_before_anything_trains(
 
 
 def test_a_training_run_cannot_be_deleted_or_continued(lab_home, capsys):
-    manager = jobs.shared_manager()
+    manager = managers.shared_manager()
     held = manager.submit(RunConfig(limit=300, validation_size=0, epochs=1), paused=True)
     try:
         assert cli.main(["delete", held]) == 2

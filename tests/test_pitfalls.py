@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from apptest_text import open_page, texts, wait_for_results
 
-import mnist_app.jobs as jobs
+import mnist_app.managers as managers
 from mnist_app.config import PRESETS, RunConfig
 from mnist_app.data import load_mnist, prepare_data
-from mnist_app.jobs import TrainingManager, shared_manager
+from mnist_app.jobs import TrainingManager
+from mnist_app.managers import shared_manager
 from mnist_app.pitfalls import find_mistakes, without_mistakes
 from mnist_app.status import RunStatus
 from mnist_app.store import RunStore
@@ -82,7 +83,7 @@ def test_a_healthy_run_has_no_mistakes_and_fixing_undoes_each():
 
 
 def test_the_result_panel_explains_the_mistake_and_fix_it_starts_the_run_without_it(monkeypatch):
-    monkeypatch.setattr(jobs, "_shared", None)
+    monkeypatch.setattr(managers, "_shared", None)
     at = open_page("pages/train.py", lang="es")
     at.selectbox(key="train_preset").set_value("pitfall-labels-255").run()
     at.select_slider(key="train_limit").set_value(1000)

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-import mnist_app.jobs as jobs
+import mnist_app.managers as managers
 from mnist_app import cli
 from mnist_app.config import RunConfig
 from mnist_app.data import load_mnist
@@ -43,7 +43,7 @@ def tiny_mlp(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def fresh_manager(monkeypatch):
     """The CLI builds its store anew, over this test's home."""
-    monkeypatch.setattr(jobs, "_shared", None)
+    monkeypatch.setattr(managers, "_shared", None)
 
 
 # --- the changes -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from test_text import ISSUE_LABEL, PLOTLY_TEMPLATE_FIELD, plotly_shows, plotly_t
 
 from mnist_app.config import RunConfig
 from mnist_app.i18n import LANGUAGES, missing_placeholder, translate
-from mnist_app.jobs import shared_manager
+from mnist_app.managers import shared_manager
 from mnist_app.predict import default_model_path, model_card
 from mnist_app.robustness import FAMILIES, measure_file
 from mnist_app.status import RunStatus

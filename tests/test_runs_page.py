@@ -8,9 +8,10 @@ from apptest_text import open_page as open_app_page
 from apptest_text import page_text
 from streamlit.testing.v1 import AppTest
 
-import mnist_app.jobs as jobs
+import mnist_app.managers as managers
 from mnist_app.config import RunConfig
-from mnist_app.jobs import TrainingManager, shared_manager
+from mnist_app.jobs import TrainingManager
+from mnist_app.managers import shared_manager
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore
 
@@ -32,7 +33,7 @@ def trained(tmp_path_factory):
 @pytest.fixture
 def store(monkeypatch, lab_home):
     """The pages' own store: a fresh manager over this test's MNIST_LAB_HOME."""
-    monkeypatch.setattr(jobs, "_shared", None)
+    monkeypatch.setattr(managers, "_shared", None)
     return shared_manager().store
 
 

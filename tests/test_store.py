@@ -12,7 +12,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-import mnist_app.jobs as jobs
+import mnist_app.managers as managers
 from mnist_app.config import PRESETS
 from mnist_app.database import SCHEMA_VERSION, runs
 from mnist_app.status import RunStatus
@@ -85,8 +85,8 @@ def test_only_runs_whose_process_is_gone_are_marked_interrupted(lab_home, databa
         _set_owner(store, ids["silent"], "other-host:1", time.time() - 3600)  # no beat for 1 h
         _set_owner(store, ids["legacy"], None, None)  # from before owners were recorded
         store.record_outcome(ids["finished"], Outcome(RunStatus.FINISHED))
-        jobs._shared = None  # a server starts: its manager recovers the store it opens
-        jobs.shared_manager()
+        managers._shared = None  # a server starts: its manager recovers the store it opens
+        managers.shared_manager()
         statuses = {r.id: r.status for r in RunStore(lab_home).list()}
         assert statuses == {
             ids["cli"]: RunStatus.RUNNING,
@@ -99,7 +99,7 @@ def test_only_runs_whose_process_is_gone_are_marked_interrupted(lab_home, databa
     finally:
         alive.kill()
         alive.wait()
-        jobs._shared = None
+        managers._shared = None
 
 
 def test_a_row_that_no_longer_parses_is_shown_as_unreadable_and_the_rest_still_work(

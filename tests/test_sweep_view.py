@@ -196,7 +196,7 @@ def test_the_api_has_no_view_of_an_unknown_sweep(sweep_id):
 
 
 def test_the_api_serves_a_sweep_s_view_in_the_asked_language():
-    from mnist_app.jobs import shared_manager
+    from mnist_app.managers import shared_manager
 
     manager = shared_manager()
     sweep = Sweep(TINY, (make_vary("learning_rate", [0.001, 0.01]),))

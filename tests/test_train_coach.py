@@ -6,7 +6,7 @@ import pytest
 from apptest_text import open_page, texts
 
 from mnist_app.config import RunConfig
-from mnist_app.jobs import shared_manager
+from mnist_app.managers import shared_manager
 from mnist_app.status import RunStatus
 
 pytestmark = pytest.mark.usefixtures("prepared_server")

@@ -11,10 +11,10 @@ from apptest_text import open_page, texts, wait_for_results
 from streamlit.runtime.scriptrunner import script_runner
 from streamlit.testing.v1 import AppTest
 
-import mnist_app.jobs as jobs
+import mnist_app.managers as managers
 from mnist_app import ui
 from mnist_app.config import RunConfig
-from mnist_app.jobs import shared_manager
+from mnist_app.managers import shared_manager
 
 
 def open_train_page(lang: str = "en", **query: str) -> AppTest:
@@ -226,7 +226,7 @@ def test_a_server_with_unusable_settings_tells_every_visitor(monkeypatch, tmp_pa
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setenv("MNIST_LAB_HOME", str(blocker / "home"))  # cannot be created
-    monkeypatch.setattr(jobs, "_shared", None)
+    monkeypatch.setattr(managers, "_shared", None)
     at = open_train_page()
     assert not at.exception
     assert "cannot keep runs" in texts(at.error) and "MNIST_LAB_HOME" in texts(at.code)

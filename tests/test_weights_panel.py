@@ -6,9 +6,9 @@ import pytest
 from apptest_text import open_page, page_text
 from streamlit.testing.v1 import AppTest
 
-import mnist_app.jobs as jobs
+import mnist_app.managers as managers
 from mnist_app.config import RunConfig
-from mnist_app.jobs import shared_manager
+from mnist_app.managers import shared_manager
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("prepared_server")
 @pytest.fixture
 def manager(monkeypatch, lab_home):
     """The pages' own manager, over this test's MNIST_LAB_HOME."""
-    monkeypatch.setattr(jobs, "_shared", None)
+    monkeypatch.setattr(managers, "_shared", None)
     return shared_manager()
 
 

@@ -14,8 +14,9 @@ from mnist_app.config import RANGES, ConfigError
 from mnist_app.environment import check_environment
 from mnist_app.experiments import log_steps  # noqa: F401  (the pages' slider stops)
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_number, format_percent, translate
-from mnist_app.jobs import CONTINUABLE, TrainingManager, shared_manager
+from mnist_app.jobs import CONTINUABLE
 from mnist_app.live import pass_query
+from mnist_app.managers import RunManager, shared_manager
 from mnist_app.predict import warm_up
 from mnist_app.store import Run, RunStore, StoreError
 
@@ -97,7 +98,7 @@ def _leave_modules_alone() -> None:
     """Replaces Streamlit's after-run cleanup of Keras and pyplot (the app uses neither)."""
 
 
-def training_manager() -> TrainingManager:
+def training_manager() -> RunManager:
     """The process's training manager; if its settings or store are unusable, say so and stop.
 
     A class server whose MNIST_LAB_HOME is read-only, or whose MNIST_LAB_MAX_TRAININGS is not a
@@ -227,7 +228,7 @@ def digit_gallery(images: np.ndarray, captions: list[str], zoom: int = 4) -> Non
         st.image(big, caption=captions, width=28 * zoom)
 
 
-def continue_control(manager: TrainingManager, run: Run, key: str) -> None:
+def continue_control(manager: RunManager, run: Run, key: str) -> None:
     """'Continue for N more epochs' under a run: a new run from its saved weights and optimizer
     state, then followed on the Train page. Disabled, with the reason, where it cannot be. On a
     class server anyone who may see a run may continue it: the new run is theirs."""

@@ -10,7 +10,7 @@ import streamlit as st
 
 from mnist_app import lockout
 from mnist_app.config import PRESETS, RunConfig
-from mnist_app.jobs import TrainingManager
+from mnist_app.managers import RunManager
 from mnist_app.owners import (
     MOST_DRAWINGS,
     AccessError,
@@ -158,7 +158,7 @@ def visible_sweeps(store: RunStore, sweep_ids: Iterable[str]) -> set[str]:
     return {i for i in ids if any(rules.may_see(visitor(), who) for who in students[i])}
 
 
-def seen_model_choices(manager: TrainingManager) -> list[ModelChoice]:
+def seen_model_choices(manager: RunManager) -> list[ModelChoice]:
     """predict.model_choices, of the runs this visitor may see."""
     return model_choices(manager.store, manager, lambda runs: visible(manager.store, runs))
 
