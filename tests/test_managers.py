@@ -4,11 +4,13 @@ real PostgreSQL). Runs are held in known states with Pause, never raced."""
 
 from __future__ import annotations
 
+import inspect
 import time
 
 import pytest
 
 from mnist_app import database
+from mnist_app.cluster import ClusterManager
 from mnist_app.config import RunConfig
 from mnist_app.jobs import Controls, TrainingManager
 from mnist_app.managers import RunManager
@@ -32,8 +34,6 @@ def manager(kind, request, tmp_path):
     if kind == "local":
         made: RunManager = TrainingManager(RunStore(tmp_path / "local"), max_concurrent=1)
     else:
-        from mnist_app.cluster import ClusterManager
-
         cluster = request.getfixturevalue("ray_cluster")
         url = request.getfixturevalue("postgres_url")
         made = ClusterManager(RunStore(tmp_path / "ray", url=url), cluster.address)
@@ -138,3 +138,23 @@ def test_a_run_the_store_does_not_hold_is_no_error_to_ask_about(manager):
         manager.wait(unknown, 0)
     assert unknown not in manager.models_in_memory()
     assert manager.store.get(unknown) is None
+
+
+@pytest.mark.parametrize("implementation", [TrainingManager, ClusterManager])
+def test_both_managers_have_the_interface_s_methods_with_its_parameters_and_return_types(
+    implementation,
+):
+    promised = {name for name in dir(RunManager) if not name.startswith("_")}
+    assert {"submit", "wait", "models_in_memory"} <= promised and "job" not in promised
+    for name in promised:
+        interface = inspect.signature(getattr(RunManager, name))
+        actual = inspect.signature(getattr(implementation, name))
+        assert actual.return_annotation == interface.return_annotation, name  # one type
+        for parameter in interface.parameters.values():  # each taken, by name, with its default
+            assert actual.parameters[parameter.name].default == parameter.default, name
+            assert actual.parameters[parameter.name].annotation == parameter.annotation, name
+        extra = set(actual.parameters) - set(interface.parameters)
+        optional = [
+            actual.parameters[more].default is not inspect.Parameter.empty for more in extra
+        ]
+        assert all(optional), name  # what only one manager takes may be left out
