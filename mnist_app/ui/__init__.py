@@ -258,9 +258,7 @@ def continue_control(manager: TrainingManager, run: Run, key: str) -> None:
         reason = error.reason if error.reason in known else "too_many"
         st.error(t(f"continue.{reason}", most=int(RANGES["epochs"][1]), left=left))
         return
-    st.session_state["train_run"] = new_id
-    st.session_state.pop("train_live_lr", None)
-    st.switch_page("pages/train.py", query_params={"run": new_id})
+    st.switch_page("pages/train.py", query_params={"run": new_id})  # it follows the new run
 
 
 def coach_panel(advice, key: str, on_apply) -> None:
