@@ -17,7 +17,8 @@ import pytest
 from rich.console import Console
 
 import mnist_app.jobs as jobs
-from mnist_app import cli, terminal
+from mnist_app import cli
+from mnist_app.cli import terminal
 from mnist_app.config import RunConfig
 from mnist_app.progress import Snapshot
 from mnist_app.status import RunStatus

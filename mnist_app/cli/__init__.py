@@ -12,21 +12,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from mnist_app.code_cli import add_code_command
-from mnist_app.config import CHOICES, PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
-from mnist_app.environment import check_environment
-from mnist_app.experiment_cli import add_commands
-from mnist_app.exports import ExportTargetError, check_export_target, write_export
-from mnist_app.robustness_cli import add_robustness_command
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, Run, RunStore, StoreError, UnreadableRun
-from mnist_app.terminal import (
+from mnist_app.cli.code import add_code_command
+from mnist_app.cli.experiments import add_commands
+from mnist_app.cli.robustness import add_robustness_command
+from mnist_app.cli.terminal import (
     QuietProgress,
     progress_display,
     reproduce_table,
     runs_table,
     table_console,
 )
+from mnist_app.config import CHOICES, PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
+from mnist_app.environment import check_environment
+from mnist_app.exports import ExportTargetError, check_export_target, write_export
+from mnist_app.status import RunStatus
+from mnist_app.store import Outcome, Run, RunStore, StoreError, UnreadableRun
 
 if TYPE_CHECKING:
     from mnist_app.jobs import TrainingManager

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from mnist_app.cli.experiments import stored_run
 from mnist_app.codegen import notebook_text, script_for
 from mnist_app.config import PRESETS, ConfigError, RunConfig
-from mnist_app.experiment_cli import stored_run
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from mnist_app.store import RunStore
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mnist_app.cli.terminal import compare_table, sweep_table, table_console
 from mnist_app.config import ConfigError, RunConfig
 from mnist_app.experiments import (
     MAX_COMPARE,
@@ -25,7 +26,6 @@ from mnist_app.experiments import (
 )
 from mnist_app.status import RunStatus
 from mnist_app.store import ID_PATTERN, Run, RunInUseError, RunStore, UnreadableRunError
-from mnist_app.terminal import compare_table, sweep_table, table_console
 
 if TYPE_CHECKING:
     from mnist_app.jobs import TrainingManager
