@@ -1,44 +1,26 @@
-"""Command line: train, list runs, reproduce the course notebooks."""
+"""The command line, `python -m mnist_app`: `main` reads the command and its flags and runs it.
+
+One module per family of commands: `train` (train, runs, reproduce), `experiments` (sweep,
+resume, compare, delete, export), `code` and `robustness`; what they share (the settings' flags,
+following a run, the stored run a command names) is in `shared`, and what they print (progress
+and tables, with rich) in `terminal`.
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import os
-import shutil
 import sys
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
 
 from mnist_app.cli.code import add_code_command
-from mnist_app.cli.experiments import add_commands
+from mnist_app.cli.experiments import add_experiment_commands
 from mnist_app.cli.robustness import add_robustness_command
-from mnist_app.cli.terminal import (
-    QuietProgress,
-    progress_display,
-    reproduce_table,
-    runs_table,
-    table_console,
-)
-from mnist_app.config import CHOICES, PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
+from mnist_app.cli.shared import INTERRUPTED_EXIT, FlagError
+from mnist_app.cli.train import add_train_commands
+from mnist_app.config import ConfigError
 from mnist_app.environment import check_environment
-from mnist_app.exports import ExportTargetError, check_export_target, write_export
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, Run, RunStore, StoreError, UnreadableRun
+from mnist_app.store import StoreError
 
-if TYPE_CHECKING:
-    from mnist_app.jobs import TrainingManager
-
-INTERRUPTED_EXIT = 130  # what shells report for a command ended by Ctrl-C (128 + SIGINT)
-
-
-class FlagError(ValueError):
-    """A command-line flag the command cannot use; the message names the flag."""
-
-    def __init__(self, flag: str, message: str):
-        super().__init__(f"{flag}: {message}")
+DESCRIPTION = "Command line: train, list runs, reproduce the course notebooks."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,303 +39,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mnist_app", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mnist_app", description=DESCRIPTION)
     commands = parser.add_subparsers(required=True, metavar="command")
-
-    train = commands.add_parser("train", help="train one network and print its test accuracy")
-    train.add_argument("--preset", choices=sorted(PRESETS), help="start from a course preset")
-    _add_config_flags(train)
-    train.add_argument("--json", action="store_true", help="print the result as JSON last")
-    train.add_argument(
-        "--export", metavar="FILE.keras", help="also copy the model there, with a .json card"
-    )
-    train.set_defaults(handler=_train_command)
-
-    runs = commands.add_parser("runs", help="list stored runs, newest first")
-    statuses = [str(status) for status in RunStatus]  # plain words in argparse's messages
-    runs.add_argument("--status", choices=statuses, help="only runs with this status")
-    runs.add_argument("--json", action="store_true")
-    runs.set_defaults(handler=_runs_command)
-
-    reproduce = commands.add_parser("reproduce", help="train every preset: reported vs ours")
-    reproduce.add_argument("--presets", help="comma-separated slugs (default: all)")
-    reproduce.add_argument("--limit", type=int, help="train on the first N images only")
-    reproduce.add_argument("--epochs", type=int, help="override every preset's epochs")
-    reproduce.add_argument("--json", action="store_true")
-    reproduce.set_defaults(handler=_reproduce_command)
-    add_commands(commands, _add_config_flags, follow_run)
-    add_code_command(commands, _add_config_flags)
+    add_train_commands(commands)
+    add_experiment_commands(commands)
+    add_code_command(commands)
     add_robustness_command(commands)
     return parser
-
-
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per RunConfig field, e.g. --learning-rate 0.01, --augment / --no-augment."""
-    for f in dataclasses.fields(RunConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
-        elif f.name in CHOICES:
-            parser.add_argument(flag, choices=CHOICES[f.name], default=None)
-        else:
-            kind = {"int": int, "float": float}.get(f.type, str)
-            parser.add_argument(flag, type=kind, default=None, metavar=f.name.upper())
-
-
-def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
-    """The base (else the preset, else the defaults) with every flag given applied."""
-    base = base or (PRESETS[args.preset] if args.preset else RunConfig())
-    changes = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(RunConfig)
-        if getattr(args, f.name, None) is not None
-    }
-    return base.replace(**changes)
-
-
-def _train_command(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    target = export_target(args.export) if args.export is not None else None
-    reported = PRESET_INFO[args.preset].reported_accuracy if args.preset else None
-    outcome = run_with_progress(config, args.preset, quiet=args.json)
-    print(json.dumps(outcome) if args.json else _summary_line(outcome, reported))
-    if not RunStatus(outcome["status"]).scored:
-        return 1
-    if target is not None:
-        try:
-            export_model(outcome, target, sys.argv)
-        except OSError as error:  # checked before training, so something changed meanwhile
-            print(
-                f"error: --export: cannot write {target} ({error}); the model stays in the "
-                f"run store at {outcome['model_path']}",
-                file=sys.stderr,
-            )
-            return 2
-    return 0
-
-
-def export_target(text: str) -> Path:
-    """The --export path, refused before any training if the model could not go there."""
-    target = Path(text)
-    if target.is_dir():
-        raise FlagError("--export", f"{target} is a folder; give a file name ending in .keras")
-    try:  # the model, and its card beside it
-        check_export_target(target)
-        check_export_target(target.with_suffix(".json"))
-    except ExportTargetError as error:
-        raise FlagError("--export", str(error)) from None
-    if target.suffix != ".keras":
-        raise FlagError(
-            "--export",
-            f"{target}: the model is saved as a .keras file; give a file name ending in .keras",
-        )
-    # The folder is made at export time; its nearest existing parent must allow that.
-    existing = next(folder for folder in target.absolute().parents if folder.exists())
-    if not existing.is_dir():
-        raise FlagError("--export", f"cannot make the folder {target.parent}: {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise FlagError("--export", f"cannot write into {existing}: permission denied")
-    return target
-
-
-def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False) -> dict:
-    """Train through the shared manager (as the pages do), showing progress on stderr."""
-    manager = training_manager()
-    return follow_run(manager, manager.submit(config, preset), quiet)
-
-
-def training_manager() -> TrainingManager:
-    """The shared manager, TensorFlow loaded first in this, the main, thread (the pages load it
-    on the first run's thread). Only commands that train load it: `runs` or a bad flag answers
-    at once, without TensorFlow's seconds of start-up and its log lines."""
-    import mnist_app.training  # noqa: F401
-    from mnist_app.jobs import shared_manager
-
-    return shared_manager()
-
-
-def follow_run(manager: TrainingManager, run_id: str, quiet: bool = False) -> dict:
-    """Show a queued run's progress on stderr until it ends; the run as `train --json` gives it.
-
-    Ctrl-C stops the run after its batch and scores it. A second Ctrl-C while it stops records
-    it as interrupted and ends the process at once, with exit code 130.
-    """
-    first = manager.snapshot(run_id)  # a continued run starts with its parent's epochs
-    with progress_display(quiet) as display:
-        display.start_after(first.epoch if first else 0)
-        twice = _follow(manager, run_id, display)
-    if twice and manager.store.get(run_id).status.active:
-        _quit_interrupted(manager, run_id)
-    run, status, message = _how_it_ended(manager, run_id)
-    # This machine's copy of the model: on a class server the run may have trained on another
-    # machine, whose path the run's row records (fetched from the shared database if need be).
-    model = manager.store.model_file(run_id) if run.model_path else None
-    return {
-        "run_id": run_id,
-        "preset": run.preset,
-        "status": str(status),
-        "test_accuracy": run.test_accuracy,
-        "test_loss": run.test_loss,
-        "epochs": len(run.history),
-        "seconds": run.train_seconds,
-        "precision": run.precision,
-        "model_path": str(model) if model is not None else None,
-        "message": message,
-        "config": run.config.to_dict(),
-    }
-
-
-def _how_it_ended(manager: TrainingManager, run_id: str) -> tuple[Run, RunStatus, str]:
-    """The stored run, its status and message: as stored, or as this process saw the run end
-    when the store could not be told (a full disk; the next start marks it interrupted)."""
-    job = manager.job(run_id)
-    try:
-        run = manager.store.get(run_id)
-    except StoreError as error:  # reading SQLite needs room on the disk too
-        if job is None or not job.done.is_set():
-            raise
-        snap = job.progress.snapshot(batches=False)
-        raise StoreError(f"run {run_id} {snap.status}: {snap.message} ({error})") from error
-    if run.status.active and job is not None and job.done.is_set():
-        snap = job.progress.snapshot(batches=False)
-        return run, snap.status, snap.message
-    return run, run.status, run.summary_message
-
-
-def _follow(manager: TrainingManager, run_id: str, display: QuietProgress) -> bool:
-    """Show the run's progress until it ends; True if Ctrl-C came twice before it did."""
-    try:
-        _watch(manager, run_id, display)
-    except KeyboardInterrupt:
-        try:
-            display.note("stopping after this batch… (Ctrl-C again to quit at once)")
-            manager.stop(run_id)
-            _watch(manager, run_id, display)
-        except KeyboardInterrupt:
-            return True
-    display.show(manager.snapshot(run_id))
-    return False
-
-
-def _watch(manager: TrainingManager, run_id: str, display: QuietProgress) -> None:
-    while manager.wait(run_id, 0.25) is None and manager.is_active(run_id):
-        display.show(manager.snapshot(run_id))
-
-
-def _quit_interrupted(manager: TrainingManager, run_id: str) -> NoReturn:
-    """Record the run as interrupted (keeping its epochs) and end the process now."""
-    snap = manager.snapshot(run_id)
-    outcome = Outcome(
-        RunStatus.INTERRUPTED,
-        "Interrupted twice with Ctrl-C before it could stop.",
-        history=snap.history,
-        train_seconds=snap.train_seconds,
-    )
-    manager.store.record_outcome(run_id, outcome)
-    print(f"interrupted: run {run_id} is recorded as interrupted", file=sys.stderr)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Not sys.exit: while Python shut down, the training thread would finish its batch, score
-    # the model and write "stopped" over this record.
-    os._exit(INTERRUPTED_EXIT)
-
-
-def _summary_line(outcome: dict, reported: float | None) -> str:
-    if outcome["test_accuracy"] is None:
-        return f"{outcome['status']}: {outcome['message']}"
-    line = (
-        f"{outcome['status']}: test accuracy {outcome['test_accuracy']:.2%} "
-        f"(loss {outcome['test_loss']:.4f}) after {outcome['epochs']} epochs "
-        f"in {outcome['seconds']:.1f}s"
-    )
-    if reported is not None:
-        line += f" — the notebook reported {reported:.2%}"
-    return line + f"  [run {outcome['run_id']}]"
-
-
-def export_model(outcome: dict, target: Path, argv: list[str]) -> Path:
-    """Copy a run's model to `target` and write its card (config, accuracy, time, command)."""
-    # Beside the target first, then renamed: a kill mid-copy leaves no half model in models/.
-    write_export(target, lambda temporary: shutil.copyfile(outcome["model_path"], temporary))
-    card = {
-        "model": target.name,
-        "config": outcome["config"],
-        "preset": outcome["preset"],
-        "test_accuracy": outcome["test_accuracy"],
-        "test_loss": outcome["test_loss"],
-        "epochs": outcome["epochs"],
-        "train_seconds": round(outcome["seconds"], 1),
-        "trained_on": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "command": "python -m mnist_app " + " ".join(argv[1:]),
-    }
-    card_path = target.with_suffix(".json")
-    text = json.dumps(card, indent=2) + "\n"
-    write_export(card_path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
-    return card_path
-
-
-def _runs_command(args: argparse.Namespace) -> int:
-    store = RunStore()
-    store.mark_interrupted()
-    rows = store.rows(status=RunStatus(args.status) if args.status else None)
-    if args.json:
-        print(json.dumps([_run_json(row) for row in rows]))
-    else:
-        table_console().print(runs_table(rows))
-    return 0
-
-
-def _run_json(run: Run | UnreadableRun) -> dict:
-    if isinstance(run, UnreadableRun):
-        return {"id": run.id, "created_at": run.created_at, "status": "unreadable",
-                "message": run.reason}  # fmt: skip
-    fields = {f.name: getattr(run, f.name) for f in dataclasses.fields(run)}
-    return fields | {"status": str(run.status), "config": run.config.to_dict()}
-
-
-def _reproduce_command(args: argparse.Namespace) -> int:
-    slugs = preset_slugs(args.presets)
-    changes = _override("limit", args.limit) | _override("epochs", args.epochs)
-    configs = {slug: _preset_config(slug, changes) for slug in slugs}  # all checked first
-    rows = []
-    for slug, config in configs.items():
-        print(f"{slug}:", file=sys.stderr)
-        outcome = run_with_progress(config, slug, quiet=args.json)
-        rows.append({**outcome, "reported_accuracy": PRESET_INFO[slug].reported_accuracy})
-    if args.json:
-        print(json.dumps(rows))
-    else:
-        table_console().print(reproduce_table(rows))
-    return 0
-
-
-def preset_slugs(text: str | None) -> list[str]:
-    """The --presets list; not given: every preset with a figure reported by the course."""
-    if text is None:
-        return [slug for slug, p in PRESET_INFO.items() if p.reported_accuracy is not None]
-    slugs = [slug.strip() for slug in text.split(",") if slug.strip()]
-    known = ", ".join(PRESETS)
-    if not slugs:
-        raise FlagError("--presets", f"give at least one preset slug (known: {known})")
-    unknown = [slug for slug in slugs if slug not in PRESETS]
-    if unknown:
-        raise FlagError("--presets", f"unknown preset(s) {', '.join(unknown)} (known: {known})")
-    return slugs
-
-
-def _preset_config(slug: str, changes: dict[str, int]) -> RunConfig:
-    """A preset with --limit / --epochs applied; an error names the preset."""
-    try:
-        return PRESETS[slug].replace(**changes)
-    except ConfigError as error:
-        raise ConfigError(f"preset {slug}", str(error)) from None
-
-
-def _override(name: str, value: int | None) -> dict[str, int]:
-    """--limit or --epochs as a change to every preset; 0 is refused (--limit 0 means all)."""
-    if value is None:
-        return {}
-    low, high = max(RANGES[name][0], 1), RANGES[name][1]
-    if not low <= value <= high:
-        raise FlagError(f"--{name}", f"{value} is outside the allowed range {low}..{high}")
-    return {name: value}

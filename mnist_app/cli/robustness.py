@@ -10,7 +10,7 @@ from pathlib import Path
 from rich import box
 from rich.table import Column, Table
 
-from mnist_app.cli.experiments import stored_run
+from mnist_app.cli.shared import stored_run
 from mnist_app.cli.terminal import table_console
 from mnist_app.config import ConfigError
 from mnist_app.data import TEST_IMAGES
