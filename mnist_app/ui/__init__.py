@@ -19,6 +19,7 @@ from mnist_app.live import pass_query
 from mnist_app.predict import warm_up
 from mnist_app.store import Run, RunStore, StoreError
 from mnist_app.ui.access import may_start, show_refusal, visitor
+from mnist_app.ui.keys import LANGUAGE
 from mnist_app.ui.words import language, number_text, percent_text, t  # noqa: F401  (the pages')
 
 FRONTEND = Path(__file__).parent.parent / "frontend"
@@ -120,9 +121,9 @@ def language_switch() -> None:
         options=list(LANGUAGES),
         format_func=LANGUAGES.get,
         index=list(LANGUAGES).index(language()),
-        key="lang",
+        key=LANGUAGE,
     )
-    st.query_params["lang"] = st.session_state["lang"]
+    st.query_params["lang"] = st.session_state[LANGUAGE]
 
 
 def live_run(view: dict, key: str, store: RunStore, sweep_id: str | None = None) -> None:

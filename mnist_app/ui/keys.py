@@ -17,6 +17,10 @@ TRAIN_PAGE = ("pages/train.py", "mnist_app/ui/train_form.py")  # the page and it
 SWEEPS_PAGE = ("pages/sweeps.py",)
 HANDOFFS_MODULE = ("mnist_app/ui/keys.py",)
 
+# --- every page ---------------------------------------------------------------------------
+LANGUAGE = "lang"  # the sidebar's language switch; every module that writes words reads it
+SIDEBAR = ("mnist_app/ui/__init__.py",)  # the sidebar's switches
+
 # --- the Train page's settings form --------------------------------------------------------
 TRAIN_SETTINGS = "train_settings"  # the form's values, kept across pages (widgets' are not)
 TRAIN_PRESET = "train_preset"  # the preset box ("" for custom settings)
@@ -51,6 +55,7 @@ HANDOFFS: dict[type, str] = {SweepRequest: "handoff_sweep_request"}
 # Who may write each key (a name or a pattern, `*` for a field's or a setting's name; `train_*`
 # holds every key of the Train page, which all start so). A key not listed is one module's own.
 OWNERS: dict[str, tuple[str, ...]] = {
+    LANGUAGE: SIDEBAR,
     TRAIN_SETTINGS: TRAIN_PAGE,
     TRAIN_PRESET: TRAIN_PAGE,
     train_field("*"): TRAIN_PAGE,

@@ -6,11 +6,12 @@ from __future__ import annotations
 import streamlit as st
 
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_number, format_percent, translate
+from mnist_app.ui.keys import LANGUAGE
 
 
 def language() -> str:
     """The language chosen in the sidebar (Spanish by default)."""
-    lang = st.session_state.get("lang") or st.query_params.get("lang") or DEFAULT_LANGUAGE
+    lang = st.session_state.get(LANGUAGE) or st.query_params.get("lang") or DEFAULT_LANGUAGE
     return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
 
 
