@@ -10,16 +10,29 @@ here (2 cores, mixed bfloat16, `python bench/train_throughput.py --epochs-only`)
 optimizer keep their Keras classes and configurations, so a saved file is plain Keras that loads
 anywhere; the swap is redone on the model a continued run loads. Same maths: the tests compare
 each kernel with Keras' own steps.
+
+The kernels reach into Keras' internals (Adam's `_get_variable_index`, `_momentums` and
+`_velocities`, a variable's `.value.handle`), which a new Keras may move. The first swap checks
+them on a small Adam and BatchNormalization of its own; if one is not where it is expected, no
+swap is made and training runs on plain Keras, with one warning in the log.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import threading
 import types
 
 import keras
 import tensorflow as tf
 
 _FUSED = "_mnist_lab_fused"  # marks objects whose step has been swapped
+_ADAM_STATE = ("amsgrad", "iterations", "beta_1", "beta_2", "epsilon", "_momentums", "_velocities")
+_BATCH_NORM_STATE = ("gamma", "beta", "moving_mean", "moving_variance", "momentum", "epsilon")
+_BATCH_NORM_STATE += ("renorm", "axis", "scale", "center", "trainable", "compute_dtype")
+_check_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def use_fused_kernels(model: keras.Model) -> keras.Model:
@@ -56,8 +69,47 @@ def is_fused(obj: object) -> bool:
 
 
 def _swap(obj: object, method: str, function) -> None:
+    if not kernels_fit_keras():  # plain Keras then: the warning is in the log
+        return
     setattr(obj, method, types.MethodType(function, obj))
     setattr(obj, _FUSED, True)
+
+
+def kernels_fit_keras() -> bool:
+    """Whether this Keras keeps the internals the kernels use where they expect them: checked
+    once a process, and said once in the log if not."""
+    with _check_lock:  # trainings start on several threads
+        return _checked()
+
+
+@functools.cache
+def _checked() -> bool:
+    missing = missing_internals()
+    if missing:
+        found = f"Keras {keras.__version__} has no {', '.join(missing)}"
+        log.warning("fused kernels off, training on plain Keras: %s", found)
+    return not missing
+
+
+def missing_internals() -> tuple[str, ...]:
+    """The Keras internals the kernels use that a small built Adam and BatchNormalization lack
+    (named explicitly, so Keras' numbering of the model's own layers is left as it was)."""
+    variable = keras.Variable([0.0], dtype="float32", name="fused_check")
+    adam = keras.optimizers.Adam(name="fused_check")
+    adam.build([variable])
+    missing = [f"Adam.{name}" for name in _ADAM_STATE if not hasattr(adam, name)]
+    if not missing:
+        try:  # the handles the kernel updates in place
+            index = adam._get_variable_index(variable)
+            for slots in (adam._momentums, adam._velocities):
+                tf.convert_to_tensor(slots[index].value.handle)
+            tf.convert_to_tensor(variable.handle)
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as error:
+            missing.append(f"Adam's variable handles ({type(error).__name__}: {error})")
+    layer = keras.layers.BatchNormalization(name="fused_check")
+    layer.build((None, 4))
+    missing += [f"BatchNormalization.{n}" for n in _BATCH_NORM_STATE if not hasattr(layer, n)]
+    return tuple(missing)
 
 
 def _adam_step(self: keras.optimizers.Adam, gradient, variable, learning_rate) -> None:

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mnist_app.config import RANGES
 from mnist_app.status import RunStatus
 
 if TYPE_CHECKING:
@@ -25,9 +26,11 @@ LIVE_FIGURES = ("status", "epoch", "epochs", "batch", "batches_per_epoch", "samp
 
 
 def check_learning_rate(value: float) -> None:
-    """ValueError unless `value` may be a running optimizer's new learning rate."""
-    if not (math.isfinite(value) and 0 < value <= 10):
-        raise ValueError(f"learning_rate: {value!r} is outside the allowed range 1e-06..10")
+    """ValueError unless `value` may be a running optimizer's new learning rate: the range a
+    RunConfig allows (config.RANGES)."""
+    low, high = RANGES["learning_rate"]
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"learning_rate: {value!r} is outside the allowed range {low:g}..{high:g}")
 
 
 @dataclass(frozen=True)

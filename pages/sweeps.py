@@ -26,8 +26,9 @@ from mnist_app.live import RUN_ID
 from mnist_app.text import escape_markdown
 from mnist_app.ui import language, live_run, t, training_manager
 from mnist_app.ui.access import may_change, may_start, show_refusal, visible_sweeps, visitor
+from mnist_app.ui.keys import SWEEP_FIELD, SweepRequest, sweep_values, take
+from mnist_app.ui.train_form import latest_settings
 
-TRAIN_SETTINGS = "train_settings"  # what the Train page saved of its widgets: the sweep's base
 manager = training_manager()
 lang = language()
 
@@ -45,20 +46,16 @@ def setting_name(name: str) -> str:
 
 
 # --- a new sweep ---------------------------------------------------------------------------
-def adopt_train_settings() -> None:
-    """Coming from the Train page: its widgets' values are still in the session for this first
-    run. The copy it saves is made at the end of its own run, which a quick click on Sweep…
-    can cut short, so the widgets themselves are the up-to-date settings."""
-    live = {name: st.session_state[f"train_{name}"] for name in FIELDS
-            if f"train_{name}" in st.session_state}  # fmt: skip
-    if live:
-        st.session_state[TRAIN_SETTINGS] = st.session_state.get(TRAIN_SETTINGS, {}) | live
+def open_requested_sweep() -> None:
+    """Sent by the coach on the Train page: the form opens on its setting and values."""
+    if (request := take(SweepRequest)) is not None:
+        st.session_state[SWEEP_FIELD] = request.field
+        st.session_state[sweep_values(request.field)] = list(request.values)
 
 
-def base_settings() -> tuple[RunConfig, str | None]:
+def base_settings(settings: dict | None) -> tuple[RunConfig, str | None]:
     """The Train page's settings (or its preset from the link, or the defaults after a reload)."""
     preset = st.query_params.get("preset")
-    settings = st.session_state.get(TRAIN_SETTINGS)
     base = view.base_config(settings) if settings else PRESETS.get(preset, RunConfig())
     return base, preset if PRESETS.get(preset) == base else None
 
@@ -70,7 +67,7 @@ def value_picker(column, name: str, base: RunConfig, key: str) -> list:
         t("sweep.form.values"),
         options,
         default=view.starting_values(name, base),
-        key=f"{key}_{name}",
+        key=key,
         accept_new_options=True,
         help=t("sweep.help.values"),
         format_func=lambda text: view.value_text(name, text, lang),
@@ -78,9 +75,9 @@ def value_picker(column, name: str, base: RunConfig, key: str) -> list:
     return make_vary(name, [parse_value(name, str(text)) for text in texts])
 
 
-def sweep_form() -> None:
+def sweep_form(settings: dict | None) -> None:
     try:
-        base, preset = base_settings()
+        base, preset = base_settings(settings)
     except ConfigError as error:
         st.error(view.error_text(error, lang))
         st.page_link("pages/train.py", label=t("sweep.form.fix_on_train"), icon=":material/tune:")
@@ -94,7 +91,7 @@ def sweep_form() -> None:
         names,
         index=names.index("learning_rate"),
         format_func=setting_name,
-        key="sweep_field",
+        key=SWEEP_FIELD,
     )
     second = right.selectbox(
         t("sweep.form.second"),
@@ -108,9 +105,9 @@ def sweep_form() -> None:
     )
     sweep = None
     try:
-        vary = [value_picker(left, first, base, "sweep_values")]
+        vary = [value_picker(left, first, base, sweep_values(first))]
         if second:
-            vary.append(value_picker(right, second, base, "sweep_values2"))
+            vary.append(value_picker(right, second, base, f"sweep_values2_{second}"))
         sweep = Sweep(base, tuple(vary), repeats, preset)
         seconds = estimate_sweep_seconds(sweep)  # checks every run's config first
     except ConfigError as error:
@@ -267,12 +264,13 @@ def lesson_cards(latest: dict[str, str]) -> None:
 
 
 # --- the page ------------------------------------------------------------------------------
-adopt_train_settings()
+open_requested_sweep()
+train_settings = latest_settings()  # read now: on a later run the Train form's widgets are gone
 st.title(t("nav.sweeps"))
 show_refusal("start")  # a class's limit the last sweep or lesson ran into
 sweep_id = st.query_params.get("sweep")
 if not sweep_id or not show_sweep(sweep_id):
     st.write(t("sweep.intro"))
     with st.expander(t("sweep.new_title"), expanded=bool(st.query_params.get("new"))):
-        sweep_form()
+        sweep_form(train_settings)
     lesson_cards(past_sweeps())

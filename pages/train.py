@@ -37,9 +37,9 @@ from mnist_app.ui import (
     training_manager,
 )
 from mnist_app.ui.access import if_theirs, may_change, may_start, show_refusal, visible, visitor
+from mnist_app.ui.keys import TRAIN_PRESET, TRAIN_SETTINGS, SweepRequest, hand_off, train_field
 from mnist_app.ui.train_form import (
     LEARNING_RATES,
-    SAVED,
     build_config,
     config_error_text,
     keep_setup_in_url,
@@ -86,6 +86,8 @@ def watched_run() -> Run | None:
                 t("train.unknown", run=escape_markdown(linked[:40])), icon=":material/link_off:"
             )
         return None
+    if st.session_state.get("train_run") != run_id:  # another run (continued on the Runs page)
+        st.session_state.pop("train_live_lr", None)
     st.query_params["run"] = st.session_state["train_run"] = run_id
     return run
 
@@ -210,13 +212,12 @@ def try_next(config: RunConfig, suggestion) -> None:
     """Put the suggested settings in the sliders; a suggested sweep opens the sweep form."""
     changed = config.replace(**suggestion.changes)
     for name, value in changed.to_dict().items():
-        st.session_state[f"train_{name}"] = value
-    st.session_state["train_preset"] = ""
-    st.session_state[SAVED] = changed.to_dict()  # the sweep form's base
+        st.session_state[train_field(name)] = value
+    st.session_state[TRAIN_PRESET] = ""
+    st.session_state[TRAIN_SETTINGS] = changed.to_dict()  # the sweep form's base
     if suggestion.vary is not None:
         vary = suggestion.vary
-        st.session_state["sweep_field"] = vary.field
-        st.session_state[f"sweep_values_{vary.field}"] = [format_value(v) for v in vary.values]
+        hand_off(SweepRequest(vary.field, tuple(format_value(v) for v in vary.values)))
         st.session_state["train_open_sweep"] = True  # a callback cannot switch pages
 
 
@@ -235,8 +236,8 @@ def fix_mistakes(run: Run, mistakes: list[Mistake]) -> None:
     fixed = without_mistakes(run.config, mistakes)
     preset = next((slug for slug, config in PRESETS.items() if config == fixed), None)
     for name, value in fixed.to_dict().items():
-        st.session_state[f"train_{name}"] = value
-    st.session_state["train_preset"] = preset or ""
+        st.session_state[train_field(name)] = value
+    st.session_state[TRAIN_PRESET] = preset or ""
     start_run(fixed, preset)
 
 
@@ -269,7 +270,7 @@ def setup_panel(values: dict, active: bool, has_run: bool) -> None:
             show_summary(model_size(config))
         with st.expander(t("train.code"), icon=":material/code:"):
             code_panel(config, "train_code")
-    preset = st.session_state["train_preset"] or None
+    preset = st.session_state[TRAIN_PRESET] or None
     query = keep_setup_in_url(config, preset) if config is not None else None
     if preset and config != PRESETS[preset]:
         st.caption(t("train.modified", preset=preset))
@@ -302,7 +303,8 @@ restore_settings()
 run = watched_run()
 active = run is not None and manager.is_active(run.id)
 if presenting():  # projector mode: the run alone, across the whole width
-    values, outcome = RunConfig().to_dict() | st.session_state.get(SAVED, {}), st.container()
+    values = RunConfig().to_dict() | st.session_state.get(TRAIN_SETTINGS, {})
+    outcome = st.container()
 else:
     settings, outcome = st.columns([2, 3], gap="large")
     with settings:

@@ -220,7 +220,7 @@ _TRAIN_ON_A_SMALL_DISK = """
 import sys
 sys.path.insert(0, sys.argv[2])
 from hostile import FillsUp
-from mnist_app import cli
+from mnist_app.cli.shared import follow_run
 from mnist_app.config import RunConfig
 from mnist_app.jobs import TrainingManager
 from mnist_app.store import StoreError
@@ -229,7 +229,7 @@ config = RunConfig(limit=300, validation_size=100, batch_size=32, epochs=3)
 run_id = manager.submit(config)
 print(run_id)
 try:
-    outcome = cli.follow_run(manager, run_id, quiet=True)
+    outcome = follow_run(manager, run_id, quiet=True)
     print(f"{outcome['status']}: {outcome['message']}")
 except StoreError as error:
     print(f"error: {error}")

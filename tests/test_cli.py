@@ -17,8 +17,11 @@ import pytest
 from rich.console import Console
 
 import mnist_app.managers as managers
-from mnist_app import cli, terminal
-from mnist_app.config import RunConfig
+from mnist_app import cli
+from mnist_app.cli import terminal
+from mnist_app.cli.shared import config_from_args
+from mnist_app.cli.train import export_model
+from mnist_app.config import PRESETS, RunConfig
 from mnist_app.progress import Snapshot
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore
@@ -181,9 +184,9 @@ def test_the_bar_shows_a_queued_run_s_place_and_a_paused_run():
 
 def test_every_setting_has_its_flag_forms_included():
     parser = cli._parser()
-    forms = cli.config_from_args(parser.parse_args(["train", "--preset", "lab-default", "--forms"]))
-    assert forms == cli.PRESETS["lab-default"].replace(forms=True)
-    off = cli.config_from_args(parser.parse_args(["train", "--forms", "--no-forms"]))
+    forms = config_from_args(parser.parse_args(["train", "--preset", "lab-default", "--forms"]))
+    assert forms == PRESETS["lab-default"].replace(forms=True)
+    off = config_from_args(parser.parse_args(["train", "--forms", "--no-forms"]))
     assert off == RunConfig()
 
 
@@ -425,6 +428,6 @@ def test_an_export_that_fails_midway_leaves_neither_a_half_model_nor_a_temporary
     (folder / "mnist-cnn.keras").write_bytes(b"the shipped model")
     outcome = {"model_path": str(tmp_path / "vanished.keras")}  # e.g. deleted while copying
     with pytest.raises(FileNotFoundError):
-        cli.export_model(outcome, folder / "mnist-cnn.keras", ["mnist_app"])
+        export_model(outcome, folder / "mnist-cnn.keras", ["mnist_app"])
     assert [p.name for p in folder.iterdir()] == ["mnist-cnn.keras"]
     assert (folder / "mnist-cnn.keras").read_bytes() == b"the shipped model"

@@ -4,6 +4,7 @@ saved model plain Keras."""
 from __future__ import annotations
 
 import json
+import logging
 import zipfile
 
 import keras
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mnist_app import fused
 from mnist_app.config import RunConfig
 from mnist_app.data import load_mnist
 from mnist_app.fused import fuse_adam, fuse_batch_norm, is_fused, use_fused_kernels
@@ -177,6 +179,66 @@ def test_a_continued_run_trains_with_fused_kernels_again(tmp_path):
         for layer in progress.model.layers
         if isinstance(layer, keras.layers.BatchNormalization)
     )
+
+
+def move_adams_moments(monkeypatch) -> None:
+    """Make this Keras one whose Adam keeps its first moments under another name than the
+    kernel reads (`_first_moments` for `_momentums`), with Keras' own update reading them there."""
+    adam, keras_build = keras.optimizers.Adam, keras.optimizers.Adam.build
+
+    def build(self, var_list):
+        if not self.built:
+            keras_build(self, var_list)
+            self._first_moments = self._momentums
+            del self._momentums
+
+    def update_step(self, gradient, variable, learning_rate):  # Keras 3.15's, moments renamed
+        ops, dtype = keras.ops, variable.dtype
+        lr, gradient = ops.cast(learning_rate, dtype), ops.cast(gradient, dtype)
+        step = ops.cast(self.iterations + 1, dtype)
+        beta_1_power = ops.power(ops.cast(self.beta_1, dtype), step)
+        beta_2_power = ops.power(ops.cast(self.beta_2, dtype), step)
+        m = self._first_moments[self._get_variable_index(variable)]
+        v = self._velocities[self._get_variable_index(variable)]
+        alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
+        self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
+        self.assign_sub(variable, ops.divide(m * alpha, ops.add(ops.sqrt(v), self.epsilon)))
+
+    monkeypatch.setattr(adam, "build", build)
+    monkeypatch.setattr(adam, "update_step", update_step)
+
+
+@pytest.fixture
+def fresh_check():
+    """The once-a-process check of Keras' internals made again, before and after the test."""
+    fused._checked.cache_clear()
+    yield
+    fused._checked.cache_clear()
+
+
+def test_a_keras_that_moved_the_internals_trains_on_plain_keras_and_says_so_once(
+    digits, monkeypatch, caplog, fresh_check
+):
+    keras_state = state_after_training(small_net(batch_norm=False), digits, steps=16)
+    assert fused.kernels_fit_keras() and fused.missing_internals() == ()
+    fused._checked.cache_clear()
+    move_adams_moments(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="mnist_app.fused"):
+        model = use_fused_kernels(small_net())
+        unfused = use_fused_kernels(small_net(batch_norm=False))
+        progress = Progress()
+        config = RunConfig(
+            layers="dense32 bn", epochs=2, limit=1024, validation_size=0, batch_size=32
+        )
+        result = train(config, progress)
+    assert not any(is_fused(obj) for obj in [model.optimizer, *model.layers])
+    assert not is_fused(progress.model.optimizer) and result.test_accuracy > 0.7
+    warnings = [record.getMessage() for record in caplog.records if record.name == fused.__name__]
+    assert len(warnings) == 1 and "plain Keras" in warnings[0], warnings
+    assert "Adam._momentums" in warnings[0]
+    # plain Keras' step trains to the weights and moments Keras' Adam reaches
+    assert_same_state(state_after_training(unfused, digits, steps=16), keras_state, atol=1e-6)
 
 
 def _modules(node) -> list[str]:

@@ -29,6 +29,7 @@ def test_an_overfitting_run_gets_its_reading_and_the_dropout_sweep_opens_ready()
     assert at.session_state["sweep_field"] == "dropout"  # the Sweeps page's form, filled in
     assert at.session_state["sweep_values_dropout"] == ["0", "0.2", "0.5"]
     assert at.session_state["train_settings"]["width"] == 512  # the sweep's base: this run
+    assert "handoff_sweep_request" not in at.session_state  # taken by the Sweeps page
     assert not at.exception
 
 

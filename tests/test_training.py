@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_app.config import RunConfig
+from mnist_app.config import RANGES, ConfigError, RunConfig
 from mnist_app.evaluation import predict_classes
 from mnist_app.jobs import TrainingManager
 from mnist_app.progress import Progress
@@ -142,6 +142,27 @@ def test_learning_rate_can_change_while_training():
     assert result.history[1]["learning_rate"] == pytest.approx(0.05)
     with pytest.raises(ValueError, match="learning_rate"):
         Progress().set_learning_rate(-1)
+
+
+LOWEST_RATE, HIGHEST_RATE = RANGES["learning_rate"]
+
+
+@pytest.mark.parametrize(
+    "rate", [1e-9, LOWEST_RATE / 2, 0.0, -1.0, HIGHEST_RATE * 1.01, math.inf, math.nan]
+)
+def test_a_live_learning_rate_is_refused_where_a_run_config_refuses_it(rate):
+    with pytest.raises(ConfigError, match="learning_rate"):
+        RunConfig(learning_rate=rate)
+    with pytest.raises(ValueError, match="learning_rate"):
+        Progress().set_learning_rate(rate)
+
+
+@pytest.mark.parametrize("rate", [LOWEST_RATE, 0.05, HIGHEST_RATE])
+def test_a_live_learning_rate_is_taken_where_a_run_config_takes_it(rate):
+    assert RunConfig(learning_rate=rate).learning_rate == rate
+    progress = Progress()
+    progress.set_learning_rate(rate)
+    assert progress.take_pending_learning_rate() == rate
 
 
 def _cosine(step: int, steps: int) -> float:

@@ -13,12 +13,15 @@ import streamlit as st
 from mnist_app.config import RANGES, ConfigError
 from mnist_app.environment import check_environment
 from mnist_app.experiments import log_steps  # noqa: F401  (the pages' slider stops)
-from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_number, format_percent, translate
+from mnist_app.i18n import LANGUAGES, translate
 from mnist_app.jobs import CONTINUABLE
 from mnist_app.live import pass_query
 from mnist_app.managers import RunManager, shared_manager
 from mnist_app.predict import warm_up
 from mnist_app.store import Run, RunStore, StoreError
+from mnist_app.ui.access import may_start, show_refusal, visitor
+from mnist_app.ui.keys import LANGUAGE
+from mnist_app.ui.words import language, number_text, percent_text, t  # noqa: F401  (the pages')
 
 FRONTEND = Path(__file__).parent.parent / "frontend"
 REFRESH_SECONDS = 0.5  # how often the live view of a training run asks for news
@@ -112,17 +115,6 @@ def training_manager() -> RunManager:
         st.stop()
 
 
-def language() -> str:
-    """The language chosen in the sidebar (Spanish by default)."""
-    lang = st.session_state.get("lang") or st.query_params.get("lang") or DEFAULT_LANGUAGE
-    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
-
-
-def t(key: str, **values: object) -> str:
-    """Translate a catalogue key into the user's language."""
-    return translate(key, language(), **values)
-
-
 def language_switch() -> None:
     """The sidebar language picker; the choice also goes into the URL."""
     st.sidebar.selectbox(
@@ -130,9 +122,9 @@ def language_switch() -> None:
         options=list(LANGUAGES),
         format_func=LANGUAGES.get,
         index=list(LANGUAGES).index(language()),
-        key="lang",
+        key=LANGUAGE,
     )
-    st.query_params["lang"] = st.session_state["lang"]
+    st.query_params["lang"] = st.session_state[LANGUAGE]
 
 
 def live_run(view: dict, key: str, store: RunStore, sweep_id: str | None = None) -> None:
@@ -211,16 +203,6 @@ def base_path() -> str:
     return f"/{base}" if base else ""
 
 
-def number_text(value: float, decimals: int = 0, lang: str | None = None) -> str:
-    """A number with the thousands separator of the user's (or the given) language."""
-    return format_number(value, decimals, lang or language())
-
-
-def percent_text(fraction: float, decimals: int = 2) -> str:
-    """A fraction as a percentage in the user's language: 97.92% or 97,92 %."""
-    return format_percent(fraction, decimals, language())
-
-
 def digit_gallery(images: np.ndarray, captions: list[str], zoom: int = 4) -> None:
     """MNIST digits in a row that wraps, drawn with crisp big pixels, each with a caption."""
     if len(images):
@@ -247,8 +229,6 @@ def continue_control(manager: RunManager, run: Run, key: str) -> None:
     )  # fmt: skip
     if not clicked:
         return
-    from mnist_app.ui.access import may_start, show_refusal, visitor  # (it imports this module)
-
     if not may_start(manager.store, [run.config.replace(epochs=int(more))]):  # a class's limits
         show_refusal("start")
         return
@@ -259,9 +239,7 @@ def continue_control(manager: RunManager, run: Run, key: str) -> None:
         reason = error.reason if error.reason in known else "too_many"
         st.error(t(f"continue.{reason}", most=int(RANGES["epochs"][1]), left=left))
         return
-    st.session_state["train_run"] = new_id
-    st.session_state.pop("train_live_lr", None)
-    st.switch_page("pages/train.py", query_params={"run": new_id})
+    st.switch_page("pages/train.py", query_params={"run": new_id})  # it follows the new run
 
 
 def coach_panel(advice, key: str, on_apply) -> None:

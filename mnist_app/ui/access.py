@@ -4,6 +4,7 @@ class's rules as the pages apply them (the rules themselves are mnist_app.owners
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 import streamlit as st
@@ -24,13 +25,14 @@ from mnist_app.owners import (
 )
 from mnist_app.predict import ModelChoice, model_choices
 from mnist_app.store import RunStore
-from mnist_app.ui import FRONTEND, number_text, t
+from mnist_app.ui.words import number_text, t
 
 T = TypeVar("T")
 OWNER = "owner"  # the browser's owner id, as its component last reported it
 TEACHER = "teacher_mode"  # True once this session gave the teacher's code
 REFUSAL = "access_refusal_{}"  # what was just refused ("start" or "change"), shown where asked
 COST_UNIT = 1e9  # the rules form gives the cost cap in thousand millions
+FRONTEND = Path(__file__).parent.parent / "frontend"
 _owner_id_component = st.components.v2.component(
     "mnist_lab.owner_id", js=(FRONTEND / "owner_id.js").read_text(encoding="utf-8")
 )

@@ -25,9 +25,9 @@ from mnist_app.precision import native_bf16
 from mnist_app.share import SETUP_KEYS, Refusal, read_setup, setup_query
 from mnist_app.text import escape_markdown
 from mnist_app.ui import language, log_steps, number_text, percent_text, t
+from mnist_app.ui.keys import TRAIN_PRESET, TRAIN_SETTINGS, train_field
 
 FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
-SAVED = "train_settings"  # widget values outlive a visit to another page only if copied here
 SHARED = "train_shared_link"  # the link's settings last applied or written: applied only once
 REFUSED = "train_refused"  # what the last link said that could not be used, and what it set
 WHOLE_SET = 0  # batch size / limit stop meaning "all the training images"
@@ -41,10 +41,25 @@ VALIDATION_SIZES = [0, *map(int, log_steps(100, RANGES["validation_size"][1]))]
 # --- settings ------------------------------------------------------------------------------
 def restore_settings() -> None:
     """Give every widget its value: the last one set on this page, else the default."""
-    saved = RunConfig().to_dict() | st.session_state.get(SAVED, {})
+    saved = RunConfig().to_dict() | st.session_state.get(TRAIN_SETTINGS, {})
     for name in FIELDS:
-        st.session_state.setdefault(f"train_{name}", saved[name])
-    st.session_state.setdefault("train_preset", "")
+        st.session_state.setdefault(train_field(name), saved[name])
+    st.session_state.setdefault(TRAIN_PRESET, "")
+
+
+def latest_settings() -> dict | None:
+    """The settings as last set on this form, for another page (the Sweeps page's base): on
+    that page's first run the form's widgets are still in the session, and newer than the copy
+    saved at the end of the form's run, which a quick click away can cut short. None if the
+    form was never shown."""
+    live = {
+        name: st.session_state[train_field(name)]
+        for name in FIELDS
+        if train_field(name) in st.session_state
+    }
+    if live:
+        st.session_state[TRAIN_SETTINGS] = st.session_state.get(TRAIN_SETTINGS, {}) | live
+    return st.session_state.get(TRAIN_SETTINGS)
 
 
 def open_shared_setup() -> None:
@@ -55,8 +70,8 @@ def open_shared_setup() -> None:
     if not params or st.session_state.get(SHARED) == marker:
         return
     setup = read_setup(params)
-    applied = {f"train_{name}": value for name, value in setup.config.to_dict().items()}
-    applied["train_preset"] = setup.preset or ""
+    applied = {train_field(name): value for name, value in setup.config.to_dict().items()}
+    applied[TRAIN_PRESET] = setup.preset or ""
     st.session_state.update(applied)
     st.session_state[REFUSED] = (setup.refused, applied)
     st.session_state[SHARED] = marker
@@ -103,15 +118,15 @@ def share_link(query: dict[str, str]) -> None:
 
 def apply_preset() -> None:
     """Copy the chosen preset into the widgets."""
-    slug = st.session_state["train_preset"]
+    slug = st.session_state[TRAIN_PRESET]
     if slug:
         for name, value in PRESETS[slug].to_dict().items():
-            st.session_state[f"train_{name}"] = value
+            st.session_state[train_field(name)] = value
 
 
 def field(widget, name: str, **options):
     """One settings widget with its translated label, one-sentence help and key."""
-    return widget(t(f"field.{name}"), help=t(f"help.{name}"), key=f"train_{name}", **options)
+    return widget(t(f"field.{name}"), help=t(f"help.{name}"), key=train_field(name), **options)
 
 
 def settings_widgets() -> dict:
@@ -121,12 +136,12 @@ def settings_widgets() -> dict:
         for p in PRESET_LIST
     }
     st.selectbox(
-        t("train.preset"), list(preset_names), format_func=preset_names.get, key="train_preset",
+        t("train.preset"), list(preset_names), format_func=preset_names.get, key=TRAIN_PRESET,
         on_change=apply_preset, help=t("help.preset"),
     )  # fmt: skip
-    if slug := st.session_state["train_preset"]:
+    if slug := st.session_state[TRAIN_PRESET]:
         st.caption(t(f"preset.{slug}"))
-    is_cnn = st.session_state["train_arch"] == "cnn"
+    is_cnn = st.session_state[train_field("arch")] == "cnn"
     v = {}
     st.subheader(t("train.network"))
     v["arch"] = field(st.selectbox, "arch", options=ARCHITECTURES, format_func=choice("arch"))
@@ -190,14 +205,14 @@ def settings_widgets() -> dict:
         v["unscaled_test"] = field(st.toggle, "unscaled_test")
         v["labels_255"] = field(st.toggle, "labels_255")
     v["dropout"] = round(v["dropout"], 2)
-    st.session_state[SAVED] = v
+    st.session_state[TRAIN_SETTINGS] = v
     return v
 
 
 def stops(name: str, options: list) -> list:
     """A select slider's stops, plus the value a preset, a link or the coach gave it if that is
     not one of them (600 images, a rate of 0.0003); 'whole set' stays last."""
-    value = st.session_state.get(f"train_{name}")
+    value = st.session_state.get(train_field(name))
     if value in options or not isinstance(value, int | float):
         return options
     ordered = sorted([v for v in options if v != WHOLE_SET] + [value])

@@ -10,13 +10,13 @@ from pathlib import Path
 from rich import box
 from rich.table import Column, Table
 
+from mnist_app.cli.shared import stored_run
+from mnist_app.cli.terminal import table_console
 from mnist_app.config import ConfigError
 from mnist_app.data import TEST_IMAGES
-from mnist_app.experiment_cli import stored_run
 from mnist_app.predict import ModelFileError, default_model_path, model_card
 from mnist_app.robustness import FAMILIES, SAMPLE, Robustness, measure_file, strength_key
 from mnist_app.store import RunStore
-from mnist_app.terminal import table_console
 
 UNITS = {"noise": "σ grey levels", "rotation": "degrees", "shift": "pixels",
          "scale": "% larger or smaller", "thickness": "pixels per side",

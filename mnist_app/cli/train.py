@@ -1,4 +1,5 @@
-"""Command line: train, list runs, reproduce the course notebooks."""
+"""The command line's `train`, `runs` and `reproduce`: train one network, list the stored runs,
+train every course preset and set its accuracy beside the notebook's."""
 
 from __future__ import annotations
 
@@ -10,59 +11,26 @@ import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
 
-from mnist_app.code_cli import add_code_command
-from mnist_app.config import CHOICES, PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
-from mnist_app.environment import check_environment
-from mnist_app.experiment_cli import add_commands
-from mnist_app.exports import ExportTargetError, check_export_target, write_export
-from mnist_app.robustness_cli import add_robustness_command
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, Run, RunStore, StoreError, UnreadableRun
-from mnist_app.terminal import (
-    QuietProgress,
-    progress_display,
-    reproduce_table,
-    runs_table,
-    table_console,
+from mnist_app.cli.shared import (
+    FlagError,
+    add_config_flags,
+    config_from_args,
+    follow_run,
+    training_manager,
 )
-
-if TYPE_CHECKING:
-    from mnist_app.managers import RunManager
-
-INTERRUPTED_EXIT = 130  # what shells report for a command ended by Ctrl-C (128 + SIGINT)
-
-
-class FlagError(ValueError):
-    """A command-line flag the command cannot use; the message names the flag."""
-
-    def __init__(self, flag: str, message: str):
-        super().__init__(f"{flag}: {message}")
+from mnist_app.cli.terminal import reproduce_table, runs_table, table_console
+from mnist_app.config import PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
+from mnist_app.exports import ExportTargetError, check_export_target, write_export
+from mnist_app.status import RunStatus
+from mnist_app.store import Run, RunStore, UnreadableRun
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m mnist_app`."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        check_environment()
-        return args.handler(args)
-    except (ConfigError, FlagError, StoreError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # before a run started, or while its table was printed
-        print("interrupted", file=sys.stderr)
-        return INTERRUPTED_EXIT
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mnist_app", description=__doc__)
-    commands = parser.add_subparsers(required=True, metavar="command")
-
+def add_train_commands(commands) -> None:
+    """Add `train`, `runs` and `reproduce` to the CLI's subparsers."""
     train = commands.add_parser("train", help="train one network and print its test accuracy")
     train.add_argument("--preset", choices=sorted(PRESETS), help="start from a course preset")
-    _add_config_flags(train)
+    add_config_flags(train)
     train.add_argument("--json", action="store_true", help="print the result as JSON last")
     train.add_argument(
         "--export", metavar="FILE.keras", help="also copy the model there, with a .json card"
@@ -81,34 +49,6 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--epochs", type=int, help="override every preset's epochs")
     reproduce.add_argument("--json", action="store_true")
     reproduce.set_defaults(handler=_reproduce_command)
-    add_commands(commands, _add_config_flags, follow_run)
-    add_code_command(commands, _add_config_flags)
-    add_robustness_command(commands)
-    return parser
-
-
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per RunConfig field, e.g. --learning-rate 0.01, --augment / --no-augment."""
-    for f in dataclasses.fields(RunConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
-        elif f.name in CHOICES:
-            parser.add_argument(flag, choices=CHOICES[f.name], default=None)
-        else:
-            kind = {"int": int, "float": float}.get(f.type, str)
-            parser.add_argument(flag, type=kind, default=None, metavar=f.name.upper())
-
-
-def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
-    """The base (else the preset, else the defaults) with every flag given applied."""
-    base = base or (PRESETS[args.preset] if args.preset else RunConfig())
-    changes = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(RunConfig)
-        if getattr(args, f.name, None) is not None
-    }
-    return base.replace(**changes)
 
 
 def _train_command(args: argparse.Namespace) -> int:
@@ -160,101 +100,6 @@ def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False
     """Train through the shared manager (as the pages do), showing progress on stderr."""
     manager = training_manager()
     return follow_run(manager, manager.submit(config, preset), quiet)
-
-
-def training_manager() -> RunManager:
-    """The shared manager, TensorFlow loaded first in this, the main, thread (the pages load it
-    on the first run's thread). Only commands that train load it: `runs` or a bad flag answers
-    at once, without TensorFlow's seconds of start-up and its log lines."""
-    import mnist_app.training  # noqa: F401
-    from mnist_app.managers import shared_manager
-
-    return shared_manager()
-
-
-def follow_run(manager: RunManager, run_id: str, quiet: bool = False) -> dict:
-    """Show a queued run's progress on stderr until it ends; the run as `train --json` gives it.
-
-    Ctrl-C stops the run after its batch and scores it. A second Ctrl-C while it stops records
-    it as interrupted and ends the process at once, with exit code 130.
-    """
-    first = manager.snapshot(run_id)  # a continued run starts with its parent's epochs
-    with progress_display(quiet) as display:
-        display.start_after(first.epoch if first else 0)
-        twice = _follow(manager, run_id, display)
-    if twice and manager.store.get(run_id).status.active:
-        _quit_interrupted(manager, run_id)
-    run, status, message = _how_it_ended(manager, run_id)
-    # This machine's copy of the model: on a class server the run may have trained on another
-    # machine, whose path the run's row records (fetched from the shared database if need be).
-    model = manager.store.model_file(run_id) if run.model_path else None
-    return {
-        "run_id": run_id,
-        "preset": run.preset,
-        "status": str(status),
-        "test_accuracy": run.test_accuracy,
-        "test_loss": run.test_loss,
-        "epochs": len(run.history),
-        "seconds": run.train_seconds,
-        "precision": run.precision,
-        "model_path": str(model) if model is not None else None,
-        "message": message,
-        "config": run.config.to_dict(),
-    }
-
-
-def _how_it_ended(manager: RunManager, run_id: str) -> tuple[Run, RunStatus, str]:
-    """The stored run, its status and message: as stored, or as this process saw the run end
-    when the store could not be told (a full disk; the next start marks it interrupted)."""
-    try:
-        run = manager.store.get(run_id)
-    except StoreError as error:  # reading SQLite needs room on the disk too
-        if manager.is_active(run_id):  # (a manager that reads the store raises here again)
-            raise
-        snap = manager.snapshot(run_id)  # this process trained it: as it saw the run end
-        raise StoreError(f"run {run_id} {snap.status}: {snap.message} ({error})") from error
-    if run.status.active and not manager.is_active(run_id):
-        snap = manager.snapshot(run_id)  # it ended here, but the store could not be told
-        return run, snap.status, snap.message
-    return run, run.status, run.summary_message
-
-
-def _follow(manager: RunManager, run_id: str, display: QuietProgress) -> bool:
-    """Show the run's progress until it ends; True if Ctrl-C came twice before it did."""
-    try:
-        _watch(manager, run_id, display)
-    except KeyboardInterrupt:
-        try:
-            display.note("stopping after this batch… (Ctrl-C again to quit at once)")
-            manager.stop(run_id)
-            _watch(manager, run_id, display)
-        except KeyboardInterrupt:
-            return True
-    display.show(manager.snapshot(run_id))
-    return False
-
-
-def _watch(manager: RunManager, run_id: str, display: QuietProgress) -> None:
-    while manager.wait(run_id, 0.25) is None and manager.is_active(run_id):
-        display.show(manager.snapshot(run_id))
-
-
-def _quit_interrupted(manager: RunManager, run_id: str) -> NoReturn:
-    """Record the run as interrupted (keeping its epochs) and end the process now."""
-    snap = manager.snapshot(run_id)
-    outcome = Outcome(
-        RunStatus.INTERRUPTED,
-        "Interrupted twice with Ctrl-C before it could stop.",
-        history=snap.history,
-        train_seconds=snap.train_seconds,
-    )
-    manager.store.record_outcome(run_id, outcome)
-    print(f"interrupted: run {run_id} is recorded as interrupted", file=sys.stderr)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Not sys.exit: while Python shut down, the training thread would finish its batch, score
-    # the model and write "stopped" over this record.
-    os._exit(INTERRUPTED_EXIT)
 
 
 def _summary_line(outcome: dict, reported: float | None) -> str:

@@ -12,6 +12,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mnist_app.cli.shared import (
+    INTERRUPTED_EXIT,
+    add_config_flags,
+    checked_run_id,
+    config_from_args,
+    follow_run,
+    stored_run,
+    training_manager,
+)
+from mnist_app.cli.terminal import compare_table, sweep_table, table_console
 from mnist_app.config import ConfigError, RunConfig
 from mnist_app.experiments import (
     MAX_COMPARE,
@@ -24,21 +34,14 @@ from mnist_app.experiments import (
     start_sweep,
 )
 from mnist_app.status import RunStatus
-from mnist_app.store import ID_PATTERN, Run, RunInUseError, RunStore, UnreadableRunError
-from mnist_app.terminal import compare_table, sweep_table, table_console
+from mnist_app.store import Run, RunInUseError, RunStore
 
 if TYPE_CHECKING:
     from mnist_app.managers import RunManager
 
-INTERRUPTED_EXIT = 130
 
-
-def add_commands(commands, add_config_flags, follow_run) -> None:
-    """Add the experiment commands to the CLI's subparsers.
-
-    `add_config_flags(parser)` adds one flag per RunConfig field; `follow_run(manager, run_id,
-    quiet)` shows a run's progress until it ends (Ctrl-C stops it), as `train` does.
-    """
+def add_experiment_commands(commands) -> None:
+    """Add the experiment commands to the CLI's subparsers."""
     sweep = commands.add_parser("sweep", help="train one run per value of one or two settings")
     sweep.add_argument("--preset", help="start from a course preset")
     add_config_flags(sweep)
@@ -54,7 +57,7 @@ def add_commands(commands, add_config_flags, follow_run) -> None:
     resume.add_argument("run_id")
     resume.add_argument("--epochs", type=int, required=True, help="how many more epochs")
     resume.add_argument("--json", action="store_true")
-    resume.set_defaults(handler=lambda args: resume_command(args, follow_run))
+    resume.set_defaults(handler=resume_command)
 
     compare = commands.add_parser("compare", help="runs side by side: what differs, what scored")
     compare.add_argument("run_ids", nargs="+", metavar="RUN_ID")
@@ -79,8 +82,6 @@ def sweep_from_args(args: argparse.Namespace, base: RunConfig) -> Sweep:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    from mnist_app.cli import config_from_args, training_manager
-
     sweep = sweep_from_args(args, config_from_args(args))
     manager = training_manager()
     sweep_id = start_sweep(manager, sweep)
@@ -128,11 +129,9 @@ def run_json(run: Run) -> dict:
     }
 
 
-def resume_command(args: argparse.Namespace, follow_run) -> int:
-    from mnist_app.cli import training_manager
-
+def resume_command(args: argparse.Namespace) -> int:
     manager = training_manager()
-    run_id = manager.continue_run(_run_id(args.run_id), args.epochs)
+    run_id = manager.continue_run(checked_run_id(args.run_id), args.epochs)
     outcome = follow_run(manager, run_id, args.json) | {"parent": args.run_id}
     if args.json:
         print(json.dumps(outcome))
@@ -161,7 +160,7 @@ def compare_command(args: argparse.Namespace) -> int:
 
 def delete_command(args: argparse.Namespace) -> int:
     store = RunStore()
-    run_id = _run_id(args.run_id)
+    run_id = checked_run_id(args.run_id)
     try:
         deleted = store.delete(run_id)
     except RunInUseError as error:
@@ -186,22 +185,3 @@ def export_command(args: argparse.Namespace) -> int:
         raise ConfigError("--csv", f"cannot write {target} ({error})") from None
     print(f"wrote {len(run.history)} epochs of run {run.id} to {target}")
     return 0
-
-
-def _run_id(text: str, flag: str = "run_id") -> str:
-    if not ID_PATTERN.fullmatch(text):
-        raise ConfigError(flag, f"{text!r} is not a run id (12 hex digits, see `runs`)")
-    return text
-
-
-def stored_run(store: RunStore, text: str, flag: str = "run_id") -> Run:
-    """The stored run a command names; ConfigError (exit 2) names a malformed, unknown or
-    unreadable id, under the flag that gave it."""
-    run_id = _run_id(text, flag)
-    try:
-        run = store.get(run_id)
-    except UnreadableRunError as error:
-        raise ConfigError(flag, str(error)) from None
-    if run is None:
-        raise ConfigError(flag, f"there is no run {run_id}")
-    return run

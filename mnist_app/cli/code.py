@@ -6,15 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from mnist_app.cli.shared import add_config_flags, config_from_args, stored_run
 from mnist_app.codegen import notebook_text, script_for
 from mnist_app.config import PRESETS, ConfigError, RunConfig
-from mnist_app.experiment_cli import stored_run
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from mnist_app.store import RunStore
 
 
-def add_code_command(commands, add_config_flags) -> None:
-    """Add `code` to the CLI's subparsers; `add_config_flags(parser)` adds one flag per field."""
+def add_code_command(commands) -> None:
+    """Add `code` to the CLI's subparsers."""
     code = commands.add_parser(
         "code", help="print a plain Keras script that trains a setting or a stored run"
     )
@@ -39,8 +39,6 @@ def code_command(args: argparse.Namespace) -> int:
 
 def config_for(args: argparse.Namespace) -> RunConfig:
     """A stored run's or a preset's settings (or the defaults), with the flags given applied."""
-    from mnist_app.cli import config_from_args  # cli imports this module to add the command
-
     if args.preset and args.run:
         raise ConfigError("--run", "give --preset or --run, not both")
     return config_from_args(args, stored_config(args.run) if args.run else None)
