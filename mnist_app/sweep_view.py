@@ -105,8 +105,8 @@ def _overlay(sweep: Sweep, runs: list[Run], snaps: dict, metric: str, lang: str)
         colour = colours.get(tuple(getattr(run.config, f) for f in sweep.fields), PALETTE[0])
         name = member_name(sweep, run)
         history = snap.history if snap else run.history
-        epochs = [record["epoch"] for record in history]
-        validation = [record.get(f"val_{metric}") for record in history]
+        epochs = [record.epoch for record in history]
+        validation = [record.metric(f"val_{metric}") for record in history]
         if any(v is not None for v in validation):
             lines.append(_line(name, epochs, validation, colour, 2.0, dash=True, markers=True))
         batches = np.asarray(getattr(snap, f"batch_{metric}", []) if snap else [], float)
@@ -115,7 +115,7 @@ def _overlay(sweep: Sweep, runs: list[Run], snaps: dict, metric: str, lang: str)
             x = batch_positions(snap, keep)
             lines.append(_line(name, x, ema(batches)[keep], colour, 2.5))
         else:  # a run from the store keeps its per-epoch figures only
-            training = [record.get(metric) for record in history]
+            training = [record.metric(metric) for record in history]
             lines.append(_line(name, epochs, training, colour, 2.5, markers=True))
     title = "accuracy" if metric == "accuracy" else "loss"
     return {

@@ -20,6 +20,7 @@ import mnist_app.jobs as jobs
 from mnist_app import cli, terminal
 from mnist_app.config import RunConfig
 from mnist_app.progress import Snapshot
+from mnist_app.records import EpochRecord
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore
 
@@ -159,7 +160,7 @@ def _bar_text(snap: Snapshot) -> str:
 
 
 def test_the_bar_shows_status_epoch_batch_speed_time_left_and_last_accuracy():
-    history = [{"epoch": 1, "loss": 0.31, "accuracy": 0.9123}]
+    history = [EpochRecord(1, loss=0.31, accuracy=0.9123)]
     snap = _snapshot(
         RunStatus.RUNNING, epoch=1, batch=12, history=history, samples_seen=61_536,
         train_seconds=10.0,

@@ -79,7 +79,7 @@ def test_a_run_trains_in_a_named_detached_actor_steered_from_another_replica(rep
     b.resume(run_id)
     run = a.wait(run_id, WAIT)
     assert run.status is RunStatus.FINISHED and len(run.history) == TINY.epochs
-    assert run.history[0]["learning_rate"] == pytest.approx(0.02)
+    assert run.history[0].learning_rate == pytest.approx(0.02)
     assert run.test_accuracy > 0.5  # real training on real digits
     # The actor left, giving its CPU back; both replicas read the model from the database.
     until(lambda: a.node_of(run_id) is None and not _actor_exists(run_id), "the actor leaves")

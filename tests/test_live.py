@@ -15,6 +15,7 @@ from mnist_app.i18n import missing_placeholder
 from mnist_app.jobs import TrainingManager
 from mnist_app.live import live_view, pass_query
 from mnist_app.owners import ClassRules, viewing_pass
+from mnist_app.records import EpochRecord
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore
 
@@ -35,7 +36,7 @@ def test_the_view_follows_a_real_run_to_its_end(lab_home):
     assert len(raw["x"]) == 2 * math.ceil(300 / 32) and raw["x"][-1] == 2.0
     assert per_epoch["x"] == [1, 2] and len(validation["y"]) == 2
     run = manager.store.get(run_id)
-    assert per_epoch["y"] == pytest.approx([e["loss"] for e in run.history], rel=1e-3)
+    assert per_epoch["y"] == pytest.approx([e.loss for e in run.history], rel=1e-3)
     assert json.loads(json.dumps(view, allow_nan=False)) == view  # strict JSON, as served
     spanish = live_view(manager, run_id, "es")
     assert spanish["text"].startswith("Época 2/2 · lote 10/10 ·")
@@ -99,8 +100,7 @@ def test_the_served_app_answers_the_live_api(app_url, served_home):
     store = RunStore(served_home)
     run_id = store.create(SMALL)
     store.mark_running(run_id)
-    history = [{"epoch": 1, "loss": 0.8, "accuracy": 0.7, "val_loss": 0.9, "val_accuracy": 0.6,
-                "complete": True}]  # fmt: skip
+    history = [EpochRecord(1, loss=0.8, accuracy=0.7, val_loss=0.9, val_accuracy=0.6)]
     store.record_epoch(run_id, history, train_seconds=2.0)
     figures = {"status": "running", "epoch": 1, "batch": 4, "batches_per_epoch": 10,
                "samples_seen": 428, "samples_total": 600, "train_seconds": 2.0}  # fmt: skip

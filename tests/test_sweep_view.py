@@ -77,7 +77,7 @@ def test_live_view_has_one_line_per_member_and_one_bar_for_the_whole_sweep(lab_h
     assert all(0 <= y <= 1 for line in solid for y in line["y"]) and all(solid[0]["y"])
     runs = manager.store.sweep_runs(sweep_id)
     assert [d["y"] for d in dotted] == [
-        pytest.approx([run.history[0]["val_accuracy"]], rel=1e-3) for run in runs
+        pytest.approx([run.history[0].val_accuracy], rel=1e-3) for run in runs
     ]
     assert json.loads(json.dumps(view, allow_nan=False)) == view  # strict JSON, as served
     assert missing_placeholder("")[0] not in json.dumps(view, ensure_ascii=False)
