@@ -1,14 +1,17 @@
-"""Typed records that cross the package: a finished epoch.
+"""Typed records that cross the package: a finished epoch, and a run's or a sweep's live view.
 
 An `EpochRecord` is built by training, kept by the store and read by the charts, the coach, the
 pitfalls and the terminal. The store keeps each as the JSON object `to_json` gives, keys in this
-order, so runs stored before it was a class read and are written back the same.
+order, so runs stored before it was a class read and are written back the same. A `LiveView` is
+what the Train and Sweeps pages draw and the live API answers (its `to_json`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+
+from mnist_app.status import RunStatus
 
 
 @dataclass(frozen=True)
@@ -71,3 +74,32 @@ def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveView:
+    """What a live panel shows of a run (`run_id`) or of a sweep (`sweep_id`): its status, a
+    line of text, how far it is and its learning curves as plain chart data."""
+
+    run_id: str | None = None
+    sweep_id: str | None = None
+    lang: str
+    status: RunStatus
+    active: bool  # queued, training or paused: the page keeps asking
+    queue_position: int
+    progress: float  # 0..1
+    text: str
+    charts: tuple[dict, ...]  # mnist_app.charts.curve_chart's shape
+
+    def to_json(self) -> dict:
+        """The view as the live API answers it and the page's canvases draw it."""
+        subject = {"run_id": self.run_id} if self.sweep_id is None else {"sweep_id": self.sweep_id}
+        return subject | {
+            "lang": self.lang,
+            "status": str(self.status),
+            "active": self.active,
+            "queue_position": self.queue_position,
+            "progress": self.progress,
+            "text": self.text,
+            "charts": list(self.charts),
+        }

@@ -32,6 +32,7 @@ from mnist_app.experiments import (
     sweep_progress,
 )
 from mnist_app.i18n import format_duration, format_number, format_percent, has_text, translate
+from mnist_app.records import LiveView
 from mnist_app.status import RunStatus
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ BEST = VALIDATION_COLOR  # the best value, marked
 
 
 # --- the live view -----------------------------------------------------------------------
-def sweep_live_view(manager: TrainingManager, sweep_id: str, sweep: Sweep, lang: str) -> dict:
+def sweep_live_view(manager: TrainingManager, sweep_id: str, sweep: Sweep, lang: str) -> LiveView:
     """Every member's curves overlaid and one bar for the whole sweep, shaped like a run's view."""
     runs = manager.store.sweep_runs(sweep_id)
     progress = sweep_progress(manager, runs)
@@ -79,16 +80,16 @@ def sweep_live_view(manager: TrainingManager, sweep_id: str, sweep: Sweep, lang:
         )
     else:
         text = translate("sweep.live.done", lang, runs=progress.runs)
-    return {
-        "sweep_id": sweep_id,
-        "lang": lang,
-        "status": status,
-        "active": active,
-        "queue_position": progress.ended,  # a member that ends asks the page for one rerun
-        "progress": progress.fraction_done,
-        "text": text,
-        "charts": [_overlay(sweep, runs, snaps, metric, lang) for metric in ("accuracy", "loss")],
-    }
+    return LiveView(
+        sweep_id=sweep_id,
+        lang=lang,
+        status=status,
+        active=active,
+        queue_position=progress.ended,  # a member that ends asks the page for one rerun
+        progress=progress.fraction_done,
+        text=text,
+        charts=tuple(_overlay(sweep, runs, snaps, metric, lang) for metric in ("accuracy", "loss")),
+    )
 
 
 def member_name(sweep: Sweep, run: Run) -> str:

@@ -862,7 +862,7 @@ def _database_gone_mid_run(world: World) -> str:
         manager.resume(run_id)
         _until(lambda: manager.snapshot(run_id).status is RunStatus.FINISHED
                and manager.snapshot(run_id).store_error, "it waits for the database")  # fmt: skip
-        said = live_view(manager, run_id, "en")["text"]
+        said = live_view(manager, run_id, "en").text
         server.start()
         manager.wait(run_id, 300)
         elsewhere = RunStore(world.scratch / "elsewhere", url=url)
