@@ -35,7 +35,7 @@ class EpochRecord:
         return getattr(self, name)
 
     def to_json(self) -> dict:
-        """The record as the store and the CLI write it."""
+        """The record as the store writes it (a JSON object)."""
         return dataclasses.asdict(self)
 
     @classmethod
