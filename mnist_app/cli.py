@@ -17,6 +17,7 @@ from mnist_app.config import CHOICES, PRESET_INFO, PRESETS, RANGES, ConfigError,
 from mnist_app.environment import check_environment
 from mnist_app.experiment_cli import add_commands
 from mnist_app.exports import ExportTargetError, check_export_target, write_export
+from mnist_app.records import history_to_json
 from mnist_app.robustness_cli import add_robustness_command
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, Run, RunStore, StoreError, UnreadableRun
@@ -308,7 +309,11 @@ def _run_json(run: Run | UnreadableRun) -> dict:
         return {"id": run.id, "created_at": run.created_at, "status": "unreadable",
                 "message": run.reason}  # fmt: skip
     fields = {f.name: getattr(run, f.name) for f in dataclasses.fields(run)}
-    return fields | {"status": str(run.status), "config": run.config.to_dict()}
+    return fields | {
+        "status": str(run.status),
+        "config": run.config.to_dict(),
+        "history": history_to_json(run.history),
+    }
 
 
 def _reproduce_command(args: argparse.Namespace) -> int:

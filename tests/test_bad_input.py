@@ -395,7 +395,7 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
         "row: unknown status": (lambda w, c: _unreadable(w, "status", "zombie"), "zombie"),
         "row: hostile progress figures": (
             lambda w, c: json.dumps(
-                _view(w, _hostile_live(w)), allow_nan=False, ensure_ascii=False
+                _view(w, _hostile_live(w)).to_json(), allow_nan=False, ensure_ascii=False
             ),
             r'"status": "running".*"text": "Epoch 1/5 · batch 0/0',
         ),
