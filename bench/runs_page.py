@@ -25,16 +25,18 @@ FLOOR = 1.0  # seconds per page view
 APP = str(ROOT / "app.py")
 
 
-def history(epochs: int, rate: float, rng: random.Random) -> list[dict]:
+def history(epochs: int, rate: float, rng: random.Random) -> list:
     """Loss falling towards a floor, a little noise: what a real run's history looks like."""
+    from mnist_app.records import EpochRecord
+
     records = []
     for epoch in range(1, epochs + 1):
         loss = 0.05 + 2.2 * math.exp(-epoch * rate * 50) + rng.random() * 0.02
-        records.append({
-            "epoch": epoch, "loss": loss, "accuracy": 1 - loss / 2.4,
-            "val_loss": loss * 1.15, "val_accuracy": 1 - loss * 1.15 / 2.4,
-            "seconds": 1.2, "learning_rate": rate,
-        })  # fmt: skip
+        records.append(EpochRecord(
+            epoch=epoch, loss=loss, accuracy=1 - loss / 2.4,
+            val_loss=loss * 1.15, val_accuracy=1 - loss * 1.15 / 2.4,
+            seconds=1.2, learning_rate=rate,
+        ))  # fmt: skip
     return records
 
 
@@ -55,8 +57,8 @@ def fill(store, count: int, epochs: int, seed: int = 0) -> list[str]:
         records = history(epochs, rate, rng)
         store.record_outcome(
             run_id,
-            Outcome(RunStatus.FINISHED, history=records, test_loss=records[-1]["val_loss"],
-                    test_accuracy=records[-1]["val_accuracy"], train_seconds=epochs * 1.2),
+            Outcome(RunStatus.FINISHED, history=records, test_loss=records[-1].val_loss,
+                    test_accuracy=records[-1].val_accuracy, train_seconds=epochs * 1.2),
         )  # fmt: skip
         ids.append(run_id)
     return ids

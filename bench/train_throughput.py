@@ -134,8 +134,8 @@ def epoch_seconds(slug: str, limit: int, rounds: int, with_float32: bool = True)
     for _ in range(rounds):
         for name, arm in chosen.items():
             history = train(arm, Progress()).history
-            first[name].append(history[0]["seconds"] * scale)
-            later[name].append(history[1]["seconds"] * scale)
+            first[name].append(history[0].seconds * scale)
+            later[name].append(history[1].seconds * scale)
     note = "" if config.train_size == 60_000 else f", measured on {config.train_size:,} images"
     for name in chosen:
         print(

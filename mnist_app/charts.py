@@ -74,12 +74,12 @@ def curve_chart(snapshot: Snapshot, metric: str, language: str = DEFAULT_LANGUAG
         lines.append(_line(text["batch"], x, batches[keep], width=1, opacity=0.25))
         lines.append(_line(text["smoothed"], x, ema(batches)[keep], width=2.5))
     history = snapshot.history
-    epochs = [record["epoch"] for record in history]
+    epochs = [record.epoch for record in history]
     for key, name, color in (
         (metric, "epoch", TRAIN_COLOR),
         (f"val_{metric}", "val", VALIDATION_COLOR),
     ):
-        values = [record.get(key) for record in history]
+        values = [record.metric(key) for record in history]
         if any(v is not None for v in values):
             lines.append(
                 _line(text[name], epochs, values, color, dash=name == "epoch", markers=True)
@@ -240,9 +240,9 @@ def compare_curves_figure(runs: list, metric: str, language: str = DEFAULT_LANGU
     figure = go.Figure()
     for index, run in enumerate(runs):
         name, color = escape_plotly(run_name(run, differing)), RUN_COLORS[index % len(RUN_COLORS)]
-        epochs = [record.get("epoch") for record in run.history]
+        epochs = [record.epoch for record in run.history]
         for key, dash in ((metric, "solid"), (f"val_{metric}", "dash")):
-            values = [record.get(key) for record in run.history]
+            values = [record.metric(key) for record in run.history]
             if all(v is None for v in values):
                 continue
             line = _line(name, epochs, values, color)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from mnist_app.config import CHANCE_LOSS, RANGES, USUAL_LEARNING_RATES, RunConfig
 from mnist_app.experiments import Vary
 from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, format_percent, translate
+from mnist_app.records import METRICS, EpochRecord
 from mnist_app.status import RunStatus
 
 
@@ -104,7 +105,7 @@ class _Finding:
 
 def read_curves(
     config: RunConfig,
-    history: list[dict],
+    history: list[EpochRecord],
     batch_loss: list[float] | None = None,
     status: RunStatus | None = None,
     language: str = DEFAULT_LANGUAGE,
@@ -287,15 +288,10 @@ def _last_drop(c: _Curves) -> float | None:
     return (c.loss[-2] - c.loss[-1]) / c.loss[-2]
 
 
-def _parse(config: RunConfig, history: list, batch_loss: list, status) -> _Curves:
-    records = [r for r in history if isinstance(r, dict)]
-    epochs = []
-    for i, record in enumerate(records):
-        epoch = _value(record.get("epoch"))
-        epochs.append(int(epoch) if epoch is not None else i + 1)
-    series = {name: [_value(r.get(name)) for r in records]
-              for name in ("loss", "accuracy", "val_loss", "val_accuracy")}  # fmt: skip
-    ended = len(records) >= config.epochs or (status is not None and not status.active)
+def _parse(config: RunConfig, history: list[EpochRecord], batch_loss: list, status) -> _Curves:
+    epochs = [record.epoch for record in history]
+    series = {name: [_value(record.metric(name)) for record in history] for name in METRICS}
+    ended = len(history) >= config.epochs or (status is not None and not status.active)
     diverged = status == RunStatus.DIVERGED
     batches = [_value(v) for v in batch_loss]
     return _Curves(epochs, batch_loss=batches, ended=ended, diverged=diverged, **series)

@@ -269,7 +269,8 @@ def history_csv(run: Run) -> str:
     writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for record in run.history:
-        writer.writerow({k: "" if record.get(k) is None else record.get(k) for k in CSV_COLUMNS})
+        row = {k: getattr(record, k) for k in CSV_COLUMNS}
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return out.getvalue()
 
 

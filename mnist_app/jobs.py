@@ -514,7 +514,7 @@ def stored_snapshot(run: Run, queue_position: int = 0) -> Snapshot:
     last published."""
     known = _live_figures(run.live) if run.status.active else {}
     train_size, epochs = run.config.train_size, run.config.epochs
-    completed = sum(1 for record in run.history if record.get("complete", True))
+    completed = sum(1 for record in run.history if record.complete)
     return Snapshot(
         **{
             "epochs": epochs,

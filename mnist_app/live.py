@@ -21,6 +21,7 @@ from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_duration, format_
 from mnist_app.managers import RunManager, shared_manager
 from mnist_app.owners import is_viewing_pass, viewing_pass
 from mnist_app.progress import Snapshot
+from mnist_app.records import LiveView
 from mnist_app.status import RunStatus
 from mnist_app.store import ID_PATTERN as RUN_ID
 from mnist_app.store import RunStore, StoreError, UnreadableRunError
@@ -31,7 +32,7 @@ PASS = "pass"  # the query parameter that carries a viewing pass
 VIEWING_KEY = "viewing"  # the name of the store's secret that signs viewing passes
 
 
-def live_view(manager: RunManager, run_id: str, language: str) -> dict | None:
+def live_view(manager: RunManager, run_id: str, language: str) -> LiveView | None:
     """What the live panel shows of a run, or None if there is no such run.
 
     UnreadableRunError if the run's stored row no longer parses.
@@ -39,16 +40,16 @@ def live_view(manager: RunManager, run_id: str, language: str) -> dict | None:
     snap = manager.snapshot(run_id) if RUN_ID.fullmatch(run_id) else None
     if snap is None:
         return None
-    return {
-        "run_id": run_id,
-        "lang": language,
-        "status": snap.status,
-        "active": manager.is_active(run_id),
-        "queue_position": snap.queue_position,
-        "progress": snap.fraction_done,
-        "text": progress_text(snap, language),
-        "charts": [_light(curve_chart(snap, metric, language)) for metric in METRICS],
-    }
+    return LiveView(
+        run_id=run_id,
+        lang=language,
+        status=snap.status,
+        active=manager.is_active(run_id),
+        queue_position=snap.queue_position,
+        progress=snap.fraction_done,
+        text=progress_text(snap, language),
+        charts=tuple(_light(curve_chart(snap, metric, language)) for metric in METRICS),
+    )
 
 
 def _light(chart: dict) -> dict:
@@ -123,7 +124,7 @@ def live_endpoint(request: Request) -> JSONResponse:
         return _unreachable(error)
     if view is None:
         return _not_found("run")
-    return JSONResponse(view, headers={"Cache-Control": "no-store"})
+    return JSONResponse(view.to_json(), headers={"Cache-Control": "no-store"})
 
 
 def sweep_endpoint(request: Request) -> JSONResponse:
@@ -140,7 +141,7 @@ def sweep_endpoint(request: Request) -> JSONResponse:
     if sweep is None:
         return _not_found("sweep")
     view = sweep_live_view(manager, sweep_id, sweep, _language(request))
-    return JSONResponse(view, headers={"Cache-Control": "no-store"})
+    return JSONResponse(view.to_json(), headers={"Cache-Control": "no-store"})
 
 
 def routes(prefix: str = "") -> list[Route]:

@@ -48,12 +48,12 @@ def find_mistakes(run: Run) -> list[Mistake]:
         )  # fmt: skip
     if config.unscaled_test:
         low, high = INPUT_RANGES[config.scaling]
-        last = run.history[-1] if run.history else {}
+        last = run.history[-1] if run.history else None
         found.append(
             Mistake(
                 "unscaled_test",
                 {"train_low": low, "train_high": high, "test_low": 0.0, "test_high": 255.0,
-                 "val_accuracy": last.get("val_accuracy"), "accuracy": run.test_accuracy,
+                 "val_accuracy": last.val_accuracy if last else None, "accuracy": run.test_accuracy,
                  "test_loss": run.test_loss},
                 config.replace(unscaled_test=False),
             )
@@ -68,7 +68,7 @@ def find_mistakes(run: Run) -> list[Mistake]:
                 config.replace(activation="relu"),
             )
         )  # fmt: skip
-    losses = [r["loss"] for r in run.history]
+    losses = [record.loss for record in run.history]
     blew_up = any(loss is None or loss > BLOWN_UP_LOSS for loss in losses)
     usual = USUAL_LEARNING_RATES[config.optimizer]
     if (blew_up or run.status == RunStatus.DIVERGED) and config.learning_rate > 10 * usual:

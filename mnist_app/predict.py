@@ -10,6 +10,7 @@ import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,12 +94,20 @@ def card_problem(card: object) -> str | None:
     return None
 
 
+class ModelKind(StrEnum):
+    """Which sort of model a choice reads with."""
+
+    DEFAULT = "default"  # the shipped model (default_model_path)
+    FINISHED = "finished"  # a run that was scored and saved (finished or stopped)
+    TRAINING = "training"  # the run training now: its weights live in memory
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     """One model the page can read with: the shipped one, a finished run, or the run training."""
 
     key: str  # DEFAULT_KEY or a run id
-    kind: str  # "default", "finished" or "training"
+    kind: ModelKind
     scaling: str  # the input scaling it was trained with
     path: str | None = None  # None for the run being trained: its weights live in memory
     accuracy: float | None = None
@@ -120,20 +129,20 @@ def model_choices(
         card = model_card(default)
         scaling = card.get("config", {}).get("scaling", "unit")
         choices.append(
-            ModelChoice(DEFAULT_KEY, "default", scaling, str(default),
+            ModelChoice(DEFAULT_KEY, ModelKind.DEFAULT, scaling, str(default),
                         card.get("test_accuracy"), card.get("preset"))
         )  # fmt: skip
     stored = {run.id: run for run in runs}
     for run_id in manager.models_in_memory():
         run, snap = stored.get(run_id), manager.snapshot(run_id)
         if run is not None and snap is not None and snap.status in TRAINING:
-            choices.append(ModelChoice(run_id, "training", run.config.scaling, None, None,
-                                       run.preset))  # fmt: skip
+            choices.append(ModelChoice(run_id, ModelKind.TRAINING, run.config.scaling, None,
+                                       None, run.preset))  # fmt: skip
     for run in runs:
         path = store.model_file(run.id) if run.status.scored and run.model_path else None
         if path is not None:
             choices.append(
-                ModelChoice(run.id, "finished", run.config.scaling, str(path),
+                ModelChoice(run.id, ModelKind.FINISHED, run.config.scaling, str(path),
                             run.test_accuracy, run.preset)
             )  # fmt: skip
     return choices

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mnist_app.config import RANGES
+from mnist_app.records import EpochRecord
 from mnist_app.status import RunStatus
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class Snapshot:
     batches_per_point: int = 1  # batches behind each point of the curves (training.py groups them)
     batch_loss: list[float] = field(default_factory=list)  # each point's loss, in order
     batch_accuracy: list[float] = field(default_factory=list)
-    history: list[dict] = field(default_factory=list)  # one dict per finished epoch
+    history: list[EpochRecord] = field(default_factory=list)  # one record per finished epoch
     samples_seen: int = 0
     samples_total: int = 0
     train_seconds: float = 0.0  # pauses not counted
@@ -141,10 +142,10 @@ class Progress:
                 train_seconds=self._clock(),
             )
 
-    def add_epoch(self, record: dict) -> None:
+    def add_epoch(self, record: EpochRecord) -> None:
         with self._lock:
             self._state.history.append(record)
-            self._state = dataclasses.replace(self._state, epoch=record["epoch"])
+            self._state = dataclasses.replace(self._state, epoch=record.epoch)
 
     def start_clock(self) -> None:
         with self._lock:
@@ -179,5 +180,5 @@ class Progress:
                 state,
                 batch_loss=list(state.batch_loss) if batches else [],
                 batch_accuracy=list(state.batch_accuracy) if batches else [],
-                history=[dict(record) for record in state.history],
+                history=list(state.history),  # the records are frozen: the list is enough
             )

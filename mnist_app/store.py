@@ -42,6 +42,7 @@ from mnist_app.database import (
     weight_stats,
 )
 from mnist_app.owners import ClassRules
+from mnist_app.records import EpochRecord, history_from_json, history_to_json
 from mnist_app.status import ACTIVE, RunStatus
 from mnist_app.text import clean_user_text
 
@@ -81,7 +82,7 @@ class Outcome:
     status: RunStatus
     message: str = ""
     reason: str = ""  # a word for a translated explanation, e.g. "saturated" for a divergence
-    history: list[dict] = field(default_factory=list)
+    history: list[EpochRecord] = field(default_factory=list)
     test_loss: float | None = None
     test_accuracy: float | None = None
     train_seconds: float = 0.0  # first batch to last, pauses not counted
@@ -99,7 +100,7 @@ class Run:
     status: RunStatus
     preset: str | None
     config: RunConfig
-    history: list[dict]
+    history: list[EpochRecord]
     test_loss: float | None
     test_accuracy: float | None
     train_seconds: float | None
@@ -283,11 +284,11 @@ class RunStore:
             dict(status=RunStatus.RUNNING.value, updated_at=now, heartbeat_at=now),
         ))  # fmt: skip
 
-    def record_epoch(self, run_id: str, history: list[dict], train_seconds: float) -> None:
+    def record_epoch(self, run_id: str, history: list[EpochRecord], train_seconds: float) -> None:
         """Save the history so far, after each epoch (another process may be watching)."""
         self._write((
             runs.update().where(runs.c.id == run_id),
-            dict(history=json.dumps(history), train_seconds=train_seconds,
+            dict(history=json.dumps(history_to_json(history)), train_seconds=train_seconds,
                  updated_at=time.time()),
         ))  # fmt: skip
 
@@ -317,7 +318,7 @@ class RunStore:
         """
         values = dict(
             status=outcome.status.value, message=outcome.message, reason=outcome.reason,
-            history=json.dumps(outcome.history), test_loss=outcome.test_loss,
+            history=json.dumps(history_to_json(outcome.history)), test_loss=outcome.test_loss,
             test_accuracy=outcome.test_accuracy, train_seconds=outcome.train_seconds,
             model_path=outcome.model_path, updated_at=time.time(), live="{}",
         )  # fmt: skip
@@ -554,13 +555,12 @@ def _owner_is_gone(owner: str | None, heartbeat_at: float | None) -> bool:
     return host == socket.gethostname() and pid.isdigit() and not _process_exists(int(pid))
 
 
-def _history_or_none(text: str) -> list[dict]:
-    """A stored history as a list, or [] if it no longer parses."""
+def _history_or_none(text: str) -> list[EpochRecord]:
+    """A stored history as records, or [] if it no longer parses."""
     try:
-        history = json.loads(text)
+        return history_from_json(json.loads(text))
     except (TypeError, ValueError):
         return []
-    return history if isinstance(history, list) else []
 
 
 def _process_exists(pid: int) -> bool:
@@ -577,9 +577,7 @@ def _decode(row: sa.Row) -> Run | UnreadableRun:
     """A row as a Run, or as an UnreadableRun saying why it does not parse."""
     data = dict(row._mapping)
     try:
-        history = json.loads(data["history"])
-        if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
-            raise ValueError("history is not a list of epochs")
+        history = history_from_json(json.loads(data["history"]))
         live = json.loads(data.get("live") or "{}")
         return Run(
             id=data["id"],

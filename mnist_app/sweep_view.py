@@ -32,6 +32,7 @@ from mnist_app.experiments import (
     sweep_progress,
 )
 from mnist_app.i18n import format_duration, format_number, format_percent, has_text, translate
+from mnist_app.records import LiveView
 from mnist_app.status import RunStatus
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ BEST = VALIDATION_COLOR  # the best value, marked
 
 
 # --- the live view -----------------------------------------------------------------------
-def sweep_live_view(manager: RunManager, sweep_id: str, sweep: Sweep, lang: str) -> dict:
+def sweep_live_view(manager: RunManager, sweep_id: str, sweep: Sweep, lang: str) -> LiveView:
     """Every member's curves overlaid and one bar for the whole sweep, shaped like a run's view."""
     runs = manager.store.sweep_runs(sweep_id)
     progress = sweep_progress(manager, runs)
@@ -79,16 +80,16 @@ def sweep_live_view(manager: RunManager, sweep_id: str, sweep: Sweep, lang: str)
         )
     else:
         text = translate("sweep.live.done", lang, runs=progress.runs)
-    return {
-        "sweep_id": sweep_id,
-        "lang": lang,
-        "status": status,
-        "active": active,
-        "queue_position": progress.ended,  # a member that ends asks the page for one rerun
-        "progress": progress.fraction_done,
-        "text": text,
-        "charts": [_overlay(sweep, runs, snaps, metric, lang) for metric in ("accuracy", "loss")],
-    }
+    return LiveView(
+        sweep_id=sweep_id,
+        lang=lang,
+        status=status,
+        active=active,
+        queue_position=progress.ended,  # a member that ends asks the page for one rerun
+        progress=progress.fraction_done,
+        text=text,
+        charts=tuple(_overlay(sweep, runs, snaps, metric, lang) for metric in ("accuracy", "loss")),
+    )
 
 
 def member_name(sweep: Sweep, run: Run) -> str:
@@ -105,8 +106,8 @@ def _overlay(sweep: Sweep, runs: list[Run], snaps: dict, metric: str, lang: str)
         colour = colours.get(tuple(getattr(run.config, f) for f in sweep.fields), PALETTE[0])
         name = member_name(sweep, run)
         history = snap.history if snap else run.history
-        epochs = [record["epoch"] for record in history]
-        validation = [record.get(f"val_{metric}") for record in history]
+        epochs = [record.epoch for record in history]
+        validation = [record.metric(f"val_{metric}") for record in history]
         if any(v is not None for v in validation):
             lines.append(_line(name, epochs, validation, colour, 2.0, dash=True, markers=True))
         batches = np.asarray(getattr(snap, f"batch_{metric}", []) if snap else [], float)
@@ -115,7 +116,7 @@ def _overlay(sweep: Sweep, runs: list[Run], snaps: dict, metric: str, lang: str)
             x = batch_positions(snap, keep)
             lines.append(_line(name, x, ema(batches)[keep], colour, 2.5))
         else:  # a run from the store keeps its per-epoch figures only
-            training = [record.get(metric) for record in history]
+            training = [record.metric(metric) for record in history]
             lines.append(_line(name, epochs, training, colour, 2.5, markers=True))
     title = "accuracy" if metric == "accuracy" else "loss"
     return {

@@ -20,6 +20,7 @@ from mnist_app.fused import use_fused_kernels
 from mnist_app.models import build_model
 from mnist_app.precision import resolve
 from mnist_app.progress import Progress
+from mnist_app.records import EpochRecord
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, write_atomically
 from mnist_app.weight_history import EpochWeights, WeightHistory
@@ -60,7 +61,7 @@ class BatchMetrics(keras.callbacks.Callback):
         self.progress = progress
         self.train_size = train_size
         self.batch_size = batch_size
-        self.on_epoch = on_epoch  # optional callable(epoch_record), e.g. to persist history
+        self.on_epoch = on_epoch  # optional callable(EpochRecord), e.g. to persist history
         self._seen = 0  # samples so far in this epoch
         self._loss_sum = 0.0  # running sums behind Keras' running means
         self._correct = 0.0
@@ -93,16 +94,16 @@ class BatchMetrics(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        record = {
-            "epoch": epoch + 1,
-            "loss": _float(logs.get("loss")),
-            "accuracy": _float(logs.get("accuracy")),
-            "val_loss": _float(logs.get("val_loss")),
-            "val_accuracy": _float(logs.get("val_accuracy")),
-            "seconds": time.perf_counter() - self._epoch_start,
-            "learning_rate": current_learning_rate(self.model),
-            "complete": self._seen >= self.train_size,
-        }
+        record = EpochRecord(
+            epoch=epoch + 1,
+            loss=_float(logs.get("loss")),
+            accuracy=_float(logs.get("accuracy")),
+            val_loss=_float(logs.get("val_loss")),
+            val_accuracy=_float(logs.get("val_accuracy")),
+            seconds=time.perf_counter() - self._epoch_start,
+            learning_rate=current_learning_rate(self.model),
+            complete=self._seen >= self.train_size,
+        )
         self.progress.add_epoch(record)
         if self.on_epoch is not None:
             self.on_epoch(record)
@@ -252,7 +253,7 @@ class Start:
     """Where a continued run begins: its parent's saved model and the epochs it already has."""
 
     model_path: str | os.PathLike
-    history: list[dict]
+    history: list[EpochRecord]
 
 
 def current_learning_rate(model: keras.Model) -> float:
@@ -278,7 +279,7 @@ def train(
     config: RunConfig,
     progress: Progress | None = None,
     model_path: str | os.PathLike | None = None,
-    on_epoch=None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
     start: Start | None = None,
     on_weights: Callable[[EpochWeights], None] | None = None,
 ) -> RunResult:
@@ -297,7 +298,7 @@ def train(
         status=RunStatus.RUNNING,
         epochs=config.epochs,
         epoch=first_epoch,
-        history=[dict(record) for record in start.history] if start else [],
+        history=list(start.history) if start else [],
         batches_per_epoch=steps,
         batches_per_point=batches_per_call(config.batch_size, steps),
         samples_total=len(data.x_train) * (config.epochs - first_epoch),

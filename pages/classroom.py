@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from mnist_app.classset import ClassDigit, ClassSet, Standing, leaderboard
+from mnist_app.predict import ModelKind
 from mnist_app.store import StoreError
 from mnist_app.text import escape_markdown
 from mnist_app.ui import digit_gallery, percent_text, t, training_manager
@@ -76,7 +77,7 @@ def delete_chosen(class_set: ClassSet) -> None:
 
 def model_label(standing: Standing) -> str:
     choice = standing.choice
-    if choice.kind == "default":
+    if choice.kind is ModelKind.DEFAULT:
         return t("classroom.leaderboard.default")
     return t("classroom.leaderboard.run", run=choice.key, name=choice.preset or "custom")
 
@@ -96,8 +97,8 @@ def leaderboard_table(class_set: ClassSet, empty: bool) -> None:
     st.subheader(t("classroom.leaderboard"))
     st.write(t("classroom.leaderboard.intro"))
     saved = [c for c in seen_model_choices(manager) if c.path is not None]
-    runs = [c for c in saved if c.kind == "finished"]
-    chosen = [c for c in saved if c.kind == "default"] + runs[:LEADERBOARD_RUNS]
+    runs = [c for c in saved if c.kind is ModelKind.FINISHED]
+    chosen = [c for c in saved if c.kind is ModelKind.DEFAULT] + runs[:LEADERBOARD_RUNS]
     if not chosen:
         st.info(t("classroom.leaderboard.no_models"))
         return

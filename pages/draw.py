@@ -12,6 +12,7 @@ from mnist_app.predict import (
     SURE_FROM,
     ModelChoice,
     ModelFileError,
+    ModelKind,
     Reading,
     choice_model,
     read_digit,
@@ -42,9 +43,9 @@ manager = training_manager()
 def choice_label(choice: ModelChoice) -> str:
     accuracy = percent_text(choice.accuracy) if choice.accuracy is not None else "–"
     name = choice.preset or "custom"
-    if choice.kind == "default":
+    if choice.kind is ModelKind.DEFAULT:
         return t("draw.model_default", accuracy=accuracy)
-    return t(f"draw.model_{choice.kind}", run=choice.key, name=name, accuracy=accuracy)
+    return t(f"draw.model_{choice.kind.value}", run=choice.key, name=name, accuracy=accuracy)
 
 
 def remember_model() -> None:
@@ -69,7 +70,7 @@ def pick_model() -> ModelChoice | None:
         t("draw.model"), list(choices), format_func=labels.get, key="draw_model",
         on_change=remember_model,
     )  # fmt: skip
-    if choices[key].kind == "training":
+    if choices[key].kind is ModelKind.TRAINING:
         st.caption(t("draw.live_note"))
     return choices[key]
 
@@ -218,9 +219,9 @@ if choice is not None:
         on_change="rerun",  # the test images are read only while their tab is open
     )  # fmt: skip
     with drawing:
-        drawing_tab(model, choice.scaling, live=choice.kind == "training")
+        drawing_tab(model, choice.scaling, live=choice.kind is ModelKind.TRAINING)
     with uploading:
         upload_tab(model, choice.scaling)
     if testing.open:  # the canvas and the upload stay in place in the other tabs
         with testing:
-            test_image_tab(model, choice.scaling, live=choice.kind == "training")
+            test_image_tab(model, choice.scaling, live=choice.kind is ModelKind.TRAINING)

@@ -4,7 +4,7 @@ inversion, at increasing strengths; measured once per model file, then shown at 
 import streamlit as st
 
 from mnist_app.comparison import architecture_text
-from mnist_app.predict import ModelChoice, ModelFileError
+from mnist_app.predict import ModelChoice, ModelFileError, ModelKind
 from mnist_app.robustness import FAMILIES, Robustness, cached, measure_file
 from mnist_app.robustness_view import examples, robustness_figure, strength_text
 from mnist_app.text import escape_markdown, isolate
@@ -32,14 +32,14 @@ def saved_models() -> dict[str, ModelChoice]:
 
 def long_name(choice: ModelChoice) -> str:
     accuracy = percent_text(choice.accuracy) if choice.accuracy is not None else "–"
-    if choice.kind == "default":
+    if choice.kind is ModelKind.DEFAULT:
         return t("robustness.model.default", accuracy=accuracy)
     return f"{short_name(choice)} · {accuracy}"
 
 
 def short_name(choice: ModelChoice) -> str:
     """A model in the chart's legend: what it is, and the run's id."""
-    if choice.kind == "default":
+    if choice.kind is ModelKind.DEFAULT:
         return t("robustness.model.default_short")
     run = runs.get(choice.key)
     name = (run.label or run.preset or architecture_text(run.config)) if run else choice.key

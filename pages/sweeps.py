@@ -139,7 +139,7 @@ def show_sweep(sweep_id: str) -> bool:
     st.caption(view.sweep_title(sweep, lang) if lesson else "")
     runs = manager.store.sweep_runs(sweep_id)
     live = view.sweep_live_view(manager, sweep_id, sweep, lang)
-    if live["active"] and all(may_change(run.student) for run in runs):
+    if live.active and all(may_change(run.student) for run in runs):
         st.button(
             t("sweep.stop_all"),
             key="sweep_stop_all",
@@ -148,8 +148,8 @@ def show_sweep(sweep_id: str) -> bool:
             on_click=stop_all,
             args=(runs,),
         )
-    live_run(live, key="sweep_live", store=manager.store, sweep_id=sweep_id)
-    if not live["active"]:
+    live_run(live, key="sweep_live", store=manager.store)
+    if not live.active:
         results(sweep, runs, lesson)
     st.page_link("pages/sweeps.py", label=t("sweep.back"), icon=":material/arrow_back:")
     return True

@@ -318,9 +318,9 @@ with outcome:
         st.divider()
         if active:
             view = live_view(manager, run.id, language())
-            if view["status"] == RunStatus.QUEUED:
-                st.info(view["text"])
-            live_controls(run, RunStatus(view["status"]))
+            if view.status == RunStatus.QUEUED:
+                st.info(view.text)
+            live_controls(run, view.status)
             live_run(view, key="train_live", store=manager.store)
             live_coach(run.id)
         else:

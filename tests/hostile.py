@@ -24,6 +24,7 @@ from mnist_app.config import RunConfig
 from mnist_app.data import PROJECT_ROOT
 from mnist_app.jobs import TrainingManager, checkpoint_problem
 from mnist_app.predict import default_model_path
+from mnist_app.records import EpochRecord
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore
 
@@ -72,7 +73,7 @@ def _finished_run(world) -> str:
     """A run with one epoch of history, made on purpose."""
     run_id = world.store.create(RunConfig(limit=300, epochs=1))
     world.made.append(run_id)
-    history = [{"epoch": 1, "loss": 0.5, "accuracy": 0.8, "seconds": 1.0}]
+    history = [EpochRecord(1, loss=0.5, accuracy=0.8, seconds=1.0)]
     world.store.record_outcome(
         run_id, Outcome(RunStatus.FINISHED, test_accuracy=0.8, test_loss=0.5, history=history)
     )

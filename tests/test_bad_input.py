@@ -395,7 +395,7 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
         "row: unknown status": (lambda w, c: _unreadable(w, "status", "zombie"), "zombie"),
         "row: hostile progress figures": (
             lambda w, c: json.dumps(
-                _view(w, _hostile_live(w)), allow_nan=False, ensure_ascii=False
+                _view(w, _hostile_live(w)).to_json(), allow_nan=False, ensure_ascii=False
             ),
             r'"status": "running".*"text": "Epoch 1/5 · batch 0/0',
         ),
@@ -862,7 +862,7 @@ def _database_gone_mid_run(world: World) -> str:
         manager.resume(run_id)
         _until(lambda: manager.snapshot(run_id).status is RunStatus.FINISHED
                and manager.snapshot(run_id).store_error, "it waits for the database")  # fmt: skip
-        said = live_view(manager, run_id, "en")["text"]
+        said = live_view(manager, run_id, "en").text
         server.start()
         manager.wait(run_id, 300)
         elsewhere = RunStore(world.scratch / "elsewhere", url=url)

@@ -5,6 +5,7 @@ import pytest
 
 from mnist_app import charts
 from mnist_app.progress import Snapshot
+from mnist_app.records import EpochRecord
 from mnist_app.status import RunStatus
 
 LINE = 1.25  # a line of text is about this many times its font size tall
@@ -24,8 +25,8 @@ def snapshot() -> Snapshot:
         batches_per_epoch=100,
         epochs=5,
         history=[
-            {"epoch": e, "loss": 0.3 / e, "accuracy": 1 - 0.05 / e,
-             "val_loss": 0.3 / e, "val_accuracy": 1 - 0.06 / e}
+            EpochRecord(e, loss=0.3 / e, accuracy=1 - 0.05 / e,
+                        val_loss=0.3 / e, val_accuracy=1 - 0.06 / e)
             for e in range(1, 6)
         ],
     )  # fmt: skip

@@ -12,7 +12,14 @@ from mnist_app.classset import MAX_DRAWING_BYTES, ClassSet, ClassSetError, leade
 from mnist_app.data import load_mnist, scale_images
 from mnist_app.database import class_digits
 from mnist_app.owners import AccessError, ClassRules, Visitor
-from mnist_app.predict import DEFAULT_KEY, ModelChoice, default_model_path, load_model, model_card
+from mnist_app.predict import (
+    DEFAULT_KEY,
+    ModelChoice,
+    ModelKind,
+    default_model_path,
+    load_model,
+    model_card,
+)
 from mnist_app.preprocess import canvas_to_mnist
 
 
@@ -139,9 +146,9 @@ def test_leaderboard_scores_each_saved_model_and_names_a_broken_one(class_set, t
     broken = tmp_path / "broken.keras"
     broken.write_bytes(b"not a model")
     choices = [
-        ModelChoice("abc123abc123", "finished", "unit", str(broken), 0.9),
-        ModelChoice(DEFAULT_KEY, "default", scaling, path, 0.99),
-        ModelChoice("fedcba987654", "training", "unit", None),
+        ModelChoice("abc123abc123", ModelKind.FINISHED, "unit", str(broken), 0.9),
+        ModelChoice(DEFAULT_KEY, ModelKind.DEFAULT, scaling, path, 0.99),
+        ModelChoice("fedcba987654", ModelKind.TRAINING, "unit", None),
     ]
     board = leaderboard(class_set, choices)
     assert [s.choice.key for s in board] == [DEFAULT_KEY, "abc123abc123"]  # training left out

@@ -23,6 +23,7 @@ from mnist_app.cli.shared import config_from_args
 from mnist_app.cli.train import export_model
 from mnist_app.config import PRESETS, RunConfig
 from mnist_app.progress import Snapshot
+from mnist_app.records import EpochRecord
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore
 
@@ -162,7 +163,7 @@ def _bar_text(snap: Snapshot) -> str:
 
 
 def test_the_bar_shows_status_epoch_batch_speed_time_left_and_last_accuracy():
-    history = [{"epoch": 1, "loss": 0.31, "accuracy": 0.9123}]
+    history = [EpochRecord(1, loss=0.31, accuracy=0.9123)]
     snap = _snapshot(
         RunStatus.RUNNING, epoch=1, batch=12, history=history, samples_seen=61_536,
         train_seconds=10.0,

@@ -79,12 +79,12 @@ def test_a_run_trains_in_a_named_detached_actor_steered_from_another_replica(rep
     b.resume(run_id)
     run = a.wait(run_id, WAIT)
     assert run.status is RunStatus.FINISHED and len(run.history) == TINY.epochs
-    assert run.history[0]["learning_rate"] == pytest.approx(0.02)
+    assert run.history[0].learning_rate == pytest.approx(0.02)
     assert run.test_accuracy > 0.5  # real training on real digits
     # The actor left, giving its CPU back; both replicas read the model from the database.
     until(lambda: a.node_of(run_id) is None and not _actor_exists(run_id), "the actor leaves")
     assert b.store.model_file(run_id).read_bytes() == a.store.model_file(run_id).read_bytes()
-    assert live_view(b, run_id, "es")["status"] == RunStatus.FINISHED
+    assert live_view(b, run_id, "es").status == RunStatus.FINISHED
 
 
 def test_ray_is_the_queue_and_the_page_shows_the_place_in_it(replicas):
@@ -97,7 +97,7 @@ def test_ray_is_the_queue_and_the_page_shows_the_place_in_it(replicas):
     waiting = [b.submit(TINY) for _ in range(2)]
     assert [b.snapshot(run_id).queue_position for run_id in waiting] == [1, 2]
     assert b.snapshot(waiting[0]).status is RunStatus.QUEUED
-    assert "1" in live_view(a, waiting[0], "en")["text"]
+    assert "1" in live_view(a, waiting[0], "en").text
     b.stop(waiting[0])  # taken out of Ray's queue before it starts
     stopped = b.store.get(waiting[0])
     assert stopped.status is RunStatus.STOPPED and "before it started" in stopped.message

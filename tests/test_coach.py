@@ -11,6 +11,7 @@ from mnist_app.config import RunConfig
 from mnist_app.experiments import Sweep
 from mnist_app.i18n import translate
 from mnist_app.progress import Progress
+from mnist_app.records import EpochRecord, history_from_json
 from mnist_app.status import RunStatus
 from mnist_app.training import train
 
@@ -24,9 +25,8 @@ def _history(losses, accuracies=None, val_losses=None, val_accuracies=None):
     val_losses = val_losses or [None] * n
     val_accuracies = val_accuracies or [None] * n
     return [
-        {"epoch": i + 1, "loss": losses[i], "accuracy": accuracies[i], "val_loss": val_losses[i],
-         "val_accuracy": val_accuracies[i], "seconds": 1.0, "learning_rate": 1e-3,
-         "complete": True}
+        EpochRecord(i + 1, loss=losses[i], accuracy=accuracies[i], val_loss=val_losses[i],
+                    val_accuracy=val_accuracies[i], seconds=1.0, learning_rate=1e-3)
         for i in range(n)
     ]  # fmt: skip
 
@@ -166,8 +166,9 @@ def test_numbers_and_texts_are_in_the_chosen_language():
 
 @pytest.mark.parametrize(
     "history",
-    [[], [{}], [{"epoch": 1}], _history([0.7]), [{"loss": "x", "accuracy": None}],
-     [{"epoch": None, "loss": math.inf, "val_loss": math.nan}], ["not a record", None],
+    [[], [EpochRecord(1)], _history([0.7]),
+     history_from_json([{"epoch": 1, "loss": "x", "accuracy": None}, {"epoch": 2}]),
+     [EpochRecord(1, loss=math.inf, val_loss=math.nan), EpochRecord(1, loss=-0.0)],
      _history([1.0, 0.5, 0.4], val_losses=[None, 0.5, None])],
 )  # fmt: skip
 def test_odd_histories_never_crash(history):
@@ -224,12 +225,13 @@ def _panel_script():
     from mnist_app import ui
     from mnist_app.coach import read_curves
     from mnist_app.config import RunConfig
+    from mnist_app.records import EpochRecord
 
     def remember(suggestion):
         st.session_state["applied"] = suggestion.changes
 
     config = RunConfig(limit=600, validation_size=200, batch_size=32, epochs=5)
-    history = [{"epoch": 1, "loss": 2.0, "accuracy": 0.5}, {"epoch": 2, "loss": None}]
+    history = [EpochRecord(1, loss=2.0, accuracy=0.5), EpochRecord(2, loss=None)]
     ui.coach_panel(read_curves(config.replace(learning_rate=0.5), history, language=ui.language()),
                    "coach", remember)  # fmt: skip
 

@@ -61,9 +61,9 @@ def test_the_legend_names_each_run_by_what_differs_and_validation_is_dashed(lab_
     assert dashes == {(n, d) for n in legend for d in ("solid", "dash")}
     colours = {trace.name: trace.line.color for trace in figure.data}
     assert colours["lr = 0.001"] != colours["lr = 0.02"]
-    epochs = [record["epoch"] for record in trained.history]
+    epochs = [record.epoch for record in trained.history]
     assert list(figure.data[0].x) == epochs and list(figure.data[0].y) == pytest.approx(
-        [record["loss"] for record in trained.history]
+        [record.loss for record in trained.history]
     )
     accuracy = charts.compare_curves_figure(runs, "accuracy", "es")
     assert accuracy.layout.title.text == "Precisión"  # short: the page says which line is which

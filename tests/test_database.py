@@ -167,8 +167,8 @@ def test_a_database_that_goes_away_mid_run_loses_nothing(tmp_path, monkeypatch):
                and manager.snapshot(run_id).store_error, "it waits for the database")  # fmt: skip
         snap = manager.snapshot(run_id)
         assert len(snap.history) == TINY.epochs and "connection" in snap.store_error
-        assert "cannot be reached" in live_view(manager, run_id, "en")["text"]
-        assert "no se llega a la base de datos" in live_view(manager, run_id, "es")["text"]
+        assert "cannot be reached" in live_view(manager, run_id, "en").text
+        assert "no se llega a la base de datos" in live_view(manager, run_id, "es").text
         # The live API still answers the run's page, by the rules and the key as last read.
         assert may_follow(manager.store, what, given) and not may_follow(manager.store, what, "")
         server.start()

@@ -15,7 +15,7 @@ from test_model_files import bad_model
 from mnist_app.config import RunConfig
 from mnist_app.i18n import LANGUAGES, catalogue, translate
 from mnist_app.managers import shared_manager
-from mnist_app.predict import DEFAULT_KEY, DEFAULT_MODEL_ENV, model_choices
+from mnist_app.predict import DEFAULT_KEY, DEFAULT_MODEL_ENV, ModelKind, model_choices
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome
 from mnist_app.text import WORD_JOINER, escape_markdown
@@ -200,7 +200,7 @@ def test_the_run_now_training_is_offered_with_its_live_model():
     with held_run(RunConfig(limit=20_000, epochs=5, batch_size=32, validation_size=0)) as run_id:
         manager = shared_manager()
         live = [c for c in model_choices(manager.store, manager) if c.key == run_id]
-        assert [c.kind for c in live] == ["training"]
+        assert [c.kind for c in live] == [ModelKind.TRAINING]
         at = draw_page(model=run_id)
         assert at.session_state["draw_model"] == run_id
         assert at.caption[0].value == translate("draw.live_note", "en")

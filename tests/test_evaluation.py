@@ -16,6 +16,7 @@ from mnist_app.evaluation import (
     predict_classes,
 )
 from mnist_app.progress import Snapshot
+from mnist_app.records import EpochRecord
 from mnist_app.status import RunStatus
 from mnist_app.training import train
 
@@ -84,7 +85,7 @@ def test_curves_figure_draws_batches_and_epochs():
         RunStatus.RUNNING,
         batch_loss=list(np.linspace(2.3, 0.3, 5000)),
         batches_per_epoch=1000,
-        history=[{"epoch": e, "loss": 1 / e, "val_loss": 1.2 / e} for e in range(1, 6)],
+        history=[EpochRecord(e, loss=1 / e, val_loss=1.2 / e) for e in range(1, 6)],
     )
     figure = charts.curves_figure(snapshot, "loss", "en")
     raw, smoothed, per_epoch, validation = figure.data
@@ -103,9 +104,9 @@ def test_curve_chart_is_the_data_the_figure_draws():
         batches_per_epoch=10,
         epochs=8,
         history=[
-            {"epoch": 1, "loss": 0.9, "val_loss": 1.0},
-            {"epoch": 2, "loss": 0.6, "val_loss": None},  # no validation that epoch
-            {"epoch": 3, "loss": 0.4, "val_loss": 0.5},
+            EpochRecord(1, loss=0.9, val_loss=1.0),
+            EpochRecord(2, loss=0.6, val_loss=None),  # no validation that epoch
+            EpochRecord(3, loss=0.4, val_loss=0.5),
         ],
     )
     chart = charts.curve_chart(snapshot, "loss", "es")

@@ -153,7 +153,7 @@ def test_the_legend_names_only_what_differs(manager):
     run = manager.store.get(ids[1])
     rows = list(csv.DictReader(io.StringIO(history_csv(run))))
     assert len(rows) == len(run.history) == 1
-    assert math.isclose(float(rows[0]["val_accuracy"]), run.history[0]["val_accuracy"])
+    assert math.isclose(float(rows[0]["val_accuracy"]), run.history[0].val_accuracy)
     assert math.isclose(float(rows[0]["learning_rate"]), 0.02, rel_tol=1e-6)
 
 
@@ -204,13 +204,13 @@ def test_a_continued_run_goes_on_from_its_parent_rather_than_restarting(manager)
     child = manager.store.get(child_id)
     fresh_id = manager.submit(TINY.replace(epochs=1))
     manager.wait(fresh_id, WAIT)
-    fresh_first = manager.store.get(fresh_id).history[0]["loss"]
+    fresh_first = manager.store.get(fresh_id).history[0].loss
 
     assert child.status == RunStatus.FINISHED and child.parent == parent_id
-    assert [r["epoch"] for r in child.history] == [1, 2, 3, 4, 5]
+    assert [r.epoch for r in child.history] == [1, 2, 3, 4, 5]
     assert child.history[:3] == parent.history  # the curves run on from the parent's epochs
     assert child.config.epochs == 5
-    parent_last, child_first = parent.history[-1]["loss"], child.history[3]["loss"]
+    parent_last, child_first = parent.history[-1].loss, child.history[3].loss
     assert child_first < 0.5 * fresh_first  # far below a fresh run's first epoch
     assert abs(child_first - parent_last) < 0.5 * (fresh_first - parent_last)  # close to its last
 
@@ -220,7 +220,7 @@ def test_every_epoch_is_checkpointed_with_its_optimizer_state(tmp_path):
     seen = []
 
     def look(record):
-        if record["epoch"] == 1:  # the epoch's checkpoint is on disk before anyone hears of it
+        if record.epoch == 1:  # the epoch's checkpoint is on disk before anyone hears of it
             saved = keras.models.load_model(path)
             seen.append(int(keras.ops.convert_to_numpy(saved.optimizer.iterations)))
 
@@ -240,7 +240,7 @@ def test_an_interrupted_run_continues_from_its_last_checkpoint(manager):
     manager.wait(child_id, WAIT)
     child = manager.store.get(child_id)
     assert child.status == RunStatus.FINISHED and len(child.history) == 3
-    assert child.history[2]["loss"] < run.history[0]["loss"]
+    assert child.history[2].loss < run.history[0].loss
 
 
 def test_runs_that_cannot_be_continued_are_refused_with_the_reason(manager):

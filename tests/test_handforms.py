@@ -165,5 +165,5 @@ def test_a_run_with_forms_trains():
                        validation_size=0, batch_size=64, epochs=2, forms=True)  # fmt: skip
     result = train(config)
     assert result.status == RunStatus.FINISHED
-    assert [record["epoch"] for record in result.history] == [1, 2]
+    assert [record.epoch for record in result.history] == [1, 2]
     assert result.test_accuracy > 0.7  # on MNIST's 10,000 test digits, left as they are

@@ -15,6 +15,7 @@ from mnist_app.i18n import missing_placeholder
 from mnist_app.jobs import TrainingManager
 from mnist_app.live import live_view, pass_query
 from mnist_app.owners import ClassRules, viewing_pass
+from mnist_app.records import EpochRecord, LiveView
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore
 
@@ -26,22 +27,25 @@ def test_the_view_follows_a_real_run_to_its_end(lab_home):
     run_id = manager.submit(SMALL)
     manager.wait(run_id, timeout=120)
     view = live_view(manager, run_id, "en")
-    assert view["status"] == RunStatus.FINISHED and view["active"] is False
-    assert view["progress"] == 1.0 and view["lang"] == "en"
-    assert view["text"].startswith("Epoch 2/2 · batch 10/10 ·")  # 300 images / 32 per batch
-    loss, accuracy = view["charts"]
+    assert view.status == RunStatus.FINISHED and view.active is False
+    assert view.progress == 1.0 and view.lang == "en"
+    assert view.text.startswith("Epoch 2/2 · batch 10/10 ·")  # 300 images / 32 per batch
+    loss, accuracy = view.charts
     assert (loss["title"], accuracy["title"]) == ("Loss", "Accuracy")
     raw, smoothed, per_epoch, validation = loss["lines"]
     assert len(raw["x"]) == 2 * math.ceil(300 / 32) and raw["x"][-1] == 2.0
     assert per_epoch["x"] == [1, 2] and len(validation["y"]) == 2
     run = manager.store.get(run_id)
-    assert per_epoch["y"] == pytest.approx([e["loss"] for e in run.history], rel=1e-3)
-    assert json.loads(json.dumps(view, allow_nan=False)) == view  # strict JSON, as served
+    assert per_epoch["y"] == pytest.approx([e.loss for e in run.history], rel=1e-3)
+    served = view.to_json()
+    assert list(served) == ["run_id", "lang", "status", "active", "queue_position", "progress",
+                            "text", "charts"]  # fmt: skip
+    assert json.loads(json.dumps(served, allow_nan=False)) == served  # strict JSON, as served
     spanish = live_view(manager, run_id, "es")
-    assert spanish["text"].startswith("Época 2/2 · lote 10/10 ·")
-    assert spanish["charts"][0]["title"] == "Pérdida"
+    assert spanish.text.startswith("Época 2/2 · lote 10/10 ·")
+    assert spanish.charts[0]["title"] == "Pérdida"
     for shown in (view, spanish):  # every label found in its catalogue
-        assert missing_placeholder("")[0] not in json.dumps(shown, ensure_ascii=False)
+        assert missing_placeholder("")[0] not in json.dumps(shown.to_json(), ensure_ascii=False)
 
 
 def test_a_queued_run_says_where_it_stands_and_a_paused_one_says_so(lab_home):
@@ -51,26 +55,26 @@ def test_a_queued_run_says_where_it_stands_and_a_paused_one_says_so(lab_home):
     second = manager.submit(SMALL)
     try:
         view = live_view(manager, second, "en")
-        assert view["status"] == RunStatus.QUEUED and view["active"]
-        assert view["queue_position"] == 1
-        assert view["text"] == "Waiting for a free slot: place 1 in the queue."
-        assert view["progress"] == 0.0 and all(c["lines"] == [] for c in view["charts"])
+        assert view.status == RunStatus.QUEUED and view.active
+        assert view.queue_position == 1
+        assert view.text == "Waiting for a free slot: place 1 in the queue."
+        assert view.progress == 0.0 and all(c["lines"] == [] for c in view.charts)
         held = _wait_for(lambda: live_view(manager, first, "en"), "paused")
-        assert held["text"].startswith("Paused at epoch 1/100 · batch 0/10")
-        assert live_view(manager, first, "es")["text"].startswith("En pausa en la época 1/100")
+        assert held.text.startswith("Paused at epoch 1/100 · batch 0/10")
+        assert live_view(manager, first, "es").text.startswith("En pausa en la época 1/100")
     finally:
         manager.stop(second)
         manager.stop(first)
         manager.wait(first, timeout=60)
         manager.wait(second, timeout=60)
-    assert live_view(manager, second, "en")["status"] == RunStatus.STOPPED
+    assert live_view(manager, second, "en").status == RunStatus.STOPPED
 
 
-def _wait_for(view_of, status: str, timeout: float = 60) -> dict:
+def _wait_for(view_of, status: str, timeout: float = 60) -> LiveView:
     """The view once it reaches `status` (the training thread gets there on its own time)."""
     deadline = time.monotonic() + timeout
-    while (view := view_of())["status"] != status:
-        assert time.monotonic() < deadline, f"still {view['status']}"
+    while (view := view_of()).status != status:
+        assert time.monotonic() < deadline, f"still {view.status}"
         time.sleep(0.05)
     return view
 
@@ -99,8 +103,7 @@ def test_the_served_app_answers_the_live_api(app_url, served_home):
     store = RunStore(served_home)
     run_id = store.create(SMALL)
     store.mark_running(run_id)
-    history = [{"epoch": 1, "loss": 0.8, "accuracy": 0.7, "val_loss": 0.9, "val_accuracy": 0.6,
-                "complete": True}]  # fmt: skip
+    history = [EpochRecord(1, loss=0.8, accuracy=0.7, val_loss=0.9, val_accuracy=0.6)]
     store.record_epoch(run_id, history, train_seconds=2.0)
     figures = {"status": "running", "epoch": 1, "batch": 4, "batches_per_epoch": 10,
                "samples_seen": 428, "samples_total": 600, "train_seconds": 2.0}  # fmt: skip
@@ -113,7 +116,10 @@ def test_the_served_app_answers_the_live_api(app_url, served_home):
     assert view["charts"][0]["lines"][0]["y"] == [0.8]  # per epoch only: no batches stored
     assert _get(f"{app_url}/api/runs/{run_id}/live?lang=klingon")[2]["lang"] == "es"
     store.record_outcome(run_id, Outcome(RunStatus.FINISHED, history=history))
-    assert _get(f"{app_url}/api/runs/{run_id}/live")[2]["active"] is False
+    served = _get(f"{app_url}/api/runs/{run_id}/live?lang=es")[2]
+    assert served["active"] is False
+    here = live_view(TrainingManager(store), run_id, "es").to_json()  # the same, key by key
+    assert served == here and list(served) == list(here)
 
 
 def test_a_run_whose_row_no_longer_parses_gets_a_clear_answer(app_url, served_home):

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 import mnist_app.managers as managers
 from mnist_app.config import PRESETS
 from mnist_app.database import SCHEMA_VERSION, runs
+from mnist_app.records import EpochRecord
 from mnist_app.status import RunStatus
 from mnist_app.store import (
     Outcome,
@@ -29,7 +30,7 @@ from mnist_app.store import (
 def test_a_run_round_trips_through_the_store(lab_home, database_url):
     store = RunStore(lab_home)
     run_id = store.create(PRESETS["report-v3"], preset="report-v3")
-    history = [{"epoch": 1, "loss": 0.5, "accuracy": 0.9, "val_loss": None}]
+    history = [EpochRecord(1, loss=0.5, accuracy=0.9, seconds=3.25, learning_rate=1e-3)]
     store.record_outcome(
         run_id,
         Outcome(RunStatus.FINISHED, history=history, test_accuracy=0.99, test_loss=0.03,
@@ -59,6 +60,53 @@ def test_list_is_newest_first_and_filters_by_status(lab_home, database_url):
     store.record_outcome(ids[1], Outcome(RunStatus.FINISHED))
     assert [r.id for r in store.list()] == ids[::-1]
     assert [r.id for r in store.list(status=RunStatus.FINISHED)] == [ids[1]]
+
+
+# A history as the store wrote it when epochs were dicts (training.py, before EpochRecord): a
+# stopped epoch (not complete), one that blew up (loss None), no validation set (val_* None).
+OLD_HISTORY = [
+    {"epoch": 1, "loss": 0.4187, "accuracy": 0.8812, "val_loss": 0.2345, "val_accuracy": 0.931,
+     "seconds": 2.718281828, "learning_rate": 0.0010000000474974513, "complete": True},
+    {"epoch": 2, "loss": None, "accuracy": 0.1, "val_loss": None, "val_accuracy": None,
+     "seconds": 0.5, "learning_rate": 0.5, "complete": False},
+]  # fmt: skip
+
+
+def _stored_history(store, run_id) -> str:
+    with store.engine.connect() as db:
+        return db.execute(sa.select(runs.c.history).where(runs.c.id == run_id)).scalar_one()
+
+
+def test_an_old_stored_history_loads_as_records_and_is_written_back_byte_for_byte(
+    lab_home, database_url
+):
+    store = RunStore(lab_home)
+    run_id = store.create(PRESETS["report-v3"])
+    old_text = json.dumps(OLD_HISTORY)  # what RunStore.record_epoch wrote then
+    _change(store, run_id, history=old_text)
+    history = store.get(run_id).history
+    assert history == [
+        EpochRecord(1, loss=0.4187, accuracy=0.8812, val_loss=0.2345, val_accuracy=0.931,
+                    seconds=2.718281828, learning_rate=0.0010000000474974513),
+        EpochRecord(2, loss=None, accuracy=0.1, seconds=0.5, learning_rate=0.5, complete=False),
+    ]  # fmt: skip
+    assert [record.to_json() for record in history] == OLD_HISTORY
+    store.record_epoch(run_id, history, train_seconds=3.2)
+    assert _stored_history(store, run_id) == old_text
+    store.record_outcome(run_id, Outcome(RunStatus.STOPPED, history=history))
+    assert _stored_history(store, run_id) == old_text
+
+
+def test_a_hand_written_history_loads_with_what_it_has(lab_home, database_url):
+    store = RunStore(lab_home)
+    sparse, nameless = store.create(PRESETS["report-v3"]), store.create(PRESETS["report-v3"])
+    _change(store, sparse, history=json.dumps([{"epoch": 1, "loss": 1, "accuracy": "high"}]))
+    _change(store, nameless, history=json.dumps([{"loss": 0.5}]))
+    record = store.get(sparse).history[0]
+    assert record == EpochRecord(1, loss=1)  # not a number: None; missing: None, complete
+    assert json.dumps(record.to_json()).startswith('{"epoch": 1, "loss": 1, "accuracy": null')
+    with pytest.raises(UnreadableRunError, match="no epoch number"):
+        store.get(nameless)
 
 
 def _change(store, run_id, **values):

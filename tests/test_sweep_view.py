@@ -47,18 +47,18 @@ def test_live_view_has_one_line_per_member_and_one_bar_for_the_whole_sweep(lab_h
     first, second, third = (run.id for run in manager.store.sweep_runs(sweep_id))
     try:
         view = sweep_live_view(manager, sweep_id, sweep, "en")
-        assert view["active"] is True and view["progress"] == 0.0
-        assert view["text"].startswith("0 of 3 runs done")
-        accuracy, loss = view["charts"]
+        assert view.active is True and view.progress == 0.0
+        assert view.text.startswith("0 of 3 runs done")
+        accuracy, loss = view.charts
         assert accuracy["y_range"] == [0, 1] and accuracy["x_max"] == 1
         assert names(accuracy) == names(loss) == {"lr = 0.001", "lr = 0.01", "lr = 0.1"}
         manager.resume(first)  # one member trains to its end; the others stay held
         manager.wait(first, timeout=120)
-        wait_until(lambda: sweep_live_view(manager, sweep_id, sweep, "en")["queue_position"] == 1)
+        wait_until(lambda: sweep_live_view(manager, sweep_id, sweep, "en").queue_position == 1)
         view = sweep_live_view(manager, sweep_id, sweep, "en")
-        assert view["progress"] == pytest.approx(1 / 3)  # its images of all three runs' images
-        assert view["text"].startswith("1 of 3 runs done")
-        drawn = [line for line in view["charts"][0]["lines"] if line["y"]]
+        assert view.progress == pytest.approx(1 / 3)  # its images of all three runs' images
+        assert view.text.startswith("1 of 3 runs done")
+        drawn = [line for line in view.charts[0]["lines"] if line["y"]]
         assert {line["name"] for line in drawn} == {"lr = 0.001"}
         for run_id in (second, third):
             manager.resume(run_id)
@@ -67,9 +67,12 @@ def test_live_view_has_one_line_per_member_and_one_bar_for_the_whole_sweep(lab_h
         for run_id in (first, second, third):
             manager.stop(run_id)
     view = sweep_live_view(manager, sweep_id, sweep, "es")
-    assert view["active"] is False and view["status"] == RunStatus.FINISHED
-    assert view["progress"] == 1.0 and view["text"] == "Barrido terminado: 3 entrenamientos."
-    accuracy, loss = view["charts"]
+    assert view.active is False and view.status == RunStatus.FINISHED
+    assert view.progress == 1.0 and view.text == "Barrido terminado: 3 entrenamientos."
+    assert view.to_json() == {"sweep_id": sweep_id, "lang": "es", "status": "finished",
+                              "active": False, "queue_position": 3, "progress": 1.0,
+                              "text": view.text, "charts": list(view.charts)}  # fmt: skip
+    accuracy, loss = view.charts
     solid = [line for line in accuracy["lines"] if not line["dash"]]
     dotted = [line for line in accuracy["lines"] if line["dash"]]
     assert len(solid) == len(dotted) == 3  # training per batch, validation per epoch
@@ -77,10 +80,11 @@ def test_live_view_has_one_line_per_member_and_one_bar_for_the_whole_sweep(lab_h
     assert all(0 <= y <= 1 for line in solid for y in line["y"]) and all(solid[0]["y"])
     runs = manager.store.sweep_runs(sweep_id)
     assert [d["y"] for d in dotted] == [
-        pytest.approx([run.history[0]["val_accuracy"]], rel=1e-3) for run in runs
+        pytest.approx([run.history[0].val_accuracy], rel=1e-3) for run in runs
     ]
-    assert json.loads(json.dumps(view, allow_nan=False)) == view  # strict JSON, as served
-    assert missing_placeholder("")[0] not in json.dumps(view, ensure_ascii=False)
+    served = view.to_json()
+    assert json.loads(json.dumps(served, allow_nan=False)) == served  # strict JSON, as served
+    assert missing_placeholder("")[0] not in json.dumps(served, ensure_ascii=False)
 
     points = sweep_points(sweep, runs)
     figure = result_figure(sweep, points, "en", "accuracy")

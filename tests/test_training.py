@@ -1,5 +1,6 @@
 """The training engine on a few hundred real MNIST images."""
 
+import dataclasses
 import math
 import os
 import time
@@ -25,7 +26,7 @@ EXPLODING = SMALL.replace(optimizer="sgd", learning_rate=10.0, scaling="none", d
 
 
 def _without_timings(history):
-    return [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in history]
+    return [dataclasses.replace(epoch, seconds=None) for epoch in history]
 
 
 def test_loss_falls_and_the_history_is_complete():
@@ -33,10 +34,10 @@ def test_loss_falls_and_the_history_is_complete():
     result = train(SMALL.replace(epochs=3), progress)
     snap = progress.snapshot()
     assert result.status == FINISHED
-    assert [e["epoch"] for e in result.history] == [1, 2, 3]
-    assert result.history[-1]["loss"] < result.history[0]["loss"]
-    assert all(e["val_loss"] is not None and e["val_accuracy"] is not None for e in result.history)
-    assert all(e["complete"] for e in result.history)
+    assert [e.epoch for e in result.history] == [1, 2, 3]
+    assert result.history[-1].loss < result.history[0].loss
+    assert all(e.val_loss is not None and e.val_accuracy is not None for e in result.history)
+    assert all(e.complete for e in result.history)
     assert len(snap.batch_loss) == 3 * 10  # 400 images / batch 40, 3 epochs
     assert np.mean(snap.batch_loss[-5:]) < np.mean(snap.batch_loss[:5])
     assert snap.samples_seen == 3 * 400
@@ -48,8 +49,8 @@ def test_per_batch_values_reproduce_keras_running_means():
     train(SMALL.replace(epochs=1), progress)
     snap = progress.snapshot()
     # The mean of the per-batch losses (equal batches) is Keras' epoch loss.
-    assert np.mean(snap.batch_loss) == pytest.approx(snap.history[0]["loss"], rel=1e-4)
-    assert np.mean(snap.batch_accuracy) == pytest.approx(snap.history[0]["accuracy"], abs=1e-4)
+    assert np.mean(snap.batch_loss) == pytest.approx(snap.history[0].loss, rel=1e-4)
+    assert np.mean(snap.batch_accuracy) == pytest.approx(snap.history[0].accuracy, abs=1e-4)
 
 
 def test_test_accuracy_is_keras_evaluate_of_the_trained_model():
@@ -89,7 +90,7 @@ def test_stop_takes_effect_within_one_batch():
     result = train(SMALL.replace(epochs=5), progress)
     assert result.status == STOPPED
     assert len(progress.snapshot().batch_loss) == 3
-    assert len(result.history) == 1 and not result.history[0]["complete"]
+    assert len(result.history) == 1 and not result.history[0].complete
     assert result.test_accuracy is not None  # a stopped model is still scored
 
 
@@ -112,7 +113,7 @@ def test_saturated_outputs_are_a_divergence_not_a_finished_run():
     result = train(SATURATING)
     assert result.status == DIVERGED and result.reason == "saturated"
     assert len(result.history) == 2  # caught at the second epoch, not run to the fifth
-    assert result.history[-1]["loss"] > 10 * math.log(10)
+    assert result.history[-1].loss > 10 * math.log(10)
     assert "far above the 2.3 of a network that just guesses" in result.message
 
 
@@ -120,13 +121,13 @@ def test_a_network_stuck_at_chance_is_stopped_with_its_reason():
     result = train(SMALL.replace(optimizer="sgd", learning_rate=1e-5, activation="sigmoid",
                                  epochs=4))  # fmt: skip
     assert result.status == DIVERGED and result.reason == "stuck"
-    assert all(e["accuracy"] < 0.2 for e in result.history) and len(result.history) == 2
+    assert all(e.accuracy < 0.2 for e in result.history) and len(result.history) == 2
     assert "not learning" in result.message
 
 
 def test_raw_inputs_that_start_high_but_come_down_are_not_a_divergence():
     result = train(SMALL.replace(scaling="none", epochs=3, validation_size=0, limit=600))
-    assert result.history[0]["loss"] > 10 * math.log(10)  # far above chance at first ...
+    assert result.history[0].loss > 10 * math.log(10)  # far above chance at first ...
     assert result.status == FINISHED and result.test_accuracy > 0.7  # ... and then it learns
 
 
@@ -138,8 +139,8 @@ def test_learning_rate_can_change_while_training():
                 self.set_learning_rate(0.05)
 
     result = train(SMALL, ChangeAfterFirstEpoch())
-    assert result.history[0]["learning_rate"] == pytest.approx(1e-3)
-    assert result.history[1]["learning_rate"] == pytest.approx(0.05)
+    assert result.history[0].learning_rate == pytest.approx(1e-3)
+    assert result.history[1].learning_rate == pytest.approx(0.05)
     with pytest.raises(ValueError, match="learning_rate"):
         Progress().set_learning_rate(-1)
 
@@ -172,7 +173,7 @@ def _cosine(step: int, steps: int) -> float:
 def test_cosine_schedule_glides_down_to_zero():
     progress = Progress()
     result = train(SMALL.replace(lr_schedule="cosine", learning_rate=0.01), progress)
-    first, last = (e["learning_rate"] for e in result.history)
+    first, last = (e.learning_rate for e in result.history)
     assert first == pytest.approx(0.01 * _cosine(9, 20), rel=1e-5)  # the epochs' last batches
     assert last == pytest.approx(0.01 * _cosine(19, 20), rel=1e-5)
 
@@ -188,7 +189,7 @@ def test_a_live_change_under_a_cosine_schedule_sets_the_rate_now_and_keeps_glidi
     # From batch 6 (step 5) on, the rate is peak × cosine with the peak chosen so that step 5
     # runs at exactly 0.02; it still reaches the schedule's end with the last batch.
     peak = 0.02 / _cosine(5, 20)
-    first, last = (e["learning_rate"] for e in result.history)
+    first, last = (e.learning_rate for e in result.history)
     assert first == pytest.approx(peak * _cosine(9, 20), rel=1e-5)
     assert last == pytest.approx(peak * _cosine(19, 20), rel=1e-5)
 
@@ -211,14 +212,14 @@ def test_grouped_batches_count_every_image_once_and_their_points_average_to_the_
     progress = Progress()
     result = train(GROUPED, progress)
     snap = progress.snapshot()
-    assert result.status == FINISHED and all(e["complete"] for e in result.history)
+    assert result.status == FINISHED and all(e.complete for e in result.history)
     assert snap.batches_per_point == 8 and snap.batches_per_epoch == 400
     assert len(snap.batch_loss) == 2 * 50  # one point per group
     assert snap.batch == 400 and snap.samples_seen == 2 * GROUPED.train_size
     images = np.array([8 * 32] * 49 + [8 * 32 - 16])  # each point's images in an epoch
     for epoch, record in enumerate(result.history):
         points = np.array(snap.batch_loss[epoch * 50 : (epoch + 1) * 50])
-        assert np.average(points, weights=images) == pytest.approx(record["loss"], rel=1e-4)
+        assert np.average(points, weights=images) == pytest.approx(record.loss, rel=1e-4)
     assert np.mean(snap.batch_loss[-10:]) < np.mean(snap.batch_loss[:10])
 
 
@@ -233,7 +234,7 @@ def test_stop_in_grouped_batches_takes_effect_after_the_group():
 def test_grouped_batches_follow_the_cosine_schedule_group_by_group():
     result = train(GROUPED.replace(lr_schedule="cosine", learning_rate=0.01))
     # Each group runs at the rate of its first batch; the epochs' last groups begin at batch 392.
-    first, last = (e["learning_rate"] for e in result.history)
+    first, last = (e.learning_rate for e in result.history)
     assert first == pytest.approx(0.01 * _cosine(392, 800), rel=1e-5)
     assert last == pytest.approx(0.01 * _cosine(400 + 392, 800), abs=1e-9)  # float32 cosine
 

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 import mnist_app.managers as managers
 from mnist_app.config import RunConfig
 from mnist_app.managers import shared_manager
+from mnist_app.records import EpochRecord
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome
 
@@ -61,7 +62,7 @@ def test_a_ticked_run_shows_its_weights_and_the_slider_moves_through_the_epochs(
 def test_a_run_from_before_the_recording_says_so(manager):
     store = manager.store
     run_id = store.create(TINY)
-    store.record_outcome(run_id, Outcome(RunStatus.FINISHED, history=[{"epoch": 1}]))
+    store.record_outcome(run_id, Outcome(RunStatus.FINISHED, history=[EpochRecord(1)]))
     at = ticked(open_page("pages/runs.py", "en"))
     assert any("Weights were not recorded for this run" in box.value for box in at.info)
     assert not at.get("plotly_chart") and not at.select_slider

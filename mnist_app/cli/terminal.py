@@ -21,6 +21,7 @@ from mnist_app.text import escape_terminal
 
 if TYPE_CHECKING:
     from mnist_app.progress import Snapshot
+    from mnist_app.records import EpochRecord
 
 BAR_FIELDS = ("epoch", "batch", "speed", "remaining", "accuracy")  # the words after the bar
 
@@ -100,26 +101,26 @@ def bar_fields(snap: Snapshot) -> dict[str, str]:
         blank = dict.fromkeys(BAR_FIELDS, "")
         return blank | {"description": f"queued: place {snap.queue_position}"}
     eta = snap.eta_seconds
-    last = snap.history[-1] if snap.history else {}
+    last = snap.history[-1] if snap.history else None
     return {
         "description": str(snap.status),
         "epoch": f"epoch {min(snap.epoch + 1, snap.epochs)}/{snap.epochs}",
         "batch": f"batch {snap.batch}/{snap.batches_per_epoch}",
         "speed": f"{snap.samples_per_second:,.0f} img/s",
         "remaining": f"{timedelta(seconds=round(eta))} left" if eta is not None else "",
-        "accuracy": f"acc {_number(last['accuracy'])}" if "accuracy" in last else "",
+        "accuracy": f"acc {_number(last.accuracy)}" if last else "",
     }
 
 
-def epoch_line(record: dict, snap: Snapshot) -> str:
+def epoch_line(record: EpochRecord, snap: Snapshot) -> str:
     """One finished epoch as a log line: epoch, loss, accuracies, speed."""
     parts = [
-        f"epoch {record['epoch']}/{snap.epochs}",
-        f"loss {_number(record['loss'])}",  # None when the loss blew up
-        f"acc {_number(record['accuracy'])}",
+        f"epoch {record.epoch}/{snap.epochs}",
+        f"loss {_number(record.loss)}",  # None when the loss blew up
+        f"acc {_number(record.accuracy)}",
     ]
-    if record.get("val_accuracy") is not None:
-        parts.append(f"val_acc {_number(record['val_accuracy'])}")
+    if record.val_accuracy is not None:
+        parts.append(f"val_acc {_number(record.val_accuracy)}")
     parts.append(f"{snap.samples_per_second:,.0f} img/s")
     return "  ".join(parts)
 

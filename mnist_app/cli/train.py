@@ -22,6 +22,7 @@ from mnist_app.cli.shared import (
 from mnist_app.cli.terminal import reproduce_table, runs_table, table_console
 from mnist_app.config import PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
 from mnist_app.exports import ExportTargetError, check_export_target, write_export
+from mnist_app.records import history_to_json
 from mnist_app.status import RunStatus
 from mnist_app.store import Run, RunStore, UnreadableRun
 
@@ -152,7 +153,11 @@ def _run_json(run: Run | UnreadableRun) -> dict:
         return {"id": run.id, "created_at": run.created_at, "status": "unreadable",
                 "message": run.reason}  # fmt: skip
     fields = {f.name: getattr(run, f.name) for f in dataclasses.fields(run)}
-    return fields | {"status": str(run.status), "config": run.config.to_dict()}
+    return fields | {
+        "status": str(run.status),
+        "config": run.config.to_dict(),
+        "history": history_to_json(run.history),
+    }
 
 
 def _reproduce_command(args: argparse.Namespace) -> int:

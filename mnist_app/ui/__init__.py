@@ -18,6 +18,7 @@ from mnist_app.jobs import CONTINUABLE
 from mnist_app.live import pass_query
 from mnist_app.managers import RunManager, shared_manager
 from mnist_app.predict import warm_up
+from mnist_app.records import LiveView
 from mnist_app.store import Run, RunStore, StoreError
 from mnist_app.ui.access import may_start, show_refusal, visitor
 from mnist_app.ui.keys import LANGUAGE
@@ -127,23 +128,23 @@ def language_switch() -> None:
     st.query_params["lang"] = st.session_state[LANGUAGE]
 
 
-def live_run(view: dict, key: str, store: RunStore, sweep_id: str | None = None) -> None:
+def live_run(view: LiveView, key: str, store: RunStore) -> None:
     """A run's progress bar and learning curves, kept up to date by the browser itself.
 
-    `view` is `mnist_app.live.live_view(...)`, or a sweep's view of the same shape
-    (mnist_app.sweep_view) with its `sweep_id`. The component draws it on canvases, then fetches
+    `view` is `mnist_app.live.live_view(...)`, or a sweep's (mnist_app.sweep_view, with its
+    `sweep_id`). The component draws it on canvases, then fetches
     it again from the live API every REFRESH_SECONDS (with a viewing pass when the class's runs
     are hidden), and asks for one rerun when the run's phase changes (started, ended, moved up
     the queue). Rerunning a Streamlit fragment twice a second instead re-rendered the whole page
     in the browser: a tenth of a core taken from the training, per viewer.
     """
     what, path = (
-        (f"sweep:{sweep_id}", f"/api/sweeps/{sweep_id}/live")
-        if sweep_id
-        else (f"run:{view['run_id']}", f"/api/runs/{view['run_id']}/live")
+        (f"sweep:{view.sweep_id}", f"/api/sweeps/{view.sweep_id}/live")
+        if view.sweep_id is not None
+        else (f"run:{view.run_id}", f"/api/runs/{view.run_id}/live")
     )
-    url = f"{base_path()}{path}?lang={view['lang']}{pass_query(store, what)}"
-    data = {"view": view, "url": url, "refresh_ms": round(REFRESH_SECONDS * 1000),
+    url = f"{base_path()}{path}?lang={view.lang}{pass_query(store, what)}"
+    data = {"view": view.to_json(), "url": url, "refresh_ms": round(REFRESH_SECONDS * 1000),
             "large": presenting()}  # fmt: skip
     _live_run_component(key=key, data=data, on_phase_change=lambda: None)
 
