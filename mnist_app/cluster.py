@@ -93,6 +93,9 @@ def check_address(address: str) -> None:
         )
 
 
+_joined: str | None = None  # the address this process joined
+
+
 def connect(address: str) -> None:
     """Join the Ray cluster at `address` (once per process).
 
@@ -100,11 +103,14 @@ def connect(address: str) -> None:
     answering there (found out in seconds: Ray itself would wait minutes for a head that is
     not there). A ray:// address is tried twice (CLIENT_TRIES).
     """
+    global _joined
     check_address(address)
     import ray
 
-    if ray.is_initialized():
+    if ray.is_initialized() and address == _joined:
         return
+    # Another address than the one this process joined is probed too: it must answer (a test
+    # process joins the suite's cluster, then tries addresses where nothing or no Ray answers).
     if address != "auto":
         host, _, port = address.removeprefix("ray://").rpartition(":")
         try:
@@ -116,11 +122,14 @@ def connect(address: str) -> None:
                 "--head` running there, and is the port open?",
             ) from None
         _check_answers_as_ray(address)
+    if ray.is_initialized():  # joined elsewhere already: Ray keeps one cluster per process
+        return
     tries = CLIENT_TRIES if address.startswith("ray://") else 1
     for attempt in range(1, tries + 1):
         try:
             ray.init(address=address, namespace=NAMESPACE, log_to_driver=False,
                      configure_logging=False)  # fmt: skip
+            _joined = address
             return
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as error:
             text = str(error).strip()
