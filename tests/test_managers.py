@@ -80,7 +80,7 @@ def test_a_held_run_is_steered_then_ends_with_its_outcome_and_can_be_continued(m
     outcome = manager.wait(run_id, WAIT)
     assert isinstance(outcome, Outcome)  # how it ended, on either manager
     assert outcome.status is RunStatus.FINISHED and outcome.message == ""
-    assert len(outcome.history) == 1 and outcome.history[0]["learning_rate"] == pytest.approx(0.02)
+    assert len(outcome.history) == 1 and outcome.history[0].learning_rate == pytest.approx(0.02)
     assert 0.5 < outcome.test_accuracy <= 1 and outcome.test_loss > 0  # real digits, learned
     assert outcome.train_seconds > 0 and outcome.precision in ("float32", "bfloat16")
     stored = manager.store.get(run_id)
@@ -121,7 +121,7 @@ def test_a_queued_run_knows_its_place_and_stop_ends_queued_and_held_runs(manager
         manager.stop(run_id)
         outcome = manager.wait(run_id, WAIT)
         assert outcome.status is RunStatus.STOPPED and outcome.message == "Stopped by the user."
-        assert not [epoch for epoch in outcome.history if epoch.get("complete", True)]
+        assert not [epoch for epoch in outcome.history if epoch.complete]
         assert not manager.is_active(run_id)
 
 
