@@ -5,9 +5,9 @@ real PostgreSQL). Runs are held in known states with Pause, never raced."""
 from __future__ import annotations
 
 import inspect
-import time
 
 import pytest
+from test_cluster import WAIT, until
 
 from mnist_app import database
 from mnist_app.cluster import ClusterManager
@@ -17,7 +17,6 @@ from mnist_app.managers import RunManager
 from mnist_app.status import RunStatus
 from mnist_app.store import Outcome, RunStore
 
-WAIT = 300  # seconds for anything to happen on a loaded machine; a run here takes a few
 TINY = RunConfig(limit=300, validation_size=0, batch_size=32, epochs=1)
 
 
@@ -48,15 +47,6 @@ def manager(kind, request, tmp_path):
 def slots(kind) -> int:
     """How many runs the manager trains at once: one thread here, two worker nodes on Ray."""
     return 1 if kind == "local" else 2
-
-
-def until(condition, what: str, timeout: float = WAIT):
-    """Poll until `condition()` is truthy; its value."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.1)
-    return value
 
 
 def held(manager: RunManager, config: RunConfig = TINY) -> str:
