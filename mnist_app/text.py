@@ -55,8 +55,7 @@ def isolate(text: str) -> str:
 def escape_plotly(text: str) -> str:
     """`text` for a plotly name, title, hover text or annotation: shown as these characters,
     never as a tag, a link, a hovertemplate field or a formula; on one line, no bidi control."""
-    text = _BIDI.sub("", _LINE_BREAKS.sub(" ", str(text)))
-    return _PLOTLY_SPECIAL.sub(lambda match: _PLOTLY[match.group()], text)
+    return _PLOTLY_SPECIAL.sub(lambda match: _PLOTLY[match.group()], _one_line(text))
 
 
 def escape_terminal(text: str) -> str:
@@ -79,6 +78,11 @@ def _visible(match: re.Match) -> str:
 
 def escape_markdown(text: str) -> str:
     """`text` as Markdown that shows exactly these characters: no link, image, format or HTML."""
-    text = _BIDI.sub("", _LINE_BREAKS.sub(" ", str(text)))
-    text = _BARE_LINK_TRIGGERS.sub(WORD_JOINER, text)
+    text = _BARE_LINK_TRIGGERS.sub(WORD_JOINER, _one_line(text))
     return _PUNCTUATION.sub(r"\\\g<0>", text)
+
+
+def _one_line(text: str) -> str:
+    """`text` on one line (controls and line breaks as spaces), without bidi controls: what
+    every renderer of a value inside a line of other text needs first."""
+    return _BIDI.sub("", _LINE_BREAKS.sub(" ", str(text)))
