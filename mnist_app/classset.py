@@ -8,12 +8,14 @@ runs. On a class server it is a table of the shared database ($MNIST_LAB_DATABAS
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -106,9 +108,18 @@ class ClassSet:
 
     def _write(self, statement: sa.Executable) -> int:
         """Make one change; how many rows it touched."""
+        with self._transaction() as db:
+            return db.execute(statement).rowcount
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sa.Connection]:
+        """One transaction; a database error as StoreError, but for IntegrityError (a rule
+        of the table's, which the caller names)."""
         try:
             with self.engine.begin() as db:
-                return db.execute(statement).rowcount
+                yield db
+        except exc.IntegrityError:
+            raise
         except exc.SQLAlchemyError as error:
             raise StoreError(f"cannot write the class set: {first_line(error)}") from error
 
@@ -174,15 +185,13 @@ class ClassSet:
     def _insert(self, values: dict, limits: tuple[ClassRules, Visitor] | None = None) -> int:
         """Store one row, its id; with `limits`, counted against them in the same transaction."""
         try:
-            with self.engine.begin() as db:
+            with self._transaction() as db:
                 if limits is not None:
                     _check_limits(db, *limits)
                 inserted = db.execute(class_digits.insert().returning(class_digits.c.id), values)
                 return int(inserted.scalar_one())
         except exc.IntegrityError as error:
             raise ClassSetError("duplicate", "this drawing is already in the class set") from error
-        except exc.SQLAlchemyError as error:
-            raise StoreError(f"cannot write the class set: {first_line(error)}") from error
 
     def entries(self, digit: int | None = None, limit: int = 100_000) -> list[ClassDigit]:
         """Newest first, optionally only those meant as one digit."""
