@@ -1,15 +1,15 @@
 """MNIST Lab: routes to the pages, and serves the live-progress API beside them.
 
 `streamlit run app.py` imports this file to build the server (`app` below: the pages plus
-mnist_app.live's JSON route, and the start-up preparation), then runs it as the script of every
-page view (`run()`).
+mnist_app.figures.live's JSON route, and the start-up preparation), then runs it as the script of
+every page view (`run()`).
 """
 
 from contextlib import asynccontextmanager
 
 import streamlit as st
 
-from mnist_app.live import routes
+from mnist_app.figures.live import routes
 from mnist_app.ui import (
     base_path,
     environment_check,

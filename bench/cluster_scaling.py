@@ -33,9 +33,9 @@ def arm(nodes: int, preset: str, runs: int, epochs: int) -> dict:
     """One cluster of `nodes` worker nodes: seconds for `runs` runs, and their accuracies."""
     import services
 
-    from mnist_app.cluster import ClusterManager
-    from mnist_app.config import PRESETS
-    from mnist_app.store import RunStore
+    from mnist_app.engine.config import PRESETS
+    from mnist_app.runs.cluster import ClusterManager
+    from mnist_app.runs.store import RunStore
 
     config = PRESETS[preset].replace(epochs=epochs)
     with services.postgres_server() as server, services.ray_cluster(workers=nodes) as cluster:
@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--arm", type=int, help=argparse.SUPPRESS)  # one arm, in its own process
     args = parser.parse_args()
-    from mnist_app.config import PRESETS
+    from mnist_app.engine.config import PRESETS
 
     args.epochs = args.epochs or PRESETS[args.preset].epochs
     if args.arm:

@@ -1,11 +1,11 @@
 """The fast-cnn preset against issue 12's floors: >= 99.0% test accuracy in <= 6 s of training.
 
 Usage: python bench/fast99.py [--seeds 42 7 2026]
-Trains the preset once per seed through the engine as the app and the CLI do (mnist_app.training
-.train with a model file saved after every epoch and the weight history recorded), and prints
-each seed's training seconds (the run's clock: first batch to last, as the Runs table shows it)
-and test accuracy, then the medians and whether the floors are met: median accuracy >= 99.0%,
-worst seed >= 98.9%, median training time <= 6 s.
+Trains the preset once per seed through the engine as the app and the CLI do
+(mnist_app.engine.training.train with a model file saved after every epoch and the weight
+history recorded), and prints each seed's training seconds (the run's clock: first batch to
+last, as the Runs table shows it) and test accuracy, then the medians and whether the floors
+are met: median accuracy >= 99.0%, worst seed >= 98.9%, median training time <= 6 s.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mnist_app.config import PRESETS  # noqa: E402
-from mnist_app.precision import resolve  # noqa: E402
-from mnist_app.progress import Progress  # noqa: E402
-from mnist_app.training import train  # noqa: E402
+from mnist_app.engine.config import PRESETS  # noqa: E402
+from mnist_app.engine.precision import resolve  # noqa: E402
+from mnist_app.engine.progress import Progress  # noqa: E402
+from mnist_app.engine.training import train  # noqa: E402
 
 MEDIAN_ACCURACY, WORST_ACCURACY, MEDIAN_SECONDS = 0.990, 0.989, 6.0
 

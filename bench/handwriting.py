@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
-from mnist_app.predict import default_model_path, load_model, model_card  # noqa: E402
-from mnist_app.preprocess import canvas_to_mnist, model_input, naive_resize  # noqa: E402
+from mnist_app.drawing.predict import default_model_path, load_model, model_card  # noqa: E402
+from mnist_app.drawing.preprocess import canvas_to_mnist, model_input, naive_resize  # noqa: E402
 
 SIDE = 280
 

@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from mnist_app.data import load_mnist, scale_images  # noqa: E402
-from mnist_app.inside import hidden_features  # noqa: E402
-from mnist_app.learned_map import map_sample, principal_axes  # noqa: E402
-from mnist_app.predict import default_model_path, load_model  # noqa: E402
+from mnist_app.drawing.predict import default_model_path, load_model  # noqa: E402
+from mnist_app.engine.data import load_mnist, scale_images  # noqa: E402
+from mnist_app.inspect.inside import hidden_features  # noqa: E402
+from mnist_app.inspect.learned_map import map_sample, principal_axes  # noqa: E402
 
 
 def timed(fn, rounds: int):

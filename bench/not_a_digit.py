@@ -29,9 +29,9 @@ import numpy as np  # noqa: E402
 from handwriting import sklearn_canvases, stroke_canvases  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from mnist_app import preprocess  # noqa: E402
-from mnist_app.data import load_mnist  # noqa: E402
-from mnist_app.preprocess import InkShape, evened_ink, measure_ink  # noqa: E402
+from mnist_app.drawing import preprocess  # noqa: E402
+from mnist_app.drawing.preprocess import InkShape, evened_ink, measure_ink  # noqa: E402
+from mnist_app.engine.data import load_mnist  # noqa: E402
 
 SIDE = 280
 

@@ -74,7 +74,7 @@ def page_seconds(page, url: str, epochs: int, home: str) -> float:
     """Start the run from the Train page and watch it live to the end; its training seconds."""
     from playwright.sync_api import expect
 
-    from mnist_app.store import RunStore
+    from mnist_app.runs.store import RunStore
 
     start_from_page(page, url, epochs)
     expect(page.get_by_text("Training finished")).to_be_visible(timeout=30 * 60_000)
@@ -84,8 +84,8 @@ def page_seconds(page, url: str, epochs: int, home: str) -> float:
 
 def served_seconds(page, url: str, epochs: int, home: str) -> float:
     """Start the run from the Train page, close the page, and wait for the run in the store."""
-    from mnist_app.status import RunStatus
-    from mnist_app.store import RunStore
+    from mnist_app.engine.status import RunStatus
+    from mnist_app.runs.store import RunStore
 
     start_from_page(page, url, epochs)
     run_id = page.url.split("run=")[1].split("&")[0]

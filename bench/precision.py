@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mnist_app.config import PRESETS  # noqa: E402
-from mnist_app.precision import native_bf16, resolve  # noqa: E402
-from mnist_app.progress import Progress  # noqa: E402
-from mnist_app.training import train  # noqa: E402
+from mnist_app.engine.config import PRESETS  # noqa: E402
+from mnist_app.engine.precision import native_bf16, resolve  # noqa: E402
+from mnist_app.engine.progress import Progress  # noqa: E402
+from mnist_app.engine.training import train  # noqa: E402
 
 PRECISIONS = ("float32", "bfloat16")
 

@@ -2,7 +2,7 @@
 
 Usage: python bench/predict_latency.py [--model models/mnist-cnn.keras] [--calls 500] [--rounds 3]
 Prints p50/p95 of canvas → probabilities with the Draw page's reader (load_reader: the model's
-forward pass in numpy, mnist_app/forward.py) over --calls calls after a warm-up, in each of
+forward pass in numpy, mnist_app/drawing/forward.py) over --calls calls after a warm-up, in each of
 --rounds rounds and their median (the floors are judged on it), then of its stages:
 cutting out and centring the ink (evened_ink + work_to_mnist), telling a digit from a scribble
 (measure_ink), and the model (read_one), with Keras beside it for reference (its forward pass
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from mnist_app.predict import (  # noqa: E402
+from mnist_app.drawing.predict import (  # noqa: E402
     default_model_path,
     load_model,
     load_reader,
@@ -34,7 +34,7 @@ from mnist_app.predict import (  # noqa: E402
     read_digit,
     read_one,
 )
-from mnist_app.preprocess import evened_ink, measure_ink, model_input, work_to_mnist  # noqa: E402
+from mnist_app.drawing.preprocess import evened_ink, measure_ink, model_input, work_to_mnist  # noqa: E402
 
 P50_FLOOR, P95_FLOOR = 1.0, 10.0
 

@@ -27,7 +27,7 @@ APP = str(ROOT / "app.py")
 
 def history(epochs: int, rate: float, rng: random.Random) -> list:
     """Loss falling towards a floor, a little noise: what a real run's history looks like."""
-    from mnist_app.records import EpochRecord
+    from mnist_app.engine.records import EpochRecord
 
     records = []
     for epoch in range(1, epochs + 1):
@@ -42,9 +42,9 @@ def history(epochs: int, rate: float, rng: random.Random) -> list:
 
 def fill(store, count: int, epochs: int, seed: int = 0) -> list[str]:
     """`count` finished runs of varied settings; their ids, oldest first."""
-    from mnist_app.config import RunConfig
-    from mnist_app.status import RunStatus
-    from mnist_app.store import Outcome
+    from mnist_app.engine.config import RunConfig
+    from mnist_app.engine.records import Outcome
+    from mnist_app.engine.status import RunStatus
 
     rng, ids = random.Random(seed), []
     for index in range(count):
@@ -100,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         os.environ["MNIST_LAB_HOME"] = home
-        from mnist_app.store import RunStore
+        from mnist_app.runs.store import RunStore
 
         store = RunStore(home)
         start = time.perf_counter()

@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mnist_app.config import PRESETS  # noqa: E402
-from mnist_app.experiments import Sweep, make_vary, start_sweep  # noqa: E402
-from mnist_app.jobs import TrainingManager  # noqa: E402
-from mnist_app.store import RunStore  # noqa: E402
+from mnist_app.engine.config import PRESETS  # noqa: E402
+from mnist_app.experiments.sweeps import Sweep, make_vary, start_sweep  # noqa: E402
+from mnist_app.runs.jobs import TrainingManager  # noqa: E402
+from mnist_app.runs.store import RunStore  # noqa: E402
 
 SWEEPS = {
     "mlp dnn-50-50 ×4 lr": Sweep(

@@ -6,9 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from mnist_app.classset import ClassDigit, ClassSet, Standing, leaderboard
-from mnist_app.predict import ModelKind
-from mnist_app.store import StoreError
+from mnist_app.drawing.classset import ClassDigit, ClassSet, Standing, leaderboard
+from mnist_app.drawing.predict import ModelKind
+from mnist_app.runs.store import StoreError
 from mnist_app.text import escape_markdown
 from mnist_app.ui import digit_gallery, percent_text, t, training_manager
 from mnist_app.ui.access import class_rules_panel, may_change, seen_model_choices, visitor

@@ -2,15 +2,15 @@
 
 import streamlit as st
 
-from mnist_app import charts
-from mnist_app.comparison import (
+from mnist_app.experiments.comparison import (
     Selection,
     choice_label,
     highlight_columns,
     select_runs,
     settings_table,
 )
-from mnist_app.experiments import MAX_COMPARE, differing_fields, run_name
+from mnist_app.experiments.sweeps import MAX_COMPARE, differing_fields, run_name
+from mnist_app.figures import charts
 from mnist_app.text import escape_markdown
 from mnist_app.ui import language, number_text, t, training_manager
 from mnist_app.ui.access import visible

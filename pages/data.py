@@ -4,9 +4,10 @@ input scalings and the augmentation."""
 import numpy as np
 import streamlit as st
 
-from mnist_app import dataview
-from mnist_app.config import RANGES, SCALINGS, TRAIN_IMAGES, RunConfig
-from mnist_app.data import load_mnist
+from mnist_app.engine.config import RANGES, SCALINGS, TRAIN_IMAGES, RunConfig
+from mnist_app.engine.data import load_mnist
+from mnist_app.figures import dataset as dataset_figures
+from mnist_app.inspect import dataset
 from mnist_app.ui import language, number_text, percent_text, presenting, t
 
 PER_DIGIT = 12  # samples of each digit in the grid
@@ -15,7 +16,7 @@ DEFAULTS = RunConfig()
 
 
 def show(figure, key: str) -> None:
-    st.plotly_chart(dataview.for_projector(figure) if presenting() else figure, key=key)
+    st.plotly_chart(dataset_figures.for_projector(figure) if presenting() else figure, key=key)
 
 
 def reshuffle(seed_key: str) -> None:
@@ -36,8 +37,8 @@ def splits(lang: str) -> None:
         key="data_validation", help=t("data.split.slider_help",
                                       default=number_text(DEFAULTS.validation_size)),
     )  # fmt: skip
-    cut = dataview.validation_cut(validation)
-    show(dataview.split_figure(validation, lang), key="data_split")
+    cut = dataset.validation_cut(validation)
+    show(dataset_figures.split_figure(validation, lang), key="data_split")
     test = number_text(len(load_mnist()[2]))
     if validation:
         st.caption(t("data.split.caption", train=number_text(cut), last_train=number_text(cut - 1),
@@ -45,9 +46,9 @@ def splits(lang: str) -> None:
                      end=number_text(TRAIN_IMAGES - 1), test=test))  # fmt: skip
     else:
         st.caption(t("data.split.caption_none", train=number_text(cut), test=test))
-    counts = dataview.class_counts(validation)
+    counts = dataset.class_counts(validation)
     st.subheader(t("data.counts"))
-    show(dataview.counts_figure(counts, lang), key="data_counts")
+    show(dataset_figures.counts_figure(counts, lang), key="data_counts")
     train = counts["train"]
     st.caption(t("data.counts.caption", most=int(train.argmax()), most_n=number_text(train.max()),
                  least=int(train.argmin()), least_n=number_text(train.min())))  # fmt: skip
@@ -58,8 +59,8 @@ def samples() -> None:
     st.session_state.setdefault("data_samples_seed", 0)
     st.button(t("data.samples.reshuffle"), key="data_reshuffle", icon=":material/shuffle:",
               on_click=reshuffle, args=("data_samples_seed",))  # fmt: skip
-    indices = dataview.sample_indices(st.session_state["data_samples_seed"], PER_DIGIT)
-    grid = dataview.tile(load_mnist()[0][indices], zoom=3 if presenting() else 2)
+    indices = dataset.sample_indices(st.session_state["data_samples_seed"], PER_DIGIT)
+    grid = dataset.tile(load_mnist()[0][indices], zoom=3 if presenting() else 2)
     st.image(grid, caption=t("data.samples.caption", n=PER_DIGIT), output_format="PNG")
 
 
@@ -77,17 +78,17 @@ def one_digit(lang: str) -> int:
     image, label = load_mnist()[0][index], int(load_mnist()[1][index])
     st.markdown(t("data.matrix.caption", index=number_text(index), digit=label,
                   ink=number_text(int((image > 0).sum())), top=int(image.max())))  # fmt: skip
-    show(dataview.matrix_figure(image, lang), key="data_matrix")
+    show(dataset_figures.matrix_figure(image, lang), key="data_matrix")
     return int(index)
 
 
 def pixels(lang: str) -> None:
     st.subheader(t("data.means"))
-    show(dataview.means_figure(dataview.mean_images(), lang), key="data_means")
+    show(dataset_figures.means_figure(dataset.mean_images(), lang), key="data_means")
     st.caption(t("data.means.caption"))
     st.subheader(t("data.pixels"))
-    counts = dataview.pixel_counts()
-    show(dataview.histogram_figure(("none",), lang), key="data_histogram")
+    counts = dataset.pixel_counts()
+    show(dataset_figures.histogram_figure(("none",), lang), key="data_histogram")
     st.caption(t("data.pixels.caption", total=number_text(counts.sum()),
                  zero=percent_text(counts[0] / counts.sum(), 1),
                  full=percent_text(counts[255] / counts.sum(), 1)))  # fmt: skip
@@ -106,27 +107,27 @@ def scalings(lang: str) -> None:
     rows = []
     for scaling in SCALINGS:
         row = {t("field.scaling"): t(f"choice.scaling.{scaling}")}
-        for name, value in dataview.scaled_levels(scaling).summary().items():
+        for name, value in dataset.scaled_levels(scaling).summary().items():
             row[t(f"data.scaling.{name}")] = value_text(value)
         rows.append(row)
     st.table(rows, hide_index=True, width="content")
     scaled = tuple(scaling for scaling in SCALINGS if scaling != "none")  # "none": the one above
-    show(dataview.histogram_figure(scaled, lang), key="data_scaled_histograms")
+    show(dataset_figures.histogram_figure(scaled, lang), key="data_scaled_histograms")
     st.caption(t("data.scaling.caption"))
 
 
 def augmentation(index: int) -> None:
     st.subheader(t("data.augment"))
-    ranges = dataview.augmentation_ranges()
+    ranges = dataset.augmentation_ranges()
     st.write(t("data.augment.intro", degrees=number_text(ranges["degrees"]),
                zoom=percent_text(ranges["zoom"], 0),
                pixels=number_text(ranges["pixels"], 1)))  # fmt: skip
     st.session_state.setdefault("data_augment_seed", DEFAULTS.seed)
     st.button(t("data.augment.reshuffle"), key="data_augment_again", icon=":material/shuffle:",
               on_click=reshuffle, args=("data_augment_seed",))  # fmt: skip
-    variants = dataview.augmented(index, st.session_state["data_augment_seed"], VARIANTS)
+    variants = dataset.augmented(index, st.session_state["data_augment_seed"], VARIANTS)
     row = np.stack([load_mnist()[0][index], *variants])[None]
-    picture = dataview.tile(row, gap=6, zoom=4 if presenting() else 3)
+    picture = dataset.tile(row, gap=6, zoom=4 if presenting() else 3)
     st.image(picture, caption=t("data.augment.pictures", n=VARIANTS), output_format="PNG")
     st.caption(t("data.augment.caption"))
 

@@ -3,11 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from mnist_app import charts
-from mnist_app.classset import MAX_NAME, ClassSet, ClassSetError
-from mnist_app.data import TEST_IMAGES
-from mnist_app.owners import AccessError
-from mnist_app.predict import (
+from mnist_app.drawing.classset import MAX_NAME, ClassSet, ClassSetError
+from mnist_app.drawing.predict import (
     DEFAULT_KEY,
     SURE_FROM,
     ModelChoice,
@@ -18,8 +15,11 @@ from mnist_app.predict import (
     read_digit,
     read_test_image,
 )
-from mnist_app.preprocess import MAX_UPLOAD_BYTES, ImageError, read_upload
-from mnist_app.store import StoreError
+from mnist_app.drawing.preprocess import MAX_UPLOAD_BYTES, ImageError, read_upload
+from mnist_app.engine.data import TEST_IMAGES
+from mnist_app.figures import charts
+from mnist_app.runs.owners import AccessError
+from mnist_app.runs.store import StoreError
 from mnist_app.text import escape_markdown
 from mnist_app.ui import (
     digit_gallery,

@@ -3,10 +3,10 @@ inversion, at increasing strengths; measured once per model file, then shown at 
 
 import streamlit as st
 
-from mnist_app.comparison import architecture_text
-from mnist_app.predict import ModelChoice, ModelFileError, ModelKind
-from mnist_app.robustness import FAMILIES, Robustness, cached, measure_file
-from mnist_app.robustness_view import examples, robustness_figure, strength_text
+from mnist_app.drawing.predict import ModelChoice, ModelFileError, ModelKind
+from mnist_app.experiments.comparison import architecture_text
+from mnist_app.figures.robustness import examples, robustness_figure, strength_text
+from mnist_app.inspect.robustness import FAMILIES, Robustness, cached, measure_file
 from mnist_app.text import escape_markdown, isolate
 from mnist_app.ui import (
     digit_gallery,

@@ -4,16 +4,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from mnist_app.comparison import (
+from mnist_app.engine.status import ACTIVE, RunStatus
+from mnist_app.experiments.comparison import (
     RUN_COLUMNS,
     filter_runs,
     keep_selection,
     runs_table_rows,
     status_text,
 )
-from mnist_app.experiments import MAX_COMPARE, history_csv
-from mnist_app.status import ACTIVE, RunStatus
-from mnist_app.store import MAX_LABEL, MAX_NOTE, Run, RunInUseError, UnreadableRun
+from mnist_app.experiments.sweeps import MAX_COMPARE, history_csv
+from mnist_app.runs.store import MAX_LABEL, MAX_NOTE, Run, RunInUseError, UnreadableRun
 from mnist_app.text import escape_markdown
 from mnist_app.ui import code_panel, continue_control, language, number_text, t, training_manager
 from mnist_app.ui.access import if_theirs, may_change, show_refusal, visible

@@ -5,9 +5,9 @@ import time
 
 import streamlit as st
 
-from mnist_app import sweep_view as view
-from mnist_app.config import PRESETS, ConfigError, RunConfig
-from mnist_app.experiments import (
+from mnist_app.engine.config import PRESETS, ConfigError, RunConfig
+from mnist_app.experiments.lessons import LESSON_LIST, LESSONS
+from mnist_app.experiments.sweeps import (
     FIELDS,
     MAX_REPEATS,
     Sweep,
@@ -20,9 +20,9 @@ from mnist_app.experiments import (
     suggest_values,
     sweep_points,
 )
+from mnist_app.figures import sweeps as view
+from mnist_app.figures.live import RUN_ID
 from mnist_app.i18n import translate
-from mnist_app.lessons import LESSON_LIST, LESSONS
-from mnist_app.live import RUN_ID
 from mnist_app.text import escape_markdown
 from mnist_app.ui import language, live_run, t, training_manager
 from mnist_app.ui.access import may_change, may_start, show_refusal, visible_sweeps, visitor

@@ -2,25 +2,25 @@
 
 import streamlit as st
 
-from mnist_app import charts
-from mnist_app.coach import read_curves
-from mnist_app.config import (
+from mnist_app.drawing.predict import ModelFileError, load_model
+from mnist_app.engine.config import (
     PRESET_INFO,
     PRESETS,
     ConfigError,
     RunConfig,
     model_size,
 )
-from mnist_app.evaluation import Evaluation, evaluate, images_at
-from mnist_app.experiments import format_value
+from mnist_app.engine.evaluation import Evaluation, evaluate, images_at
+from mnist_app.engine.progress import Snapshot
+from mnist_app.engine.status import RunStatus
+from mnist_app.experiments.coach import read_curves
+from mnist_app.experiments.pitfalls import Mistake, explain, find_mistakes, without_mistakes
+from mnist_app.experiments.sweeps import format_value
+from mnist_app.figures import charts
+from mnist_app.figures.live import live_view
 from mnist_app.i18n import format_duration, has_text
-from mnist_app.jobs import CONTINUABLE
-from mnist_app.live import live_view
-from mnist_app.pitfalls import Mistake, explain, find_mistakes, without_mistakes
-from mnist_app.predict import ModelFileError, load_model
-from mnist_app.progress import Snapshot
-from mnist_app.status import RunStatus
-from mnist_app.store import Run, UnreadableRunError
+from mnist_app.runs.jobs import CONTINUABLE
+from mnist_app.runs.store import Run, UnreadableRunError
 from mnist_app.text import escape_markdown
 from mnist_app.ui import (
     coach_panel,

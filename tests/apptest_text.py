@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from mnist_app.managers import shared_manager
+from mnist_app.runs.managers import shared_manager
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -41,7 +41,7 @@ def page_text(at: AppTest) -> str:
 def held_run(config, student: str | None = None):
     """A run (`student`'s) submitted paused and held before its first batch, its model built:
     in training, however fast the machine. Yields its id; stopped (and waited for) afterwards."""
-    from mnist_app.status import RunStatus
+    from mnist_app.engine.status import RunStatus
 
     manager = shared_manager()
     run_id = manager.submit(config, paused=True, student=student)

@@ -57,7 +57,7 @@ def postgres_server():
 @pytest.fixture
 def postgres_url(postgres_server):
     """A fresh, empty PostgreSQL database for one test; its URL."""
-    from mnist_app import database
+    from mnist_app.runs import database
 
     url = services.new_database(postgres_server.url, f"test_{uuid.uuid4().hex[:12]}")
     yield url

@@ -16,17 +16,18 @@ from pathlib import Path
 
 import pytest
 
-import mnist_app.cluster as cluster
-import mnist_app.jobs as jobs
-import mnist_app.managers as managers
-from mnist_app import cli, database
-from mnist_app.config import RunConfig
-from mnist_app.data import PROJECT_ROOT
-from mnist_app.jobs import TrainingManager, checkpoint_problem
-from mnist_app.predict import default_model_path
-from mnist_app.records import EpochRecord
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, RunStore
+import mnist_app.runs.cluster as cluster
+import mnist_app.runs.jobs as jobs
+import mnist_app.runs.managers as managers
+from mnist_app import cli
+from mnist_app.drawing.predict import default_model_path
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.data import PROJECT_ROOT
+from mnist_app.engine.records import EpochRecord, Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.runs import database
+from mnist_app.runs.jobs import TrainingManager, checkpoint_problem
+from mnist_app.runs.store import RunStore
 
 Row = Callable[[object, pytest.CaptureFixture], str]
 
@@ -222,9 +223,9 @@ import sys
 sys.path.insert(0, sys.argv[2])
 from hostile import FillsUp
 from mnist_app.cli.shared import follow_run
-from mnist_app.config import RunConfig
-from mnist_app.jobs import TrainingManager
-from mnist_app.store import StoreError
+from mnist_app.engine.config import RunConfig
+from mnist_app.runs.jobs import TrainingManager
+from mnist_app.runs.store import StoreError
 manager = TrainingManager(FillsUp(sys.argv[1]), max_concurrent=1)
 config = RunConfig(limit=300, validation_size=100, batch_size=32, epochs=3)
 run_id = manager.submit(config)

@@ -19,16 +19,16 @@ from test_runs_page import (  # noqa: F401  (store and trained are fixtures)
     trained,
 )
 
-from mnist_app import lockout
-from mnist_app.classset import ClassSet
-from mnist_app.config import RunConfig
-from mnist_app.data import load_mnist
-from mnist_app.experiments import Sweep, make_vary
-from mnist_app.lockout import Allowance, CodeLimiter
-from mnist_app.managers import shared_manager
-from mnist_app.owners import ClassRules, Visitor, cost
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome
+from mnist_app.drawing.classset import ClassSet
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.data import load_mnist
+from mnist_app.engine.records import Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.experiments.sweeps import Sweep, make_vary
+from mnist_app.runs import lockout
+from mnist_app.runs.lockout import Allowance, CodeLimiter
+from mnist_app.runs.managers import shared_manager
+from mnist_app.runs.owners import ClassRules, Visitor, cost
 
 pytestmark = pytest.mark.usefixtures("prepared_server", "class_server")
 ANA, BEA = "a" * 32, "b" * 32

@@ -43,34 +43,37 @@ from test_text import (
     plotly_tags,
 )
 
-import mnist_app.managers as managers
-from mnist_app import charts, cli, database
-from mnist_app.classset import ClassSet
-from mnist_app.comparison import choice_label
-from mnist_app.config import ConfigError, RunConfig
-from mnist_app.data import DataError, load_mnist
-from mnist_app.experiments import Sweep, make_vary
-from mnist_app.i18n import translate
-from mnist_app.jobs import TrainingManager
-from mnist_app.live import live_endpoint, live_view, sweep_endpoint
-from mnist_app.lockout import CodeLimiter
-from mnist_app.owners import AccessError, ClassRules, Visitor, check_start
-from mnist_app.predict import (
+import mnist_app.runs.managers as managers
+from mnist_app import cli
+from mnist_app.drawing.classset import ClassSet
+from mnist_app.drawing.predict import (
     ModelFileError,
     default_model_path,
     load_model,
     model_card,
     read_digit,
 )
-from mnist_app.preprocess import (
+from mnist_app.drawing.preprocess import (
     MAX_CANVAS_BYTES,
     ImageError,
     canvas_to_mnist,
     read_canvas_value,
     read_upload,
 )
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, RunStore, StoreError, UnreadableRun, UnreadableRunError
+from mnist_app.engine.config import ConfigError, RunConfig
+from mnist_app.engine.data import DataError, load_mnist
+from mnist_app.engine.records import Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.experiments.comparison import choice_label
+from mnist_app.experiments.sweeps import Sweep, make_vary
+from mnist_app.figures import charts
+from mnist_app.figures.live import live_endpoint, live_view, sweep_endpoint
+from mnist_app.i18n import translate
+from mnist_app.runs import database
+from mnist_app.runs.jobs import TrainingManager
+from mnist_app.runs.lockout import CodeLimiter
+from mnist_app.runs.owners import AccessError, ClassRules, Visitor, check_start
+from mnist_app.runs.store import RunStore, StoreError, UnreadableRun, UnreadableRunError
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 from test_database import _until
 
-from mnist_app.store import RunStore
+from mnist_app.runs.store import RunStore
 
 SAID = "MNIST_LAB_MAX_PARAMS: 'abc' is not a whole number of at least 1"
 WRONG = {

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from mnist_app.config import RunConfig
-from mnist_app.jobs import TrainingManager
-from mnist_app.status import RunStatus
-from mnist_app.store import RunStore
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.status import RunStatus
+from mnist_app.runs.jobs import TrainingManager
+from mnist_app.runs.store import RunStore
 
 pytestmark = pytest.mark.browser
 

@@ -16,8 +16,8 @@ from playwright.sync_api import expect
 from test_browser_draw import DIGITS, READING, draw
 from test_browser_train import LIVE_TIMEOUT, open_train_page, start_long_run
 
-from mnist_app.status import RunStatus
-from mnist_app.store import RunStore
+from mnist_app.engine.status import RunStatus
+from mnist_app.runs.store import RunStore
 
 pytestmark = pytest.mark.browser
 

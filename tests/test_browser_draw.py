@@ -6,8 +6,8 @@ import math
 import pytest
 from playwright.sync_api import Page, expect
 
+from mnist_app.drawing.predict import DEFAULT_MODEL, default_model_path
 from mnist_app.i18n import translate
-from mnist_app.predict import DEFAULT_MODEL, default_model_path
 
 pytestmark = pytest.mark.browser
 

@@ -4,10 +4,10 @@ import pytest
 from playwright.sync_api import Page, expect
 from test_browser_draw import DIGITS, READING, draw, open_canvas
 
-from mnist_app.config import RunConfig, layer_plan
+from mnist_app.drawing.predict import default_model_path, model_card
+from mnist_app.engine.config import RunConfig, layer_plan
+from mnist_app.engine.plan import Conv, layer_names
 from mnist_app.i18n import translate
-from mnist_app.plan import Conv, layer_names
-from mnist_app.predict import default_model_path, model_card
 
 pytestmark = pytest.mark.browser
 

@@ -11,10 +11,10 @@ from test_browser_draw import DIGITS, READING, draw, open_canvas
 from test_browser_train import LIVE_TIMEOUT, open_train_page, start_long_run, stop_if_still_running
 from test_live import _get
 
-from mnist_app.classset import ClassSet
+from mnist_app.drawing.classset import ClassSet
 from mnist_app.i18n import translate
-from mnist_app.owners import ClassRules
-from mnist_app.store import RunStore
+from mnist_app.runs.owners import ClassRules
+from mnist_app.runs.store import RunStore
 
 pytestmark = pytest.mark.browser
 CODE = "profe-2026"

@@ -15,8 +15,9 @@ from conftest import SERVED, serve_app
 from playwright.sync_api import expect
 from test_browser_train import LIVE_TIMEOUT, open_train_page, start_long_run
 
-from mnist_app.status import RunStatus
-from mnist_app.store import TEMP_PREFIX, RunStore
+from mnist_app.engine.files import TEMP_PREFIX
+from mnist_app.engine.status import RunStatus
+from mnist_app.runs.store import RunStore
 
 pytestmark = pytest.mark.browser
 

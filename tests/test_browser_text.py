@@ -9,10 +9,11 @@ import pytest
 from playwright.sync_api import expect
 from test_text import ISSUE_LABEL
 
-from mnist_app.config import RunConfig
-from mnist_app.jobs import TrainingManager
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, RunStore
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.records import Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.runs.jobs import TrainingManager
+from mnist_app.runs.store import RunStore
 
 pytestmark = pytest.mark.browser
 

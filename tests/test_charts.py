@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from mnist_app import charts
-from mnist_app.progress import Snapshot
-from mnist_app.records import EpochRecord
-from mnist_app.status import RunStatus
+from mnist_app.engine.progress import Snapshot
+from mnist_app.engine.records import EpochRecord
+from mnist_app.engine.status import RunStatus
+from mnist_app.figures import charts
 
 LINE = 1.25  # a line of text is about this many times its font size tall
 

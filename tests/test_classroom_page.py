@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 from apptest_text import open_page, page_text
 
-from mnist_app.classset import ClassSet
-from mnist_app.config import RunConfig
-from mnist_app.data import load_mnist
+from mnist_app.drawing.classset import ClassSet
+from mnist_app.drawing.predict import default_model_path, load_model, model_card
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.data import load_mnist
+from mnist_app.engine.records import Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.engine.training import train
 from mnist_app.i18n import LANGUAGES, translate
-from mnist_app.managers import shared_manager
-from mnist_app.predict import default_model_path, load_model, model_card
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome
-from mnist_app.training import train
+from mnist_app.runs.managers import shared_manager
 
 PAGE = "pages/classroom.py"
 TINY_RUN = RunConfig(limit=500, epochs=1, batch_size=50, validation_size=0, scaling="centered")

@@ -8,11 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_app.classset import MAX_DRAWING_BYTES, ClassSet, ClassSetError, leaderboard
-from mnist_app.data import load_mnist, scale_images
-from mnist_app.database import class_digits
-from mnist_app.owners import AccessError, ClassRules, Visitor
-from mnist_app.predict import (
+from mnist_app.drawing.classset import MAX_DRAWING_BYTES, ClassSet, ClassSetError, leaderboard
+from mnist_app.drawing.predict import (
     DEFAULT_KEY,
     ModelChoice,
     ModelKind,
@@ -20,7 +17,10 @@ from mnist_app.predict import (
     load_model,
     model_card,
 )
-from mnist_app.preprocess import canvas_to_mnist
+from mnist_app.drawing.preprocess import canvas_to_mnist
+from mnist_app.engine.data import load_mnist, scale_images
+from mnist_app.runs.database import class_digits
+from mnist_app.runs.owners import AccessError, ClassRules, Visitor
 
 
 def canvas_png(strokes=(((70, 60), (210, 60), (120, 230)),), width: int = 20) -> bytes:

@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-import mnist_app.managers as managers
+import mnist_app.runs.managers as managers
 from mnist_app import cli
 from mnist_app.cli import terminal
 from mnist_app.cli.shared import config_from_args
 from mnist_app.cli.train import export_model
-from mnist_app.config import PRESETS, RunConfig
-from mnist_app.progress import Snapshot
-from mnist_app.records import EpochRecord
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, RunStore
+from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.progress import Snapshot
+from mnist_app.engine.records import EpochRecord, Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.runs.store import RunStore
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # colours, cursor moves

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from mnist_app import database
-from mnist_app.cluster import NAMESPACE, ClusterManager
-from mnist_app.config import RunConfig
-from mnist_app.experiments import Sweep, parse_vary, start_sweep
-from mnist_app.live import live_view
-from mnist_app.status import RunStatus
-from mnist_app.store import CLUSTER_OWNER, RunStore
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.status import RunStatus
+from mnist_app.experiments.sweeps import Sweep, parse_vary, start_sweep
+from mnist_app.figures.live import live_view
+from mnist_app.runs import database
+from mnist_app.runs.cluster import NAMESPACE, ClusterManager
+from mnist_app.runs.store import CLUSTER_OWNER, RunStore
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAIT = 300  # seconds for anything to happen on a loaded machine; a run here takes a few

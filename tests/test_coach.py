@@ -5,15 +5,15 @@ import math
 
 import pytest
 
-from mnist_app import coach
-from mnist_app.coach import read_curves
-from mnist_app.config import RunConfig
-from mnist_app.experiments import Sweep
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.progress import Progress
+from mnist_app.engine.records import EpochRecord, history_from_json
+from mnist_app.engine.status import RunStatus
+from mnist_app.engine.training import train
+from mnist_app.experiments import coach
+from mnist_app.experiments.coach import read_curves
+from mnist_app.experiments.sweeps import Sweep
 from mnist_app.i18n import translate
-from mnist_app.progress import Progress
-from mnist_app.records import EpochRecord, history_from_json
-from mnist_app.status import RunStatus
-from mnist_app.training import train
 
 BASE = RunConfig(limit=600, validation_size=200, batch_size=32, epochs=5, seed=1)
 
@@ -223,9 +223,9 @@ def _panel_script():
     import streamlit as st
 
     from mnist_app import ui
-    from mnist_app.coach import read_curves
-    from mnist_app.config import RunConfig
-    from mnist_app.records import EpochRecord
+    from mnist_app.engine.config import RunConfig
+    from mnist_app.engine.records import EpochRecord
+    from mnist_app.experiments.coach import read_curves
 
     def remember(suggestion):
         st.session_state["applied"] = suggestion.changes

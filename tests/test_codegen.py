@@ -12,14 +12,14 @@ import nbformat
 import numpy as np
 import pytest
 
-from mnist_app import codegen
 from mnist_app.cli import main
-from mnist_app.codegen import notebook_for, notebook_text, number, script_for
-from mnist_app.config import PRESETS, RunConfig
+from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.models import build_model
+from mnist_app.engine.training import EVAL_BATCH, train
+from mnist_app.experiments import codegen
+from mnist_app.experiments.codegen import notebook_for, notebook_text, number, script_for
 from mnist_app.i18n import translate
-from mnist_app.models import build_model
-from mnist_app.store import RunStore
-from mnist_app.training import EVAL_BATCH, train
+from mnist_app.runs.store import RunStore
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MNIST = PROJECT_ROOT / "data" / "mnist.npz"
@@ -216,7 +216,7 @@ def test_bad_usages_exit_2_naming_the_problem(argv, message, capsys, tmp_path, m
 
 def show_code_panel():
     from mnist_app import ui
-    from mnist_app.config import PRESETS
+    from mnist_app.engine.config import PRESETS
 
     ui.code_panel(PRESETS["fast-cnn"], key="code", run_id="0123456789ab")
 

@@ -7,8 +7,10 @@ from datetime import datetime
 
 import pytest
 
-from mnist_app import charts
-from mnist_app.comparison import (
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.records import Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.experiments.comparison import (
     architecture_text,
     filter_runs,
     highlight_columns,
@@ -18,11 +20,10 @@ from mnist_app.comparison import (
     select_runs,
     settings_table,
 )
-from mnist_app.config import RunConfig
-from mnist_app.experiments import differing_fields, run_name
-from mnist_app.jobs import TrainingManager
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, RunStore
+from mnist_app.experiments.sweeps import differing_fields, run_name
+from mnist_app.figures import charts
+from mnist_app.runs.jobs import TrainingManager
+from mnist_app.runs.store import RunStore
 
 TINY = RunConfig(limit=300, epochs=2, validation_size=100, batch_size=64, width=32)
 

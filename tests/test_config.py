@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from mnist_app.config import (
+from mnist_app.engine.config import (
     CHOICES,
     PRESET_INFO,
     PRESETS,
@@ -14,8 +14,8 @@ from mnist_app.config import (
     layer_plan,
     model_size,
 )
+from mnist_app.engine.plan import Conv, parse_plan
 from mnist_app.i18n import translate
-from mnist_app.plan import Conv, parse_plan
 
 
 def _below(low):

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_app import data
-from mnist_app.config import RunConfig
-from mnist_app.data import DataError, load_mnist, prepare_data, scale_images
+from mnist_app.engine import data
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.data import DataError, load_mnist, prepare_data, scale_images
 
 
 def test_the_bundled_copy_is_the_genuine_mnist():

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from apptest_text import open_page, page_text
 
-from mnist_app import dataview
-from mnist_app.config import RunConfig
-from mnist_app.data import load_mnist
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.data import load_mnist
+from mnist_app.figures import dataset as dataset_figures
 from mnist_app.i18n import LANGUAGES, catalogue, format_number
 
 PAGE = "pages/data.py"
@@ -103,4 +103,4 @@ def test_projector_mode_enlarges_the_figures():
     at = open_page(PAGE, "es", present="1")
     assert chart(at, "data_counts")["layout"]["xaxis"]["tickfont"]["size"] == 22
     matrix = chart(at, "data_matrix")["data"][0]
-    assert matrix["textfont"]["size"] == dataview.MATRIX_PROJECTOR_TEXT_SIZE
+    assert matrix["textfont"]["size"] == dataset_figures.MATRIX_PROJECTOR_TEXT_SIZE

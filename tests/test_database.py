@@ -14,16 +14,16 @@ import pytest
 import services
 import sqlalchemy as sa
 
-from mnist_app import database
-from mnist_app.config import PRESETS, RunConfig
-from mnist_app.data import load_mnist, scale_images
-from mnist_app.database import SCHEMA_VERSION, StoreError, schema_versions
-from mnist_app.jobs import TrainingManager
-from mnist_app.live import live_view, may_follow, pass_query
-from mnist_app.owners import ClassRules
-from mnist_app.predict import load_model
-from mnist_app.status import RunStatus
-from mnist_app.store import RunStore
+from mnist_app.drawing.predict import load_model
+from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.data import load_mnist, scale_images
+from mnist_app.engine.status import RunStatus
+from mnist_app.figures.live import live_view, may_follow, pass_query
+from mnist_app.runs import database
+from mnist_app.runs.database import SCHEMA_VERSION, StoreError, schema_versions
+from mnist_app.runs.jobs import TrainingManager
+from mnist_app.runs.owners import ClassRules
+from mnist_app.runs.store import RunStore
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAIT = 300  # seconds: generous for a loaded machine; each run here takes a few
@@ -103,7 +103,7 @@ def test_a_newer_copy_in_the_database_replaces_a_stale_local_one(tmp_path, postg
 
 
 def test_every_part_records_its_schema_version(lab_home, database_url):
-    from mnist_app.classset import ClassSet
+    from mnist_app.drawing.classset import ClassSet
 
     store, class_set = RunStore(lab_home), ClassSet(lab_home)
     for engine in (store.engine, class_set.engine):
@@ -129,8 +129,9 @@ def test_a_store_made_by_a_newer_version_is_refused_and_left_alone(lab_home, dat
 def test_two_servers_opening_one_new_database_at_once_both_succeed(tmp_path, postgres_url):
     """Replicas of a class server start together: the schema is made once, without a race."""
     script = (
-        "import sys; from mnist_app.store import RunStore; from mnist_app.classset import "
-        "ClassSet; RunStore(sys.argv[1]); ClassSet(sys.argv[1]); print('ok')"
+        "import sys; from mnist_app.runs.store import RunStore; "
+        "from mnist_app.drawing.classset import ClassSet; "
+        "RunStore(sys.argv[1]); ClassSet(sys.argv[1]); print('ok')"
     )
     env = dict(os.environ, MNIST_LAB_DATABASE_URL=postgres_url)
     starts = [

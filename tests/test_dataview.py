@@ -4,9 +4,10 @@ code they describe."""
 import numpy as np
 import pytest
 
-from mnist_app import dataview
-from mnist_app.config import RunConfig
-from mnist_app.data import load_mnist, prepare_data
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.data import load_mnist, prepare_data
+from mnist_app.figures import dataset as dataset_figures
+from mnist_app.inspect import dataset
 
 
 @pytest.fixture(scope="module")
@@ -16,23 +17,23 @@ def mnist():
 
 @pytest.mark.parametrize("validation_size", [0, 10_000, 50_000])
 def test_class_counts_add_up_to_each_split(mnist, validation_size):
-    counts = dataview.class_counts(validation_size)
+    counts = dataset.class_counts(validation_size)
     cut = 60_000 - validation_size
-    assert dataview.validation_cut(validation_size) == cut
-    assert [int(counts[split].sum()) for split in dataview.SPLITS] == [cut, validation_size, 10_000]
+    assert dataset.validation_cut(validation_size) == cut
+    assert [int(counts[split].sum()) for split in dataset.SPLITS] == [cut, validation_size, 10_000]
     assert counts["train"].tolist() == np.bincount(mnist[1][:cut], minlength=10).tolist()
     assert counts["test"].tolist() == np.bincount(mnist[3], minlength=10).tolist()
 
 
 def test_the_validation_split_is_the_one_training_uses():
     splits = prepare_data(RunConfig(validation_size=5_000, limit=10, batch_size=10))
-    counts = dataview.class_counts(5_000)
+    counts = dataset.class_counts(5_000)
     assert counts["validation"].tolist() == np.bincount(splits.y_val, minlength=10).tolist()
 
 
 def test_mean_images_average_each_digit(mnist):
     x_train, y_train = mnist[0], mnist[1]
-    means = dataview.mean_images()
+    means = dataset.mean_images()
     assert means.shape == (10, 28, 28)
     assert means.min() >= 0 and means.max() <= 255
     assert means[:, 0, :].max() < 1 and means[:, :, 0].max() < 1  # the edges stay empty
@@ -43,14 +44,14 @@ def test_mean_images_average_each_digit(mnist):
 
 
 def test_pixel_counts_are_the_training_histogram(mnist):
-    counts = dataview.pixel_counts()
+    counts = dataset.pixel_counts()
     assert counts.shape == (256,) and counts.sum() == 60_000 * 28 * 28
     assert counts[0] == int((mnist[0] == 0).sum())
     assert counts[255] == int((mnist[0] == 255).sum())
 
 
 def test_scalings_map_the_grey_levels_as_training_does():
-    unit, centered, raw = (dataview.scaled_levels(s) for s in ("unit", "centered", "none"))
+    unit, centered, raw = (dataset.scaled_levels(s) for s in ("unit", "centered", "none"))
     assert (unit.low, unit.high) == (0, 1)
     assert (centered.low, centered.high) == (-0.5, 0.5)
     assert (raw.low, raw.high) == (0, 255)
@@ -66,17 +67,17 @@ def test_scalings_map_the_grey_levels_as_training_does():
 
 
 def test_samples_are_random_digits_of_each_row(mnist):
-    indices = dataview.sample_indices(seed=3, per_digit=6)
+    indices = dataset.sample_indices(seed=3, per_digit=6)
     assert indices.shape == (10, 6)
     assert (mnist[1][indices] == np.arange(10)[:, None]).all()
     assert len(set(indices.ravel().tolist())) == 60
-    assert (dataview.sample_indices(3, 6) == indices).all()
-    assert (dataview.sample_indices(4, 6) != indices).any()
+    assert (dataset.sample_indices(3, 6) == indices).all()
+    assert (dataset.sample_indices(4, 6) != indices).any()
 
 
 def test_tile_puts_each_digit_in_its_cell(mnist):
-    indices = dataview.sample_indices(seed=0, per_digit=3)
-    picture = dataview.tile(mnist[0][indices], gap=2, zoom=2)
+    indices = dataset.sample_indices(seed=0, per_digit=3)
+    picture = dataset.tile(mnist[0][indices], gap=2, zoom=2)
     assert picture.shape == ((10 * 30 - 2) * 2, (3 * 30 - 2) * 2) and picture.dtype == np.uint8
     top, left = 4 * 30 * 2, 2 * 30 * 2  # row 4, column 2
     np.testing.assert_array_equal(picture[top : top + 56 : 2, left : left + 56 : 2],
@@ -84,42 +85,42 @@ def test_tile_puts_each_digit_in_its_cell(mnist):
 
 
 def test_the_augmentation_ranges_are_the_training_layers():
-    assert dataview.augmentation_ranges() == {"degrees": 10.0, "zoom": 0.1, "pixels": 2.8}
+    assert dataset.augmentation_ranges() == {"degrees": 10.0, "zoom": 0.1, "pixels": 2.8}
 
 
 @pytest.mark.parametrize("scaling", ["unit", "centered"])
 def test_augmentation_moves_a_digit_but_keeps_it(mnist, scaling):
     original = mnist[0][0].astype(np.float64)
-    variants = dataview.augmented(0, seed=5, count=8, scaling=scaling)
+    variants = dataset.augmented(0, seed=5, count=8, scaling=scaling)
     assert variants.shape == (8, 28, 28) and variants.dtype == np.uint8
     assert all((variant != mnist[0][0]).any() for variant in variants)
     assert len({variant.tobytes() for variant in variants}) == 8
     ink = variants.reshape(8, -1).sum(axis=1) / original.sum()
     assert ((ink > 0.7) & (ink < 1.4)).all(), ink  # zoomed ±10%: the same strokes, resized
     assert variants[:, 0, 0].max() == 0  # the corners filled with the background, not grey
-    np.testing.assert_array_equal(variants, dataview.augmented(0, seed=5, count=8, scaling=scaling))
-    assert (dataview.augmented(0, seed=6, count=8, scaling=scaling) != variants).any()
+    np.testing.assert_array_equal(variants, dataset.augmented(0, seed=5, count=8, scaling=scaling))
+    assert (dataset.augmented(0, seed=6, count=8, scaling=scaling) != variants).any()
 
 
 def test_figures_draw_the_numbers(mnist):
-    split = dataview.split_figure(20_000, "en")
+    split = dataset_figures.split_figure(20_000, "en")
     assert [(bar.base[0], bar.x[0]) for bar in split.data] == [
         (0, 40_000), (40_000, 20_000), (0, 10_000)
     ]  # fmt: skip
-    counts = dataview.class_counts(20_000)
-    figure = dataview.counts_figure(counts, "es")
-    assert [list(bar.y) for bar in figure.data] == [counts[s].tolist() for s in dataview.SPLITS]
-    matrix = dataview.matrix_figure(mnist[0][7])
+    counts = dataset.class_counts(20_000)
+    figure = dataset_figures.counts_figure(counts, "es")
+    assert [list(bar.y) for bar in figure.data] == [counts[s].tolist() for s in dataset.SPLITS]
+    matrix = dataset_figures.matrix_figure(mnist[0][7])
     np.testing.assert_array_equal(matrix.data[0].z, mnist[0][7])
-    assert len(dataview.means_figure(dataview.mean_images()).data) == 10
-    assert len(dataview.histogram_figure(("unit", "centered")).data) == 2
+    assert len(dataset_figures.means_figure(dataset.mean_images()).data) == 10
+    assert len(dataset_figures.histogram_figure(("unit", "centered")).data) == 2
 
 
 def test_projector_figures_are_large_but_the_matrix_numbers_fit_their_cells(mnist):
-    matrix = dataview.for_projector(dataview.matrix_figure(mnist[0][0]))
-    assert matrix.data[0].textfont.size == dataview.MATRIX_PROJECTOR_TEXT_SIZE
+    matrix = dataset_figures.for_projector(dataset_figures.matrix_figure(mnist[0][0]))
+    assert matrix.data[0].textfont.size == dataset_figures.MATRIX_PROJECTOR_TEXT_SIZE
     assert matrix.layout.xaxis.tickfont.size == 22
-    counts = dataview.for_projector(dataview.counts_figure(dataview.class_counts(0)))
+    counts = dataset_figures.for_projector(dataset_figures.counts_figure(dataset.class_counts(0)))
     assert counts.layout.xaxis.tickfont.size == 22
-    split = dataview.for_projector(dataview.split_figure(10_000))
+    split = dataset_figures.for_projector(dataset_figures.split_figure(10_000))
     assert split.layout.annotations[0].font.size == 22

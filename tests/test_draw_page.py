@@ -12,14 +12,14 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 from test_model_files import bad_model
 
-from mnist_app.config import RunConfig
+from mnist_app.drawing.predict import DEFAULT_KEY, DEFAULT_MODEL_ENV, ModelKind, model_choices
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.records import Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.engine.training import train
 from mnist_app.i18n import LANGUAGES, catalogue, translate
-from mnist_app.managers import shared_manager
-from mnist_app.predict import DEFAULT_KEY, DEFAULT_MODEL_ENV, ModelKind, model_choices
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome
+from mnist_app.runs.managers import shared_manager
 from mnist_app.text import WORD_JOINER, escape_markdown
-from mnist_app.training import train
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TINY_RUN = RunConfig(limit=500, epochs=1, batch_size=50, validation_size=0, scaling="centered")

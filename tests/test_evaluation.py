@@ -5,20 +5,20 @@ import json
 import numpy as np
 import pytest
 
-from mnist_app import charts
-from mnist_app.config import RunConfig
-from mnist_app.data import load_mnist, scale_images
-from mnist_app.evaluation import (
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.data import load_mnist, scale_images
+from mnist_app.engine.evaluation import (
     confusion_matrix,
     evaluate,
     most_confident_mistakes,
     per_class_accuracy,
     predict_classes,
 )
-from mnist_app.progress import Snapshot
-from mnist_app.records import EpochRecord
-from mnist_app.status import RunStatus
-from mnist_app.training import train
+from mnist_app.engine.progress import Snapshot
+from mnist_app.engine.records import EpochRecord
+from mnist_app.engine.status import RunStatus
+from mnist_app.engine.training import train
+from mnist_app.figures import charts
 
 
 @pytest.fixture(scope="module")

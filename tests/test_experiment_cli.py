@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import mnist_app.managers as managers
+import mnist_app.runs.managers as managers
 from mnist_app import cli
-from mnist_app.config import RunConfig
-from mnist_app.status import RunStatus
-from mnist_app.store import RunStore
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.status import RunStatus
+from mnist_app.runs.store import RunStore
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--limit", "300", "--validation-size", "100", "--epochs", "1", "--batch-size", "32"]

@@ -9,8 +9,13 @@ import math
 import keras
 import pytest
 
-from mnist_app.config import PRESETS, RANGES, ConfigError, RunConfig
-from mnist_app.experiments import (
+from mnist_app.engine.config import PRESETS, RANGES, ConfigError, RunConfig
+from mnist_app.engine.progress import Progress
+from mnist_app.engine.records import Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.engine.training import train
+from mnist_app.experiments.lessons import LESSON_LIST
+from mnist_app.experiments.sweeps import (
     MAX_RUNS,
     Sweep,
     best_point,
@@ -28,12 +33,8 @@ from mnist_app.experiments import (
     sweep_progress,
 )
 from mnist_app.i18n import LANGUAGES, has_text
-from mnist_app.jobs import TrainingManager
-from mnist_app.lessons import LESSON_LIST
-from mnist_app.progress import Progress
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, RunInUseError, RunStore
-from mnist_app.training import train
+from mnist_app.runs.jobs import TrainingManager
+from mnist_app.runs.store import RunInUseError, RunStore
 
 TINY = RunConfig(limit=600, validation_size=200, batch_size=32, epochs=3)
 WAIT = 300  # seconds: generous for a loaded machine; a run here takes about one

@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 
-from mnist_app.feed import shuffled_batches
+from mnist_app.engine.feed import shuffled_batches
 
 COUNT, BATCH = 50, 16  # 4 batches an epoch, the last of 2 images
 IMAGES = np.arange(COUNT, dtype=np.float32)[:, None, None] * np.ones((1, 28, 28), np.float32)
@@ -43,10 +43,10 @@ def test_the_seed_sets_the_order_and_a_continued_stream_goes_on_as_the_whole_one
 
 
 def test_the_forms_stream_gives_each_epoch_its_own_forms_in_batches():
-    from mnist_app.config import RunConfig
-    from mnist_app.data import prepare_data
-    from mnist_app.feed import forms_batches
-    from mnist_app.handforms import FormsEachEpoch
+    from mnist_app.engine.config import RunConfig
+    from mnist_app.engine.data import prepare_data
+    from mnist_app.engine.feed import forms_batches
+    from mnist_app.engine.handforms import FormsEachEpoch
 
     config = RunConfig(limit=300, validation_size=0, forms=True, seed=3)
     data = prepare_data(config)

@@ -10,11 +10,11 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_app.config import ACTIVATIONS, RunConfig
-from mnist_app.data import load_mnist, scale_images
-from mnist_app.forward import Forward, Unsupported, load_forward
-from mnist_app.models import build_model
-from mnist_app.predict import default_model_path, load_reader, model_card, read_one
+from mnist_app.drawing.forward import Forward, Unsupported, load_forward
+from mnist_app.drawing.predict import default_model_path, load_reader, model_card, read_one
+from mnist_app.engine.config import ACTIVATIONS, RunConfig
+from mnist_app.engine.data import load_mnist, scale_images
+from mnist_app.engine.models import build_model
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -201,9 +201,9 @@ def test_the_shipped_model_is_read_without_tensorflow_or_pandas():
     pandas (~0.2 s later to a cold start's first reading)."""
     script = (
         "import sys, numpy as np\n"
-        "import mnist_app.ui, mnist_app.ui.inside, mnist_app.classset\n"
-        "import mnist_app.live, mnist_app.charts\n"
-        "from mnist_app.predict import default_model_path, load_reader, read_digit\n"
+        "import mnist_app.ui, mnist_app.ui.inside, mnist_app.drawing.classset\n"
+        "import mnist_app.figures.live, mnist_app.figures.charts\n"
+        "from mnist_app.drawing.predict import default_model_path, load_reader, read_digit\n"
         "stroke = np.zeros((280, 280), np.uint8); stroke[40:240, 130:150] = 255\n"
         "reading = read_digit(load_reader(default_model_path()), stroke, 'unit')\n"
         "heavy = {m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'pandas'}\n"

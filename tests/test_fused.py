@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_app import fused
-from mnist_app.config import RunConfig
-from mnist_app.data import load_mnist
-from mnist_app.fused import fuse_adam, fuse_batch_norm, is_fused, use_fused_kernels
-from mnist_app.progress import Progress
-from mnist_app.training import Start, train
+from mnist_app.engine import fused
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.data import load_mnist
+from mnist_app.engine.fused import fuse_adam, fuse_batch_norm, is_fused, use_fused_kernels
+from mnist_app.engine.progress import Progress
+from mnist_app.engine.training import Start, train
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +224,7 @@ def test_a_keras_that_moved_the_internals_trains_on_plain_keras_and_says_so_once
     assert fused.kernels_fit_keras() and fused.missing_internals() == ()
     fused._checked.cache_clear()
     move_adams_moments(monkeypatch)
-    with caplog.at_level(logging.WARNING, logger="mnist_app.fused"):
+    with caplog.at_level(logging.WARNING, logger="mnist_app.engine.fused"):
         model = use_fused_kernels(small_net())
         unfused = use_fused_kernels(small_net(batch_norm=False))
         progress = Progress()

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from mnist_app import handforms
-from mnist_app.config import RunConfig
-from mnist_app.data import load_mnist, prepare_data
-from mnist_app.status import RunStatus
-from mnist_app.training import train
+from mnist_app.engine import handforms
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.data import load_mnist, prepare_data
+from mnist_app.engine.status import RunStatus
+from mnist_app.engine.training import train
 
 X, Y = load_mnist()[0], load_mnist()[1]
 INK = X.astype(np.float32) / 255

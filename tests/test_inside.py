@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_app.config import RunConfig, model_size
-from mnist_app.data import load_mnist, scale_images
-from mnist_app.inside import (
+from mnist_app.drawing.predict import default_model_path, load_model, read_digit
+from mnist_app.engine.config import RunConfig, model_size
+from mnist_app.engine.data import load_mnist, scale_images
+from mnist_app.engine.models import build_model
+from mnist_app.figures.inside import block_art, diverging, feature_maps, mosaic, sequential
+from mnist_app.inspect.inside import (
     SHOWN_LAYERS,
     activations,
     as_batch,
@@ -17,10 +20,7 @@ from mnist_app.inside import (
     runners_up,
     saliency,
 )
-from mnist_app.inside_view import block_art, diverging, feature_maps, mosaic, sequential
-from mnist_app.learned_map import learned_map, map_sample, principal_axes
-from mnist_app.models import build_model
-from mnist_app.predict import default_model_path, load_model, read_digit
+from mnist_app.inspect.learned_map import learned_map, map_sample, principal_axes
 
 SHOWN = {cls.__name__ for cls in SHOWN_LAYERS}
 CONFIGS = {

@@ -10,11 +10,11 @@ from apptest_text import held_run, page_text
 from streamlit.testing.v1 import AppTest
 from test_draw_page import draw_page, finished_run, tiny_model  # noqa: F401  (a fixture)
 
-from mnist_app.config import RunConfig
-from mnist_app.data import load_mnist
+from mnist_app.drawing.predict import load_model
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.data import load_mnist
 from mnist_app.i18n import translate
-from mnist_app.inside import first_layer
-from mnist_app.predict import load_model
+from mnist_app.inspect.inside import first_layer
 
 pytestmark = pytest.mark.usefixtures("prepared_server")
 VIEWS = ("layers", "saliency", "first", "map")

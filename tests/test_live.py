@@ -9,15 +9,15 @@ import urllib.request
 
 import pytest
 
-from mnist_app.config import RunConfig
-from mnist_app.experiments import Sweep, make_vary
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.records import EpochRecord, LiveView, Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.experiments.sweeps import Sweep, make_vary
+from mnist_app.figures.live import live_view, pass_query
 from mnist_app.i18n import missing_placeholder
-from mnist_app.jobs import TrainingManager
-from mnist_app.live import live_view, pass_query
-from mnist_app.owners import ClassRules, viewing_pass
-from mnist_app.records import EpochRecord, LiveView
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, RunStore
+from mnist_app.runs.jobs import TrainingManager
+from mnist_app.runs.owners import ClassRules, viewing_pass
+from mnist_app.runs.store import RunStore
 
 SMALL = RunConfig(limit=300, validation_size=100, batch_size=32, epochs=2, seed=3)
 

@@ -1,4 +1,4 @@
-"""The teacher's code limiter (mnist_app.lockout) as a plain object on a clock the test moves:
+"""The teacher's code limiter (mnist_app.runs.lockout) as a plain object on a clock the test moves:
 one limiter for every session, per student and for the whole server, with a growing wait."""
 
 import logging
@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from mnist_app.lockout import Allowance, CodeLimiter
-from mnist_app.owners import AccessError
+from mnist_app.runs.lockout import Allowance, CodeLimiter
+from mnist_app.runs.owners import AccessError
 
 CODE = "profe-2026"
 ANA, BEA = "a" * 32, "b" * 32
@@ -80,7 +80,7 @@ def test_made_up_ids_and_parallel_sessions_share_one_server_wide_budget(clock):
 
 def test_wrong_codes_are_forgotten_after_a_quiet_while_and_each_is_logged(clock, caplog):
     limiter = CodeLimiter(Allowance(free=1, forget_after=60), Allowance(free=50), clock=clock)
-    with caplog.at_level(logging.WARNING, logger="mnist_app.lockout"):
+    with caplog.at_level(logging.WARNING, logger="mnist_app.runs.lockout"):
         assert attempt(limiter, "guess", None) == ("wrong_code", 0)
         assert attempt(limiter, "guess", None) == ("wrong_code", 1)
     assert len(caplog.records) == 2

@@ -9,13 +9,14 @@ import inspect
 import pytest
 from test_cluster import WAIT, until
 
-from mnist_app import database
-from mnist_app.cluster import ClusterManager
-from mnist_app.config import RunConfig
-from mnist_app.jobs import Controls, TrainingManager
-from mnist_app.managers import RunManager
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, RunStore
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.records import Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.runs import database
+from mnist_app.runs.cluster import ClusterManager
+from mnist_app.runs.jobs import Controls, TrainingManager
+from mnist_app.runs.managers import RunManager
+from mnist_app.runs.store import RunStore
 
 TINY = RunConfig(limit=300, validation_size=0, batch_size=32, epochs=1)
 

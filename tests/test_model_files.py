@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_app.predict import ModelFileError, load_model, load_reader, model_card, read_digit
+from mnist_app.drawing.predict import (
+    ModelFileError,
+    load_model,
+    load_reader,
+    model_card,
+    read_digit,
+)
 
 
 def mnist_model(inputs: tuple = (28, 28), classes: int = 10, middle: tuple = ()) -> keras.Model:
@@ -140,7 +146,7 @@ CARDS = {
 def test_a_bad_card_counts_as_none(name, tmp_path, caplog):
     path = saved(mnist_model(), tmp_path / "model.keras")
     path.with_suffix(".json").write_bytes(CARDS[name])
-    with caplog.at_level(logging.WARNING, logger="mnist_app.predict"):
+    with caplog.at_level(logging.WARNING, logger="mnist_app.drawing.predict"):
         assert model_card(path) == {}
     assert "ignoring the model card" in caplog.text
     assert load_model(path) is not None  # the model itself is fine
@@ -159,10 +165,10 @@ def test_a_good_card_is_read(tmp_path):
 @pytest.mark.parametrize("shape", [(28, 28), (28, 28, 1)])
 def test_reading_one_image_agrees_with_keras(precision, shape):
     """read_one (the model's forward pass traced once) against Keras' own predict_on_batch."""
-    from mnist_app.config import RunConfig
-    from mnist_app.data import load_mnist, scale_images
-    from mnist_app.models import build_model
-    from mnist_app.predict import read_one
+    from mnist_app.drawing.predict import read_one
+    from mnist_app.engine.config import RunConfig
+    from mnist_app.engine.data import load_mnist, scale_images
+    from mnist_app.engine.models import build_model
 
     if shape == (28, 28):
         model = build_model(RunConfig(arch="cnn", filters=8, conv_blocks=1, width=32,

@@ -8,12 +8,12 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from mnist_app.config import PRESETS, RunConfig
-from mnist_app.database import class_rules
-from mnist_app.jobs import TrainingManager
-from mnist_app.owners import AccessError, ClassRules, Visitor, cost, owner_id
-from mnist_app.status import RunStatus
-from mnist_app.store import RunStore
+from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.status import RunStatus
+from mnist_app.runs.database import class_rules
+from mnist_app.runs.jobs import TrainingManager
+from mnist_app.runs.owners import AccessError, ClassRules, Visitor, cost, owner_id
+from mnist_app.runs.store import RunStore
 
 ANA, BEA = "a" * 32, "b" * 32
 

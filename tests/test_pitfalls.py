@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from apptest_text import open_page, texts, wait_for_results
 
-import mnist_app.managers as managers
-from mnist_app.config import PRESETS, RunConfig
-from mnist_app.data import load_mnist, prepare_data
-from mnist_app.jobs import TrainingManager
-from mnist_app.managers import shared_manager
-from mnist_app.pitfalls import find_mistakes, without_mistakes
-from mnist_app.status import RunStatus
-from mnist_app.store import RunStore
-from mnist_app.training import train
+import mnist_app.runs.managers as managers
+from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.data import load_mnist, prepare_data
+from mnist_app.engine.status import RunStatus
+from mnist_app.engine.training import train
+from mnist_app.experiments.pitfalls import find_mistakes, without_mistakes
+from mnist_app.runs.jobs import TrainingManager
+from mnist_app.runs.managers import shared_manager
+from mnist_app.runs.store import RunStore
 
 SMALL = {"limit": 2000, "validation_size": 500, "epochs": 2}
 pytestmark = pytest.mark.usefixtures("prepared_server")

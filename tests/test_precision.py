@@ -12,13 +12,13 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_app.config import ConfigError, RunConfig
-from mnist_app.data import load_mnist, scale_images
-from mnist_app.jobs import TrainingManager
-from mnist_app.models import build_model
-from mnist_app.precision import cpu_flags, native_bf16, resolve
-from mnist_app.predict import load_model
-from mnist_app.store import RunStore
+from mnist_app.drawing.predict import load_model
+from mnist_app.engine.config import ConfigError, RunConfig
+from mnist_app.engine.data import load_mnist, scale_images
+from mnist_app.engine.models import build_model
+from mnist_app.engine.precision import cpu_flags, native_bf16, resolve
+from mnist_app.runs.jobs import TrainingManager
+from mnist_app.runs.store import RunStore
 
 CNN = RunConfig(arch="cnn", filters=8, conv_blocks=1, width=32, limit=3_000, epochs=2,
                 validation_size=0, batch_size=64)  # fmt: skip

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_app.data import load_mnist, scale_images
-from mnist_app.preprocess import (
+from mnist_app.drawing.preprocess import (
     MAX_UPLOAD_BYTES,
     ImageError,
     canvas_to_mnist,
@@ -16,6 +15,7 @@ from mnist_app.preprocess import (
     model_input,
     read_upload,
 )
+from mnist_app.engine.data import load_mnist, scale_images
 
 SEVEN = [(0.1, 0.1), (0.9, 0.1), (0.4, 1.0)]  # a 7 as a polyline in a unit box
 
@@ -245,7 +245,7 @@ def test_a_png_is_decoded_whole_so_it_has_the_smaller_pixel_bound():
 
 
 def test_one_pixel_less_than_opaque_makes_a_transparent_background():
-    from mnist_app.preprocess import _transparent
+    from mnist_app.drawing.preprocess import _transparent
 
     opaque = np.zeros((40, 40, 4), np.uint8)
     opaque[..., 3] = 255

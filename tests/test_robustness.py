@@ -6,12 +6,15 @@ import os
 import numpy as np
 import pytest
 
-import mnist_app.managers as managers
+import mnist_app.runs.managers as managers
 from mnist_app import cli
-from mnist_app.config import RunConfig
-from mnist_app.data import load_mnist
-from mnist_app.predict import default_model_path, load_model, model_card
-from mnist_app.robustness import (
+from mnist_app.drawing.predict import default_model_path, load_model, model_card
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.data import load_mnist
+from mnist_app.engine.records import Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.engine.training import train
+from mnist_app.inspect.robustness import (
     FAMILIES,
     FAMILY,
     Point,
@@ -23,9 +26,7 @@ from mnist_app.robustness import (
     strength_key,
     warp,
 )
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, RunStore
-from mnist_app.training import train
+from mnist_app.runs.store import RunStore
 
 TINY_MLP = RunConfig(limit=2000, epochs=1, batch_size=32, validation_size=0, scaling="centered")
 FEW = 300  # images per changed point where a test only needs the maths to be real

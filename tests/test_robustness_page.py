@@ -6,14 +6,14 @@ import pytest
 from apptest_text import open_page, page_text, texts
 from test_text import ISSUE_LABEL, PLOTLY_TEMPLATE_FIELD, plotly_shows, plotly_tags
 
-from mnist_app.config import RunConfig
+from mnist_app.drawing.predict import default_model_path, model_card
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.records import Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.engine.training import train
 from mnist_app.i18n import LANGUAGES, missing_placeholder, translate
-from mnist_app.managers import shared_manager
-from mnist_app.predict import default_model_path, model_card
-from mnist_app.robustness import FAMILIES, measure_file
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome
-from mnist_app.training import train
+from mnist_app.inspect.robustness import FAMILIES, measure_file
+from mnist_app.runs.managers import shared_manager
 
 PAGE = "pages/robustness.py"
 SMALL = 200  # images per changed point for the shipped CNN: the page's own 2,000 take ~10 s

@@ -8,12 +8,13 @@ from apptest_text import open_page as open_app_page
 from apptest_text import page_text
 from streamlit.testing.v1 import AppTest
 
-import mnist_app.managers as managers
-from mnist_app.config import RunConfig
-from mnist_app.jobs import TrainingManager
-from mnist_app.managers import shared_manager
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, RunStore
+import mnist_app.runs.managers as managers
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.records import Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.runs.jobs import TrainingManager
+from mnist_app.runs.managers import shared_manager
+from mnist_app.runs.store import RunStore
 
 TINY = RunConfig(limit=300, epochs=2, validation_size=100, batch_size=64, width=32)
 

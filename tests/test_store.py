@@ -12,19 +12,12 @@ import time
 import pytest
 import sqlalchemy as sa
 
-import mnist_app.managers as managers
-from mnist_app.config import PRESETS
-from mnist_app.database import SCHEMA_VERSION, runs
-from mnist_app.records import EpochRecord
-from mnist_app.status import RunStatus
-from mnist_app.store import (
-    Outcome,
-    Run,
-    RunStore,
-    StoreError,
-    UnreadableRun,
-    UnreadableRunError,
-)
+import mnist_app.runs.managers as managers
+from mnist_app.engine.config import PRESETS
+from mnist_app.engine.records import EpochRecord, Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.runs.database import SCHEMA_VERSION, runs
+from mnist_app.runs.store import Run, RunStore, StoreError, UnreadableRun, UnreadableRunError
 
 
 def test_a_run_round_trips_through_the_store(lab_home, database_url):

@@ -7,14 +7,11 @@ import time
 
 import pytest
 
-from mnist_app.config import ConfigError, RunConfig
-from mnist_app.experiments import Sweep, make_vary, start_sweep, sweep_points
-from mnist_app.i18n import missing_placeholder
-from mnist_app.jobs import TrainingManager
-from mnist_app.lessons import LESSONS
-from mnist_app.status import RunStatus
-from mnist_app.store import RunStore
-from mnist_app.sweep_view import (
+from mnist_app.engine.config import ConfigError, RunConfig
+from mnist_app.engine.status import RunStatus
+from mnist_app.experiments.lessons import LESSONS
+from mnist_app.experiments.sweeps import Sweep, make_vary, start_sweep, sweep_points
+from mnist_app.figures.sweeps import (
     PALETTE,
     answer_text,
     error_text,
@@ -24,6 +21,9 @@ from mnist_app.sweep_view import (
     starting_values,
     sweep_live_view,
 )
+from mnist_app.i18n import missing_placeholder
+from mnist_app.runs.jobs import TrainingManager
+from mnist_app.runs.store import RunStore
 
 TINY = RunConfig(limit=300, epochs=1, validation_size=100, batch_size=64, width=32)
 RATES = (0.001, 0.01, 0.1)
@@ -147,7 +147,7 @@ def test_repeats_give_error_bars_and_a_grid_gives_a_heatmap(lab_home):
     ],
 )
 def test_a_sweep_that_cannot_start_says_which_setting_and_why(lang, vary, expected):
-    from mnist_app.experiments import parse_value
+    from mnist_app.experiments.sweeps import parse_value
 
     name, texts = vary
     with pytest.raises(ConfigError) as caught:
@@ -184,7 +184,7 @@ def ask(sweep_id: str, query: bytes = b"") -> tuple[int, dict]:
     """The live API's answer for a sweep, as the served app gives it."""
     from starlette.requests import Request
 
-    from mnist_app.live import sweep_endpoint
+    from mnist_app.figures.live import sweep_endpoint
 
     scope = {"type": "http", "method": "GET", "path_params": {"sweep_id": sweep_id},
              "query_string": query, "headers": []}  # fmt: skip
@@ -200,7 +200,7 @@ def test_the_api_has_no_view_of_an_unknown_sweep(sweep_id):
 
 
 def test_the_api_serves_a_sweep_s_view_in_the_asked_language():
-    from mnist_app.managers import shared_manager
+    from mnist_app.runs.managers import shared_manager
 
     manager = shared_manager()
     sweep = Sweep(TINY, (make_vary("learning_rate", [0.001, 0.01]),))

@@ -6,11 +6,11 @@ import pytest
 from apptest_text import open_page, page_text
 from streamlit.testing.v1 import AppTest
 
-from mnist_app.config import RunConfig
-from mnist_app.experiments import Sweep, estimate_sweep_seconds, make_vary, start_sweep
+from mnist_app.engine.config import RunConfig
+from mnist_app.experiments.lessons import LESSON_LIST
+from mnist_app.experiments.sweeps import Sweep, estimate_sweep_seconds, make_vary, start_sweep
 from mnist_app.i18n import catalogue
-from mnist_app.lessons import LESSON_LIST
-from mnist_app.managers import shared_manager
+from mnist_app.runs.managers import shared_manager
 
 TINY = RunConfig(limit=300, epochs=1, validation_size=100, batch_size=64, width=32)
 

@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from mnist_app.config import RunConfig
-from mnist_app.store import RunStore
+from mnist_app.engine.config import RunConfig
+from mnist_app.runs.store import RunStore
 from mnist_app.text import (
     FIRST_STRONG_ISOLATE,
     POP_DIRECTIONAL_ISOLATE,

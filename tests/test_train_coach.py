@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from apptest_text import open_page, texts
 
-from mnist_app.config import RunConfig
-from mnist_app.managers import shared_manager
-from mnist_app.status import RunStatus
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.status import RunStatus
+from mnist_app.runs.managers import shared_manager
 
 pytestmark = pytest.mark.usefixtures("prepared_server")
 OVERFITTING = RunConfig(limit=300, validation_size=300, width=512, batch_size=32, epochs=12, seed=1)

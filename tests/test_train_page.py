@@ -11,10 +11,10 @@ from apptest_text import open_page, texts, wait_for_results
 from streamlit.runtime.scriptrunner import script_runner
 from streamlit.testing.v1 import AppTest
 
-import mnist_app.managers as managers
+import mnist_app.runs.managers as managers
 from mnist_app import ui
-from mnist_app.config import RunConfig
-from mnist_app.managers import shared_manager
+from mnist_app.engine.config import RunConfig
+from mnist_app.runs.managers import shared_manager
 
 
 def open_train_page(lang: str = "en", **query: str) -> AppTest:

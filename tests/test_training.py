@@ -10,13 +10,14 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_app.config import RANGES, ConfigError, RunConfig
-from mnist_app.evaluation import predict_classes
-from mnist_app.jobs import TrainingManager
-from mnist_app.progress import Progress
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, RunStore
-from mnist_app.training import batches_per_call, save_model_atomically, train
+from mnist_app.engine.config import RANGES, ConfigError, RunConfig
+from mnist_app.engine.evaluation import predict_classes
+from mnist_app.engine.progress import Progress
+from mnist_app.engine.records import Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.engine.training import batches_per_call, save_model_atomically, train
+from mnist_app.runs.jobs import TrainingManager
+from mnist_app.runs.store import RunStore
 
 FINISHED, STOPPED, DIVERGED = RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.DIVERGED
 QUEUED, RUNNING, PAUSED = RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED
@@ -54,7 +55,7 @@ def test_per_batch_values_reproduce_keras_running_means():
 
 
 def test_test_accuracy_is_keras_evaluate_of_the_trained_model():
-    from mnist_app.data import prepare_data
+    from mnist_app.engine.data import prepare_data
 
     result = train(SMALL.replace(epochs=1))
     data = prepare_data(SMALL)
@@ -356,7 +357,7 @@ def test_pause_mid_run_then_stop_while_paused(lab_home):
 
 
 def test_old_finished_jobs_are_dropped_from_memory_but_kept_in_the_store(lab_home, monkeypatch):
-    import mnist_app.jobs as jobs
+    import mnist_app.runs.jobs as jobs
 
     monkeypatch.setattr(jobs, "KEEP_FINISHED_JOBS", 1)
     manager = TrainingManager(RunStore(lab_home), max_concurrent=1)
@@ -390,7 +391,7 @@ def test_submit_can_wait_for_a_free_slot_to_start_the_run(lab_home):
 
 
 def test_half_written_model_files_left_by_a_killed_process_are_cleared_at_start(lab_home):
-    import mnist_app.managers as managers
+    import mnist_app.runs.managers as managers
 
     models = RunStore(lab_home).models_dir
     old, fresh = models / ".saving-run-old.keras", models / ".saving-run-now.keras"

@@ -7,19 +7,20 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_app.config import RunConfig
-from mnist_app.jobs import TrainingManager
-from mnist_app.models import build_model
-from mnist_app.status import RunStatus
-from mnist_app.store import Outcome, RunStore
-from mnist_app.training import train
-from mnist_app.weight_history import (
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.models import build_model
+from mnist_app.engine.records import Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.engine.training import train
+from mnist_app.engine.weight_history import (
     HISTOGRAM_BINS,
     EpochWeights,
     describe,
     layers_with_weights,
-    recorded_weights,
 )
+from mnist_app.runs.jobs import TrainingManager
+from mnist_app.runs.store import RunStore
+from mnist_app.runs.weights import recorded_weights
 
 # A small CNN with every kind of layer: convolution, batch norm, pooling, dropout, dense.
 CNN = RunConfig(arch="cnn", layers="conv8x3 bn pool drop0.2 dense16", limit=300, epochs=2,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from test_weight_history import trained  # noqa: F401  (a real run and its continuation)
 
-from mnist_app.weight_history import recorded_weights
-from mnist_app.weights_view import density, gradients_figure, histograms_figure
+from mnist_app.figures.weights import density, gradients_figure, histograms_figure
+from mnist_app.runs.weights import recorded_weights
 
 
 def test_the_figures_draw_one_histogram_and_one_line_per_layer(trained):  # noqa: F811

@@ -16,9 +16,9 @@ from mnist_app.cli.experiments import add_experiment_commands
 from mnist_app.cli.robustness import add_robustness_command
 from mnist_app.cli.shared import INTERRUPTED_EXIT, FlagError
 from mnist_app.cli.train import add_train_commands
-from mnist_app.config import ConfigError
-from mnist_app.environment import check_environment
-from mnist_app.store import StoreError
+from mnist_app.engine.config import ConfigError
+from mnist_app.runs.environment import check_environment
+from mnist_app.runs.store import StoreError
 
 DESCRIPTION = "Command line: train, list runs, reproduce the course notebooks."
 

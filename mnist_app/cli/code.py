@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 from mnist_app.cli.shared import add_config_flags, config_from_args, stored_run
-from mnist_app.codegen import notebook_text, script_for
-from mnist_app.config import PRESETS, ConfigError, RunConfig
+from mnist_app.engine.config import PRESETS, ConfigError, RunConfig
+from mnist_app.experiments.codegen import notebook_text, script_for
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from mnist_app.store import RunStore
+from mnist_app.runs.store import RunStore
 
 
 def add_code_command(commands) -> None:
@@ -53,7 +53,7 @@ def write_notebook(target: Path, text: str) -> None:
     """Write the notebook whole or not at all; a bad target is a flag error (exit 2)."""
     if target.suffix != ".ipynb":
         raise ConfigError("--notebook", f"{target}: give a file name ending in .ipynb")
-    from mnist_app.exports import ExportTargetError, write_export
+    from mnist_app.runs.exports import ExportTargetError, write_export
 
     try:
         write_export(target, lambda temporary: temporary.write_text(text, encoding="utf-8"))

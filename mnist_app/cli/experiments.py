@@ -1,6 +1,6 @@
 """The command line's experiments: sweep, resume, compare, delete, export.
 
-Each drives the same engine as the pages (mnist_app.experiments, the shared training manager,
+Each drives the same engine as the pages (mnist_app.experiments.sweeps, the shared training manager,
 the run store) and speaks the same JSON as `train --json`.
 """
 
@@ -22,8 +22,9 @@ from mnist_app.cli.shared import (
     training_manager,
 )
 from mnist_app.cli.terminal import compare_table, sweep_table, table_console
-from mnist_app.config import ConfigError, RunConfig
-from mnist_app.experiments import (
+from mnist_app.engine.config import ConfigError, RunConfig
+from mnist_app.engine.status import RunStatus
+from mnist_app.experiments.sweeps import (
     MAX_COMPARE,
     Sweep,
     differing_fields,
@@ -33,11 +34,10 @@ from mnist_app.experiments import (
     setting_text,
     start_sweep,
 )
-from mnist_app.status import RunStatus
-from mnist_app.store import Run, RunInUseError, RunStore
+from mnist_app.runs.store import Run, RunInUseError, RunStore
 
 if TYPE_CHECKING:
-    from mnist_app.managers import RunManager
+    from mnist_app.runs.managers import RunManager
 
 
 def add_experiment_commands(commands) -> None:
@@ -172,7 +172,7 @@ def delete_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from mnist_app.exports import ExportTargetError, write_export
+    from mnist_app.runs.exports import ExportTargetError, write_export
 
     run = stored_run(RunStore(), args.run_id)
     target = Path(args.csv)

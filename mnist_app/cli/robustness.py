@@ -12,11 +12,11 @@ from rich.table import Column, Table
 
 from mnist_app.cli.shared import stored_run
 from mnist_app.cli.terminal import table_console
-from mnist_app.config import ConfigError
-from mnist_app.data import TEST_IMAGES
-from mnist_app.predict import ModelFileError, default_model_path, model_card
-from mnist_app.robustness import FAMILIES, SAMPLE, Robustness, measure_file, strength_key
-from mnist_app.store import RunStore
+from mnist_app.drawing.predict import ModelFileError, default_model_path, model_card
+from mnist_app.engine.config import ConfigError
+from mnist_app.engine.data import TEST_IMAGES
+from mnist_app.inspect.robustness import FAMILIES, SAMPLE, Robustness, measure_file, strength_key
+from mnist_app.runs.store import RunStore
 
 UNITS = {"noise": "σ grey levels", "rotation": "degrees", "shift": "pixels",
          "scale": "% larger or smaller", "thickness": "pixels per side",

@@ -10,12 +10,13 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from mnist_app.cli.terminal import QuietProgress, progress_display
-from mnist_app.config import CHOICES, PRESETS, ConfigError, RunConfig
-from mnist_app.status import RunStatus
-from mnist_app.store import ID_PATTERN, Outcome, Run, RunStore, StoreError, UnreadableRunError
+from mnist_app.engine.config import CHOICES, PRESETS, ConfigError, RunConfig
+from mnist_app.engine.records import Outcome
+from mnist_app.engine.status import RunStatus
+from mnist_app.runs.store import ID_PATTERN, Run, RunStore, StoreError, UnreadableRunError
 
 if TYPE_CHECKING:
-    from mnist_app.managers import RunManager
+    from mnist_app.runs.managers import RunManager
 
 INTERRUPTED_EXIT = 130  # what shells report for a command ended by Ctrl-C (128 + SIGINT)
 
@@ -55,8 +56,8 @@ def training_manager() -> RunManager:
     """The shared manager, TensorFlow loaded first in this, the main, thread (the pages load it
     on the first run's thread). Only commands that train load it: `runs` or a bad flag answers
     at once, without TensorFlow's seconds of start-up and its log lines."""
-    import mnist_app.training  # noqa: F401
-    from mnist_app.managers import shared_manager
+    import mnist_app.engine.training  # noqa: F401
+    from mnist_app.runs.managers import shared_manager
 
     return shared_manager()
 

@@ -16,12 +16,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Column, Table
 
-from mnist_app.store import Run, UnreadableRun
+from mnist_app.runs.store import Run, UnreadableRun
 from mnist_app.text import escape_terminal
 
 if TYPE_CHECKING:
-    from mnist_app.progress import Snapshot
-    from mnist_app.records import EpochRecord
+    from mnist_app.engine.progress import Snapshot
+    from mnist_app.engine.records import EpochRecord
 
 BAR_FIELDS = ("epoch", "batch", "speed", "remaining", "accuracy")  # the words after the bar
 
@@ -166,7 +166,7 @@ def reproduce_table(rows: list[dict]) -> Table:
 
 def compare_table(runs: list[Run], differing: list[str]) -> Table:
     """Runs side by side: the settings that differ between them, then how each did."""
-    from mnist_app.experiments import SHORT_NAMES, format_value
+    from mnist_app.experiments.sweeps import SHORT_NAMES, format_value
 
     names = [SHORT_NAMES.get(name, name) for name in differing]
     table = _table("run", "label", *names, "status", _right("epochs"), _right("test acc"),

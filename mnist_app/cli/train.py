@@ -20,11 +20,11 @@ from mnist_app.cli.shared import (
     training_manager,
 )
 from mnist_app.cli.terminal import reproduce_table, runs_table, table_console
-from mnist_app.config import PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
-from mnist_app.exports import ExportTargetError, check_export_target, write_export
-from mnist_app.records import history_to_json
-from mnist_app.status import RunStatus
-from mnist_app.store import Run, RunStore, UnreadableRun
+from mnist_app.engine.config import PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
+from mnist_app.engine.records import history_to_json
+from mnist_app.engine.status import RunStatus
+from mnist_app.runs.exports import ExportTargetError, check_export_target, write_export
+from mnist_app.runs.store import Run, RunStore, UnreadableRun
 
 
 def add_train_commands(commands) -> None:

@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from mnist_app.config import RANGES, ConfigError
-from mnist_app.environment import check_environment
-from mnist_app.experiments import log_steps  # noqa: F401  (the pages' slider stops)
+from mnist_app.drawing.predict import warm_up
+from mnist_app.engine.config import RANGES, ConfigError
+from mnist_app.engine.records import LiveView
+from mnist_app.experiments.sweeps import log_steps  # noqa: F401  (the pages' slider stops)
+from mnist_app.figures.live import pass_query
 from mnist_app.i18n import LANGUAGES, translate
-from mnist_app.jobs import CONTINUABLE
-from mnist_app.live import pass_query
-from mnist_app.managers import RunManager, shared_manager
-from mnist_app.predict import warm_up
-from mnist_app.records import LiveView
-from mnist_app.store import Run, RunStore, StoreError
+from mnist_app.runs.environment import check_environment
+from mnist_app.runs.jobs import CONTINUABLE
+from mnist_app.runs.managers import RunManager, shared_manager
+from mnist_app.runs.store import Run, RunStore, StoreError
 from mnist_app.ui.access import may_start, show_refusal, visitor
 from mnist_app.ui.keys import LANGUAGE
 from mnist_app.ui.words import language, number_text, percent_text, t  # noqa: F401  (the pages')
@@ -131,8 +131,8 @@ def language_switch() -> None:
 def live_run(view: LiveView, key: str, store: RunStore) -> None:
     """A run's progress bar and learning curves, kept up to date by the browser itself.
 
-    `view` is `mnist_app.live.live_view(...)`, or a sweep's (mnist_app.sweep_view, with its
-    `sweep_id`). The component draws it on canvases, then fetches
+    `view` is `mnist_app.figures.live.live_view(...)`, or a sweep's (mnist_app.figures.sweeps, with
+    its `sweep_id`). The component draws it on canvases, then fetches
     it again from the live API every REFRESH_SECONDS (with a viewing pass when the class's runs
     are hidden), and asks for one rerun when the run's phase changes (started, ended, moved up
     the queue). Rerunning a Streamlit fragment twice a second instead re-rendered the whole page
@@ -193,7 +193,7 @@ def _leave_projector() -> None:
 
 def plotly_chart(figure, key: str) -> None:
     """A plotly figure, its fonts enlarged in projector mode."""
-    from mnist_app.charts import for_projector
+    from mnist_app.figures.charts import for_projector
 
     st.plotly_chart(for_projector(figure) if presenting() else figure, key=key)
 
@@ -244,8 +244,9 @@ def continue_control(manager: RunManager, run: Run, key: str) -> None:
 
 
 def coach_panel(advice, key: str, on_apply) -> None:
-    """The coach's reading of a run (`mnist_app.coach.read_curves`): the headline, the numbers
-    behind it, and a button that calls `on_apply(suggestion)` to set up the next experiment."""
+    """The coach's reading of a run (`mnist_app.experiments.coach.read_curves`): the headline, the
+    numbers behind it, and a button that calls `on_apply(suggestion)` to set up the next
+    experiment."""
     box = st.container(border=True, key=f"{key}_box")
     box.markdown(f":material/insights: **{t('coach.title')}** · {advice.headline}")
     if advice.evidence:
@@ -261,7 +262,7 @@ def coach_panel(advice, key: str, on_apply) -> None:
 def code_panel(config, key: str, run_id: str | None = None) -> None:
     """The code behind a run (a RunConfig): the plain Keras script, to read or download as a
     .py script or an .ipynb notebook, with comments in the user's language."""
-    from mnist_app.codegen import notebook_text, script_for
+    from mnist_app.experiments.codegen import notebook_text, script_for
 
     name = f"mnist_lab_{run_id}" if run_id else "mnist_lab"
     script = script_for(config, language(), file_name=f"{name}.py")

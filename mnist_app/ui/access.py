@@ -1,5 +1,5 @@
 """Who is looking, on a class server: the browser's owner id, the teacher's code, and the
-class's rules as the pages apply them (the rules themselves are mnist_app.owners)."""
+class's rules as the pages apply them (the rules themselves are mnist_app.runs.owners)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import TypeVar
 
 import streamlit as st
 
-from mnist_app import lockout
-from mnist_app.config import PRESETS, RunConfig
-from mnist_app.managers import RunManager
-from mnist_app.owners import (
+from mnist_app.drawing.predict import ModelChoice, model_choices
+from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.runs import lockout
+from mnist_app.runs.managers import RunManager
+from mnist_app.runs.owners import (
     MOST_DRAWINGS,
     AccessError,
     ClassRules,
@@ -23,8 +24,7 @@ from mnist_app.owners import (
     shared_server,
     teacher_code_set,
 )
-from mnist_app.predict import ModelChoice, model_choices
-from mnist_app.store import RunStore
+from mnist_app.runs.store import RunStore
 from mnist_app.ui.words import number_text, t
 
 T = TypeVar("T")
@@ -69,7 +69,7 @@ def _owner_reported() -> None:
 
 
 def _enter_teacher_mode() -> None:
-    """The code goes through the server's one limiter (mnist_app.lockout): a wrong one, or
+    """The code goes through the server's one limiter (mnist_app.runs.lockout): a wrong one, or
     one typed while locked out, is refused with how long to wait; nothing sleeps here."""
     code = st.session_state.pop("access_code", "") or ""
     try:

@@ -7,7 +7,12 @@ from pathlib import Path
 import streamlit as st
 from streamlit_drawable_canvas import CanvasResult, st_canvas
 
-from mnist_app.preprocess import MAX_CANVAS_BYTES, CanvasDrawing, ImageError, read_canvas_value
+from mnist_app.drawing.preprocess import (
+    MAX_CANVAS_BYTES,
+    CanvasDrawing,
+    ImageError,
+    read_canvas_value,
+)
 from mnist_app.ui import t
 
 FRONTEND = Path(__file__).parent.parent / "frontend"

@@ -11,7 +11,7 @@ import streamlit as st
 from mnist_app.ui import t
 
 if TYPE_CHECKING:
-    from mnist_app.predict import Reader
+    from mnist_app.drawing.predict import Reader
 
 VIEWS = ("layers", "saliency", "first", "map")
 

@@ -11,8 +11,16 @@ import keras
 import numpy as np
 import streamlit as st
 
-from mnist_app.data import load_mnist
-from mnist_app.inside import (
+from mnist_app.drawing.predict import keras_model
+from mnist_app.engine.data import load_mnist
+from mnist_app.figures.inside import (
+    feature_maps,
+    map_figure,
+    saliency_images,
+    units_figure,
+    weight_images,
+)
+from mnist_app.inspect.inside import (
     activations,
     as_batch,
     first_layer,
@@ -20,19 +28,11 @@ from mnist_app.inside import (
     runners_up,
     saliency,
 )
-from mnist_app.inside_view import (
-    feature_maps,
-    map_figure,
-    saliency_images,
-    units_figure,
-    weight_images,
-)
-from mnist_app.learned_map import METHODS, cached_map, tsne_available
-from mnist_app.predict import keras_model
+from mnist_app.inspect.learned_map import METHODS, cached_map, tsne_available
 from mnist_app.ui import language, number_text, percent_text, plotly_chart, t
 
 if TYPE_CHECKING:
-    from mnist_app.predict import Reader
+    from mnist_app.drawing.predict import Reader
 
 FIRST_UNITS = 32  # dense units drawn: those this image excites most
 LIVE_MAP_SECONDS = 15  # a run still training: its map is made again at most this often

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from mnist_app.config import (
+from mnist_app.engine.config import (
     ACTIVATIONS,
     ARCHITECTURES,
     OPTIMIZERS,
@@ -19,10 +19,10 @@ from mnist_app.config import (
     ConfigError,
     RunConfig,
 )
+from mnist_app.engine.plan import PlanSize
+from mnist_app.engine.precision import native_bf16
+from mnist_app.experiments.share import SETUP_KEYS, Refusal, read_setup, setup_query
 from mnist_app.i18n import translate
-from mnist_app.plan import PlanSize
-from mnist_app.precision import native_bf16
-from mnist_app.share import SETUP_KEYS, Refusal, read_setup, setup_query
 from mnist_app.text import escape_markdown
 from mnist_app.ui import language, log_steps, number_text, percent_text, t
 from mnist_app.ui.keys import TRAIN_PRESET, TRAIN_SETTINGS, train_field

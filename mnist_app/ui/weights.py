@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mnist_app.store import Run, RunStore
-from mnist_app.ui import language, number_text, plotly_chart, presenting, t
-from mnist_app.weight_history import recorded_weights
-from mnist_app.weights_view import (
+from mnist_app.figures.weights import (
     at_epoch,
     epoch_label,
     gradients_figure,
     histograms_figure,
     nonfinite_weights,
 )
+from mnist_app.runs.store import Run, RunStore
+from mnist_app.runs.weights import recorded_weights
+from mnist_app.ui import language, number_text, plotly_chart, presenting, t
 
 
 def weights_panel(store: RunStore, run: Run, key: str) -> None:
