@@ -1,5 +1,5 @@
-"""The engine stands on its own: every mnist_app module but the ui package imports without
-Streamlit; and no module imports itself back round a cycle."""
+"""The house keeps its walls: every mnist_app module but the ui package imports without
+Streamlit, no module imports itself back round a cycle, and imports run down the wings only."""
 
 import ast
 import subprocess
@@ -17,10 +17,12 @@ class NoStreamlit(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, NoStreamlit())
 import mnist_app
-for module in pkgutil.iter_modules(mnist_app.__path__):
-    if module.name not in ("ui", "__main__"):
-        importlib.import_module(f"mnist_app.{module.name}")
-print("ok")
+count = 0
+for module in pkgutil.walk_packages(mnist_app.__path__, "mnist_app."):
+    if module.name != "mnist_app.__main__" and not module.name.startswith("mnist_app.ui"):
+        importlib.import_module(module.name)
+        count += 1
+print("ok" if count > 40 else f"only {count} modules found")
 """
 
 
@@ -196,3 +198,75 @@ def test_no_module_imports_itself_round_a_cycle():
     assert {"mnist_app.ui", "mnist_app.ui.access", "app", "pages.train"} <= set(graph)
     groups = import_cycles(graph)
     assert groups == [], "import cycles:\n" + cycle_report(graph, groups)
+
+
+# --- the wings -----------------------------------------------------------------------------------
+# The order of the wings, highest first: a module may import from its own wing or any wing below
+# it, never from one above. Wings on one line are peers (they may import each other, the cycle
+# test above still holding). The package's own few top-level modules are the floor, under all.
+WINGS = (
+    ("app", "pages", "mnist_app.ui", "mnist_app.cli", "mnist_app.__main__"),  # the two faces
+    ("mnist_app.figures",),  # plotly figures and the live JSON
+    ("mnist_app.experiments", "mnist_app.inspect", "mnist_app.drawing"),  # what the app teaches with
+    ("mnist_app.runs",),  # the store and the managers
+    ("mnist_app.engine",),  # config, plans, data, models, training
+    ("mnist_app.text", "mnist_app.i18n", "mnist_app"),  # the floor: typed text, translations
+)
+MAX_TOP_LEVEL_MODULES = 8
+MAX_MODULE_LINES = 400
+
+
+def wing_of(module: str) -> int:
+    """The rank of the wing `module` lives in (0 the highest), by its longest matching prefix."""
+    best, rank = "", None
+    for index, wing in enumerate(WINGS):
+        for prefix in wing:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > len(best):
+                best, rank = prefix, index
+    if rank is None:
+        raise AssertionError(f"{module} is in no wing: add its wing to WINGS")
+    return rank
+
+
+def upward_imports(graph: dict[str, dict[str, int]]) -> list[str]:
+    """Every import from a lower wing to a higher one, as `importer (line n) imports imported`."""
+    return [
+        f"{module} (line {line}) imports {target}"
+        for module, targets in sorted(graph.items())
+        for target, line in sorted(targets.items())
+        if wing_of(target) < wing_of(module)
+    ]
+
+
+def test_the_wing_check_finds_an_import_that_runs_up():
+    graph = {
+        "mnist_app.engine.training": {"mnist_app.runs.store": 25, "mnist_app.text": 3},
+        "mnist_app.figures.charts": {"mnist_app.experiments.sweeps": 9},
+        "mnist_app.drawing.predict": {"mnist_app.inspect.inside": 4, "mnist_app.ui": 7},
+    }
+    assert upward_imports(graph) == [
+        "mnist_app.drawing.predict (line 7) imports mnist_app.ui",
+        "mnist_app.engine.training (line 25) imports mnist_app.runs.store",
+    ]
+
+
+def test_imports_run_down_the_wings_only():
+    graph = import_graph(PROJECT_ROOT, project_sources(PROJECT_ROOT))
+    assert len(graph) > 60 and "mnist_app.engine.training" in graph
+    assert upward_imports(graph) == []
+
+
+def test_a_newcomer_reads_the_plan_from_the_folder_list():
+    package = PROJECT_ROOT / "mnist_app"
+    top_level = sorted(path.name for path in package.glob("*.py"))
+    assert len(top_level) <= MAX_TOP_LEVEL_MODULES, top_level
+    wings = [path for path in package.iterdir() if (path / "__init__.py").is_file()]
+    assert len(wings) >= 6
+    for wing in wings:
+        assert ast.get_docstring(ast.parse((wing / "__init__.py").read_text(encoding="utf-8"))), wing
+    long = {
+        str(path.relative_to(PROJECT_ROOT)): lines
+        for path in package.rglob("*.py")
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
