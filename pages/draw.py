@@ -15,7 +15,7 @@ from mnist_app.drawing.predict import (
     read_digit,
     read_test_image,
 )
-from mnist_app.drawing.preprocess import MAX_UPLOAD_BYTES, ImageError, read_upload
+from mnist_app.drawing.uploads import MAX_UPLOAD_BYTES, ImageError, read_upload
 from mnist_app.engine.data import TEST_IMAGES
 from mnist_app.figures import charts
 from mnist_app.runs.owners import AccessError

@@ -53,13 +53,8 @@ from mnist_app.drawing.predict import (
     model_card,
     read_digit,
 )
-from mnist_app.drawing.preprocess import (
-    MAX_CANVAS_BYTES,
-    ImageError,
-    canvas_to_mnist,
-    read_canvas_value,
-    read_upload,
-)
+from mnist_app.drawing.preprocess import canvas_to_mnist
+from mnist_app.drawing.uploads import MAX_CANVAS_BYTES, ImageError, read_canvas_value, read_upload
 from mnist_app.engine.config import ConfigError, RunConfig
 from mnist_app.engine.data import DataError, load_mnist
 from mnist_app.engine.records import Outcome

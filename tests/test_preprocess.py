@@ -6,15 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_app.drawing.preprocess import (
-    MAX_UPLOAD_BYTES,
-    ImageError,
-    canvas_to_mnist,
-    evened_ink,
-    measure_ink,
-    model_input,
-    read_upload,
-)
+from mnist_app.drawing.preprocess import canvas_to_mnist, evened_ink, measure_ink, model_input
+from mnist_app.drawing.uploads import MAX_UPLOAD_BYTES, ImageError, read_upload
 from mnist_app.engine.data import load_mnist, scale_images
 
 SEVEN = [(0.1, 0.1), (0.9, 0.1), (0.4, 1.0)]  # a 7 as a polyline in a unit box

@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit_drawable_canvas import CanvasResult, st_canvas
 
-from mnist_app.drawing.preprocess import (
+from mnist_app.drawing.uploads import (
     MAX_CANVAS_BYTES,
     CanvasDrawing,
     ImageError,
