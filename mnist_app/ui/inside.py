@@ -1,5 +1,5 @@
 """The inside view's switch (Draw page): off, it costs nothing; on, one of its four parts
-(mnist_app/ui/inside_views.py) for the image read."""
+(mnist_app/ui/inside_keras.py) for the image read."""
 
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ def inside_panel(reader: Reader, image: np.ndarray, probabilities: np.ndarray, s
         on_change=_remember, args=(f"{key}_inside_view", chosen),
     )  # fmt: skip
     view = view or st.session_state.get(chosen, VIEWS[0])  # a click on the chosen one clears it
-    from mnist_app.ui import inside_views  # TensorFlow: loaded once the view is opened
+    from mnist_app.ui import inside_keras  # TensorFlow: loaded once the view is opened
 
     with st.container(key=f"{key}_inside_{view}"):
-        inside_views.show(view, reader, image, probabilities, scaling, key, live)
+        inside_keras.show(view, reader, image, probabilities, scaling, key, live)
 
 
 def _remember(widget: str, chosen: str) -> None:

@@ -1,7 +1,8 @@
 """The inside view's four parts (Draw page): every layer's activations, where the network
 looked, what its first layer looks for, and the map of what it learned, for one image.
 
-They need TensorFlow; mnist_app/ui/inside.py imports this module only once the view is opened."""
+They run the Keras model, so they need TensorFlow; mnist_app/ui/inside.py imports this module
+only once the view is opened."""
 
 from __future__ import annotations
 
