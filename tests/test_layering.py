@@ -207,7 +207,8 @@ def test_no_module_imports_itself_round_a_cycle():
 WINGS = (
     ("app", "pages", "mnist_app.ui", "mnist_app.cli", "mnist_app.__main__"),  # the two faces
     ("mnist_app.figures",),  # plotly figures and the live JSON
-    ("mnist_app.experiments", "mnist_app.inspect", "mnist_app.drawing"),  # what the app teaches with
+    # what the app teaches with: sweeps and lessons, what a network sees, reading a drawing
+    ("mnist_app.experiments", "mnist_app.inspect", "mnist_app.drawing"),
     ("mnist_app.runs",),  # the store and the managers
     ("mnist_app.engine",),  # config, plans, data, models, training
     ("mnist_app.text", "mnist_app.i18n", "mnist_app"),  # the floor: typed text, translations
@@ -263,7 +264,9 @@ def test_a_newcomer_reads_the_plan_from_the_folder_list():
     wings = [path for path in package.iterdir() if (path / "__init__.py").is_file()]
     assert len(wings) >= 6
     for wing in wings:
-        assert ast.get_docstring(ast.parse((wing / "__init__.py").read_text(encoding="utf-8"))), wing
+        assert ast.get_docstring(ast.parse((wing / "__init__.py").read_text(encoding="utf-8"))), (
+            wing
+        )
     long = {
         str(path.relative_to(PROJECT_ROOT)): lines
         for path in package.rglob("*.py")
