@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,17 @@ from mnist_app.runs.store import RunStore
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--limit", "300", "--validation-size", "100", "--epochs", "1", "--batch-size", "32"]
 RUN_FIELDS = {"run_id", "status", "test_accuracy", "test_loss", "epochs", "seconds", "config"}
+# A run in every command's JSON (README, "Command line"): each key and the JSON types it takes.
+OPTIONAL_TEXT, OPTIONAL_NUMBER = (str, type(None)), (float, type(None))
+RUN_SHAPE = {
+    "run_id": str, "id": str, "status": str, "preset": OPTIONAL_TEXT,
+    "test_accuracy": OPTIONAL_NUMBER, "test_loss": OPTIONAL_NUMBER, "epochs": int,
+    "seconds": OPTIONAL_NUMBER, "train_seconds": OPTIONAL_NUMBER, "precision": str,
+    "model_path": OPTIONAL_TEXT, "message": str, "reason": str, "config": dict, "history": list,
+    "parent": OPTIONAL_TEXT, "sweep_id": OPTIONAL_TEXT, "label": str, "note": str,
+    "owner": OPTIONAL_TEXT, "student": OPTIONAL_TEXT, "created_at": float, "updated_at": float,
+    "heartbeat_at": OPTIONAL_NUMBER, "live": dict,
+}  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +55,8 @@ def test_a_sweep_prints_its_runs_as_json_and_the_other_commands_use_them(
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(result) == {"sweep_id", "runs"}
-    assert [set(run) for run in result["runs"]] == [RUN_FIELDS, RUN_FIELDS]
+    assert set(RUN_SHAPE) >= RUN_FIELDS  # the sweep's documented fields, in every run's JSON
+    assert [set(run) for run in result["runs"]] == [set(RUN_SHAPE), set(RUN_SHAPE)]
     assert [run["config"]["learning_rate"] for run in result["runs"]] == [0.001, 0.01]
     assert all(run["status"] == "finished" and run["epochs"] == 1 for run in result["runs"])
     assert all(0.1 < run["test_accuracy"] <= 1 for run in result["runs"])
@@ -71,6 +84,72 @@ def test_a_sweep_prints_its_runs_as_json_and_the_other_commands_use_them(
     capsys.readouterr()
     assert cli.main(["delete", first]) == 2
     assert f"there is no run {first}" in capsys.readouterr().err
+
+
+def test_every_command_gives_a_run_the_same_json(lab_home, capsys):
+    code, trained = _json_out(["train", *SMALL, "--json"], capsys)
+    assert code == 0
+    code, swept = _json_out(["sweep", *SMALL, "--vary", "width=16,32", "--json"], capsys)
+    assert code == 0
+    first, second = (run["run_id"] for run in swept["runs"])
+    code, resumed = _json_out(["resume", first, "--epochs", "1", "--json"], capsys)
+    assert code == 0
+    code, compared = _json_out(["compare", first, second, "--json"], capsys)
+    assert code == 0
+    code, (reproduced,) = _json_out(
+        ["reproduce", "--presets", "dnn-50-50", "--limit", "300", "--epochs", "1", "--json"],
+        capsys,
+    )
+    assert code == 0
+    broken = RunStore(lab_home).create(RunConfig())
+    with sqlite3.connect(RunStore(lab_home).path) as db:
+        db.execute("UPDATE runs SET status='zombie' WHERE id=?", (broken,))
+    code, listed = _json_out(["runs", "--json"], capsys)
+    assert code == 0
+
+    # A command may add what it alone knows of a run: compare its name, reproduce the
+    # notebook's figure. Everything else is the same object, key for key and type for type.
+    extras = {"name": str, "reported_accuracy": OPTIONAL_NUMBER}
+    readable = [run for run in listed if run["id"] != broken]
+    printed = [trained, *swept["runs"], resumed, *compared["runs"], reproduced, *readable]
+    assert len(readable) == 5 == len(listed) - 1
+    assert all(run["status"] == "finished" for run in printed)
+    for run in printed:
+        shape = RUN_SHAPE | {key: extras[key] for key in extras if key in run}
+        assert set(run) == set(shape), run
+        for key, kinds in shape.items():
+            assert isinstance(run[key], kinds), (key, run[key])
+            assert not isinstance(run[key], bool), (key, run[key])
+    assert [set(run) - set(RUN_SHAPE) for run in compared["runs"]] == [{"name"}, {"name"}]
+    assert set(reproduced) - set(RUN_SHAPE) == {"reported_accuracy"}
+
+    # The same run reads the same whichever command printed it.
+    stored = {run["id"]: run for run in listed}
+    assert all(run["run_id"] == run["id"] for run in listed)
+    assert all(run["seconds"] == run["train_seconds"] for run in listed)
+    assert stored[trained["run_id"]] == trained
+    assert stored[resumed["run_id"]] == resumed and resumed["parent"] == first
+    assert [stored[run["run_id"]] for run in swept["runs"]] == swept["runs"]
+    assert [run | {"name": 0} for run in swept["runs"]] == [
+        run | {"name": 0} for run in compared["runs"]
+    ]
+    assert stored[reproduced["run_id"]] | {"reported_accuracy": 0.97} == reproduced
+    assert trained["epochs"] == len(trained["history"]) == 1 and resumed["epochs"] == 2
+    assert swept["runs"][0]["sweep_id"] == swept["sweep_id"] and trained["sweep_id"] is None
+
+    # A row that no longer parses keeps the keys, with null where it cannot say.
+    unreadable = stored[broken]
+    assert unreadable["status"] == "unreadable" and "zombie" in unreadable["message"]
+    assert unreadable["run_id"] == broken and isinstance(unreadable["created_at"], float)
+    said = {"run_id", "id", "status", "message", "created_at"}
+    assert set(unreadable) == set(RUN_SHAPE)
+    assert all(unreadable[key] is None for key in set(RUN_SHAPE) - said)
+
+
+def test_the_readme_names_every_key_of_a_run():
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    assert [key for key in RUN_SHAPE if f'"{key}"' not in section] == []
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 One module per family of commands: `train` (train, runs, reproduce), `experiments` (sweep,
 resume, compare, delete, export), `code` and `robustness`; what they share (the settings' flags,
-following a run, the stored run a command names) is in `shared`, and what they print (progress
-and tables, with rich) in `terminal`.
+following a run, the stored run a command names) is in `shared`, a run's one JSON shape in
+`run_json`, and what they print (progress and tables, with rich) in `terminal`.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mnist_app.cli.run_json import run_json, summary_message
 from mnist_app.cli.shared import (
     INTERRUPTED_EXIT,
     add_config_flags,
@@ -34,7 +35,7 @@ from mnist_app.experiments.sweeps import (
     setting_text,
     start_sweep,
 )
-from mnist_app.runs.store import Run, RunInUseError, RunStore
+from mnist_app.runs.store import RunInUseError, RunStore
 
 if TYPE_CHECKING:
     from mnist_app.runs.managers import RunManager
@@ -116,28 +117,15 @@ def _follow_sweep(manager: RunManager, sweep: Sweep, run_ids: list[str], quiet: 
         print(f"[{number}/{len(run_ids)}] {values}: {run.status}{score}", file=sys.stderr)
 
 
-def run_json(run: Run) -> dict:
-    """A run as the sweep's and compare's JSON give it."""
-    return {
-        "run_id": run.id,
-        "status": str(run.status),
-        "test_accuracy": run.test_accuracy,
-        "test_loss": run.test_loss,
-        "epochs": len(run.history),
-        "seconds": run.train_seconds,
-        "config": run.config.to_dict(),
-    }
-
-
 def resume_command(args: argparse.Namespace) -> int:
     manager = training_manager()
     run_id = manager.continue_run(checked_run_id(args.run_id), args.epochs)
-    outcome = follow_run(manager, run_id, args.json) | {"parent": args.run_id}
+    outcome = follow_run(manager, run_id, args.json)  # its "parent" is args.run_id
     if args.json:
         print(json.dumps(outcome))
     else:
         score = outcome["test_accuracy"]
-        result = f"test accuracy {score:.2%}" if score is not None else outcome["message"]
+        result = f"test accuracy {score:.2%}" if score is not None else summary_message(outcome)
         print(f"{outcome['status']}: {result} after {outcome['epochs']} epochs in all "
               f"[run {run_id}, continuing {args.run_id}]")  # fmt: skip
     return 0 if RunStatus(outcome["status"]).scored else 1

@@ -9,6 +9,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
+from mnist_app.cli.run_json import RunJson, run_json
 from mnist_app.cli.terminal import QuietProgress, progress_display
 from mnist_app.engine.config import CHOICES, PRESETS, ConfigError, RunConfig
 from mnist_app.engine.records import Outcome
@@ -62,7 +63,7 @@ def training_manager() -> RunManager:
     return shared_manager()
 
 
-def follow_run(manager: RunManager, run_id: str, quiet: bool = False) -> dict:
+def follow_run(manager: RunManager, run_id: str, quiet: bool = False) -> RunJson:
     """Show a queued run's progress on stderr until it ends; the run as `train --json` gives it.
 
     Ctrl-C stops the run after its batch and scores it. A second Ctrl-C while it stops records
@@ -74,27 +75,15 @@ def follow_run(manager: RunManager, run_id: str, quiet: bool = False) -> dict:
         twice = _follow(manager, run_id, display)
     if twice and manager.store.get(run_id).status.active:
         _quit_interrupted(manager, run_id)
-    run, status, message = _how_it_ended(manager, run_id)
+    run = _how_it_ended(manager, run_id)
     # This machine's copy of the model: on a class server the run may have trained on another
     # machine, whose path the run's row records (fetched from the shared database if need be).
     model = manager.store.model_file(run_id) if run.model_path else None
-    return {
-        "run_id": run_id,
-        "preset": run.preset,
-        "status": str(status),
-        "test_accuracy": run.test_accuracy,
-        "test_loss": run.test_loss,
-        "epochs": len(run.history),
-        "seconds": run.train_seconds,
-        "precision": run.precision,
-        "model_path": str(model) if model is not None else None,
-        "message": message,
-        "config": run.config.to_dict(),
-    }
+    return run_json(dataclasses.replace(run, model_path=str(model) if model is not None else None))
 
 
-def _how_it_ended(manager: RunManager, run_id: str) -> tuple[Run, RunStatus, str]:
-    """The stored run, its status and message: as stored, or as this process saw the run end
+def _how_it_ended(manager: RunManager, run_id: str) -> Run:
+    """The stored run: as stored, or with the status and message this process saw it end with
     when the store could not be told (a full disk; the next start marks it interrupted)."""
     try:
         run = manager.store.get(run_id)
@@ -105,8 +94,8 @@ def _how_it_ended(manager: RunManager, run_id: str) -> tuple[Run, RunStatus, str
         raise StoreError(f"run {run_id} {snap.status}: {snap.message} ({error})") from error
     if run.status.active and not manager.is_active(run_id):
         snap = manager.snapshot(run_id)  # it ended here, but the store could not be told
-        return run, snap.status, snap.message
-    return run, run.status, run.summary_message
+        return dataclasses.replace(run, status=snap.status, message=snap.message)
+    return run
 
 
 def _follow(manager: RunManager, run_id: str, display: QuietProgress) -> bool:

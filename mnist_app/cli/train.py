@@ -4,7 +4,6 @@ train every course preset and set its accuracy beside the notebook's."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import shutil
@@ -12,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mnist_app.cli.run_json import RunJson, run_json, summary_message
 from mnist_app.cli.shared import (
     FlagError,
     add_config_flags,
@@ -21,10 +21,9 @@ from mnist_app.cli.shared import (
 )
 from mnist_app.cli.terminal import reproduce_table, runs_table, table_console
 from mnist_app.engine.config import PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
-from mnist_app.engine.records import history_to_json
 from mnist_app.engine.status import RunStatus
 from mnist_app.runs.exports import ExportTargetError, check_export_target, write_export
-from mnist_app.runs.store import Run, RunStore, UnreadableRun
+from mnist_app.runs.store import RunStore
 
 
 def add_train_commands(commands) -> None:
@@ -97,15 +96,15 @@ def export_target(text: str) -> Path:
     return target
 
 
-def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False) -> dict:
+def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False) -> RunJson:
     """Train through the shared manager (as the pages do), showing progress on stderr."""
     manager = training_manager()
     return follow_run(manager, manager.submit(config, preset), quiet)
 
 
-def _summary_line(outcome: dict, reported: float | None) -> str:
+def _summary_line(outcome: RunJson, reported: float | None) -> str:
     if outcome["test_accuracy"] is None:
-        return f"{outcome['status']}: {outcome['message']}"
+        return f"{outcome['status']}: {summary_message(outcome)}"
     line = (
         f"{outcome['status']}: test accuracy {outcome['test_accuracy']:.2%} "
         f"(loss {outcome['test_loss']:.4f}) after {outcome['epochs']} epochs "
@@ -116,7 +115,7 @@ def _summary_line(outcome: dict, reported: float | None) -> str:
     return line + f"  [run {outcome['run_id']}]"
 
 
-def export_model(outcome: dict, target: Path, argv: list[str]) -> Path:
+def export_model(outcome: RunJson, target: Path, argv: list[str]) -> Path:
     """Copy a run's model to `target` and write its card (config, accuracy, time, command)."""
     # Beside the target first, then renamed: a kill mid-copy leaves no half model in models/.
     write_export(target, lambda temporary: shutil.copyfile(outcome["model_path"], temporary))
@@ -142,22 +141,10 @@ def _runs_command(args: argparse.Namespace) -> int:
     store.mark_interrupted()
     rows = store.rows(status=RunStatus(args.status) if args.status else None)
     if args.json:
-        print(json.dumps([_run_json(row) for row in rows]))
+        print(json.dumps([run_json(row) for row in rows]))
     else:
         table_console().print(runs_table(rows))
     return 0
-
-
-def _run_json(run: Run | UnreadableRun) -> dict:
-    if isinstance(run, UnreadableRun):
-        return {"id": run.id, "created_at": run.created_at, "status": "unreadable",
-                "message": run.reason}  # fmt: skip
-    fields = {f.name: getattr(run, f.name) for f in dataclasses.fields(run)}
-    return fields | {
-        "status": str(run.status),
-        "config": run.config.to_dict(),
-        "history": history_to_json(run.history),
-    }
 
 
 def _reproduce_command(args: argparse.Namespace) -> int:
