@@ -13,10 +13,12 @@ import pytest
 import sqlalchemy as sa
 
 import mnist_app.runs.managers as managers
+import mnist_app.runs.store as store_module
 from mnist_app.engine.config import PRESETS
 from mnist_app.engine.records import EpochRecord, Outcome
 from mnist_app.engine.status import RunStatus
-from mnist_app.runs.database import SCHEMA_VERSION, runs
+from mnist_app.runs import model_files, rules, sweeps, weights
+from mnist_app.runs.database import RUN_TABLES, SCHEMA_VERSION, runs
 from mnist_app.runs.store import Run, RunStore, StoreError, UnreadableRun, UnreadableRunError
 
 
@@ -194,3 +196,22 @@ def test_a_home_that_cannot_be_written_gets_a_clear_message(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(StoreError, match="cannot use .*a-file.*MNIST_LAB_HOME"):
         RunStore(blocker / "home")
+
+
+def test_every_part_of_the_store_keeps_its_rows_in_the_tables_it_opens(lab_home, database_url):
+    """Each part (runs, sweeps, weight statistics, rules and secrets, model files) reads and
+    writes only tables the store creates and versions at opening, through its one engine."""
+    parts = [store_module, sweeps, weights, rules, model_files]
+    used = {value for part in parts for value in vars(part).values() if isinstance(value, sa.Table)}
+    assert used == set(RUN_TABLES)  # each table opened and versioned is some part's, and only those
+    store = RunStore(lab_home)
+    run_id = store.create(PRESETS["chollet-512"], sweep_id=store.create_sweep({"vary": "lr"}))
+    store.add_weight_stats(run_id, 0, [{"name": "dense"}])
+    store.model_path(run_id).write_bytes(b"a model")
+    store.publish_model(run_id)
+    again = RunStore(lab_home)
+    assert again.engine is store.engine  # one engine per database in a process
+    assert again.sweep_runs(again.get(run_id).sweep_id)[0].id == run_id
+    assert again.weight_stats(run_id) == [(0, [{"name": "dense"}])]
+    assert again.secret("signing") == store.secret("signing")
+    assert again.model_file(run_id).read_bytes() == b"a model"
