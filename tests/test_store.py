@@ -215,3 +215,20 @@ def test_every_part_of_the_store_keeps_its_rows_in_the_tables_it_opens(lab_home,
     assert again.weight_stats(run_id) == [(0, [{"name": "dense"}])]
     assert again.secret("signing") == store.secret("signing")
     assert again.model_file(run_id).read_bytes() == b"a model"
+
+
+def test_the_store_opens_and_reads_without_tensorflow(lab_home):
+    """The command line's `runs` and every page read the store; TensorFlow (~3 s and log lines
+    on stderr) comes in only with what needs it, such as reading a run's weights back."""
+    script = (
+        "import sys\n"
+        "from mnist_app.runs.store import RunStore\n"
+        "store = RunStore(sys.argv[1])\n"
+        "print(len(store.list()), store.weight_stats('0123456789ab'), store.sweeps())\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(lab_home)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["0 [] []", "[]"], done.stdout

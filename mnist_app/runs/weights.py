@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
 
-from mnist_app.engine.weight_history import EpochWeights
 from mnist_app.runs.database import StorePart, weight_stats
 from mnist_app.runs.run import Run, UnreadableRunError
+
+if TYPE_CHECKING:  # it imports TensorFlow (~3 s), which the store itself never needs
+    from mnist_app.engine.weight_history import EpochWeights
 
 MAX_ANCESTORS = 50  # continued runs followed back to find earlier epochs (a guard against loops)
 
@@ -50,6 +52,8 @@ def recorded_weights(store: KeptRuns, run_id: str, parent: str | None = None) ->
 
     Empty for a run trained before weights were recorded.
     """
+    from mnist_app.engine.weight_history import EpochWeights  # TensorFlow: once weights are read
+
     by_epoch = {epoch: payload for epoch, payload in store.weight_stats(run_id)}
     for _ in range(MAX_ANCESTORS):
         if parent is None:
