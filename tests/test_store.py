@@ -13,10 +13,12 @@ import pytest
 import sqlalchemy as sa
 
 import mnist_app.runs.managers as managers
+import mnist_app.runs.store as store_module
 from mnist_app.engine.config import PRESETS
 from mnist_app.engine.records import EpochRecord, Outcome
 from mnist_app.engine.status import RunStatus
-from mnist_app.runs.database import SCHEMA_VERSION, runs
+from mnist_app.runs import model_files, rules, sweeps, weights
+from mnist_app.runs.database import RUN_TABLES, SCHEMA_VERSION, runs
 from mnist_app.runs.store import Run, RunStore, StoreError, UnreadableRun, UnreadableRunError
 
 
@@ -194,3 +196,39 @@ def test_a_home_that_cannot_be_written_gets_a_clear_message(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(StoreError, match="cannot use .*a-file.*MNIST_LAB_HOME"):
         RunStore(blocker / "home")
+
+
+def test_every_part_of_the_store_keeps_its_rows_in_the_tables_it_opens(lab_home, database_url):
+    """Each part (runs, sweeps, weight statistics, rules and secrets, model files) reads and
+    writes only tables the store creates and versions at opening, through its one engine."""
+    parts = [store_module, sweeps, weights, rules, model_files]
+    used = {value for part in parts for value in vars(part).values() if isinstance(value, sa.Table)}
+    assert used == set(RUN_TABLES)  # each table opened and versioned is some part's, and only those
+    store = RunStore(lab_home)
+    run_id = store.create(PRESETS["chollet-512"], sweep_id=store.create_sweep({"vary": "lr"}))
+    store.add_weight_stats(run_id, 0, [{"name": "dense"}])
+    store.model_path(run_id).write_bytes(b"a model")
+    store.publish_model(run_id)
+    again = RunStore(lab_home)
+    assert again.engine is store.engine  # one engine per database in a process
+    assert again.sweep_runs(again.get(run_id).sweep_id)[0].id == run_id
+    assert again.weight_stats(run_id) == [(0, [{"name": "dense"}])]
+    assert again.secret("signing") == store.secret("signing")
+    assert again.model_file(run_id).read_bytes() == b"a model"
+
+
+def test_the_store_opens_and_reads_without_tensorflow(lab_home):
+    """The command line's `runs` and every page read the store; TensorFlow (~3 s and log lines
+    on stderr) comes in only with what needs it, such as reading a run's weights back."""
+    script = (
+        "import sys\n"
+        "from mnist_app.runs.store import RunStore\n"
+        "store = RunStore(sys.argv[1])\n"
+        "print(len(store.list()), store.weight_stats('0123456789ab'), store.sweeps())\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(lab_home)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["0 [] []", "[]"], done.stdout

@@ -282,3 +282,28 @@ def first_line(error: BaseException) -> str:
     original = getattr(error, "orig", None) or error
     text = str(original).strip().splitlines()
     return text[0] if text else type(original).__name__
+
+
+class StorePart:
+    """What every part of the run store (`runs.store.RunStore`: its runs, sweeps, weight
+    statistics, class rules and model files) shares: one engine, reads, and writes in one
+    transaction."""
+
+    engine: sa.Engine
+
+    def _read(self, query: sa.Executable) -> list[sa.Row]:
+        return read_rows(self.engine, query, "the runs")
+
+    def _write(self, *changes: tuple[sa.Executable, list[dict] | dict | None]) -> int:
+        """Make the changes in one transaction; how many rows the last one touched.
+
+        A store that became unwritable or unreachable raises StoreError.
+        """
+        try:
+            with self.engine.begin() as db:
+                count = 0
+                for statement, values in changes:
+                    count = db.execute(statement, values).rowcount
+                return count
+        except exc.SQLAlchemyError as error:
+            raise StoreError(f"cannot write the runs: {first_line(error)}") from error
