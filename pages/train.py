@@ -19,7 +19,7 @@ from mnist_app.experiments.sweeps import format_value
 from mnist_app.figures import charts
 from mnist_app.figures.live import live_view
 from mnist_app.i18n import format_duration, has_text
-from mnist_app.runs.jobs import CONTINUABLE
+from mnist_app.runs.continuation import CONTINUABLE
 from mnist_app.runs.store import Run, UnreadableRunError
 from mnist_app.text import escape_markdown
 from mnist_app.ui import (

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-import mnist_app.runs.cluster as cluster
-import mnist_app.runs.jobs as jobs
 import mnist_app.runs.managers as managers
+import mnist_app.runs.ray_connection as ray_connection
+import mnist_app.runs.training_job as training_job
 from mnist_app import cli
 from mnist_app.drawing.predict import default_model_path
 from mnist_app.engine.config import RunConfig
@@ -26,7 +26,8 @@ from mnist_app.engine.data import PROJECT_ROOT
 from mnist_app.engine.records import EpochRecord, Outcome
 from mnist_app.engine.status import RunStatus
 from mnist_app.runs import database
-from mnist_app.runs.jobs import TrainingManager, checkpoint_problem
+from mnist_app.runs.continuation import checkpoint_problem
+from mnist_app.runs.jobs import TrainingManager
 from mnist_app.runs.store import RunStore
 
 Row = Callable[[object, pytest.CaptureFixture], str]
@@ -168,8 +169,8 @@ def ray_not_ray(monkeypatch, answer: bytes | None) -> Row:
     exit 2, within the bound (lowered here from its 30 s) rather than never."""
 
     def run(world, capsys) -> str:
-        assert cluster.ANSWER_SECONDS == 30.0  # the real default
-        monkeypatch.setattr(cluster, "ANSWER_SECONDS", 2.0)
+        assert ray_connection.ANSWER_SECONDS == 30.0  # the real default
+        monkeypatch.setattr(ray_connection, "ANSWER_SECONDS", 2.0)
         monkeypatch.setenv("MNIST_LAB_DATABASE_URL", f"sqlite:///{world.scratch}/shared.db")
         with _listener(answer) as port:
             monkeypatch.setenv("MNIST_LAB_RAY_ADDRESS", f"127.0.0.1:{port}")
@@ -250,7 +251,7 @@ def disk_full_mid_run(world, capsys) -> str:
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
     try:
-        assert jobs.STORE_RETRY_SECONDS >= 300  # what a wait for the database would take
+        assert training_job.STORE_RETRY_SECONDS >= 300  # what a wait for the database would take
         done = subprocess.run(
             [sys.executable, "-c", _TRAIN_ON_A_SMALL_DISK, str(disk), str(Path(__file__).parent)],
             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240,

@@ -18,7 +18,8 @@ from mnist_app.engine.status import RunStatus
 from mnist_app.experiments.sweeps import Sweep, parse_vary, start_sweep
 from mnist_app.figures.live import live_view
 from mnist_app.runs import database
-from mnist_app.runs.cluster import NAMESPACE, ClusterManager
+from mnist_app.runs.cluster import ClusterManager
+from mnist_app.runs.ray_connection import NAMESPACE
 from mnist_app.runs.store import CLUSTER_OWNER, RunStore
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

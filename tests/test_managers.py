@@ -14,9 +14,10 @@ from mnist_app.engine.records import Outcome
 from mnist_app.engine.status import RunStatus
 from mnist_app.runs import database
 from mnist_app.runs.cluster import ClusterManager
-from mnist_app.runs.jobs import Controls, TrainingManager
+from mnist_app.runs.jobs import TrainingManager
 from mnist_app.runs.managers import RunManager
 from mnist_app.runs.store import RunStore
+from mnist_app.runs.training_job import Controls
 
 TINY = RunConfig(limit=300, validation_size=0, batch_size=32, epochs=1)
 

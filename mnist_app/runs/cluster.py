@@ -14,16 +14,14 @@ history and checkpoint to the shared database, so that:
 - an actor that dies with its node is noticed by whichever replica looks next: the run is
   marked interrupted with the reason and continues from its last checkpoint.
 
-Ray is imported only here, and only when the variable is set (requirements-server.txt).
+The actor is ray_actor.RunActor; joining the cluster is ray_connection's. Ray is imported only
+in these three modules, and only when the variable is set (requirements-server.txt).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
-import re
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -34,225 +32,29 @@ from mnist_app.engine.data import PROJECT_ROOT
 from mnist_app.engine.progress import Snapshot, check_learning_rate
 from mnist_app.engine.records import Outcome
 from mnist_app.engine.status import ACTIVE, RunStatus
-from mnist_app.runs.database import DATABASE_ENV, SERVER_REQUIREMENTS
-from mnist_app.runs.jobs import (
-    Controls,
-    TrainingManager,
-    continuation,
-    stored_snapshot,
-    wait_in_store,
+from mnist_app.runs.continuation import continuation
+from mnist_app.runs.database import DATABASE_ENV
+from mnist_app.runs.ray_actor import actor_class
+from mnist_app.runs.ray_connection import (
+    NAMESPACE,
+    RAY_ADDRESS_ENV,
+    check_address,
+    connect,
+    cpus_per_run,
+    ray_address,
 )
+from mnist_app.runs.recorded import stored_snapshot, wait_in_store
 from mnist_app.runs.store import CLUSTER_OWNER, Run, RunStore, StoreError
+from mnist_app.runs.training_job import Controls
 
 if TYPE_CHECKING:
     import keras
 
-RAY_ADDRESS_ENV = "MNIST_LAB_RAY_ADDRESS"
-RAY_CPUS_ENV = "MNIST_LAB_RAY_CPUS"  # CPUs each run's actor asks for (default 1)
-NAMESPACE = "mnist-lab"
 ACTOR_CALL_SECONDS = 5.0  # an actor that does not answer a call in this long is left alone
 WATCH_SECONDS = 5.0  # how often a manager looks for actors that died with their node
 # Settings a worker's actor takes from the replica that submits the run.
 FORWARDED_ENV = ("MNIST_LAB_DATA", "MNIST_LAB_MAX_PARAMS", "MNIST_LAB_MAX_ACTIVATION_MB")
 NEW_ACTOR_GRACE = 30.0  # a queued run's actor may take this long to be registered
-PROBE_SECONDS = 5.0  # how long a head's port may take to accept a connection
-# How long a head that accepts the connection may take to answer as Ray: a port held by
-# something else that says nothing would otherwise keep ray.init waiting with no end.
-ANSWER_SECONDS = 30.0
-# Ray's client server (ray://) starts a server of its own for each client; on a fresh head the
-# first of them fails to start about every other time here ("Initialization failure from
-# server", after some 40 s), and the next try works: so a ray:// address gets a second try.
-CLIENT_TRIES = 2
-_ADDRESS = re.compile(r"auto|(ray://)?[A-Za-z0-9.\-\[\]:]+:\d{1,5}")
-
-
-def ray_address() -> str | None:
-    """$MNIST_LAB_RAY_ADDRESS, or None: train in this process's threads."""
-    return os.environ.get(RAY_ADDRESS_ENV, "").strip() or None
-
-
-def cpus_per_run() -> int:
-    """$MNIST_LAB_RAY_CPUS: how many CPUs each run's actor takes on its node (default 1)."""
-    text = os.environ.get(RAY_CPUS_ENV, "").strip() or "1"
-    if not text.isdigit() or not 1 <= int(text) <= 256:
-        raise ConfigError(RAY_CPUS_ENV, f"{text!r} is not a whole number from 1 to 256")
-    return int(text)
-
-
-def check_address_form(address: str) -> None:
-    """ConfigError unless `address` is written as a Ray address."""
-    if not _ADDRESS.fullmatch(address):
-        raise ConfigError(
-            RAY_ADDRESS_ENV,
-            f"{address!r} is not a Ray address: give auto, HOST:PORT (the head's GCS port, "
-            "6379 by default) or ray://HOST:10001",
-        )
-
-
-def check_address(address: str) -> None:
-    """ConfigError unless `address` is a Ray address and Ray is installed (before anything
-    else is opened)."""
-    check_address_form(address)
-    if importlib.util.find_spec("ray") is None:
-        raise ConfigError(
-            RAY_ADDRESS_ENV,
-            f"names a Ray cluster, but Ray is not installed: pip install -r {SERVER_REQUIREMENTS}",
-        )
-
-
-_joined: str | None = None  # the address this process joined
-
-
-def connect(address: str) -> None:
-    """Join the Ray cluster at `address` (once per process).
-
-    ConfigError names what is wrong: a malformed address, Ray not installed, or no cluster
-    answering there (found out in seconds: Ray itself would wait minutes for a head that is
-    not there). A ray:// address is tried twice (CLIENT_TRIES).
-    """
-    global _joined
-    check_address(address)
-    import ray
-
-    if ray.is_initialized() and address == _joined:
-        return
-    # Another address than the one this process joined is probed too: it must answer (a test
-    # process joins the suite's cluster, then tries addresses where nothing or no Ray answers).
-    if address != "auto":
-        host, _, port = address.removeprefix("ray://").rpartition(":")
-        try:
-            socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS).close()
-        except OSError as error:
-            raise ConfigError(
-                RAY_ADDRESS_ENV,
-                f"nothing answers at {address} ({error.strerror or error}): is `ray start "
-                "--head` running there, and is the port open?",
-            ) from None
-        _check_answers_as_ray(address)
-    if ray.is_initialized():  # joined elsewhere already: Ray keeps one cluster per process
-        return
-    tries = CLIENT_TRIES if address.startswith("ray://") else 1
-    for attempt in range(1, tries + 1):
-        try:
-            ray.init(address=address, namespace=NAMESPACE, log_to_driver=False,
-                     configure_logging=False)  # fmt: skip
-            _joined = address
-            return
-        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as error:
-            text = str(error).strip()
-            startup = isinstance(error, ConnectionAbortedError) or "client server" in text
-            if attempt < tries and startup:
-                continue  # the client server failed to start this client's server: again
-            first = text.splitlines()[0] if text else type(error).__name__
-            raise ConfigError(
-                RAY_ADDRESS_ENV, f"cannot join the Ray cluster at {address}: {first}"
-            ) from None
-
-
-def _check_answers_as_ray(address: str) -> None:
-    """ConfigError unless the head at `address` answers Ray's first question within
-    ANSWER_SECONDS: its cluster id (a GCS port) or a ping (a ray:// client server)."""
-    import grpc
-    from ray.core.generated import (
-        gcs_service_pb2,
-        gcs_service_pb2_grpc,
-        ray_client_pb2,
-        ray_client_pb2_grpc,
-    )
-
-    with grpc.insecure_channel(address.removeprefix("ray://")) as channel:
-        try:
-            if address.startswith("ray://"):
-                ping = ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING)
-                ray_client_pb2_grpc.RayletDriverStub(channel).ClusterInfo(
-                    ping, timeout=ANSWER_SECONDS
-                )
-            else:
-                gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(
-                    gcs_service_pb2.GetClusterIdRequest(), timeout=ANSWER_SECONDS
-                )
-        except grpc.RpcError as error:
-            # Any other answer (e.g. UNAUTHENTICATED from a head with token authentication)
-            # came from a Ray head: ray.init takes it from there.
-            code = error.code()
-            if code not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE,
-                            grpc.StatusCode.UNIMPLEMENTED):  # fmt: skip
-                return
-            waited = code is grpc.StatusCode.DEADLINE_EXCEEDED
-            why = f"no answer in {ANSWER_SECONDS:g} s" if waited else "it does not speak Ray"
-            raise ConfigError(
-                RAY_ADDRESS_ENV,
-                f"{address} accepts connections but is not a Ray head ({why}): is it the "
-                "head's GCS port (6379 by default) or its ray:// client port (10001)?",
-            ) from None
-
-
-class RunActor:
-    """One run on a worker node: a TrainingManager of its own trains it, saving to the shared
-    database; the replicas call these methods by the actor's name (the run id)."""
-
-    def __init__(self, run_id: str, paused: bool, cpus: int):
-        _use_cpus(cpus)
-        self.run_id = run_id
-        self.manager = TrainingManager(RunStore(), max_concurrent=1)
-        self.manager.train_stored(run_id, paused=paused)
-
-    def snapshot(self) -> Snapshot | None:
-        return self.manager.snapshot(self.run_id)
-
-    def node(self) -> str:
-        """The id of the Ray node this run trains on."""
-        import ray
-
-        return ray.get_runtime_context().get_node_id()
-
-    def controls(self) -> Controls | None:
-        return self.manager.controls(self.run_id)
-
-    def pause(self) -> None:
-        self.manager.pause(self.run_id)
-
-    def resume(self) -> None:
-        self.manager.resume(self.run_id)
-
-    def stop(self) -> None:
-        self.manager.stop(self.run_id)
-
-    def set_learning_rate(self, value: float) -> None:
-        self.manager.set_learning_rate(self.run_id, value)
-
-    def run(self) -> None:
-        """Return when the run has ended and its outcome is saved; then the actor leaves,
-        giving its CPUs to the next run in Ray's queue."""
-        import ray
-
-        self.manager.wait(self.run_id)
-        ray.actor.exit_actor()
-
-
-def _use_cpus(cpus: int) -> None:
-    """TensorFlow in this actor uses the CPUs Ray gave it, not every core of the node."""
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(cpus)
-        tf.config.threading.set_inter_op_parallelism_threads(min(cpus, 2))
-    except RuntimeError:  # TensorFlow already started in this worker process
-        pass
-
-
-_remote_actor = None
-
-
-def _actor_class():
-    global _remote_actor
-    if _remote_actor is None:
-        import ray
-
-        # Threaded, so that progress calls answer while `run` waits; never restarted: a run
-        # whose node died is continued from its checkpoint, on purpose, by a user.
-        _remote_actor = ray.remote(max_concurrency=8, max_restarts=0)(RunActor)
-    return _remote_actor
 
 
 class ClusterManager:
@@ -303,7 +105,7 @@ class ClusterManager:
         parent = start[0] if start else None
         run_id = self.store.create(config, preset, parent=parent, sweep_id=sweep_id,
                                    owner=CLUSTER_OWNER, student=student)  # fmt: skip
-        actor = _actor_class().options(
+        actor = actor_class().options(
             name=run_id, namespace=NAMESPACE, lifetime="detached", num_cpus=self.cpus,
             runtime_env={"env_vars": self.environment},
         ).remote(run_id, paused, self.cpus)  # fmt: skip

@@ -7,8 +7,8 @@ the CLI or the server starts, rather than as a traceback from wherever it is fir
 from __future__ import annotations
 
 from mnist_app.engine.config import size_caps
-from mnist_app.runs.cluster import check_address_form, cpus_per_run, ray_address
 from mnist_app.runs.jobs import max_trainings
+from mnist_app.runs.ray_connection import check_address_form, cpus_per_run, ray_address
 
 
 def check_environment() -> None:

@@ -1,62 +1,30 @@
-"""Background training jobs: a FIFO queue with a per-process limit on concurrent runs."""
+"""The local training manager: background jobs on this process's threads, a FIFO queue with a
+per-process limit on concurrent runs, and a heartbeat to the store while any are active."""
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import sys
 import threading
-import time
-import traceback
-import zipfile
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mnist_app.engine.config import RANGES, ConfigError, RunConfig
-from mnist_app.engine.progress import LIVE_FIGURES, Progress, Snapshot, check_learning_rate
+from mnist_app.engine.config import ConfigError, RunConfig
+from mnist_app.engine.progress import Progress, Snapshot, check_learning_rate
 from mnist_app.engine.records import Outcome
 from mnist_app.engine.status import RunStatus
-from mnist_app.runs.store import (
-    HEARTBEAT_SECONDS,
-    Run,
-    RunInUseError,
-    RunStore,
-    StoreError,
-    UnreadableRunError,
-)
+from mnist_app.runs.continuation import continuation
+from mnist_app.runs.recorded import stored_snapshot, wait_in_store
+from mnist_app.runs.store import HEARTBEAT_SECONDS, RunStore, StoreError, UnreadableRunError
+from mnist_app.runs.training_job import Controls, Job
 
 if TYPE_CHECKING:  # mnist_app.engine.training imports TensorFlow (~3 s): only once a run starts
     import keras
 
-    from mnist_app.engine.training import RunResult, Start
-    from mnist_app.engine.weight_history import EpochWeights
+    from mnist_app.engine.training import Start
 
 MAX_TRAININGS_ENV = "MNIST_LAB_MAX_TRAININGS"
 KEEP_FINISHED_JOBS = 32  # older finished jobs live on in the store only
-CONTINUABLE = (RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.FINISHED)
-# A database that goes away mid-run: the run trains on, and its end waits this long for it.
-STORE_RETRY_SECONDS = 300.0
-STORE_RETRY_POLL = 2.0
-
-
-@dataclass
-class Job:
-    """One run handed to the manager: its config and live progress."""
-
-    run_id: str
-    config: RunConfig
-    preset: str | None
-    progress: Progress
-    start: Start | None = None  # where a continued run begins
-    result: RunResult | None = None
-    left_queue: threading.Event = field(default_factory=threading.Event)  # started or stopped
-    done: threading.Event = field(default_factory=threading.Event)
-    # Weight statistics (epoch, payload) not yet in the store: it could not be reached.
-    unsaved_weights: list[tuple[int, list[dict]]] = field(default_factory=list)
 
 
 def max_trainings() -> int:
@@ -301,276 +269,13 @@ class TrainingManager:
     def _run(self, job: Job) -> None:
         try:
             if not self._acquire_slot(job):
-                self._end(job, Outcome(RunStatus.STOPPED, "Stopped before it started."))
+                job.end(self.store, Outcome(RunStatus.STOPPED, "Stopped before it started."))
                 return
             try:
-                self._train(job)
+                job.train(self.store)
             finally:
                 with self._cond:
                     self._running -= 1
                     self._cond.notify_all()
         finally:
             job.done.set()
-
-    def _train(self, job: Job) -> None:
-        from mnist_app.engine.training import train
-
-        store, run_id = self.store, job.run_id
-        try:
-            store.mark_running(run_id)
-            result = train(
-                job.config,
-                job.progress,
-                model_path=store.model_path(run_id),
-                on_epoch=lambda _: self._record_epoch(job),
-                start=job.start,
-                on_weights=lambda weights: self._record_weights(job, weights),
-            )
-        except Exception as error:  # a failed run is recorded, never lost
-            snap = job.progress.snapshot(batches=False)
-            trouble = disk_trouble(error, store.models_dir)
-            if trouble is not None:  # its last checkpoint is whole (written, then renamed)
-                saved = len(snap.history)
-                self._end(job, Outcome(
-                    RunStatus.INTERRUPTED,
-                    f"Stopped: {trouble}. It keeps its last saved epoch ({saved}): make room "
-                    "and continue it.",
-                    history=snap.history, train_seconds=snap.train_seconds,
-                ))  # fmt: skip
-                return
-            message = f"{type(error).__name__}: {error}"
-            self._end(
-                job,
-                Outcome(
-                    RunStatus.FAILED,
-                    message + "\n" + traceback.format_exc(),
-                    history=snap.history,
-                    train_seconds=snap.train_seconds,
-                ),
-                summary=message,
-            )
-            return
-        self._end(job, result)
-
-    def _record_epoch(self, job: Job) -> None:
-        """Save the history so far and, on a shared database, the checkpoint just written.
-
-        A database that went away does not end the run: it trains on with its checkpoint on
-        this machine's disk, and the next epoch (or its end) saves everything again.
-        """
-        snap = job.progress.snapshot(batches=False)
-        try:
-            self._save_weights(job)
-            self.store.record_epoch(job.run_id, snap.history, snap.train_seconds)
-            self.store.publish_model(job.run_id)
-        except StoreError as error:
-            job.progress.update(store_error=str(error))
-            print(f"run {job.run_id}: epoch {snap.epoch} not saved: {error}", file=sys.stderr)
-        else:
-            job.progress.update(store_error="")
-
-    def _record_weights(self, job: Job, weights: EpochWeights) -> None:
-        """Keep an epoch's weight statistics; kept in memory while the store cannot be reached."""
-        job.unsaved_weights.append((weights.epoch, weights.payload()))
-        with contextlib.suppress(StoreError):  # the epoch's own save says so and tries again
-            self._save_weights(job)
-
-    def _save_weights(self, job: Job) -> None:
-        while job.unsaved_weights:
-            epoch, payload = job.unsaved_weights[0]
-            self.store.add_weight_stats(job.run_id, epoch, payload)
-            job.unsaved_weights.pop(0)
-
-    def _end(self, job: Job, outcome: Outcome, summary: str | None = None) -> None:
-        """The one way a job ends: its live status, its stored outcome and its result."""
-        job.progress.update(status=outcome.status, message=summary or outcome.message)
-        deadline = time.monotonic() + STORE_RETRY_SECONDS
-        while True:  # a database that went away mid-run gets a while to come back
-            try:
-                self._save_weights(job)
-                # The final model first: whoever sees the run ended (another machine's page,
-                # the CLI's --export) reads it, not the last epoch's checkpoint.
-                self.store.publish_model(job.run_id)
-                self.store.record_outcome(job.run_id, outcome)
-                break
-            except StoreError as error:
-                # A full disk does not empty itself: say so now. The next start marks the run
-                # interrupted, with the epochs saved so far.
-                trouble = disk_trouble(error, self.store.directory, self.store.shares_models)
-                if trouble is not None or time.monotonic() > deadline:
-                    print(f"run {job.run_id}: outcome not saved: {trouble or error}",
-                          file=sys.stderr)  # fmt: skip
-                    break
-                job.progress.update(store_error=str(error))
-                time.sleep(STORE_RETRY_POLL)
-        job.progress.update(store_error="")
-        # Keep the job light: the trained model lives on in job.progress.model.
-        from mnist_app.engine.training import RunResult
-
-        job.result = RunResult(**{**vars(outcome), "model": None})
-
-
-@dataclass(frozen=True)
-class Controls:
-    """What has been asked of a run the manager steers: the Train page's buttons follow it."""
-
-    paused: bool  # Pause was asked (it holds, or will after its batch)
-    stopping: bool  # Stop was asked
-
-
-def continuation(
-    store: RunStore, run_id: str, more_epochs: int, is_active: Callable[[str], bool]
-) -> tuple[RunConfig, str | None, Start]:
-    """What continuing a run for `more_epochs` epochs trains: (config, preset, where it starts).
-
-    ConfigError names what is wrong: no such run, one that cannot be continued (training,
-    diverged, failed or without a saved model), or too many epochs in all.
-    """
-    run = store.get(run_id)
-    if run is None:
-        raise ConfigError("run", f"there is no run {run_id}")
-    if run.status.active or is_active(run_id):
-        raise ConfigError("run", str(RunInUseError(run_id)), reason="in_use")
-    path = store.model_file(run_id)
-    if run.status not in CONTINUABLE or not run.history or path is None:
-        raise ConfigError(
-            "run",
-            f"run {run_id} is {run.status} with {len(run.history)} epochs and "
-            f"{'no' if path is None else 'a'} saved model: only a stopped, interrupted or "
-            "finished run with a saved model can be continued",
-            reason="not_continuable",
-        )
-    problem = checkpoint_problem(path)
-    if problem is not None:  # found now, before a run is made that could only fail
-        raise ConfigError(
-            "run",
-            f"run {run_id}'s checkpoint {path} is broken ({problem}): it cannot be continued; "
-            "train the run again",
-            reason="broken_checkpoint",
-            path=str(path),
-        )
-    low, high = RANGES["epochs"]
-    total = len(run.history) + more_epochs
-    if not isinstance(more_epochs, int) or more_epochs < 1 or total > high:
-        raise ConfigError(
-            "epochs",
-            f"{more_epochs!r} more epochs: give 1..{int(high) - len(run.history)} "
-            f"(the run has {len(run.history)}, and a run has at most {int(high)})",
-        )
-    from mnist_app.engine.training import Start
-
-    return run.config.replace(epochs=total), run.preset, Start(path, run.history)
-
-
-DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}  # a disk that takes no more writes
-SQLITE_DISK_ERRORS = {"database or disk is full": errno.ENOSPC,
-                      "readonly database": errno.EROFS}  # fmt: skip
-
-
-def disk_trouble(error: BaseException, folder: Path, remote: bool = False) -> str | None:
-    """ "no space left on device (FOLDER)" or the like if `error` came from a full, over-quota
-    or read-only disk (where nothing will change by waiting), else None: a database that
-    cannot be reached is another matter. `remote`: the database is not on this disk."""
-    seen, depth = error, 0
-    while seen is not None and depth < 8:
-        if isinstance(seen, OSError) and seen.errno in DISK_ERRORS:
-            return f"{os.strerror(seen.errno).lower()} ({folder})"
-        for words, number in SQLITE_DISK_ERRORS.items():
-            if not remote and words in str(seen).lower():
-                return f"{os.strerror(number).lower()} ({folder})"
-        seen, depth = seen.__cause__ or seen.__context__, depth + 1
-    if not remote and isinstance(error, StoreError) and _no_room(folder):
-        return f"{os.strerror(errno.ENOSPC).lower()} ({folder})"  # SQLite said "disk I/O error"
-    return None
-
-
-def _no_room(folder: Path) -> bool:
-    try:
-        return os.statvfs(folder).f_bavail == 0
-    except OSError:
-        return False
-
-
-def checkpoint_problem(path: Path) -> str | None:
-    """What is wrong with a saved .keras model (a zip of its config and weights), or None:
-    checked whole (every member's checksum) without loading TensorFlow."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            damaged = archive.testzip()
-            names = set(archive.namelist())
-    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as error:
-        return f"not a whole .keras file: {error}"
-    if damaged is not None:
-        return f"{damaged} inside it is damaged"
-    missing = {"config.json", "model.weights.h5"} - names
-    if missing:
-        return f"not a Keras model: no {', '.join(sorted(missing))} inside it"
-    return None
-
-
-def stored_snapshot(run: Run, queue_position: int = 0) -> Snapshot:
-    """A run's progress as the store has it: for a run another process trains (the CLI, a Ray
-    actor) or one from before a restart, its per-epoch history and the figures its trainer
-    last published."""
-    known = _live_figures(run.live) if run.status.active else {}
-    train_size, epochs = run.config.train_size, run.config.epochs
-    completed = sum(1 for record in run.history if record.complete)
-    return Snapshot(
-        **{
-            "epochs": epochs,
-            "epoch": len(run.history),
-            "samples_total": train_size * epochs,
-            "samples_seen": train_size * completed,
-            "train_seconds": run.train_seconds or 0.0,
-            **known,
-            "status": known.get("status", run.status),
-            "message": run.message,
-            "history": run.history,
-            "test_loss": run.test_loss,
-            "test_accuracy": run.test_accuracy,
-            "queue_position": queue_position,
-        }
-    )
-
-
-def wait_in_store(store: RunStore, run_id: str, timeout: float | None = None) -> Outcome | None:
-    """Poll the store until a run has ended; how it ended, or None on timeout. KeyError if
-    there is no such run."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        run = store.get(run_id)
-        if run is None:
-            raise KeyError(run_id)
-        if not run.status.active:
-            return stored_outcome(run)
-        if deadline is not None and time.monotonic() >= deadline:
-            return None
-        time.sleep(min(0.5, timeout or 0.5))
-
-
-def stored_outcome(run: Run) -> Outcome:
-    """How a run ended, as the store has it."""
-    return Outcome(
-        run.status,
-        run.message,
-        reason=run.reason,
-        history=run.history,
-        test_loss=run.test_loss,
-        test_accuracy=run.test_accuracy,
-        train_seconds=run.train_seconds or 0.0,
-        model_path=run.model_path,
-        precision=run.precision,
-    )
-
-
-def _live_figures(published: dict) -> dict:
-    """The progress figures another process published, those that are well-formed only."""
-    figures = {}
-    for name in LIVE_FIGURES:
-        value = published.get(name)
-        if name == "status":
-            if value in RunStatus.__members__.values():
-                figures[name] = RunStatus(value)
-        elif isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e15:
-            figures[name] = value
-    return figures

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from mnist_app.engine.config import RunConfig
     from mnist_app.engine.progress import Snapshot
     from mnist_app.engine.records import Outcome
-    from mnist_app.runs.jobs import Controls
+    from mnist_app.runs.training_job import Controls
 
 
 class RunManager(Protocol):

@@ -16,8 +16,8 @@ from mnist_app.engine.records import LiveView
 from mnist_app.experiments.sweeps import log_steps  # noqa: F401  (the pages' slider stops)
 from mnist_app.figures.live import pass_query
 from mnist_app.i18n import LANGUAGES, translate
+from mnist_app.runs.continuation import CONTINUABLE
 from mnist_app.runs.environment import check_environment
-from mnist_app.runs.jobs import CONTINUABLE
 from mnist_app.runs.managers import RunManager, shared_manager
 from mnist_app.runs.store import Run, RunStore, StoreError
 from mnist_app.ui.access import may_start, show_refusal, visitor
