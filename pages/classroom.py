@@ -34,8 +34,9 @@ def counts_chart(counts: list[int]) -> None:
     figure.update_layout(
         xaxis={"title": t("classroom.counts.axis_digit"), "type": "category"},
         yaxis={"title": t("classroom.counts.axis_count")},
-        height=280, margin={"t": 10, "b": 40, "l": 50, "r": 10},
-    )  # fmt: skip
+        height=280,
+        margin={"t": 10, "b": 40, "l": 50, "r": 10},
+    )
     st.plotly_chart(figure, key="classroom_counts")
     st.caption(t("classroom.counts.total", n=sum(counts)))
 
@@ -50,23 +51,37 @@ def gallery(class_set: ClassSet, counts: list[int]) -> None:
     """The newest drawings, of one digit or all, with a way to remove bad ones."""
     st.subheader(t("classroom.gallery"))
     chosen = st.segmented_control(
-        t("classroom.gallery.filter"), [ALL, *range(10)], default=ALL, key="classroom_filter",
+        t("classroom.gallery.filter"),
+        [ALL, *range(10)],
+        default=ALL,
+        key="classroom_filter",
         format_func=lambda d: t("classroom.gallery.all") if d == ALL else str(d),
-    )  # fmt: skip
+    )
     digit = None if chosen in (None, ALL) else int(chosen)
     entries = class_set.entries(digit, limit=GALLERY_LIMIT)
     total = sum(counts) if digit is None else counts[digit]
     if total > len(entries):
         st.caption(t("classroom.gallery.more", shown=len(entries), total=total))
-    digit_gallery(np.stack([e.image for e in entries]) if entries else np.zeros((0, 28, 28)),
-                  [caption(e) for e in entries])  # fmt: skip
+    digit_gallery(
+        np.stack([e.image for e in entries]) if entries else np.zeros((0, 28, 28)),
+        [caption(e) for e in entries],
+    )
     # On a class server a student may remove only their own drawings; the teacher, any.
     labels = {e.id: caption(e, markdown=False) for e in entries if may_change(e.student)}
-    st.multiselect(t("classroom.delete.pick"), list(labels), format_func=labels.get,
-                   key="classroom_delete_pick")  # fmt: skip
-    st.button(t("classroom.delete.button"), key="classroom_delete", icon=":material/delete:",
-              on_click=delete_chosen, args=(class_set,),
-              disabled=not st.session_state.get("classroom_delete_pick"))  # fmt: skip
+    st.multiselect(
+        t("classroom.delete.pick"),
+        list(labels),
+        format_func=labels.get,
+        key="classroom_delete_pick",
+    )
+    st.button(
+        t("classroom.delete.button"),
+        key="classroom_delete",
+        icon=":material/delete:",
+        on_click=delete_chosen,
+        args=(class_set,),
+        disabled=not st.session_state.get("classroom_delete_pick"),
+    )
 
 
 def delete_chosen(class_set: ClassSet) -> None:
@@ -105,29 +120,41 @@ def leaderboard_table(class_set: ClassSet, empty: bool) -> None:
     if empty:
         st.info(t("classroom.leaderboard.empty"))
     if len(runs) > LEADERBOARD_RUNS:
-        st.caption(t("classroom.leaderboard.left_out", shown=LEADERBOARD_RUNS,
-                     left=len(runs) - LEADERBOARD_RUNS))  # fmt: skip
+        st.caption(
+            t(
+                "classroom.leaderboard.left_out",
+                shown=LEADERBOARD_RUNS,
+                left=len(runs) - LEADERBOARD_RUNS,
+            )
+        )
     with st.spinner(t("classroom.leaderboard.scoring")):
         board = leaderboard(class_set, chosen)
     problem = t("classroom.leaderboard.problem")
     rows = [
-        {t("classroom.leaderboard.model"): model_label(s),
-         t("classroom.leaderboard.mnist"): percent_or_dash(s.choice.accuracy),
-         t("classroom.leaderboard.class"): problem if s.problem else percent_or_dash(
-             s.class_accuracy),
-         t("classroom.leaderboard.gap"): gap_text(s)}
+        {
+            t("classroom.leaderboard.model"): model_label(s),
+            t("classroom.leaderboard.mnist"): percent_or_dash(s.choice.accuracy),
+            t("classroom.leaderboard.class"): problem
+            if s.problem
+            else percent_or_dash(s.class_accuracy),
+            t("classroom.leaderboard.gap"): gap_text(s),
+        }
         for s in board
-    ]  # fmt: skip
+    ]
     st.dataframe(rows, hide_index=True, key="classroom_leaderboard")
 
 
 def export_button(class_set: ClassSet) -> None:
     st.download_button(
-        t("classroom.export"), data=class_set.export_npz(), on_click="ignore",
+        t("classroom.export"),
+        data=class_set.export_npz(),
+        on_click="ignore",
         file_name=f"class-digits-{datetime.date.today():%Y-%m-%d}.npz",
-        mime="application/octet-stream", icon=":material/download:", key="classroom_export",
+        mime="application/octet-stream",
+        icon=":material/download:",
+        key="classroom_export",
         help=t("classroom.export.help"),
-    )  # fmt: skip
+    )
 
 
 st.title(t("nav.classroom"))

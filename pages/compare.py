@@ -78,9 +78,11 @@ def show_comparison(runs: list) -> None:
     table, marked = settings_table(runs, names, lang)
     accuracy = t("compare.table.accuracy")
     st.dataframe(
-        highlight_columns(table, marked), hide_index=True, key="compare_table",
+        highlight_columns(table, marked),
+        hide_index=True,
+        key="compare_table",
         column_config={accuracy: st.column_config.NumberColumn(accuracy, format="percent")},
-    )  # fmt: skip
+    )
     if marked:
         st.caption(t("compare.highlighted"))
     scored = [run for run in runs if run.test_accuracy is not None]
@@ -102,10 +104,14 @@ report_skipped(selection)
 lang = language()
 sync_from_url(list(options), [run.id for run in selection.runs])
 st.multiselect(
-    t("compare.pick"), list(options), key=PICKED, max_selections=MAX_COMPARE,
-    format_func=lambda run_id: choice_label(options[run_id], lang), on_change=push_to_url,
+    t("compare.pick"),
+    list(options),
+    key=PICKED,
+    max_selections=MAX_COMPARE,
+    format_func=lambda run_id: choice_label(options[run_id], lang),
+    on_change=push_to_url,
     placeholder=t("compare.pick_hint"),
-)  # fmt: skip
+)
 runs = [options[run_id] for run_id in st.session_state[PICKED] if run_id in options]
 if len(runs) < 2:
     st.info(t("compare.need_two"))

@@ -29,36 +29,65 @@ def pick_random_digit() -> None:
 
 def splits(lang: str) -> None:
     st.subheader(t("data.split"))
-    st.write(t("data.split.intro", train=number_text(TRAIN_IMAGES),
-               test=number_text(len(load_mnist()[2]))))  # fmt: skip
+    st.write(
+        t(
+            "data.split.intro",
+            train=number_text(TRAIN_IMAGES),
+            test=number_text(len(load_mnist()[2])),
+        )
+    )
     low, high = (int(v) for v in RANGES["validation_size"])
     validation = st.slider(
-        t("field.validation_size"), low, high, DEFAULTS.validation_size, step=1_000,
-        key="data_validation", help=t("data.split.slider_help",
-                                      default=number_text(DEFAULTS.validation_size)),
-    )  # fmt: skip
+        t("field.validation_size"),
+        low,
+        high,
+        DEFAULTS.validation_size,
+        step=1_000,
+        key="data_validation",
+        help=t("data.split.slider_help", default=number_text(DEFAULTS.validation_size)),
+    )
     cut = dataset.validation_cut(validation)
     show(dataset_figures.split_figure(validation, lang), key="data_split")
     test = number_text(len(load_mnist()[2]))
     if validation:
-        st.caption(t("data.split.caption", train=number_text(cut), last_train=number_text(cut - 1),
-                     validation=number_text(validation), cut=number_text(cut),
-                     end=number_text(TRAIN_IMAGES - 1), test=test))  # fmt: skip
+        st.caption(
+            t(
+                "data.split.caption",
+                train=number_text(cut),
+                last_train=number_text(cut - 1),
+                validation=number_text(validation),
+                cut=number_text(cut),
+                end=number_text(TRAIN_IMAGES - 1),
+                test=test,
+            )
+        )
     else:
         st.caption(t("data.split.caption_none", train=number_text(cut), test=test))
     counts = dataset.class_counts(validation)
     st.subheader(t("data.counts"))
     show(dataset_figures.counts_figure(counts, lang), key="data_counts")
     train = counts["train"]
-    st.caption(t("data.counts.caption", most=int(train.argmax()), most_n=number_text(train.max()),
-                 least=int(train.argmin()), least_n=number_text(train.min())))  # fmt: skip
+    st.caption(
+        t(
+            "data.counts.caption",
+            most=int(train.argmax()),
+            most_n=number_text(train.max()),
+            least=int(train.argmin()),
+            least_n=number_text(train.min()),
+        )
+    )
 
 
 def samples() -> None:
     st.subheader(t("data.samples"))
     st.session_state.setdefault("data_samples_seed", 0)
-    st.button(t("data.samples.reshuffle"), key="data_reshuffle", icon=":material/shuffle:",
-              on_click=reshuffle, args=("data_samples_seed",))  # fmt: skip
+    st.button(
+        t("data.samples.reshuffle"),
+        key="data_reshuffle",
+        icon=":material/shuffle:",
+        on_click=reshuffle,
+        args=("data_samples_seed",),
+    )
     indices = dataset.sample_indices(st.session_state["data_samples_seed"], PER_DIGIT)
     grid = dataset.tile(load_mnist()[0][indices], zoom=3 if presenting() else 2)
     st.image(grid, caption=t("data.samples.caption", n=PER_DIGIT), output_format="PNG")
@@ -70,14 +99,31 @@ def one_digit(lang: str) -> int:
     st.write(t("data.matrix.intro"))
     st.session_state.setdefault("data_digit", 0)
     row = st.container(horizontal=True, vertical_alignment="bottom")
-    index = row.number_input(t("data.matrix.index"), 0, TRAIN_IMAGES - 1, step=1,
-                             key="data_digit", width=240, help=t("data.matrix.index_help",
-                             last=number_text(TRAIN_IMAGES - 1)))  # fmt: skip
-    row.button(t("data.matrix.random"), key="data_random_digit", icon=":material/casino:",
-               on_click=pick_random_digit)  # fmt: skip
+    index = row.number_input(
+        t("data.matrix.index"),
+        0,
+        TRAIN_IMAGES - 1,
+        step=1,
+        key="data_digit",
+        width=240,
+        help=t("data.matrix.index_help", last=number_text(TRAIN_IMAGES - 1)),
+    )
+    row.button(
+        t("data.matrix.random"),
+        key="data_random_digit",
+        icon=":material/casino:",
+        on_click=pick_random_digit,
+    )
     image, label = load_mnist()[0][index], int(load_mnist()[1][index])
-    st.markdown(t("data.matrix.caption", index=number_text(index), digit=label,
-                  ink=number_text(int((image > 0).sum())), top=int(image.max())))  # fmt: skip
+    st.markdown(
+        t(
+            "data.matrix.caption",
+            index=number_text(index),
+            digit=label,
+            ink=number_text(int((image > 0).sum())),
+            top=int(image.max()),
+        )
+    )
     show(dataset_figures.matrix_figure(image, lang), key="data_matrix")
     return int(index)
 
@@ -89,9 +135,14 @@ def pixels(lang: str) -> None:
     st.subheader(t("data.pixels"))
     counts = dataset.pixel_counts()
     show(dataset_figures.histogram_figure(("none",), lang), key="data_histogram")
-    st.caption(t("data.pixels.caption", total=number_text(counts.sum()),
-                 zero=percent_text(counts[0] / counts.sum(), 1),
-                 full=percent_text(counts[255] / counts.sum(), 1)))  # fmt: skip
+    st.caption(
+        t(
+            "data.pixels.caption",
+            total=number_text(counts.sum()),
+            zero=percent_text(counts[0] / counts.sum(), 1),
+            full=percent_text(counts[255] / counts.sum(), 1),
+        )
+    )
 
 
 def value_text(value: float) -> str:
@@ -119,12 +170,22 @@ def scalings(lang: str) -> None:
 def augmentation(index: int) -> None:
     st.subheader(t("data.augment"))
     ranges = dataset.augmentation_ranges()
-    st.write(t("data.augment.intro", degrees=number_text(ranges["degrees"]),
-               zoom=percent_text(ranges["zoom"], 0),
-               pixels=number_text(ranges["pixels"], 1)))  # fmt: skip
+    st.write(
+        t(
+            "data.augment.intro",
+            degrees=number_text(ranges["degrees"]),
+            zoom=percent_text(ranges["zoom"], 0),
+            pixels=number_text(ranges["pixels"], 1),
+        )
+    )
     st.session_state.setdefault("data_augment_seed", DEFAULTS.seed)
-    st.button(t("data.augment.reshuffle"), key="data_augment_again", icon=":material/shuffle:",
-              on_click=reshuffle, args=("data_augment_seed",))  # fmt: skip
+    st.button(
+        t("data.augment.reshuffle"),
+        key="data_augment_again",
+        icon=":material/shuffle:",
+        on_click=reshuffle,
+        args=("data_augment_seed",),
+    )
     variants = dataset.augmented(index, st.session_state["data_augment_seed"], VARIANTS)
     row = np.stack([load_mnist()[0][index], *variants])[None]
     picture = dataset.tile(row, gap=6, zoom=4 if presenting() else 3)

@@ -67,9 +67,12 @@ def pick_model() -> ModelChoice | None:
         st.info(t("draw.model_missing", run=escape_markdown(wanted)))  # the URL is anyone's
     labels = {key: choice_label(choice) for key, choice in choices.items()}
     key = st.selectbox(
-        t("draw.model"), list(choices), format_func=labels.get, key="draw_model",
+        t("draw.model"),
+        list(choices),
+        format_func=labels.get,
+        key="draw_model",
         on_change=remember_model,
-    )  # fmt: skip
+    )
     if choices[key].kind is ModelKind.TRAINING:
         st.caption(t("draw.live_note"))
     return choices[key]
@@ -101,8 +104,9 @@ def drawing_tab(model, scaling: str, live: bool) -> None:
     side = PROJECTOR_SIDE if presenting() else CANVAS_SIDE
     left, right = st.columns([1, 1] if presenting() else [1, 2])
     with left:
-        stroke = st.slider(t("draw.stroke"), 4, 50, 20, key="draw_stroke",
-                           help=t("help.draw_stroke"))  # fmt: skip
+        stroke = st.slider(
+            t("draw.stroke"), 4, 50, 20, key="draw_stroke", help=t("help.draw_stroke")
+        )
         canvas = drawing_canvas(stroke, side, key="draw_canvas", hint=t("draw.canvas_hint"))
     image = canvas.image if canvas is not None else None  # None: nothing sent yet, or refused
     with right:
@@ -138,9 +142,13 @@ def class_set_form(drawing: bytes | None) -> None:
     with st.form("classset_form", border=False, enter_to_submit=False):
         st.segmented_control(t("classroom.add.digit"), list(range(10)), key="classset_digit")
         st.text_input(t("classroom.add.name"), max_chars=MAX_NAME, key="classset_name")
-        st.form_submit_button(t("classroom.add.button"), key="classset_add",
-                              icon=":material/add:", on_click=add_to_class_set,
-                              args=(drawing,))  # fmt: skip
+        st.form_submit_button(
+            t("classroom.add.button"),
+            key="classset_add",
+            icon=":material/add:",
+            on_click=add_to_class_set,
+            args=(drawing,),
+        )
     kind, text, about = st.session_state.get("classset_message", (None, "", None))
     if kind is not None and about == drawing:  # said of this drawing: kept over any rerun
         (st.success if kind == "success" else st.error)(text)
@@ -156,8 +164,13 @@ def add_to_class_set(drawing: bytes | None) -> None:
         if drawing is None:  # the canvas has not sent anything yet
             raise ClassSetError("empty")
         class_set = ClassSet(manager.store.directory)
-        class_set.add_drawing(digit, drawing, st.session_state.get("classset_name", ""),
-                              visitor(), manager.store.class_rules())  # fmt: skip
+        class_set.add_drawing(
+            digit,
+            drawing,
+            st.session_state.get("classset_name", ""),
+            visitor(),
+            manager.store.class_rules(),
+        )
     except ClassSetError as error:
         message = ("error", t(f"classroom.add.error.{error.reason}"))
     except AccessError as error:  # over the class's limits on drawings
@@ -192,10 +205,15 @@ def test_image_tab(model, scaling: str, live: bool) -> None:
     if "draw_test_index" not in st.session_state:
         st.session_state["draw_test_index"] = 0
     left, right = st.columns([2, 1], vertical_alignment="bottom")
-    left.number_input(t("draw.test_index", last=TEST_IMAGES - 1), 0, TEST_IMAGES - 1,
-                      key="draw_test_index")  # fmt: skip
-    right.button(t("draw.test_random"), key="draw_test_random", icon=":material/casino:",
-                 on_click=random_test_image)  # fmt: skip
+    left.number_input(
+        t("draw.test_index", last=TEST_IMAGES - 1), 0, TEST_IMAGES - 1, key="draw_test_index"
+    )
+    right.button(
+        t("draw.test_random"),
+        key="draw_test_random",
+        icon=":material/casino:",
+        on_click=random_test_image,
+    )
     reading, label = read_test_image(model, st.session_state["draw_test_index"], scaling)
     st.markdown(t("draw.test_label", label=label))
     show_reading(reading, "test", model, scaling, live)
@@ -215,9 +233,10 @@ if choice is not None:
         st.error(t(f"draw.model_error.{error.reason}"))
         st.stop()
     drawing, uploading, testing = st.tabs(
-        [t("draw.tab_draw"), t("draw.tab_upload"), t("draw.tab_test")], key="draw_tab",
+        [t("draw.tab_draw"), t("draw.tab_upload"), t("draw.tab_test")],
+        key="draw_tab",
         on_change="rerun",  # the test images are read only while their tab is open
-    )  # fmt: skip
+    )
     with drawing:
         drawing_tab(model, choice.scaling, live=choice.kind is ModelKind.TRAINING)
     with uploading:

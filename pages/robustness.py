@@ -73,8 +73,9 @@ def show_families() -> None:
     st.caption(t("robustness.examples"))
     for family in FAMILIES:
         left, right = st.columns([2, 3], vertical_alignment="center")
-        left.markdown(f"**{t(f'robustness.family.{family.name}')}** · "
-                      f"{t(f'robustness.about.{family.name}')}")  # fmt: skip
+        left.markdown(
+            f"**{t(f'robustness.family.{family.name}')}** · {t(f'robustness.about.{family.name}')}"
+        )
         with right:
             digit_gallery(
                 examples(family.name),
@@ -94,9 +95,13 @@ if not choices:
 st.session_state.setdefault(PICKED, [next(iter(choices))])
 st.session_state[PICKED] = [key for key in st.session_state[PICKED] if key in choices]
 st.multiselect(
-    t("robustness.pick"), list(choices), key=PICKED, max_selections=MOST,
-    format_func=lambda key: long_name(choices[key]), placeholder=t("robustness.pick_hint"),
-)  # fmt: skip
+    t("robustness.pick"),
+    list(choices),
+    key=PICKED,
+    max_selections=MOST,
+    format_func=lambda key: long_name(choices[key]),
+    placeholder=t("robustness.pick_hint"),
+)
 picked = [choices[key] for key in st.session_state[PICKED]]
 home = training_manager().store.directory
 # Whatever sample a model was measured on (the command line can take all 10,000): the chart says.
@@ -107,8 +112,9 @@ waiting = [choice for choice in picked if results[choice.key] is None]
 if waiting:
     names = ", ".join(short_name(choice) for choice in waiting)
     st.caption(t("robustness.pending", models=escape_markdown(names)))
-    if st.button(t("robustness.measure"), key="robustness_measure", type="primary",
-                 icon=":material/speed:"):  # fmt: skip
+    if st.button(
+        t("robustness.measure"), key="robustness_measure", type="primary", icon=":material/speed:"
+    ):
         measure_missing(waiting, results)
 shown = [(short_name(c), results[c.key]) for c in picked if results[c.key] is not None]
 if shown:

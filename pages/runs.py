@@ -53,13 +53,18 @@ def filters(runs: list[Run]) -> list[Run]:
     presets = sorted({run.preset for run in runs if run.preset})
     left, middle, right = st.columns([2, 1, 2])
     chosen = left.multiselect(
-        t("runs.filter.status"), statuses, format_func=lambda s: status_text(s, lang),
-        key="runs_status", placeholder=anything,
-    )  # fmt: skip
+        t("runs.filter.status"),
+        statuses,
+        format_func=lambda s: status_text(s, lang),
+        key="runs_status",
+        placeholder=anything,
+    )
     preset = middle.selectbox(
-        t("runs.filter.preset"), ["", *presets], key="runs_preset",
+        t("runs.filter.preset"),
+        ["", *presets],
+        key="runs_preset",
         format_func=lambda p: p or anything,
-    )  # fmt: skip
+    )
     query = right.text_input(
         t("runs.filter.search"), key="runs_search", placeholder=t("runs.filter.search_hint")
     )
@@ -77,10 +82,14 @@ def runs_table(shown: list[Run]) -> list[Run]:
         st.session_state[TABLE] = {"selection": {"rows": kept, "columns": [], "cells": []}}
     st.session_state[SHOWN] = ids
     event = st.dataframe(
-        runs_table_rows(shown, language()), column_config=column_config(),
-        column_order=RUN_COLUMNS, hide_index=True, on_select="rerun",
-        selection_mode="multi-row", key=TABLE,
-    )  # fmt: skip
+        runs_table_rows(shown, language()),
+        column_config=column_config(),
+        column_order=RUN_COLUMNS,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="multi-row",
+        key=TABLE,
+    )
     return [shown[i] for i in event.selection.rows if 0 <= i < len(shown)]
 
 
@@ -131,23 +140,39 @@ def actions(run: Run) -> None:
     active = run.status in ACTIVE or manager.is_active(run.id)
     model = model_file(run)
     links = st.container(horizontal=True)
-    links.page_link("pages/train.py", label=t("runs.open"), icon=":material/show_chart:",
-                    query_params={"run": run.id})  # fmt: skip
+    links.page_link(
+        "pages/train.py",
+        label=t("runs.open"),
+        icon=":material/show_chart:",
+        query_params={"run": run.id},
+    )
     if model is not None:
-        links.page_link("pages/draw.py", label=t("runs.draw"), icon=":material/draw:",
-                        query_params={"model": run.id})  # fmt: skip
+        links.page_link(
+            "pages/draw.py",
+            label=t("runs.draw"),
+            icon=":material/draw:",
+            query_params={"model": run.id},
+        )
         links.download_button(
-            t("runs.download.model"), data=model.read_bytes, file_name=f"mnist-{run.id}.keras",
-            mime="application/octet-stream", on_click="ignore", icon=":material/download:",
+            t("runs.download.model"),
+            data=model.read_bytes,
+            file_name=f"mnist-{run.id}.keras",
+            mime="application/octet-stream",
+            on_click="ignore",
+            icon=":material/download:",
             key=f"runs_download_model_{run.id}",
-        )  # fmt: skip
+        )
     elif not active:
         links.caption(t("runs.no_model"))
     links.download_button(
-        t("runs.download.history"), data=history_csv(run), file_name=f"mnist-{run.id}.csv",
-        mime="text/csv", on_click="ignore", icon=":material/table_view:",
+        t("runs.download.history"),
+        data=history_csv(run),
+        file_name=f"mnist-{run.id}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/table_view:",
         key=f"runs_download_csv_{run.id}",
-    )  # fmt: skip
+    )
     mine = may_change(run.student)
     show_refusal()
     if not mine:
@@ -163,13 +188,29 @@ def actions(run: Run) -> None:
 
 def label_form(run: Run, mine: bool) -> None:
     with st.form(f"runs_label_form_{run.id}", border=False):
-        st.text_input(t("runs.label"), value=run.label, max_chars=MAX_LABEL,
-                      key=f"runs_label_{run.id}", disabled=not mine)  # fmt: skip
-        st.text_area(t("runs.note"), value=run.note, max_chars=MAX_NOTE, height=90,
-                     key=f"runs_note_{run.id}", disabled=not mine)  # fmt: skip
-        st.form_submit_button(t("runs.label.save"), on_click=if_theirs,
-                              args=(run.student, save_label, run.id), disabled=not mine,
-                              key=f"runs_save_{run.id}", icon=":material/save:")  # fmt: skip
+        st.text_input(
+            t("runs.label"),
+            value=run.label,
+            max_chars=MAX_LABEL,
+            key=f"runs_label_{run.id}",
+            disabled=not mine,
+        )
+        st.text_area(
+            t("runs.note"),
+            value=run.note,
+            max_chars=MAX_NOTE,
+            height=90,
+            key=f"runs_note_{run.id}",
+            disabled=not mine,
+        )
+        st.form_submit_button(
+            t("runs.label.save"),
+            on_click=if_theirs,
+            args=(run.student, save_label, run.id),
+            disabled=not mine,
+            key=f"runs_save_{run.id}",
+            icon=":material/save:",
+        )
 
 
 def delete_controls(run: Run, active: bool) -> None:
@@ -184,12 +225,22 @@ def delete_controls(run: Run, active: bool) -> None:
             args=(run.student, delete_run, run.id),
             icon=":material/delete_forever:",
         )
-        row.button(t("runs.delete.cancel"), key=f"runs_delete_cancel_{run.id}",
-                   on_click=ask_delete, args=(None,))  # fmt: skip
+        row.button(
+            t("runs.delete.cancel"),
+            key=f"runs_delete_cancel_{run.id}",
+            on_click=ask_delete,
+            args=(None,),
+        )
         return
-    st.button(t("runs.delete.button"), key=f"runs_delete_{run.id}", disabled=active,
-              on_click=ask_delete, args=(run.id,), icon=":material/delete:",
-              help=t("runs.delete.training") if active else None)  # fmt: skip
+    st.button(
+        t("runs.delete.button"),
+        key=f"runs_delete_{run.id}",
+        disabled=active,
+        on_click=ask_delete,
+        args=(run.id,),
+        icon=":material/delete:",
+        help=t("runs.delete.training") if active else None,
+    )
     if active:
         st.caption(t("runs.delete.training"))
 
@@ -214,9 +265,12 @@ if broken:
 if len(selected) == 1:
     actions(selected[0])
 elif 2 <= len(selected) <= MAX_COMPARE:
-    st.page_link("pages/compare.py", label=t("runs.compare", count=len(selected)),
-                 icon=":material/compare_arrows:",
-                 query_params={"runs": ",".join(run.id for run in selected)})  # fmt: skip
+    st.page_link(
+        "pages/compare.py",
+        label=t("runs.compare", count=len(selected)),
+        icon=":material/compare_arrows:",
+        query_params={"runs": ",".join(run.id for run in selected)},
+    )
 elif len(selected) > MAX_COMPARE:
     st.warning(t("runs.too_many", most=MAX_COMPARE, count=len(selected)))
 else:

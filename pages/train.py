@@ -60,8 +60,12 @@ manager = training_manager()
 def start_run(config: RunConfig, preset: str | None) -> None:
     if not may_start(manager.store, [config]):  # a class's limits (shown by show_refusal)
         return
-    run_id = manager.submit(config, preset, settle=1.0,  # so the page shows it running
-                            student=visitor().owner)  # fmt: skip
+    run_id = manager.submit(
+        config,
+        preset,
+        settle=1.0,  # so the page shows it running
+        student=visitor().owner,
+    )
     st.session_state["train_run"] = run_id
     st.session_state.pop("train_live_lr", None)
     st.query_params["run"] = run_id
@@ -101,16 +105,33 @@ def live_controls(run: Run, status: RunStatus) -> None:
     mine = may_change(student)
     stopping = controls is None or controls.stopping or not mine
     if controls is not None and controls.paused:
-        buttons.button(t("train.resume"), key="train_resume", on_click=if_theirs,
-                       args=(student, manager.resume, run_id), disabled=stopping,
-                       icon=":material/play_arrow:")  # fmt: skip
+        buttons.button(
+            t("train.resume"),
+            key="train_resume",
+            on_click=if_theirs,
+            args=(student, manager.resume, run_id),
+            disabled=stopping,
+            icon=":material/play_arrow:",
+        )
     else:
-        buttons.button(t("train.pause"), key="train_pause", on_click=if_theirs,
-                       args=(student, manager.pause, run_id), disabled=stopping,
-                       icon=":material/pause:", help=t("help.pause"))  # fmt: skip
-    buttons.button(t("train.stop"), key="train_stop", on_click=if_theirs,
-                   args=(student, manager.stop, run_id), disabled=stopping, type="primary",
-                   icon=":material/stop:")  # fmt: skip
+        buttons.button(
+            t("train.pause"),
+            key="train_pause",
+            on_click=if_theirs,
+            args=(student, manager.pause, run_id),
+            disabled=stopping,
+            icon=":material/pause:",
+            help=t("help.pause"),
+        )
+    buttons.button(
+        t("train.stop"),
+        key="train_stop",
+        on_click=if_theirs,
+        args=(student, manager.stop, run_id),
+        disabled=stopping,
+        type="primary",
+        icon=":material/stop:",
+    )
     show_refusal()
     if not mine:
         st.caption(t("access.not_yours_run"))
@@ -125,11 +146,18 @@ def live_learning_rate(run_id: str) -> None:
         current = (snap and snap.learning_rate) or run.config.learning_rate
         st.session_state["train_live_lr"] = min(LEARNING_RATES, key=lambda v: abs(v - current))
     st.select_slider(
-        t("train.live_lr"), options=LEARNING_RATES, format_func="{:g}".format, key="train_live_lr",
-        on_change=lambda: if_theirs(manager.store.get(run_id).student, manager.set_learning_rate,
-                                    run_id, st.session_state["train_live_lr"]),
+        t("train.live_lr"),
+        options=LEARNING_RATES,
+        format_func="{:g}".format,
+        key="train_live_lr",
+        on_change=lambda: if_theirs(
+            manager.store.get(run_id).student,
+            manager.set_learning_rate,
+            run_id,
+            st.session_state["train_live_lr"],
+        ),
         help=t("help.live_lr"),
-    )  # fmt: skip
+    )
 
 
 def curves(snap: Snapshot) -> None:
@@ -167,8 +195,11 @@ def results(run: Run) -> None:
             percent_text(reported) if reported else "–",
             help=t("help.reported", preset=escape_markdown(run.preset or "–")),
         )
-        cols[3].metric(t("result.time"), format_duration(run.train_seconds),
-                       help=t("result.precision", precision=run.precision or "–"))  # fmt: skip
+        cols[3].metric(
+            t("result.time"),
+            format_duration(run.train_seconds),
+            help=t("result.precision", precision=run.precision or "–"),
+        )
     snap = manager.snapshot(run.id)
     curves(snap)
     coach(run, snap)
@@ -188,8 +219,12 @@ def results(run: Run) -> None:
             st.error(t(f"draw.model_error.{error.reason}"))
             return
         show_evaluation(evaluation)
-        st.page_link("pages/draw.py", label=t("result.draw_link"), icon=":material/draw:",
-                     query_params={"model": run.id})  # fmt: skip
+        st.page_link(
+            "pages/draw.py",
+            label=t("result.draw_link"),
+            icon=":material/draw:",
+            query_params={"model": run.id},
+        )
 
 
 def coach(run: Run, snap: Snapshot) -> None:
@@ -227,8 +262,15 @@ def mistakes_panel(run: Run, mistakes: list[Mistake]) -> None:
         st.subheader(t("mistake.title"))
         for mistake in mistakes:
             st.markdown(explain(mistake, language()))
-        st.button(t("mistake.fix"), key="train_fix", on_click=fix_mistakes, args=(run, mistakes),
-                  type="primary", icon=":material/build:", help=t("mistake.fix_help"))  # fmt: skip
+        st.button(
+            t("mistake.fix"),
+            key="train_fix",
+            on_click=fix_mistakes,
+            args=(run, mistakes),
+            type="primary",
+            icon=":material/build:",
+            help=t("mistake.fix_help"),
+        )
 
 
 def fix_mistakes(run: Run, mistakes: list[Mistake]) -> None:
@@ -251,10 +293,14 @@ def show_evaluation(evaluation: Evaluation) -> None:
     shown = evaluation.mistakes[:40]
     images, labels = images_at(shown)
     captions = [
-        t("result.mistake", true=int(y), predicted=int(evaluation.predicted[i]),
-          confidence=percent_text(evaluation.confidence[i], 0))
+        t(
+            "result.mistake",
+            true=int(y),
+            predicted=int(evaluation.predicted[i]),
+            confidence=percent_text(evaluation.confidence[i], 0),
+        )
         for i, y in zip(shown, labels, strict=True)
-    ]  # fmt: skip
+    ]
     digit_gallery(images, captions)
 
 
@@ -276,8 +322,14 @@ def setup_panel(values: dict, active: bool, has_run: bool) -> None:
         st.caption(t("train.modified", preset=preset))
         preset = None
     actions = st.container(horizontal=True, vertical_alignment="center")
-    actions.button(t("train.start"), key="train_start", type="primary", on_click=start_run,
-                   args=(config, preset), disabled=config is None or active)  # fmt: skip
+    actions.button(
+        t("train.start"),
+        key="train_start",
+        type="primary",
+        on_click=start_run,
+        args=(config, preset),
+        disabled=config is None or active,
+    )
     # The Sweeps page starts from these settings (saved in the session by settings_widgets).
     actions.page_link(
         "pages/sweeps.py",

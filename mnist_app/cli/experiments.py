@@ -47,9 +47,12 @@ def add_experiment_commands(commands) -> None:
     sweep.add_argument("--preset", help="start from a course preset")
     add_config_flags(sweep)
     sweep.add_argument(
-        "--vary", action="append", required=True, metavar="FIELD=V1,V2,...",
+        "--vary",
+        action="append",
+        required=True,
+        metavar="FIELD=V1,V2,...",
         help="a setting and its values, e.g. learning_rate=0.0001,0.001,0.02 (twice for a grid)",
-    )  # fmt: skip
+    )
     sweep.add_argument("--repeats", type=int, default=1, help="runs per value, seeds 1 apart")
     sweep.add_argument("--json", action="store_true", help="print the result as JSON last")
     sweep.set_defaults(handler=sweep_command)
@@ -126,8 +129,10 @@ def resume_command(args: argparse.Namespace) -> int:
     else:
         score = outcome["test_accuracy"]
         result = f"test accuracy {score:.2%}" if score is not None else summary_message(outcome)
-        print(f"{outcome['status']}: {result} after {outcome['epochs']} epochs in all "
-              f"[run {run_id}, continuing {args.run_id}]")  # fmt: skip
+        print(
+            f"{outcome['status']}: {result} after {outcome['epochs']} epochs in all "
+            f"[run {run_id}, continuing {args.run_id}]"
+        )
     return 0 if RunStatus(outcome["status"]).scored else 1
 
 

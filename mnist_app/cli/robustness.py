@@ -32,9 +32,12 @@ def add_robustness_command(commands) -> None:
     which.add_argument("--run", metavar="RUN_ID", help="a stored run's model")
     which.add_argument("--default", action="store_true", help="the shipped model (the default)")
     command.add_argument(
-        "--sample", type=int, default=SAMPLE, metavar="N",
+        "--sample",
+        type=int,
+        default=SAMPLE,
+        metavar="N",
         help=f"test images per changed point (default {SAMPLE:,}; {TEST_IMAGES} for all of them)",
-    )  # fmt: skip
+    )
     command.add_argument("--json", action="store_true", help="print the result as JSON last")
     command.set_defaults(handler=robustness_command)
 
@@ -54,8 +57,10 @@ def robustness_command(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict()))
     else:
         table_console().print(robustness_table(result))
-        print(f"{result.sample:,} test images per point (all {TEST_IMAGES:,} at strength 0); "
-              "± is the 95% margin of error")  # fmt: skip
+        print(
+            f"{result.sample:,} test images per point (all {TEST_IMAGES:,} at strength 0); "
+            "± is the 95% margin of error"
+        )
     return 0
 
 
@@ -76,17 +81,27 @@ def robustness_table(result: Robustness) -> Table:
     """One row per strength, grouped by family: the accuracy, its margin of error, the images."""
     right = {"justify": "right"}
     table = Table(
-        "family", "unit", Column("strength", **right), Column("accuracy", **right),
-        Column("±", **right), Column("images", **right),
-        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-    )  # fmt: skip
+        "family",
+        "unit",
+        Column("strength", **right),
+        Column("accuracy", **right),
+        Column("±", **right),
+        Column("images", **right),
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
     for family in FAMILIES:
         points = result.families[family.name]
         for index, point in enumerate(points):
             first = index == 0
             table.add_row(
-                family.name if first else "", UNITS[family.name] if first else "",
-                strength_key(point.strength), f"{point.accuracy:.2%}", f"{point.margin:.2%}",
-                f"{point.n:,}", end_section=index == len(points) - 1,
-            )  # fmt: skip
+                family.name if first else "",
+                UNITS[family.name] if first else "",
+                strength_key(point.strength),
+                f"{point.accuracy:.2%}",
+                f"{point.margin:.2%}",
+                f"{point.n:,}",
+                end_section=index == len(points) - 1,
+            )
     return table

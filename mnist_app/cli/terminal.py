@@ -169,8 +169,9 @@ def compare_table(runs: list[Run], differing: list[str]) -> Table:
     from mnist_app.experiments.sweeps import SHORT_NAMES, format_value
 
     names = [SHORT_NAMES.get(name, name) for name in differing]
-    table = _table("run", "label", *names, "status", _right("epochs"), _right("test acc"),
-                   _right("seconds"))  # fmt: skip
+    table = _table(
+        "run", "label", *names, "status", _right("epochs"), _right("test acc"), _right("seconds")
+    )
     for run in runs:
         settings = [format_value(getattr(run.config, name)) for name in differing]
         table.add_row(*_cells(run.id, run.label or "—", *settings, *_scores(run)))

@@ -179,8 +179,15 @@ class ClassSet:
         copy = digest = None
         if drawing is not None:
             copy, digest = drawing_copy(picture), hashlib.sha256(drawing).hexdigest()
-        return dict(created_at=time.time(), digit=int(digit), image=pixels, drawing=copy,
-                    drawing_sha256=digest, name=name, student=student)  # fmt: skip
+        return dict(
+            created_at=time.time(),
+            digit=int(digit),
+            image=pixels,
+            drawing=copy,
+            drawing_sha256=digest,
+            name=name,
+            student=student,
+        )
 
     def _insert(self, values: dict, limits: tuple[ClassRules, Visitor] | None = None) -> int:
         """Store one row, its id; with `limits`, counted against them in the same transaction."""
@@ -196,15 +203,14 @@ class ClassSet:
     def entries(self, digit: int | None = None, limit: int = 100_000) -> list[ClassDigit]:
         """Newest first, optionally only those meant as one digit."""
         table = class_digits.c
-        query = sa.select(table.id, table.created_at, table.digit, table.image, table.name,
-                          table.student)  # fmt: skip
+        query = sa.select(
+            table.id, table.created_at, table.digit, table.image, table.name, table.student
+        )
         if digit is not None:
             query = query.where(table.digit == int(digit))
         rows = self._read(query.order_by(table.id.desc()).limit(limit))
         return [
-            ClassDigit(
-                row.id, row.created_at, row.digit, _image(row.image), row.name, row.student
-            )  # fmt: skip
+            ClassDigit(row.id, row.created_at, row.digit, _image(row.image), row.name, row.student)
             for row in rows
         ]
 

@@ -173,8 +173,9 @@ def _pool(config: dict, shape: tuple) -> tuple:
     def pool(x: np.ndarray) -> np.ndarray:
         # The window's corners as strided views, maxed into one array: 15 µs for the shipped
         # CNN's first pooling, where a max over a reshaped array's window axes took 36 µs.
-        corners = [x[:, i : out[0] * ph : ph, j : out[1] * pw : pw]
-                   for i in range(ph) for j in range(pw)]  # fmt: skip
+        corners = [
+            x[:, i : out[0] * ph : ph, j : out[1] * pw : pw] for i in range(ph) for j in range(pw)
+        ]
         pooled = corners[0].copy()
         for corner in corners[1:]:
             np.maximum(pooled, corner, out=pooled)

@@ -129,22 +129,35 @@ def model_choices(
         card = model_card(default)
         scaling = card.get("config", {}).get("scaling", "unit")
         choices.append(
-            ModelChoice(DEFAULT_KEY, ModelKind.DEFAULT, scaling, str(default),
-                        card.get("test_accuracy"), card.get("preset"))
-        )  # fmt: skip
+            ModelChoice(
+                DEFAULT_KEY,
+                ModelKind.DEFAULT,
+                scaling,
+                str(default),
+                card.get("test_accuracy"),
+                card.get("preset"),
+            )
+        )
     stored = {run.id: run for run in runs}
     for run_id in manager.models_in_memory():
         run, snap = stored.get(run_id), manager.snapshot(run_id)
         if run is not None and snap is not None and snap.status in TRAINING:
-            choices.append(ModelChoice(run_id, ModelKind.TRAINING, run.config.scaling, None,
-                                       None, run.preset))  # fmt: skip
+            choices.append(
+                ModelChoice(run_id, ModelKind.TRAINING, run.config.scaling, None, None, run.preset)
+            )
     for run in runs:
         path = store.model_file(run.id) if run.status.scored and run.model_path else None
         if path is not None:
             choices.append(
-                ModelChoice(run.id, ModelKind.FINISHED, run.config.scaling, str(path),
-                            run.test_accuracy, run.preset)
-            )  # fmt: skip
+                ModelChoice(
+                    run.id,
+                    ModelKind.FINISHED,
+                    run.config.scaling,
+                    str(path),
+                    run.test_accuracy,
+                    run.preset,
+                )
+            )
     return choices
 
 

@@ -260,8 +260,16 @@ def forks(skeleton: np.ndarray) -> np.ndarray:
 def _neighbours(mask: np.ndarray) -> list[np.ndarray]:
     """Each pixel's 8 neighbours, clockwise from north (outside the image counts as empty)."""
     p = np.pad(mask, 1)
-    return [p[:-2, 1:-1], p[:-2, 2:], p[1:-1, 2:], p[2:, 2:],
-            p[2:, 1:-1], p[2:, :-2], p[1:-1, :-2], p[:-2, :-2]]  # fmt: skip
+    return [
+        p[:-2, 1:-1],
+        p[:-2, 2:],
+        p[1:-1, 2:],
+        p[2:, 2:],
+        p[2:, 1:-1],
+        p[2:, :-2],
+        p[1:-1, :-2],
+        p[:-2, :-2],
+    ]
 
 
 def _turns(ring: list[np.ndarray]) -> np.ndarray:

@@ -252,8 +252,10 @@ def check_size(config: RunConfig, size: PlanSize) -> None:
 def size_caps() -> tuple[int, int]:
     """The caps on parameters and on activation MB: $MNIST_LAB_MAX_PARAMS and
     $MNIST_LAB_MAX_ACTIVATION_MB, else the built-in ones; ConfigError names a bad value."""
-    return (_env_limit(MAX_PARAMS_ENV, MAX_PARAMS),
-            _env_limit(MAX_ACTIVATION_MB_ENV, MAX_ACTIVATION_MB))  # fmt: skip
+    return (
+        _env_limit(MAX_PARAMS_ENV, MAX_PARAMS),
+        _env_limit(MAX_ACTIVATION_MB_ENV, MAX_ACTIVATION_MB),
+    )
 
 
 def _env_limit(name: str, default: int) -> int:
@@ -379,10 +381,17 @@ _COURSE = {p.slug: p.config for p in PRESET_LIST}
 PITFALL_LIST: tuple[Preset, ...] = (
     Preset("pitfall-unscaled-test", _COURSE["dnn-50-50"].replace(unscaled_test=True), None),
     Preset("pitfall-labels-255", _COURSE["slides-sigmoid"].replace(labels_255=True), 0.098),
-    _preset("pitfall-no-activation", None, width=128, depth=3, activation="linear",
-            epochs=5, validation_size=10_000),
+    _preset(
+        "pitfall-no-activation",
+        None,
+        width=128,
+        depth=3,
+        activation="linear",
+        epochs=5,
+        validation_size=10_000,
+    ),
     Preset("pitfall-lr-too-high", _COURSE["dnn-50-50"].replace(learning_rate=1.0), None),
-)  # fmt: skip
+)
 PRESET_LIST += PITFALL_LIST
 PRESETS: dict[str, RunConfig] = {p.slug: p.config for p in PRESET_LIST}
 PRESET_INFO: dict[str, Preset] = {p.slug: p for p in PRESET_LIST}

@@ -97,9 +97,14 @@ def _layer(
     match spec:
         case Conv(filters, kernel, stride):
             return keras.layers.Conv2D(
-                filters, kernel, strides=stride, activation=activation, kernel_initializer=init,
-                name=name, dtype=dtype,
-            )  # fmt: skip
+                filters,
+                kernel,
+                strides=stride,
+                activation=activation,
+                kernel_initializer=init,
+                name=name,
+                dtype=dtype,
+            )
         case Dense(units):
             return keras.layers.Dense(
                 units, activation=activation, kernel_initializer=init, name=name, dtype=dtype

@@ -337,8 +337,11 @@ def train(
     )
     fit_seconds = time.perf_counter() - fit_start
     snap = progress.snapshot(batches=False)
-    ended = {"history": snap.history, "train_seconds": snap.train_seconds,
-             "precision": resolve(config)}  # fmt: skip
+    ended = {
+        "history": snap.history,
+        "train_seconds": snap.train_seconds,
+        "precision": resolve(config),
+    }
     if guard.reason is not None:
         if model_path is not None:  # its epoch checkpoints hold the diverged weights
             Path(model_path).unlink(missing_ok=True)

@@ -57,10 +57,16 @@ class EpochWeights:
     @classmethod
     def from_payload(cls, epoch: int, payload: list[dict]) -> EpochWeights:
         layers = tuple(
-            LayerWeights(**{**item, "shape": tuple(item["shape"]), "counts": tuple(item["counts"]),
-                            "edges": tuple(item["edges"])})
+            LayerWeights(
+                **{
+                    **item,
+                    "shape": tuple(item["shape"]),
+                    "counts": tuple(item["counts"]),
+                    "edges": tuple(item["edges"]),
+                }
+            )
             for item in payload
-        )  # fmt: skip
+        )
         return cls(epoch, layers)
 
 
@@ -74,8 +80,15 @@ def describe(values: np.ndarray, bins: int = HISTOGRAM_BINS) -> dict:
     values = np.asarray(values, dtype=np.float64).ravel()
     finite = values[np.isfinite(values)]
     if not len(finite):
-        return {"counts": (0,) * bins, "edges": (), "mean": None, "std": None, "low": None,
-                "high": None, "nonfinite": len(values)}  # fmt: skip
+        return {
+            "counts": (0,) * bins,
+            "edges": (),
+            "mean": None,
+            "std": None,
+            "low": None,
+            "high": None,
+            "nonfinite": len(values),
+        }
     counts, edges = np.histogram(finite, bins=bins)
     return {
         "counts": tuple(int(c) for c in counts),
@@ -142,8 +155,14 @@ class WeightHistory(keras.callbacks.Callback):
     each record took, for the benchmark (the first includes compiling the gradient function).
     """
 
-    def __init__(self, x_train, y_train, seed: int, on_record: Callable[[EpochWeights], None],
-                 first_epoch: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        x_train,
+        y_train,
+        seed: int,
+        on_record: Callable[[EpochWeights], None],
+        first_epoch: int = 0,
+    ):
         super().__init__()
         self.x, self.y = gradient_batch(x_train, y_train, seed)
         self.on_record = on_record

@@ -143,9 +143,18 @@ def _diverging(c: _Curves, config: RunConfig, limits: Thresholds, say: _Numbers)
             break
         if lowest is not None and loss > limits.blow_up_factor * lowest[0]:
             low, at = lowest
-            evidence = [("jump", {"epoch": c.epochs[i], "loss": say.loss(loss),
-                                  "factor": say.number(loss / low, 1), "low": say.loss(low),
-                                  "low_epoch": c.epochs[at]})]  # fmt: skip
+            evidence = [
+                (
+                    "jump",
+                    {
+                        "epoch": c.epochs[i],
+                        "loss": say.loss(loss),
+                        "factor": say.number(loss / low, 1),
+                        "low": say.loss(low),
+                        "low_epoch": c.epochs[at],
+                    },
+                )
+            ]
             break
         if lowest is None or loss < lowest[0]:
             lowest = (loss, i)
@@ -154,8 +163,16 @@ def _diverging(c: _Curves, config: RunConfig, limits: Thresholds, say: _Numbers)
         at_chance = accuracy is not None and accuracy <= limits.chance_accuracy
         stopped = c.diverged and loss > limits.stopped_saturated_loss
         if stopped or (loss > limits.saturated_loss and at_chance):
-            evidence = [("far_above_chance", {"epoch": c.epochs[-1], "loss": say.loss(loss),
-                                              "chance": say.loss(CHANCE_LOSS)})]  # fmt: skip
+            evidence = [
+                (
+                    "far_above_chance",
+                    {
+                        "epoch": c.epochs[-1],
+                        "loss": say.loss(loss),
+                        "chance": say.loss(CHANCE_LOSS),
+                    },
+                )
+            ]
     if not evidence and None in c.batch_loss:
         evidence = [("batch_not_a_number", {})]
     if not evidence and c.diverged and not c.epochs:
@@ -170,8 +187,10 @@ def _stuck(c: _Curves, config: RunConfig, limits: Thresholds, say: _Numbers):
     if not seen or max(seen) > limits.chance_accuracy:
         return None
     rate = say.rate(config.learning_rate)
-    evidence = [("at_chance", {"epoch": c.epochs[-1], "accuracy": say.percent(max(seen))}),
-                ("checks", {"rate": rate})]  # fmt: skip
+    evidence = [
+        ("at_chance", {"epoch": c.epochs[-1], "accuracy": say.percent(max(seen))}),
+        ("checks", {"rate": rate}),
+    ]
     if config.scaling == "none":
         evidence.append(("raw_inputs", {}))
         return _Finding("stuck", evidence, ("unit_scaling", {}, {"scaling": "unit"}, None))
@@ -191,10 +210,19 @@ def _overfitting(c: _Curves, config: RunConfig, limits: Thresholds, say: _Number
     falling = train_then is not None and train_now is not None and train_now < train_then
     if end - best < limits.overfit_epochs or not rising or not falling:
         return None
-    evidence = [("overfit", {"best": c.epochs[best], "low": say.loss(c.val_loss[best]),
-                             "epoch": c.epochs[end], "now": say.loss(c.val_loss[end]),
-                             "train_then": say.loss(train_then),
-                             "train_now": say.loss(train_now)})]  # fmt: skip
+    evidence = [
+        (
+            "overfit",
+            {
+                "best": c.epochs[best],
+                "low": say.loss(c.val_loss[best]),
+                "epoch": c.epochs[end],
+                "now": say.loss(c.val_loss[end]),
+                "train_then": say.loss(train_then),
+                "train_now": say.loss(train_now),
+            },
+        )
+    ]
     train_acc, val_acc = c.accuracy[end], c.val_accuracy[end]
     if train_acc is not None and val_acc is not None:
         evidence.append(("gap", {"train": say.percent(train_acc), "val": say.percent(val_acc)}))
@@ -203,26 +231,38 @@ def _overfitting(c: _Curves, config: RunConfig, limits: Thresholds, say: _Number
         values = (config.dropout, *higher)
         vary = Vary("dropout", values)
         shown = ", ".join(say.number(v, 1) for v in values)
-        return _Finding("overfitting", evidence,
-                        ("dropout", {"values": shown}, {"dropout": higher[0]}, vary))  # fmt: skip
+        return _Finding(
+            "overfitting", evidence, ("dropout", {"values": shown}, {"dropout": higher[0]}, vary)
+        )
     if not config.augment:
         return _Finding("overfitting", evidence, ("augment", {}, {"augment": True}, None))
     epochs = max(c.epochs[best], int(RANGES["epochs"][0]))
-    return _Finding("overfitting", evidence,
-                    ("best_epoch", {"epochs": epochs}, {"epochs": epochs}, None))  # fmt: skip
+    return _Finding(
+        "overfitting", evidence, ("best_epoch", {"epochs": epochs}, {"epochs": epochs}, None)
+    )
 
 
 def _still_learning(c: _Curves, config: RunConfig, limits: Thresholds, say: _Numbers):
     drop = _last_drop(c)
     if not c.ended or drop is None or drop <= limits.still_learning_drop:
         return None
-    evidence = [("last_drop", {"percent": say.percent(drop), "before": say.loss(c.loss[-2]),
-                               "after": say.loss(c.loss[-1]), "epoch": c.epochs[-1]})]  # fmt: skip
+    evidence = [
+        (
+            "last_drop",
+            {
+                "percent": say.percent(drop),
+                "before": say.loss(c.loss[-2]),
+                "after": say.loss(c.loss[-1]),
+                "epoch": c.epochs[-1],
+            },
+        )
+    ]
     more = min(config.epochs * 2, int(RANGES["epochs"][1]))
     if _slow_rate(config, limits) or more == config.epochs:
         return _Finding("still_learning", evidence, _rate_change(config, limits.rate_step, say))
-    return _Finding("still_learning", evidence,
-                    ("more_epochs", {"epochs": more}, {"epochs": more}, None))  # fmt: skip
+    return _Finding(
+        "still_learning", evidence, ("more_epochs", {"epochs": more}, {"epochs": more}, None)
+    )
 
 
 def _noisy(c: _Curves, config: RunConfig, limits: Thresholds, say: _Numbers):
@@ -233,13 +273,18 @@ def _noisy(c: _Curves, config: RunConfig, limits: Thresholds, say: _Numbers):
     spread = statistics.pstdev(recent) / mean if mean > 0 else 0.0
     if spread <= limits.noisy_spread:
         return None
-    evidence = [("spread", {"batch": config.batch_size, "spread": say.percent(spread),
-                            "batches": len(recent)})]  # fmt: skip
+    evidence = [
+        (
+            "spread",
+            {"batch": config.batch_size, "spread": say.percent(spread), "batches": len(recent)},
+        )
+    ]
     bigger = min(32, config.train_size)
     if bigger <= config.batch_size:
         return _Finding("noisy", evidence, _rate_change(config, 1 / limits.rate_step, say))
-    return _Finding("noisy", evidence,
-                    ("bigger_batch", {"batch": bigger}, {"batch_size": bigger}, None))  # fmt: skip
+    return _Finding(
+        "noisy", evidence, ("bigger_batch", {"batch": bigger}, {"batch_size": bigger}, None)
+    )
 
 
 def _slow(c: _Curves, config: RunConfig, limits: Thresholds, say: _Numbers):
@@ -250,10 +295,25 @@ def _slow(c: _Curves, config: RunConfig, limits: Thresholds, say: _Numbers):
     if accuracy >= limits.slow_accuracy or not _slow_rate(config, limits):
         return None
     usual = limits.usual_rates.get(config.optimizer, 1e-3)
-    evidence = [("slow", {"first": say.loss(first), "last": say.loss(last),
-                          "epochs": len(c.epochs), "accuracy": say.percent(accuracy)}),
-                ("slow_rate", {"rate": say.rate(config.learning_rate), "usual": say.rate(usual),
-                               "optimizer": config.optimizer})]  # fmt: skip
+    evidence = [
+        (
+            "slow",
+            {
+                "first": say.loss(first),
+                "last": say.loss(last),
+                "epochs": len(c.epochs),
+                "accuracy": say.percent(accuracy),
+            },
+        ),
+        (
+            "slow_rate",
+            {
+                "rate": say.rate(config.learning_rate),
+                "usual": say.rate(usual),
+                "optimizer": config.optimizer,
+            },
+        ),
+    ]
     return _Finding("slow", evidence, _rate_change(config, limits.rate_step, say))
 
 
@@ -272,8 +332,12 @@ def _healthy(c: _Curves, say: _Numbers) -> _Finding:
 def _rate_change(config: RunConfig, factor: float, say: _Numbers):
     low, high = RANGES["learning_rate"]
     rate = float(f"{min(max(config.learning_rate * factor, low), high):.2g}")
-    return ("lower_rate" if factor < 1 else "higher_rate", {"rate": say.rate(rate)},
-            {"learning_rate": rate}, None)  # fmt: skip
+    return (
+        "lower_rate" if factor < 1 else "higher_rate",
+        {"rate": say.rate(rate)},
+        {"learning_rate": rate},
+        None,
+    )
 
 
 def _slow_rate(config: RunConfig, limits: Thresholds) -> bool:

@@ -195,8 +195,9 @@ def _mistake_steps(config: RunConfig, language: str) -> list[Step]:
     """Notebook 004's mistake, made on purpose: the test images go back to raw 0..255."""
     if not config.unscaled_test:
         return []
-    return [Step(translate("code.mistake.unscaled_test", language),
-                 'x_test = x_test.astype("float32")')]  # fmt: skip
+    return [
+        Step(translate("code.mistake.unscaled_test", language), 'x_test = x_test.astype("float32")')
+    ]
 
 
 def _scale_code(config: RunConfig) -> str:

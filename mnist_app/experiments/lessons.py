@@ -49,12 +49,10 @@ LESSON_LIST: tuple[Lesson, ...] = (
         "batch_size",
         (1, 100, 10000),
         {"limit": 10_000, "validation_size": 10_000},
-    ),  # fmt: skip
+    ),
     Lesson("004-learning-rate", "004", "dnn-50-50", "learning_rate", (0.0001, 0.001, 0.02)),
     Lesson("001-learning-rate", "001", "mlp-64-64", "learning_rate", (0.0001, 0.001, 0.01, 0.1)),
-    Lesson(
-        "001-batch", "001", "mlp-64-64", "batch_size", (8, 32, 128, 1024), {"limit": 20_000}
-    ),  # fmt: skip
+    Lesson("001-batch", "001", "mlp-64-64", "batch_size", (8, 32, 128, 1024), {"limit": 20_000}),
     Lesson("001-depth", "001", "mlp-64-64", "depth", (1, 2, 3, 4)),
     Lesson("001-sigmoid", "001", "mlp-64-64", "activation", ("relu", "sigmoid")),
     Lesson("001-dropout", "001", "mlp-64-64", "dropout", (0.0, 0.2, 0.5)),

@@ -41,33 +41,47 @@ def find_mistakes(run: Run) -> list[Mistake]:
         found.append(
             Mistake(
                 "labels_255",
-                {"labels": ", ".join(f"{v:.4f}".rstrip("0").rstrip(".") or "0" for v in given[:4])
-                 + f" … {given[-1]:.4f}", "accuracy": run.test_accuracy},
+                {
+                    "labels": ", ".join(
+                        f"{v:.4f}".rstrip("0").rstrip(".") or "0" for v in given[:4]
+                    )
+                    + f" … {given[-1]:.4f}",
+                    "accuracy": run.test_accuracy,
+                },
                 config.replace(labels_255=False),
             )
-        )  # fmt: skip
+        )
     if config.unscaled_test:
         low, high = INPUT_RANGES[config.scaling]
         last = run.history[-1] if run.history else None
         found.append(
             Mistake(
                 "unscaled_test",
-                {"train_low": low, "train_high": high, "test_low": 0.0, "test_high": 255.0,
-                 "val_accuracy": last.val_accuracy if last else None, "accuracy": run.test_accuracy,
-                 "test_loss": run.test_loss},
+                {
+                    "train_low": low,
+                    "train_high": high,
+                    "test_low": 0.0,
+                    "test_high": 255.0,
+                    "val_accuracy": last.val_accuracy if last else None,
+                    "accuracy": run.test_accuracy,
+                    "test_loss": run.test_loss,
+                },
                 config.replace(unscaled_test=False),
             )
-        )  # fmt: skip
+        )
     linear = _linear_dense_layers(config)
     if linear >= 1:
         found.append(
             Mistake(
                 "no_activation",
-                {"layers": linear, "accuracy": run.test_accuracy,
-                 "logistic": LOGISTIC_REGRESSION_ACCURACY},
+                {
+                    "layers": linear,
+                    "accuracy": run.test_accuracy,
+                    "logistic": LOGISTIC_REGRESSION_ACCURACY,
+                },
                 config.replace(activation="relu"),
             )
-        )  # fmt: skip
+        )
     losses = [record.loss for record in run.history]
     blew_up = any(loss is None or loss > BLOWN_UP_LOSS for loss in losses)
     usual = USUAL_LEARNING_RATES[config.optimizer]
@@ -76,12 +90,17 @@ def find_mistakes(run: Run) -> list[Mistake]:
         found.append(
             Mistake(
                 "lr_too_high",
-                {"rate": config.learning_rate, "usual": usual,
-                 "times": config.learning_rate / usual, "peak": max(known) if known else None,
-                 "last": known[-1] if known else None, "chance": CHANCE_LOSS},
+                {
+                    "rate": config.learning_rate,
+                    "usual": usual,
+                    "times": config.learning_rate / usual,
+                    "peak": max(known) if known else None,
+                    "last": known[-1] if known else None,
+                    "chance": CHANCE_LOSS,
+                },
                 config.replace(learning_rate=usual),
             )
-        )  # fmt: skip
+        )
     return found
 
 

@@ -93,6 +93,7 @@ def _refusal(name: str, text: str, error: ConfigError) -> Refusal:
         return Refusal(name, text, "bad_value")
     if name in RANGES and not error.reason:  # a plain range error from config.validate
         low, high = RANGES[name]
-        return Refusal(name, text, "out_of_range", {"low": format_value(low),
-                                                    "high": format_value(high)})  # fmt: skip
+        return Refusal(
+            name, text, "out_of_range", {"low": format_value(low), "high": format_value(high)}
+        )
     return Refusal(name, text, "does_not_fit", error=error)

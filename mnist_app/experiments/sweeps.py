@@ -138,8 +138,9 @@ class Sweep:
                 except ConfigError as error:
                     where = ", ".join(f"{k}={v}" for k, v in changes.items())
                     problem = str(error).removeprefix(f"{error.field}: ")
-                    raise ConfigError(error.field, f"{where}: {problem}", error.reason,
-                                      **error.values) from None  # fmt: skip
+                    raise ConfigError(
+                        error.field, f"{where}: {problem}", error.reason, **error.values
+                    ) from None
         return configs
 
     def to_dict(self) -> dict:
@@ -167,14 +168,19 @@ def check_shape(sweep: Sweep) -> None:
     if not 1 <= len(sweep.vary) <= 2 or len(set(sweep.fields)) != len(sweep.vary):
         raise ConfigError("vary", "vary one setting, or two different ones for a grid")
     if not 1 <= sweep.repeats <= MAX_REPEATS:
-        raise ConfigError("repeats", f"{sweep.repeats!r} is outside the allowed range "
-                          f"1..{MAX_REPEATS}")  # fmt: skip
+        raise ConfigError(
+            "repeats", f"{sweep.repeats!r} is outside the allowed range 1..{MAX_REPEATS}"
+        )
     points = math.prod(len(v.values) for v in sweep.vary)
     runs = points * sweep.repeats  # the cap is on what trains: every repeat is a run
     if runs > MAX_RUNS:
         count = f"{points} combinations × {sweep.repeats} repeats = " if sweep.repeats > 1 else ""
-        raise ConfigError("vary", f"{count}{runs} runs: a sweep trains at most {MAX_RUNS} runs, "
-                          "repeats included", "too_many_runs", runs=runs)  # fmt: skip
+        raise ConfigError(
+            "vary",
+            f"{count}{runs} runs: a sweep trains at most {MAX_RUNS} runs, repeats included",
+            "too_many_runs",
+            runs=runs,
+        )
     if "seed" in sweep.fields and sweep.repeats > 1:
         raise ConfigError("repeats", "a sweep over the seed already repeats: use 1 repeat")
 

@@ -113,12 +113,18 @@ def curves_figure(snapshot: Snapshot, metric: str, language: str = DEFAULT_LANGU
     figure = go.Figure()
     for line in chart["lines"]:
         figure.add_scatter(
-            x=line["x"], y=line["y"], name=line["name"], opacity=line["opacity"],
+            x=line["x"],
+            y=line["y"],
+            name=line["name"],
+            opacity=line["opacity"],
             mode="lines+markers" if line["markers"] else "lines",
-            line={"color": line["color"], "width": line["width"],
-                  "dash": "dot" if line["dash"] else "solid"},
+            line={
+                "color": line["color"],
+                "width": line["width"],
+                "dash": "dot" if line["dash"] else "solid",
+            },
             marker={"size": 9, "color": line["color"]},
-        )  # fmt: skip
+        )
     figure.update_layout(
         title=_title(chart["title"]),
         xaxis={"title": chart["x_title"], "rangemode": "tozero"},
@@ -140,25 +146,44 @@ def confusion_figure(confusion: np.ndarray, language: str = DEFAULT_LANGUAGE) ->
     # A log colour scale keeps the few mistakes visible next to the ~1,000 correct answers.
     figure = go.Figure(
         go.Heatmap(
-            z=np.log1p(confusion), x=digits, y=digits, text=confusion, texttemplate="%{text}",
-            textfont={"size": CELL_TEXT_SIZE}, colorscale="Blues", showscale=False, xgap=1, ygap=1,
+            z=np.log1p(confusion),
+            x=digits,
+            y=digits,
+            text=confusion,
+            texttemplate="%{text}",
+            textfont={"size": CELL_TEXT_SIZE},
+            colorscale="Blues",
+            showscale=False,
+            xgap=1,
+            ygap=1,
             hovertemplate=text["confusion_hover"] + "<extra></extra>",
         )
-    )  # fmt: skip
+    )
     axis_title = {"size": AXIS_TITLE_SIZE}
     ticks = {"size": TICK_SIZE}
     figure.update_layout(
         title=_title(text["confusion"], centred=True),
         # Square cells: the matrix keeps its shape and is centred, whatever the column's width.
-        xaxis={"title": {"text": text["predicted"], "font": axis_title}, "side": "top",
-               "type": "category", "tickfont": ticks, "constrain": "domain"},
-        yaxis={"title": {"text": text["true"], "font": axis_title}, "autorange": "reversed",
-               "type": "category", "tickfont": ticks, "scaleanchor": "x", "constrain": "domain",
-               "constraintoward": "top"},
+        xaxis={
+            "title": {"text": text["predicted"], "font": axis_title},
+            "side": "top",
+            "type": "category",
+            "tickfont": ticks,
+            "constrain": "domain",
+        },
+        yaxis={
+            "title": {"text": text["true"], "font": axis_title},
+            "autorange": "reversed",
+            "type": "category",
+            "tickfont": ticks,
+            "scaleanchor": "x",
+            "constrain": "domain",
+            "constraintoward": "top",
+        },
         height=620,  # square at a ~500 px column; a wider one centres it
         # The x axis is on top: the margin holds the title, then the axis title, then the ticks.
         margin={"l": 10, "r": 10, "t": CONFUSION_TOP, "b": 10},
-    )  # fmt: skip
+    )
     return figure
 
 
@@ -169,13 +194,19 @@ def per_class_figure(accuracy: np.ndarray, language: str = DEFAULT_LANGUAGE) -> 
     low = max(0.0, float(values.min()) - 0.05) if len(values) else 0.0
     figure = go.Figure(
         go.Bar(
-            x=[str(d) for d in range(len(values))], y=values, marker_color=TRAIN_COLOR,
+            x=[str(d) for d in range(len(values))],
+            y=values,
+            marker_color=TRAIN_COLOR,
             # Inside the bar's top, so the axis can stop at 100%; a bar too short for its label
             # gets it just above instead.
-            text=[f"{v:.1%}" for v in values], textposition="auto", insidetextanchor="end",
-            textangle=0, textfont={"size": 14}, cliponaxis=False,
+            text=[f"{v:.1%}" for v in values],
+            textposition="auto",
+            insidetextanchor="end",
+            textangle=0,
+            textfont={"size": 14},
+            cliponaxis=False,
         )
-    )  # fmt: skip
+    )
     figure.update_layout(
         title=_title(text["per_class"]),
         xaxis={"title": text["digit"], "type": "category"},
@@ -189,10 +220,16 @@ def per_class_figure(accuracy: np.ndarray, language: str = DEFAULT_LANGUAGE) -> 
 def _title(text: str, centred: bool = False) -> dict:
     """A chart title pinned to the top of the figure, clear of anything in the top margin."""
     return {
-        "text": text, "font": {"size": TITLE_SIZE}, "x": 0.5 if centred else 0, "xref": "paper",
+        "text": text,
+        "font": {"size": TITLE_SIZE},
+        "x": 0.5 if centred else 0,
+        "xref": "paper",
         "xanchor": "center" if centred else "left",
-        "y": 1, "yref": "container", "yanchor": "top", "pad": {"t": TITLE_PAD},
-    }  # fmt: skip
+        "y": 1,
+        "yref": "container",
+        "yanchor": "top",
+        "pad": {"t": TITLE_PAD},
+    }
 
 
 def _labels(language: str) -> dict[str, str]:
@@ -209,18 +246,25 @@ def probabilities_figure(probabilities: np.ndarray, language: str = DEFAULT_LANG
     colors = [VALIDATION_COLOR if d == values.argmax() else TRAIN_COLOR for d in range(len(values))]
     figure = go.Figure(
         go.Bar(
-            x=[str(d) for d in range(len(values))], y=values, marker_color=colors,
-            text=[f"{v:.0%}" for v in values], textposition="outside", cliponaxis=False,
+            x=[str(d) for d in range(len(values))],
+            y=values,
+            marker_color=colors,
+            text=[f"{v:.0%}" for v in values],
+            textposition="outside",
+            cliponaxis=False,
         )
-    )  # fmt: skip
+    )
     figure.update_layout(
         title=translate("draw.chart.title", language),
         xaxis={"title": translate("draw.chart.digit", language), "type": "category"},
-        yaxis={"title": translate("draw.chart.probability", language), "range": [0, 1.1],
-               "tickformat": ".0%"},
+        yaxis={
+            "title": translate("draw.chart.probability", language),
+            "range": [0, 1.1],
+            "tickformat": ".0%",
+        },
         height=320,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
-    )  # fmt: skip
+    )
     return figure
 
 
@@ -247,24 +291,43 @@ def compare_curves_figure(runs: list, metric: str, language: str = DEFAULT_LANGU
                 continue
             line = _line(name, epochs, values, color)
             figure.add_scatter(
-                x=line["x"], y=line["y"], name=name, legendgroup=run.id,
-                showlegend=dash == "solid", mode="lines+markers",
-                line={"color": color, "width": 3, "dash": dash}, marker={"size": 7},
+                x=line["x"],
+                y=line["y"],
+                name=name,
+                legendgroup=run.id,
+                showlegend=dash == "solid",
+                mode="lines+markers",
+                line={"color": color, "width": 3, "dash": dash},
+                marker={"size": 7},
                 hovertemplate=f"{name} · {text['epoch' if dash == 'solid' else 'val']}"
                 "<br>%{x}: %{y:.4f}<extra></extra>",
-            )  # fmt: skip
+            )
     figure.update_layout(
         title=_title(text[metric]),  # the page says which line is which, once for both
-        xaxis={"title": {"text": text["epochs"], "font": {"size": AXIS_TITLE_SIZE}},
-               "tickfont": {"size": TICK_SIZE}, "rangemode": "tozero"},
-        yaxis={"tickfont": {"size": TICK_SIZE},
-               **({"range": [0, 1], "tickformat": ".0%"} if metric == "accuracy"
-                  else {"rangemode": "tozero"})},
+        xaxis={
+            "title": {"text": text["epochs"], "font": {"size": AXIS_TITLE_SIZE}},
+            "tickfont": {"size": TICK_SIZE},
+            "rangemode": "tozero",
+        },
+        yaxis={
+            "tickfont": {"size": TICK_SIZE},
+            **(
+                {"range": [0, 1], "tickformat": ".0%"}
+                if metric == "accuracy"
+                else {"rangemode": "tozero"}
+            ),
+        },
         height=480,
         margin={"l": 10, "r": 10, "t": CURVES_TOP, "b": 10},
-        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom",
-                "font": {"size": AXIS_TITLE_SIZE}},
-    )  # fmt: skip
+        legend={
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "y": 1.02,
+            "yanchor": "bottom",
+            "font": {"size": AXIS_TITLE_SIZE},
+        },
+    )
     return figure
 
 
@@ -275,23 +338,35 @@ def parallel_figure(runs: list, language: str = DEFAULT_LANGUAGE) -> go.Figure:
     axes = parallel_axes(scored, differing_fields([run.config for run in scored]))
     accuracy = [run.test_accuracy for run in scored]
     dimensions = [
-        {"label": axis.label, "values": axis.values, "tickvals": axis.tick_values,
-         "ticktext": axis.tick_text}
+        {
+            "label": axis.label,
+            "values": axis.values,
+            "tickvals": axis.tick_values,
+            "ticktext": axis.tick_text,
+        }
         for axis in axes
-    ]  # fmt: skip
+    ]
     dimensions.append(
-        {"label": translate("compare.chart.test_accuracy", language), "values": accuracy,
-         "tickformat": ".1%"}
-    )  # fmt: skip
+        {
+            "label": translate("compare.chart.test_accuracy", language),
+            "values": accuracy,
+            "tickformat": ".1%",
+        }
+    )
     figure = go.Figure(
         go.Parcoords(
             dimensions=dimensions,
-            line={"color": accuracy, "colorscale": "Viridis", "showscale": True,
-                  "colorbar": {"tickformat": ".1%", "tickfont": {"size": TICK_SIZE}}},
-            labelfont={"size": AXIS_TITLE_SIZE}, tickfont={"size": TICK_SIZE},
+            line={
+                "color": accuracy,
+                "colorscale": "Viridis",
+                "showscale": True,
+                "colorbar": {"tickformat": ".1%", "tickfont": {"size": TICK_SIZE}},
+            },
+            labelfont={"size": AXIS_TITLE_SIZE},
+            tickfont={"size": TICK_SIZE},
             rangefont={"size": 12},
         )
-    )  # fmt: skip
+    )
     figure.update_layout(
         title=_title(translate("compare.chart.parallel", language)),
         height=460,

@@ -84,19 +84,30 @@ def units_figure(layer: LayerActivation, language: str = DEFAULT_LANGUAGE) -> go
     colors = [VALIDATION_COLOR if i in strongest else TRAIN_COLOR for i in range(len(values))]
     figure = go.Figure(
         go.Bar(
-            x=np.arange(len(values)), y=values, marker_color=colors, marker_line_width=0,
+            x=np.arange(len(values)),
+            y=values,
+            marker_color=colors,
+            marker_line_width=0,
             hovertemplate=translate("inside.unit_hover", language) + "<extra></extra>",
         )
-    )  # fmt: skip
+    )
     for unit in layer.strongest():
-        figure.add_annotation(x=int(unit), y=values[unit], text=str(unit), showarrow=False,
-                              yshift=10, font={"color": VALIDATION_COLOR})  # fmt: skip
+        figure.add_annotation(
+            x=int(unit),
+            y=values[unit],
+            text=str(unit),
+            showarrow=False,
+            yshift=10,
+            font={"color": VALIDATION_COLOR},
+        )
     figure.update_layout(
         title=translate("inside.units_title", language, layer=layer.name, units=len(values)),
         xaxis={"title": translate("inside.unit", language)},
         yaxis={"title": translate("inside.activation", language)},
-        bargap=0.05, height=240, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-    )  # fmt: skip
+        bargap=0.05,
+        height=240,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
     return figure
 
 
@@ -128,41 +139,60 @@ def map_figure(
         wrong = learned.predictions[chosen] != digit
         hover = [
             translate("inside.map_hover", language, digit=digit, read=int(read), index=int(index))
-            + ("  ✗" if miss else "") + "<br>" + picture
+            + ("  ✗" if miss else "")
+            + "<br>"
+            + picture
             for read, index, miss, picture in zip(
-                learned.predictions[chosen], learned.indices[chosen], wrong, art[chosen],
+                learned.predictions[chosen],
+                learned.indices[chosen],
+                wrong,
+                art[chosen],
                 strict=True,
             )
-        ]  # fmt: skip
+        ]
         figure.add_trace(
             go.Scattergl(
-                x=learned.points[chosen, 0], y=learned.points[chosen, 1], mode="markers",
-                name=str(digit), text=hover, hovertemplate="%{text}<extra></extra>",
+                x=learned.points[chosen, 0],
+                y=learned.points[chosen, 1],
+                mode="markers",
+                name=str(digit),
+                text=hover,
+                hovertemplate="%{text}<extra></extra>",
                 marker={"color": RUN_COLORS[digit % len(RUN_COLORS)], "size": 6, "opacity": 0.75},
             )
-        )  # fmt: skip
+        )
     if star is not None:
         figure.add_trace(
             go.Scatter(
-                x=[star[0]], y=[star[1]], mode="markers+text",
-                name=translate("inside.map_star", language), text=[str(star_digit)],
-                textposition="top center", hoverinfo="name",
-                marker={"symbol": "star", "size": 24, "color": "#111827",
-                        "line": {"color": "#ffffff", "width": 2}},
+                x=[star[0]],
+                y=[star[1]],
+                mode="markers+text",
+                name=translate("inside.map_star", language),
+                text=[str(star_digit)],
+                textposition="top center",
+                hoverinfo="name",
+                marker={
+                    "symbol": "star",
+                    "size": 24,
+                    "color": "#111827",
+                    "line": {"color": "#ffffff", "width": 2},
+                },
             )
-        )  # fmt: skip
+        )
     if learned.method == "pca":
         share = [f"{100 * s:.0f}%" for s in learned.explained]
         titles = [translate("inside.map_axis", language, n=n, share=share[n - 1]) for n in (1, 2)]
     else:  # t-SNE's axes mean nothing by themselves: only who is near whom
         titles = [f"t-SNE {n}" for n in (1, 2)]
     figure.update_layout(
-        title=translate("inside.map_title", language,
-                        count=format_number(len(learned.points), 0, language)),
+        title=translate(
+            "inside.map_title", language, count=format_number(len(learned.points), 0, language)
+        ),
         xaxis={"title": titles[0], "zeroline": False},
         yaxis={"title": titles[1], "zeroline": False},
         hoverlabel={"font": {"family": "DejaVu Sans Mono, Consolas, monospace"}},
         legend={"title": {"text": translate("inside.map_legend", language)}},
-        height=520, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-    )  # fmt: skip
+        height=520,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
     return figure

@@ -169,20 +169,31 @@ def result_figure(sweep: Sweep, points: list[SweepPoint], lang: str, measure: st
     colours = [BEST if p is best else PALETTE[0] for p in scored]
     figure = go.Figure(
         go.Scatter(
-            x=x, y=y, mode="lines+markers", customdata=[p.run_ids[0] for p in scored],
+            x=x,
+            y=y,
+            mode="lines+markers",
+            customdata=[p.run_ids[0] for p in scored],
             error_y={"type": "data", "array": spread, "visible": sweep.repeats > 1},
-            marker={"size": [18 if p is best else 12 for p in scored], "color": colours,
-                    "symbol": ["star" if p is best else "circle" for p in scored]},
-            line={"color": PALETTE[0], "width": 2}, name=translate(f"sweep.result.{measure}", lang),
+            marker={
+                "size": [18 if p is best else 12 for p in scored],
+                "color": colours,
+                "symbol": ["star" if p is best else "circle" for p in scored],
+            },
+            line={"color": PALETTE[0], "width": 2},
+            name=translate(f"sweep.result.{measure}", lang),
         )
-    )  # fmt: skip
+    )
     if best is not None and measure == "accuracy":
         where = x[scored.index(best)]  # plotly places annotations on a log axis by log10
         figure.add_annotation(
-            x=math.log10(where) if vary.log_scale else where, y=best.mean_accuracy,
-            showarrow=True, arrowhead=2, ay=-40,
-            text=translate("sweep.result.best", lang), font={"size": TICK_SIZE, "color": BEST},
-        )  # fmt: skip
+            x=math.log10(where) if vary.log_scale else where,
+            y=best.mean_accuracy,
+            showarrow=True,
+            arrowhead=2,
+            ay=-40,
+            text=translate("sweep.result.best", lang),
+            font={"size": TICK_SIZE, "color": BEST},
+        )
     x_axis = {"title": translate(f"field.{vary.field}", lang)}
     if vary.log_scale:  # ticks at the values tried, written as typed: 0.0003, 0.003, 0.03
         x_axis |= {"type": "log", "tickvals": x, "ticktext": [format_value(v) for v in x]}
@@ -199,20 +210,29 @@ def _heatmap(sweep: Sweep, points: list[SweepPoint], lang: str) -> go.Figure:
     ids = [[(grid[(r, c)].run_ids or ("",))[0] for c in cols.values] for r in rows.values]
     figure = go.Figure(
         go.Heatmap(
-            z=z, text=text, texttemplate="%{text}", customdata=ids, colorscale="Blues",
+            z=z,
+            text=text,
+            texttemplate="%{text}",
+            customdata=ids,
+            colorscale="Blues",
             x=[value_text(cols.field, v, lang) for v in cols.values],
             y=[value_text(rows.field, v, lang) for v in rows.values],
-            textfont={"size": CELL_TEXT_SIZE}, xgap=2, ygap=2, colorbar={"tickformat": ".0%"},
+            textfont={"size": CELL_TEXT_SIZE},
+            xgap=2,
+            ygap=2,
+            colorbar={"tickformat": ".0%"},
         )
-    )  # fmt: skip
+    )
     best = best_point(points)
     if best is not None:
         figure.add_scatter(
             x=[value_text(cols.field, best.values[1], lang)],
-            y=[value_text(rows.field, best.values[0], lang)], mode="markers",
+            y=[value_text(rows.field, best.values[0], lang)],
+            mode="markers",
             marker={"symbol": "star-open", "size": 34, "color": BEST, "line": {"width": 3}},
-            name=translate("sweep.result.best", lang), customdata=[best.run_ids[0]],
-        )  # fmt: skip
+            name=translate("sweep.result.best", lang),
+            customdata=[best.run_ids[0]],
+        )
     return _style(
         figure,
         translate("sweep.result.accuracy_title", lang),
@@ -228,9 +248,12 @@ def _style(figure: go.Figure, title: str, x_axis: dict, y_axis: dict) -> go.Figu
         axis["tickfont"] = {"size": TICK_SIZE}
     figure.update_layout(
         title={"text": title, "font": {"size": TITLE_SIZE}, "x": 0, "xref": "paper"},
-        xaxis=x_axis, yaxis=y_axis, height=440, showlegend=False,
+        xaxis=x_axis,
+        yaxis=y_axis,
+        height=440,
+        showlegend=False,
         margin={"l": 10, "r": 10, "t": 70, "b": 10},
-    )  # fmt: skip
+    )
     return figure
 
 

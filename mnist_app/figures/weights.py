@@ -55,27 +55,42 @@ def histograms_figure(
     columns = min(len(record.layers), 2 if large else 3)  # every model has its output layer
     rows = math.ceil(len(record.layers) / columns)
     titles = [_layer_title(layer, language) for layer in record.layers]
-    figure = make_subplots(rows, columns, subplot_titles=titles, horizontal_spacing=0.06,
-                           vertical_spacing=0.22 / rows)  # fmt: skip
+    figure = make_subplots(
+        rows, columns, subplot_titles=titles, horizontal_spacing=0.06, vertical_spacing=0.22 / rows
+    )
     for i, layer in enumerate(record.layers):
         row, col = i // columns + 1, i % columns + 1
         if layer.edges:
             edges = np.asarray(layer.edges)
             figure.add_bar(
-                x=(edges[:-1] + edges[1:]) / 2, y=density(layer), width=np.diff(edges),
-                customdata=layer.counts, marker={"color": TRAIN_COLOR, "line": {"width": 0}},
-                opacity=0.85, name=text["now"].format(epoch=record.epoch), legendgroup="now",
-                showlegend=i == 0 and record.epoch != first.epoch, hovertemplate=text["hover"],
-                row=row, col=col,
-            )  # fmt: skip
+                x=(edges[:-1] + edges[1:]) / 2,
+                y=density(layer),
+                width=np.diff(edges),
+                customdata=layer.counts,
+                marker={"color": TRAIN_COLOR, "line": {"width": 0}},
+                opacity=0.85,
+                name=text["now"].format(epoch=record.epoch),
+                legendgroup="now",
+                showlegend=i == 0 and record.epoch != first.epoch,
+                hovertemplate=text["hover"],
+                row=row,
+                col=col,
+            )
         start = _same_layer(first, layer)
         if start is not None and record.epoch != first.epoch and start.edges:
             heights = density(start)
             figure.add_scatter(
-                x=[start.edges[0], *start.edges], y=[0, *heights, 0], line_shape="hv",
-                line={"color": INITIAL_COLOR, "width": 2}, name=text["initial"],
-                legendgroup="initial", showlegend=i == 0, hoverinfo="skip", row=row, col=col,
-            )  # fmt: skip
+                x=[start.edges[0], *start.edges],
+                y=[0, *heights, 0],
+                line_shape="hv",
+                line={"color": INITIAL_COLOR, "width": 2},
+                name=text["initial"],
+                legendgroup="initial",
+                showlegend=i == 0,
+                hoverinfo="skip",
+                row=row,
+                col=col,
+            )
         low, high, tallest = _layer_extent(history, layer.name)
         figure.update_xaxes(range=[low, high], row=row, col=col)
         figure.update_yaxes(range=[0, tallest * 1.08], row=row, col=col)
@@ -86,12 +101,21 @@ def histograms_figure(
     top = TOP + (40 if large else 0)
     height = top + rows * (320 if large else ROW_HEIGHT)
     figure.update_layout(
-        title=_title(title), height=height, bargap=0, separators=_separators(language),
+        title=_title(title),
+        height=height,
+        bargap=0,
+        separators=_separators(language),
         margin={"l": 10, "r": 10, "t": top, "b": 10},
         # Under the title, above the subplots' own titles: measured from the figure's top edge.
-        legend={"orientation": "h", "x": 0, "xanchor": "left", "yref": "container",
-                "y": 1 - (60 if large else 50) / height, "yanchor": "top"},
-    )  # fmt: skip
+        legend={
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 1 - (60 if large else 50) / height,
+            "yanchor": "top",
+        },
+    )
     return figure
 
 
@@ -108,22 +132,35 @@ def gradients_figure(
         norms = [layer.gradient_norm for _, layer in points if layer is not None]
         color = RUN_COLORS[i % len(RUN_COLORS)]
         figure.add_scatter(
-            x=epochs, y=norms, name=name, mode="lines+markers", line={"color": color, "width": 2.5},
-            marker={"size": 8, "color": color}, hovertemplate=text["grad_hover"],
-        )  # fmt: skip
+            x=epochs,
+            y=norms,
+            name=name,
+            mode="lines+markers",
+            line={"color": color, "width": 2.5},
+            marker={"size": 8, "color": color},
+            hovertemplate=text["grad_hover"],
+        )
     figure.add_vline(x=epoch, line={"color": INITIAL_COLOR, "dash": "dash", "width": 2})
     figure.update_layout(
-        title=_title(text["grad_title"]), height=500 if large else 400,
+        title=_title(text["grad_title"]),
+        height=500 if large else 400,
         separators=_separators(language),
-        xaxis={"title": {"text": text["epochs"]}, "dtick": 1 if len(history) <= 20 else None,
-               "range": [history[0].epoch - 0.2, history[-1].epoch + 0.2]},
+        xaxis={
+            "title": {"text": text["epochs"]},
+            "dtick": 1 if len(history) <= 20 else None,
+            "range": [history[0].epoch - 0.2, history[-1].epoch + 0.2],
+        },
         # 1-2-5 ticks given one by one: plotly draws its own in-between log labels ("D2") at
         # three quarters of the font, too small on a projector.
-        yaxis={"title": {"text": text["grad_axis"]}, "type": "log",
-               "tickvals": log_ticks([n for r in history for n in _norms(r)]), "tickformat": "~g"},
+        yaxis={
+            "title": {"text": text["grad_axis"]},
+            "type": "log",
+            "tickvals": log_ticks([n for r in history for n in _norms(r)]),
+            "tickformat": "~g",
+        },
         margin={"l": 10, "r": 10, "t": TOP, "b": 10},
         legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
-    )  # fmt: skip
+    )
     return figure
 
 
@@ -190,8 +227,16 @@ def _separators(language: str) -> str:
 
 
 def _title(text: str) -> dict:
-    return {"text": text, "font": {"size": TITLE_SIZE}, "x": 0, "xref": "paper",
-            "y": 1, "yref": "container", "yanchor": "top", "pad": {"t": 12}}  # fmt: skip
+    return {
+        "text": text,
+        "font": {"size": TITLE_SIZE},
+        "x": 0,
+        "xref": "paper",
+        "y": 1,
+        "yref": "container",
+        "yanchor": "top",
+        "pad": {"t": 12},
+    }
 
 
 def _texts(language: str) -> dict[str, str]:

@@ -104,8 +104,13 @@ class Scaled:
     def summary(self) -> dict[str, float]:
         """Where black, mid-grey and white land, and the training set's mean and std after."""
         black, middle, white = (float(self.levels[level]) for level in (0, 128, 255))
-        return {"black": black, "middle": middle, "white": white, "mean": self.mean,
-                "std": self.std}  # fmt: skip
+        return {
+            "black": black,
+            "middle": middle,
+            "white": white,
+            "mean": self.mean,
+            "std": self.std,
+        }
 
 
 def scaled_levels(scaling: str) -> Scaled:

@@ -77,8 +77,12 @@ def thicken(images: np.ndarray, steps: float, seed: int = SEED) -> np.ndarray:
     out = images
     for _ in range(abs(round(steps))):
         padded = np.pad(out, ((0, 0), (1, 1), (1, 1)))
-        neighbours = (padded[:, :-2, 1:-1], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2],
-                      padded[:, 1:-1, 2:])  # fmt: skip
+        neighbours = (
+            padded[:, :-2, 1:-1],
+            padded[:, 2:, 1:-1],
+            padded[:, 1:-1, :-2],
+            padded[:, 1:-1, 2:],
+        )
         out = grow.reduce([out, *neighbours])
     return out
 
@@ -239,9 +243,14 @@ def _cache_file(home: Path, model_path: str | os.PathLike) -> Path:
 
 def _cache_key(model_path: str | os.PathLike, scaling: str, sample: int) -> dict:
     stat = os.stat(model_path)
-    return {"version": CACHE_VERSION, "model": str(Path(model_path).resolve()),
-            "modified_ns": stat.st_mtime_ns, "size": stat.st_size, "scaling": scaling,
-            "sample": sample}  # fmt: skip
+    return {
+        "version": CACHE_VERSION,
+        "model": str(Path(model_path).resolve()),
+        "modified_ns": stat.st_mtime_ns,
+        "size": stat.st_size,
+        "scaling": scaling,
+        "sample": sample,
+    }
 
 
 def cached(

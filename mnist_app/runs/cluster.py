@@ -77,8 +77,10 @@ class ClusterManager:
         self.address = address
         # What each actor's process is given: the database it saves to (the store's, password
         # included), where the project is, and the limits this server runs with.
-        self.environment = {DATABASE_ENV: store.engine.url.render_as_string(hide_password=False),
-                            "PYTHONPATH": str(PROJECT_ROOT)}  # fmt: skip
+        self.environment = {
+            DATABASE_ENV: store.engine.url.render_as_string(hide_password=False),
+            "PYTHONPATH": str(PROJECT_ROOT),
+        }
         for name in FORWARDED_ENV:
             if os.environ.get(name):
                 self.environment[name] = os.environ[name]
@@ -103,12 +105,20 @@ class ClusterManager:
         """Queue a run on the cluster and return its id: Ray starts its actor when a node has
         the CPUs. `settle`, `paused` and `start` as TrainingManager.submit."""
         parent = start[0] if start else None
-        run_id = self.store.create(config, preset, parent=parent, sweep_id=sweep_id,
-                                   owner=CLUSTER_OWNER, student=student)  # fmt: skip
-        actor = actor_class().options(
-            name=run_id, namespace=NAMESPACE, lifetime="detached", num_cpus=self.cpus,
-            runtime_env={"env_vars": self.environment},
-        ).remote(run_id, paused, self.cpus)  # fmt: skip
+        run_id = self.store.create(
+            config, preset, parent=parent, sweep_id=sweep_id, owner=CLUSTER_OWNER, student=student
+        )
+        actor = (
+            actor_class()
+            .options(
+                name=run_id,
+                namespace=NAMESPACE,
+                lifetime="detached",
+                num_cpus=self.cpus,
+                runtime_env={"env_vars": self.environment},
+            )
+            .remote(run_id, paused, self.cpus)
+        )
         actor.run.remote()  # the actor leaves when its run has ended
         with self._lock:
             self._handles[run_id] = actor
@@ -127,8 +137,7 @@ class ClusterManager:
     ) -> str:
         """A new run continuing a stopped, interrupted or finished one (TrainingManager's)."""
         config, preset, begin = continuation(self.store, run_id, more_epochs, self.is_active)
-        return self.submit(config, preset, settle, paused, start=(run_id, begin),
-                           student=student)  # fmt: skip
+        return self.submit(config, preset, settle, paused, start=(run_id, begin), student=student)
 
     def models_in_memory(self) -> dict[str, keras.Model]:
         """None: no run trains in this process, its model lives in its actor."""

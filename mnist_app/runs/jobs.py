@@ -74,8 +74,9 @@ class TrainingManager:
         `student` is the owner id of the student who starts it (owners.py).
         """
         parent, begin = start if start else (None, None)
-        run_id = self.store.create(config, preset, parent=parent, sweep_id=sweep_id,
-                                   student=student)  # fmt: skip
+        run_id = self.store.create(
+            config, preset, parent=parent, sweep_id=sweep_id, student=student
+        )
         self._enqueue(run_id, config, preset, begin, paused, settle)
         return run_id
 
@@ -92,8 +93,11 @@ class TrainingManager:
             parent = self.store.get(run.parent)
             path = self.store.model_file(run.parent)
             if parent is None or path is None:
-                raise ConfigError("run", f"run {run.parent}, which {run_id} continues, has no "
-                                  "saved model any more", reason="not_continuable")  # fmt: skip
+                raise ConfigError(
+                    "run",
+                    f"run {run.parent}, which {run_id} continues, has no saved model any more",
+                    reason="not_continuable",
+                )
             begin = Start(path, parent.history)
         self._enqueue(run_id, run.config, run.preset, begin, paused, 0.0)
 
@@ -138,8 +142,7 @@ class TrainingManager:
         diverged, failed or without a saved model), or too many epochs in all.
         """
         config, preset, begin = continuation(self.store, run_id, more_epochs, self.is_active)
-        return self.submit(config, preset, settle, paused, start=(run_id, begin),
-                           student=student)  # fmt: skip
+        return self.submit(config, preset, settle, paused, start=(run_id, begin), student=student)
 
     def job(self, run_id: str) -> Job | None:
         """The live job for a run started by this process, if any."""

@@ -52,8 +52,12 @@ class _Tally:
 class CodeLimiter:
     """The teacher's code, checked for every session of this server (thread-safe)."""
 
-    def __init__(self, per_student: Allowance = PER_STUDENT, overall: Allowance = WHOLE_SERVER,
-                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
+    def __init__(
+        self,
+        per_student: Allowance = PER_STUDENT,
+        overall: Allowance = WHOLE_SERVER,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.per_student, self.overall, self._clock = per_student, overall, clock
         self._lock = threading.Lock()
         self._students: dict[str, _Tally] = {}
@@ -70,20 +74,26 @@ class CodeLimiter:
             left = max(mine.until, self._everyone.until) - now
             if left > 0:
                 seconds = math.ceil(left)
-                raise AccessError("locked_out", f"too many wrong codes: try again in {seconds} s",
-                                  seconds=seconds)  # fmt: skip
+                raise AccessError(
+                    "locked_out", f"too many wrong codes: try again in {seconds} s", seconds=seconds
+                )
             if is_teacher_code(code):
                 self._students.pop(key, None)
                 return
-            wait = max(self._count(mine, self.per_student, now),
-                       self._count(self._everyone, self.overall, now))  # fmt: skip
+            wait = max(
+                self._count(mine, self.per_student, now),
+                self._count(self._everyone, self.overall, now),
+            )
             self._students[key] = mine
             self._forget(now)
             logger.warning(
                 "wrong teacher's code from student %s: %d in a row from them, %d on the server; "
-                "next try in %.0f s", student or "(no id)", mine.failures,
-                self._everyone.failures, wait,
-            )  # fmt: skip
+                "next try in %.0f s",
+                student or "(no id)",
+                mine.failures,
+                self._everyone.failures,
+                wait,
+            )
         seconds = math.ceil(wait)
         raise AccessError("wrong_code", "that is not the teacher's code", seconds=seconds)
 

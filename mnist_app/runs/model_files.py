@@ -65,9 +65,11 @@ class ModelFiles(StorePart):
         saved_at = time.time()
         self._write(
             (model_files.delete().where(model_files.c.run_id == run_id), None),
-            (model_files.insert(),
-             dict(run_id=run_id, saved_at=saved_at, size=len(data), data=data)),
-        )  # fmt: skip
+            (
+                model_files.insert(),
+                dict(run_id=run_id, saved_at=saved_at, size=len(data), data=data),
+            ),
+        )
         os.utime(path, (saved_at, saved_at))  # this copy is the one stored
 
     def remove_local_model(self, run_id: str) -> None:

@@ -120,9 +120,13 @@ class ClassRules:
     max_class_drawings: int = DRAWINGS_PER_CLASS
 
     def to_dict(self) -> dict:
-        return {"everyone_sees_all": self.everyone_sees_all, "max_active": self.max_active,
-                "max_cost": self.max_cost, "max_drawings": self.max_drawings,
-                "max_class_drawings": self.max_class_drawings}  # fmt: skip
+        return {
+            "everyone_sees_all": self.everyone_sees_all,
+            "max_active": self.max_active,
+            "max_cost": self.max_cost,
+            "max_drawings": self.max_drawings,
+            "max_class_drawings": self.max_class_drawings,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> ClassRules:
@@ -137,7 +141,7 @@ class ClassRules:
             max_drawings=drawings if _count(drawings, MOST_DRAWINGS) else DRAWINGS_PER_STUDENT,
             max_class_drawings=(
                 class_drawings if _count(class_drawings, MOST_DRAWINGS) else DRAWINGS_PER_CLASS
-            ),  # fmt: skip
+            ),
         )
 
     def may_see(self, visitor: Visitor, student: str | None) -> bool:
@@ -160,15 +164,17 @@ class ClassRules:
                 "no_owner",
                 "this browser has not given the page its owner id: reload the page, and let "
                 "this site keep data in the browser",
-            )  # fmt: skip
+            )
         adding = len(configs)
         if self.max_active is not None and active_now + adding > self.max_active:
             raise AccessError(
                 "too_many",
                 f"you already have {active_now} run(s) queued or training, this adds {adding}, "
                 f"and the limit is {self.max_active} at once: wait for one to end or stop one",
-                active=active_now, adding=adding, limit=self.max_active,
-            )  # fmt: skip
+                active=active_now,
+                adding=adding,
+                limit=self.max_active,
+            )
         if self.max_cost is not None and configs:
             spent = max(cost(config) for config in configs)
             if spent > self.max_cost:
@@ -177,8 +183,10 @@ class ClassRules:
                     f"this run costs {spent:,.0f} (epochs × images × parameters), "
                     f"{spent / self.max_cost:.1f}× the class limit of {self.max_cost:,.0f}: "
                     f"use fewer epochs, fewer images or a smaller network",
-                    cost=spent, limit=self.max_cost, times=spent / self.max_cost,
-                )  # fmt: skip
+                    cost=spent,
+                    limit=self.max_cost,
+                    times=spent / self.max_cost,
+                )
 
     def check_drawing(self, visitor: Visitor, own: int, total: int) -> None:
         """AccessError unless `visitor`, with `own` of the class set's `total` drawings, may add
@@ -189,15 +197,17 @@ class ClassRules:
                 "class_set_full",
                 f"the class set already holds {total:,} drawings, the class's limit of "
                 f"{self.max_class_drawings:,}: the teacher can remove some or raise the limit",
-                count=total, limit=self.max_class_drawings,
-            )  # fmt: skip
+                count=total,
+                limit=self.max_class_drawings,
+            )
         if not visitor.manages_all() and own >= self.max_drawings:
             raise AccessError(
                 "too_many_drawings",
                 f"you already have {own:,} drawings in the class set, the limit for one student "
                 f"is {self.max_drawings:,}: remove some of yours or ask the teacher",
-                count=own, limit=self.max_drawings,
-            )  # fmt: skip
+                count=own,
+                limit=self.max_drawings,
+            )
 
 
 def check_start(store, visitor: Visitor, configs: Sequence[RunConfig]) -> None:

@@ -96,8 +96,9 @@ def connect(address: str) -> None:
     tries = CLIENT_TRIES if address.startswith("ray://") else 1
     for attempt in range(1, tries + 1):
         try:
-            ray.init(address=address, namespace=NAMESPACE, log_to_driver=False,
-                     configure_logging=False)  # fmt: skip
+            ray.init(
+                address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False
+            )
             _joined = address
             return
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as error:
@@ -137,8 +138,11 @@ def _check_answers_as_ray(address: str) -> None:
             # Any other answer (e.g. UNAUTHENTICATED from a head with token authentication)
             # came from a Ray head: ray.init takes it from there.
             code = error.code()
-            if code not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE,
-                            grpc.StatusCode.UNIMPLEMENTED):  # fmt: skip
+            if code not in (
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.UNIMPLEMENTED,
+            ):
                 return
             waited = code is grpc.StatusCode.DEADLINE_EXCEEDED
             why = f"no answer in {ANSWER_SECONDS:g} s" if waited else "it does not speak Ray"

@@ -52,8 +52,9 @@ class RulesAndSecrets(StorePart):
             rows = self._read(query)
             if not rows:
                 with contextlib.suppress(StoreError):  # another replica wrote it first
-                    self._write((server_secrets.insert(),
-                                 {"name": name, "value": secrets.token_hex(32)}))  # fmt: skip
+                    self._write(
+                        (server_secrets.insert(), {"name": name, "value": secrets.token_hex(32)})
+                    )
                 rows = self._read(query)
             if not rows:
                 raise StoreError(f"cannot keep the server's {name} secret in the runs database")

@@ -109,11 +109,24 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles):
         who else trains it (CLUSTER_OWNER: a Ray actor). `student`: who started it."""
         run_id = new_id()
         now = time.time()
-        self._write((runs.insert(), dict(
-            id=run_id, created_at=now, updated_at=now, status=RunStatus.QUEUED.value,
-            preset=preset, config=json.dumps(config.to_dict()), owner=owner or this_process(),
-            heartbeat_at=now, parent=parent, sweep_id=sweep_id, student=student,
-        )))  # fmt: skip
+        self._write(
+            (
+                runs.insert(),
+                dict(
+                    id=run_id,
+                    created_at=now,
+                    updated_at=now,
+                    status=RunStatus.QUEUED.value,
+                    preset=preset,
+                    config=json.dumps(config.to_dict()),
+                    owner=owner or this_process(),
+                    heartbeat_at=now,
+                    parent=parent,
+                    sweep_id=sweep_id,
+                    student=student,
+                ),
+            )
+        )
         return run_id
 
     def set_label(self, run_id: str, label: str, note: str) -> None:
@@ -146,18 +159,25 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles):
 
     def mark_running(self, run_id: str) -> None:
         now = time.time()
-        self._write((
-            runs.update().where(runs.c.id == run_id),
-            dict(status=RunStatus.RUNNING.value, updated_at=now, heartbeat_at=now),
-        ))  # fmt: skip
+        self._write(
+            (
+                runs.update().where(runs.c.id == run_id),
+                dict(status=RunStatus.RUNNING.value, updated_at=now, heartbeat_at=now),
+            )
+        )
 
     def record_epoch(self, run_id: str, history: list[EpochRecord], train_seconds: float) -> None:
         """Save the history so far, after each epoch (another process may be watching)."""
-        self._write((
-            runs.update().where(runs.c.id == run_id),
-            dict(history=json.dumps(history_to_json(history)), train_seconds=train_seconds,
-                 updated_at=time.time()),
-        ))  # fmt: skip
+        self._write(
+            (
+                runs.update().where(runs.c.id == run_id),
+                dict(
+                    history=json.dumps(history_to_json(history)),
+                    train_seconds=train_seconds,
+                    updated_at=time.time(),
+                ),
+            )
+        )
 
     def record_outcome(self, run_id: str, outcome: Outcome, if_active: bool = False) -> bool:
         """Write how a run ended: the one place a run's final state is recorded.
@@ -167,11 +187,17 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles):
         written.
         """
         values = dict(
-            status=outcome.status.value, message=outcome.message, reason=outcome.reason,
-            history=json.dumps(history_to_json(outcome.history)), test_loss=outcome.test_loss,
-            test_accuracy=outcome.test_accuracy, train_seconds=outcome.train_seconds,
-            model_path=outcome.model_path, updated_at=time.time(), live="{}",
-        )  # fmt: skip
+            status=outcome.status.value,
+            message=outcome.message,
+            reason=outcome.reason,
+            history=json.dumps(history_to_json(outcome.history)),
+            test_loss=outcome.test_loss,
+            test_accuracy=outcome.test_accuracy,
+            train_seconds=outcome.train_seconds,
+            model_path=outcome.model_path,
+            updated_at=time.time(),
+            live="{}",
+        )
         if outcome.precision:
             values["precision"] = outcome.precision
         where = runs.c.id == run_id
@@ -184,11 +210,15 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles):
         if not live:
             return
         now = time.time()
-        self._write((
-            runs.update().where(runs.c.id == sa.bindparam("run_id")),
-            [{"run_id": run_id, "heartbeat_at": now, "live": json.dumps(figures)}
-             for run_id, figures in live.items()],
-        ))  # fmt: skip
+        self._write(
+            (
+                runs.update().where(runs.c.id == sa.bindparam("run_id")),
+                [
+                    {"run_id": run_id, "heartbeat_at": now, "live": json.dumps(figures)}
+                    for run_id, figures in live.items()
+                ],
+            )
+        )
 
     def mark_interrupted(self) -> int:
         """Runs left active by a process that is gone are marked interrupted; how many.
@@ -199,19 +229,22 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles):
         so that it can be continued from its last checkpoint.
         """
         rows = self._read(
-            sa.select(runs.c.id, runs.c.owner, runs.c.heartbeat_at, runs.c.history,
-                      runs.c.train_seconds)
-            .where(runs.c.status.in_([status.value for status in ACTIVE]))
-        )  # fmt: skip
+            sa.select(
+                runs.c.id, runs.c.owner, runs.c.heartbeat_at, runs.c.history, runs.c.train_seconds
+            ).where(runs.c.status.in_([status.value for status in ACTIVE]))
+        )
         gone = [row for row in rows if _owner_is_gone(row.owner, row.heartbeat_at)]
         for row in gone:
             self.record_outcome(
                 row.id,
-                Outcome(RunStatus.INTERRUPTED, "Its process stopped while this run was active.",
-                        history=_history_or_none(row.history),
-                        train_seconds=row.train_seconds or 0.0),
+                Outcome(
+                    RunStatus.INTERRUPTED,
+                    "Its process stopped while this run was active.",
+                    history=_history_or_none(row.history),
+                    train_seconds=row.train_seconds or 0.0,
+                ),
                 if_active=True,
-            )  # fmt: skip
+            )
         return len(gone)
 
     def get(self, run_id: str) -> Run | None:
@@ -256,10 +289,15 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles):
 
     def queued_before(self, run: Run) -> int:
         """How many runs of the same owner were queued before this one and still wait."""
-        query = sa.select(sa.func.count()).select_from(runs).where(
-            (runs.c.status == RunStatus.QUEUED.value) & (runs.c.owner == run.owner)
-            & (runs.c.created_at < run.created_at)
-        )  # fmt: skip
+        query = (
+            sa.select(sa.func.count())
+            .select_from(runs)
+            .where(
+                (runs.c.status == RunStatus.QUEUED.value)
+                & (runs.c.owner == run.owner)
+                & (runs.c.created_at < run.created_at)
+            )
+        )
         return int(self._read(query)[0][0])
 
 

@@ -75,12 +75,16 @@ class Job:
             trouble = disk_trouble(error, store.models_dir)
             if trouble is not None:  # its last checkpoint is whole (written, then renamed)
                 saved = len(snap.history)
-                self.end(store, Outcome(
-                    RunStatus.INTERRUPTED,
-                    f"Stopped: {trouble}. It keeps its last saved epoch ({saved}): make room "
-                    "and continue it.",
-                    history=snap.history, train_seconds=snap.train_seconds,
-                ))  # fmt: skip
+                self.end(
+                    store,
+                    Outcome(
+                        RunStatus.INTERRUPTED,
+                        f"Stopped: {trouble}. It keeps its last saved epoch ({saved}): make room "
+                        "and continue it.",
+                        history=snap.history,
+                        train_seconds=snap.train_seconds,
+                    ),
+                )
                 return
             message = f"{type(error).__name__}: {error}"
             self.end(
@@ -142,8 +146,9 @@ class Job:
                 # interrupted, with the epochs saved so far.
                 trouble = disk_trouble(error, store.directory, store.shares_models)
                 if trouble is not None or time.monotonic() > deadline:
-                    print(f"run {self.run_id}: outcome not saved: {trouble or error}",
-                          file=sys.stderr)  # fmt: skip
+                    print(
+                        f"run {self.run_id}: outcome not saved: {trouble or error}", file=sys.stderr
+                    )
                     break
                 self.progress.update(store_error=str(error))
                 time.sleep(STORE_RETRY_POLL)
@@ -155,8 +160,7 @@ class Job:
 
 
 DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}  # a disk that takes no more writes
-SQLITE_DISK_ERRORS = {"database or disk is full": errno.ENOSPC,
-                      "readonly database": errno.EROFS}  # fmt: skip
+SQLITE_DISK_ERRORS = {"database or disk is full": errno.ENOSPC, "readonly database": errno.EROFS}
 
 
 def disk_trouble(error: BaseException, folder: Path, remote: bool = False) -> str | None:

@@ -144,8 +144,12 @@ def live_run(view: LiveView, key: str, store: RunStore) -> None:
         else (f"run:{view.run_id}", f"/api/runs/{view.run_id}/live")
     )
     url = f"{base_path()}{path}?lang={view.lang}{pass_query(store, what)}"
-    data = {"view": view.to_json(), "url": url, "refresh_ms": round(REFRESH_SECONDS * 1000),
-            "large": presenting()}  # fmt: skip
+    data = {
+        "view": view.to_json(),
+        "url": url,
+        "refresh_ms": round(REFRESH_SECONDS * 1000),
+        "large": presenting(),
+    }
     _live_run_component(key=key, data=data, on_phase_change=lambda: None)
 
 
@@ -171,12 +175,18 @@ def projector_switch() -> None:
     enough to read from the back of a room (18 px and up).
     """
     st.session_state.setdefault("present_switch", presenting())
-    st.sidebar.toggle(t("present.toggle"), key="present_switch", on_change=_follow_switch,
-                      help=t("present.help"))  # fmt: skip
+    st.sidebar.toggle(
+        t("present.toggle"), key="present_switch", on_change=_follow_switch, help=t("present.help")
+    )
     if presenting():
         st.html(_PROJECTOR_STYLE)
-        st.button(t("present.leave"), key="present_leave", on_click=_leave_projector,
-                  icon=":material/close_fullscreen:", type="tertiary")  # fmt: skip
+        st.button(
+            t("present.leave"),
+            key="present_leave",
+            on_click=_leave_projector,
+            icon=":material/close_fullscreen:",
+            type="tertiary",
+        )
 
 
 def _follow_switch() -> None:
@@ -221,13 +231,22 @@ def continue_control(manager: RunManager, run: Run, key: str) -> None:
     ready = ready and not manager.is_active(run.id)
     row = st.container(horizontal=True, vertical_alignment="bottom")
     more = row.number_input(
-        t("continue.epochs"), min_value=1, max_value=max(left, 1), value=min(5, max(left, 1)),
-        step=1, key=f"{key}_epochs", disabled=not ready, width=180,
-    )  # fmt: skip
+        t("continue.epochs"),
+        min_value=1,
+        max_value=max(left, 1),
+        value=min(5, max(left, 1)),
+        step=1,
+        key=f"{key}_epochs",
+        disabled=not ready,
+        width=180,
+    )
     clicked = row.button(
-        t("continue.button", n=more), key=f"{key}_button", disabled=not ready,
-        icon=":material/fast_forward:", help=t("continue.help" if ready else "continue.why_not"),
-    )  # fmt: skip
+        t("continue.button", n=more),
+        key=f"{key}_button",
+        disabled=not ready,
+        icon=":material/fast_forward:",
+        help=t("continue.help" if ready else "continue.why_not"),
+    )
     if not clicked:
         return
     if not may_start(manager.store, [run.config.replace(epochs=int(more))]):  # a class's limits
@@ -254,9 +273,12 @@ def coach_panel(advice, key: str, on_apply) -> None:
     if advice.suggestion is not None:
         box.caption(t("coach.next"))
         box.button(
-            advice.suggestion.label, key=f"{key}_apply", icon=":material/science:",
-            on_click=on_apply, args=(advice.suggestion,),
-        )  # fmt: skip
+            advice.suggestion.label,
+            key=f"{key}_apply",
+            icon=":material/science:",
+            on_click=on_apply,
+            args=(advice.suggestion,),
+        )
 
 
 def code_panel(config, key: str, run_id: str | None = None) -> None:
@@ -270,11 +292,18 @@ def code_panel(config, key: str, run_id: str | None = None) -> None:
     st.code(script, language="python")
     row = st.container(horizontal=True)
     row.download_button(
-        t("code.panel.download_script"), script, file_name=f"{name}.py",
-        mime="text/x-python", key=f"{key}_script", icon=":material/download:",
-    )  # fmt: skip
-    row.download_button(
-        t("code.panel.download_notebook"), notebook_text(config, language()),
-        file_name=f"{name}.ipynb", mime="application/x-ipynb+json", key=f"{key}_notebook",
+        t("code.panel.download_script"),
+        script,
+        file_name=f"{name}.py",
+        mime="text/x-python",
+        key=f"{key}_script",
         icon=":material/download:",
-    )  # fmt: skip
+    )
+    row.download_button(
+        t("code.panel.download_notebook"),
+        notebook_text(config, language()),
+        file_name=f"{name}.ipynb",
+        mime="application/x-ipynb+json",
+        key=f"{key}_notebook",
+        icon=":material/download:",
+    )

@@ -42,14 +42,21 @@ def visitor_panel() -> None:
     """In the sidebar, on every page: the browser's owner id (kept in its localStorage by
     owner_id.js) and, on a class server, the teacher's way in and out."""
     with st.sidebar:
-        _owner_id_component(key="owner_id", data={"owner": st.session_state.get(OWNER)},
-                            on_owner_change=_owner_reported)  # fmt: skip
+        _owner_id_component(
+            key="owner_id",
+            data={"owner": st.session_state.get(OWNER)},
+            on_owner_change=_owner_reported,
+        )
         if not shared_server():
             return
         if st.session_state.get(TEACHER):
             st.success(t("access.teacher_on"), icon=":material/school:")
-            st.button(t("access.leave"), key="access_leave", on_click=_leave_teacher_mode,
-                      icon=":material/logout:")  # fmt: skip
+            st.button(
+                t("access.leave"),
+                key="access_leave",
+                on_click=_leave_teacher_mode,
+                icon=":material/logout:",
+            )
             return
         st.caption(t("access.shared"))
         with st.expander(t("access.teacher"), icon=":material/school:"):
@@ -180,19 +187,43 @@ def class_rules_panel(store: RunStore) -> None:
         st.success(t("access.rules.saved"))
     with st.form("access_rules_form"):
         st.toggle(t("access.rules.sees_all"), value=rules.everyone_sees_all, key="rules_sees_all")
-        st.number_input(t("access.rules.max_active"), min_value=0, max_value=1000, step=1,
-                        value=rules.max_active or 0, key="rules_max_active")  # fmt: skip
-        st.number_input(t("access.rules.max_cost"), min_value=0.0, max_value=1e6, step=10.0,
-                        value=(rules.max_cost or 0) / COST_UNIT, format="%g",
-                        key="rules_max_cost")  # fmt: skip
+        st.number_input(
+            t("access.rules.max_active"),
+            min_value=0,
+            max_value=1000,
+            step=1,
+            value=rules.max_active or 0,
+            key="rules_max_active",
+        )
+        st.number_input(
+            t("access.rules.max_cost"),
+            min_value=0.0,
+            max_value=1e6,
+            step=10.0,
+            value=(rules.max_cost or 0) / COST_UNIT,
+            format="%g",
+            key="rules_max_cost",
+        )
         st.caption(t("access.rules.costs", costs=preset_costs()))
-        st.number_input(t("access.rules.max_drawings"), min_value=1, max_value=MOST_DRAWINGS,
-                        value=rules.max_drawings, step=10, key="rules_max_drawings")  # fmt: skip
-        st.number_input(t("access.rules.max_class_drawings"), min_value=1, step=100,
-                        max_value=MOST_DRAWINGS, value=rules.max_class_drawings,
-                        key="rules_max_class_drawings")  # fmt: skip
-        st.form_submit_button(t("access.rules.save"), on_click=_save_rules, args=(store,),
-                              icon=":material/save:")  # fmt: skip
+        st.number_input(
+            t("access.rules.max_drawings"),
+            min_value=1,
+            max_value=MOST_DRAWINGS,
+            value=rules.max_drawings,
+            step=10,
+            key="rules_max_drawings",
+        )
+        st.number_input(
+            t("access.rules.max_class_drawings"),
+            min_value=1,
+            step=100,
+            max_value=MOST_DRAWINGS,
+            value=rules.max_class_drawings,
+            key="rules_max_class_drawings",
+        )
+        st.form_submit_button(
+            t("access.rules.save"), on_click=_save_rules, args=(store,), icon=":material/save:"
+        )
 
 
 def _save_rules(store: RunStore) -> None:
@@ -200,13 +231,15 @@ def _save_rules(store: RunStore) -> None:
         refuse(AccessError("not_yours", "only the teacher sets the class's rules"))
         return
     active, most = st.session_state["rules_max_active"], st.session_state["rules_max_cost"]
-    store.set_class_rules(ClassRules(
-        everyone_sees_all=bool(st.session_state["rules_sees_all"]),
-        max_active=int(active) or None,
-        max_cost=most * COST_UNIT if most > 0 else None,
-        max_drawings=int(st.session_state["rules_max_drawings"]),
-        max_class_drawings=int(st.session_state["rules_max_class_drawings"]),
-    ))  # fmt: skip
+    store.set_class_rules(
+        ClassRules(
+            everyone_sees_all=bool(st.session_state["rules_sees_all"]),
+            max_active=int(active) or None,
+            max_cost=most * COST_UNIT if most > 0 else None,
+            max_drawings=int(st.session_state["rules_max_drawings"]),
+            max_class_drawings=int(st.session_state["rules_max_class_drawings"]),
+        )
+    )
     st.session_state["access_rules_saved"] = True
 
 
@@ -217,10 +250,19 @@ def preset_costs() -> str:
 
 def rules_summary(rules: ClassRules) -> str:
     sees = t("access.rules.sees_yes" if rules.everyone_sees_all else "access.rules.sees_no")
-    active = (t("access.rules.active", limit=rules.max_active) if rules.max_active
-              else t("access.rules.active_none"))  # fmt: skip
-    most = (t("access.rules.cost", limit=number_text(rules.max_cost / COST_UNIT))
-            if rules.max_cost else t("access.rules.cost_none"))  # fmt: skip
-    drawings = t("access.rules.drawings", each=number_text(rules.max_drawings),
-                 all=number_text(rules.max_class_drawings))  # fmt: skip
+    active = (
+        t("access.rules.active", limit=rules.max_active)
+        if rules.max_active
+        else t("access.rules.active_none")
+    )
+    most = (
+        t("access.rules.cost", limit=number_text(rules.max_cost / COST_UNIT))
+        if rules.max_cost
+        else t("access.rules.cost_none")
+    )
+    drawings = t(
+        "access.rules.drawings",
+        each=number_text(rules.max_drawings),
+        all=number_text(rules.max_class_drawings),
+    )
     return t("access.rules.summary", sees=sees, active=active, cost=most, drawings=drawings)

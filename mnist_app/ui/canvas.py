@@ -29,9 +29,15 @@ def drawing_canvas(stroke: int, side: int, key: str, hint: str) -> CanvasDrawing
     stroke → reading shown, p50 323 ms with that wait and 123 ms without (send_strokes.js).
     """
     canvas = st_canvas(
-        stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
-        height=side, width=side, drawing_mode="freedraw", return_image_data=True, key=key,
-    )  # fmt: skip
+        stroke_width=stroke,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        height=side,
+        width=side,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key=key,
+    )
     st.caption(hint)
     _send_strokes(key=f"{key}_send_strokes")  # last: its (empty) element adds a gap
     return checked_drawing(canvas, side)

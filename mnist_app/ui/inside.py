@@ -16,18 +16,28 @@ if TYPE_CHECKING:
 VIEWS = ("layers", "saliency", "first", "map")
 
 
-def inside_panel(reader: Reader, image: np.ndarray, probabilities: np.ndarray, scaling: str,
-                 key: str, live: bool = False) -> None:  # fmt: skip
+def inside_panel(
+    reader: Reader,
+    image: np.ndarray,
+    probabilities: np.ndarray,
+    scaling: str,
+    key: str,
+    live: bool = False,
+) -> None:
     """A switch that opens the inside view, then one of its four parts at a time."""
     if not st.toggle(t("inside.toggle"), key=f"{key}_inside", help=t("inside.toggle_help")):
         return
     labels = {view: t(f"inside.view.{view}") for view in VIEWS}  # looked up now, in this run
     chosen = f"{key}_inside_chosen"  # outlives the control while the view is closed
     view = st.segmented_control(
-        t("inside.view"), VIEWS, format_func=labels.get,
-        default=st.session_state.get(chosen, VIEWS[0]), key=f"{key}_inside_view",
-        on_change=_remember, args=(f"{key}_inside_view", chosen),
-    )  # fmt: skip
+        t("inside.view"),
+        VIEWS,
+        format_func=labels.get,
+        default=st.session_state.get(chosen, VIEWS[0]),
+        key=f"{key}_inside_view",
+        on_change=_remember,
+        args=(f"{key}_inside_view", chosen),
+    )
     view = view or st.session_state.get(chosen, VIEWS[0])  # a click on the chosen one clears it
     from mnist_app.ui import inside_keras  # TensorFlow: loaded once the view is opened
 

@@ -39,8 +39,15 @@ FIRST_UNITS = 32  # dense units drawn: those this image excites most
 LIVE_MAP_SECONDS = 15  # a run still training: its map is made again at most this often
 
 
-def show(view: str, reader: Reader, image: np.ndarray, probabilities: np.ndarray, scaling: str,
-         key: str, live: bool) -> None:  # fmt: skip
+def show(
+    view: str,
+    reader: Reader,
+    image: np.ndarray,
+    probabilities: np.ndarray,
+    scaling: str,
+    key: str,
+    live: bool,
+) -> None:
     """One part of the inside view, for the model behind `reader`."""
     model = keras_model(reader)
     batch = as_batch(model, image, scaling)
@@ -60,8 +67,16 @@ def layers_view(model: keras.Model, batch: np.ndarray, key: str) -> None:
     for i, layer in enumerate(shown):
         if layer.is_maps:
             height, width, count = layer.values.shape
-            st.markdown(t("inside.maps_title", layer=layer.name, type=layer.type, count=count,
-                          height=height, width=width))  # fmt: skip
+            st.markdown(
+                t(
+                    "inside.maps_title",
+                    layer=layer.name,
+                    type=layer.type,
+                    count=count,
+                    height=height,
+                    width=width,
+                )
+            )
             st.image(feature_maps(layer), clamp=True)
         else:
             plotly_chart(units_figure(layer, language()), key=f"{key}_units_{i}")
@@ -75,18 +90,26 @@ def saliency_view(model, image, batch, probabilities, scaling: str, key: str) ->
     items = [t("inside.runner_up", digit=d, percent=percent_text(p, 1)) for d, p in others]
     st.markdown(t("inside.runners_up", items=", ".join(items)))
     digit = st.segmented_control(
-        t("inside.why_digit"), [answer] + [d for d, _ in others], default=answer,
+        t("inside.why_digit"),
+        [answer] + [d for d, _ in others],
+        default=answer,
         key=f"{key}_saliency_digit",
-    )  # fmt: skip
+    )
     digit = answer if digit is None else digit
     found = saliency(model, batch, digit, scaling)
     pictures = saliency_images(image, found)
     columns = st.columns(3)
     for column, name in zip(columns, ("digit", "attribution", "sensitivity"), strict=True):
         column.image(pictures[name], caption=t(f"inside.saliency.{name}", digit=digit))
-    st.caption(t("inside.saliency_note", digit=digit, score=number_text(found.score, 2),
-                 blank=number_text(found.blank_score, 2),
-                 total=number_text(float(found.attribution.sum()), 2)))  # fmt: skip
+    st.caption(
+        t(
+            "inside.saliency_note",
+            digit=digit,
+            score=number_text(found.score, 2),
+            blank=number_text(found.blank_score, 2),
+            total=number_text(float(found.attribution.sum()), 2),
+        )
+    )
 
 
 def first_layer_view(model: keras.Model, batch: np.ndarray) -> None:
@@ -99,10 +122,13 @@ def first_layer_view(model: keras.Model, batch: np.ndarray) -> None:
         strengths = activations(model, batch)[0].strengths
         order = np.argsort(-strengths, kind="stable")[:FIRST_UNITS]
         images = images[order]
-        st.markdown(t("inside.first_dense", layer=first.name, shown=len(order),
-                      count=len(first.images)))  # fmt: skip
-        st.image(weight_images(images), caption=t("inside.first_dense_caption",
-                 units=", ".join(str(u) for u in order[:8])))  # fmt: skip
+        st.markdown(
+            t("inside.first_dense", layer=first.name, shown=len(order), count=len(first.images))
+        )
+        st.image(
+            weight_images(images),
+            caption=t("inside.first_dense_caption", units=", ".join(str(u) for u in order[:8])),
+        )
     else:
         side = images.shape[1]
         st.markdown(t("inside.first_conv", layer=first.name, count=len(images), side=side))
@@ -114,10 +140,17 @@ def map_view(model, batch, scaling: str, answer: int, live: bool, key: str) -> N
     method = "pca"
     if tsne_available() and not live:  # t-SNE takes seconds: once per finished model
         labels = {name: t(f"inside.map_method.{name}") for name in METHODS}
-        method = st.segmented_control(
-            t("inside.map_method"), METHODS, format_func=labels.get, default="pca",
-            key=f"{key}_map_method", help=t("inside.map_method_help"),
-        ) or "pca"  # fmt: skip
+        method = (
+            st.segmented_control(
+                t("inside.map_method"),
+                METHODS,
+                format_func=labels.get,
+                default="pca",
+                key=f"{key}_map_method",
+                help=t("inside.map_method_help"),
+            )
+            or "pca"
+        )
     with st.spinner(t(f"inside.map_making.{method}")):
         learned = cached_map(model, scaling, LIVE_MAP_SECONDS if live else None, method)
     star = learned.place(hidden_features(model, batch))[0]

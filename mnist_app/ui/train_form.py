@@ -90,8 +90,12 @@ def link_refusals() -> tuple[Refusal, ...]:
 def refusal_text(refusal: Refusal) -> str:
     """Which value of the link was not used, and why, in the user's language."""
     name = t("train.preset") if refusal.field == "preset" else t(f"field.{refusal.field}")
-    text = t(f"share.refused.{refusal.reason}", field=name, value=escape_markdown(refusal.text),
-             **refusal.values)  # fmt: skip
+    text = t(
+        f"share.refused.{refusal.reason}",
+        field=name,
+        value=escape_markdown(refusal.text),
+        **refusal.values,
+    )
     return f"{text} {config_error_text(refusal.error)}" if refusal.error else text
 
 
@@ -136,9 +140,13 @@ def settings_widgets() -> dict:
         for p in PRESET_LIST
     }
     st.selectbox(
-        t("train.preset"), list(preset_names), format_func=preset_names.get, key=TRAIN_PRESET,
-        on_change=apply_preset, help=t("help.preset"),
-    )  # fmt: skip
+        t("train.preset"),
+        list(preset_names),
+        format_func=preset_names.get,
+        key=TRAIN_PRESET,
+        on_change=apply_preset,
+        help=t("help.preset"),
+    )
     if slug := st.session_state[TRAIN_PRESET]:
         st.caption(t(f"preset.{slug}"))
     is_cnn = st.session_state[train_field("arch")] == "cnn"
@@ -263,11 +271,14 @@ def config_error_text(error: ConfigError) -> str:
 def show_summary(size: PlanSize) -> None:
     """The model's layers, shapes and parameter counts, worked out without building it."""
     rows = [
-        {t("summary.layer"): r.name, t("summary.type"): r.type,
-         t("summary.shape"): "×".join(map(str, r.output_shape)),
-         t("summary.params"): number_text(r.params)}
+        {
+            t("summary.layer"): r.name,
+            t("summary.type"): r.type,
+            t("summary.shape"): "×".join(map(str, r.output_shape)),
+            t("summary.params"): number_text(r.params),
+        }
         for r in size.layers
-    ]  # fmt: skip
+    ]
     st.dataframe(rows, hide_index=True, width="stretch")
     left, right = st.columns(2)
     left.metric(t("summary.total_params"), number_text(size.total_params))

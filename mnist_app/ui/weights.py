@@ -28,9 +28,12 @@ def weights_panel(store: RunStore, run: Run, key: str) -> None:
         lang, epochs = language(), [record.epoch for record in history]
         if len(epochs) > 1:
             epoch = st.select_slider(
-                t("weights.epoch"), options=epochs, value=epochs[-1], key=f"{key}_epoch",
+                t("weights.epoch"),
+                options=epochs,
+                value=epochs[-1],
+                key=f"{key}_epoch",
                 format_func=lambda e: epoch_label(e, lang),
-            )  # fmt: skip
+            )
         else:
             epoch = epochs[0]
             st.caption(t("weights.only_start"))
