@@ -1,7 +1,8 @@
 """Runs kept and run: the database, the store, who owns what, and the managers that train.
 
-The store keeps every run's config, history, results and model, plus sweeps, weight statistics,
-class rules and server secrets, all in one database (SQLite on a laptop, PostgreSQL on a class
-server). Trainings run through one `RunManager` protocol: local threads (`jobs`) or detached Ray
-actors (`cluster`), chosen by `managers.shared_manager`.
+`RunStore` keeps every run's config, history, results and model, made of one part per concern
+(`store` the runs, `sweeps`, `weights`, `rules`, `model_files`) on one engine and schema version
+(`database`): SQLite on a laptop, PostgreSQL on a class server. Trainings run through one
+`RunManager` protocol (`managers`): this process's threads (`jobs`) or detached Ray actors
+(`cluster`), chosen by `managers.shared_manager`.
 """
