@@ -273,3 +273,18 @@ def test_a_newcomer_reads_the_plan_from_the_folder_list():
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
     }
     assert long == {}
+
+
+def test_the_readme_s_layout_lists_the_wings_in_the_order_imports_run():
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## What is inside") : readme.index("## Command line")]
+    block = section[section.index("```\n") + 4 : section.index("\n```", section.index("```\n") + 4)]
+    listed = [
+        line.split()[0].rstrip(",").removesuffix("/").removesuffix(".py")
+        for line in block.splitlines()
+    ]
+    wings = [p.replace(".", "/") for wing in WINGS for p in wing if p.startswith("mnist_app.")]
+    shown = [name for name in listed if name.startswith("mnist_app/")]
+    assert shown == [w for w in wings if w in shown]  # the README's lines keep the test's order
+    packages = {w for w in wings if (PROJECT_ROOT / w / "__init__.py").is_file()}
+    assert packages and packages <= set(shown)  # and every wing is there
