@@ -8,13 +8,15 @@ import urllib.error
 import urllib.request
 
 import pytest
+import sqlalchemy as sa
 
 from mnist_app.engine.config import RunConfig
 from mnist_app.engine.records import EpochRecord, LiveView, Outcome
 from mnist_app.engine.status import RunStatus
 from mnist_app.experiments.sweeps import Sweep, make_vary
-from mnist_app.figures.live import live_view, pass_query
+from mnist_app.figures.live import live_view, may_follow, pass_query
 from mnist_app.i18n import missing_placeholder
+from mnist_app.runs import rules
 from mnist_app.runs.jobs import TrainingManager
 from mnist_app.runs.owners import ClassRules, viewing_pass
 from mnist_app.runs.store import RunStore
@@ -142,6 +144,8 @@ def test_hidden_runs_answer_only_to_the_pass_their_page_gave(app_url, served_hom
     assert _get(runs.format(theirs))[0] == 200 and _get(sweeps.format(sweep))[0] == 200
     store.set_class_rules(ClassRules(everyone_sees_all=False))
     try:
+        # The served app reads the rules at most once every RULES_SECONDS: wait for the switch.
+        _until(lambda: _get(runs.format(theirs))[0] == 404)
         key = store.secret("viewing")
         assert RunStore(served_home).secret("viewing") == key  # one key for every replica
         run_pass, sweep_pass = (
@@ -163,6 +167,40 @@ def test_hidden_runs_answer_only_to_the_pass_their_page_gave(app_url, served_hom
         assert _get(f"{sweeps.format(sweep)}?lang=en{sweep_pass}")[0] == 200
     finally:
         store.set_class_rules(ClassRules())
+        _until(lambda: _get(runs.format(theirs))[0] == 200)  # as it was, for the tests after
+
+
+def _until(condition, seconds: float = 30.0) -> None:
+    """Wait until `condition()` holds (a served app's cached rules, refreshed every 2 s)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the served app never saw the change"
+        time.sleep(0.1)
+
+
+def test_the_live_api_reads_the_class_rules_at_most_once_every_two_seconds(lab_home, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(rules, "clock", lambda: now[0])  # the clock held still, moved by hand
+    store, teacher = RunStore(lab_home), RunStore(lab_home)  # two replicas of one class server
+    reads = []  # the SELECTs of the class rules, by either replica (they share one engine)
+
+    def count(conn, cursor, statement, *rest):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM class_rules" in statement:
+            reads.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", count)
+    run_id = store.create(SMALL, student="a" * 32)
+    what = f"run:{run_id}"
+    assert all(may_follow(store, what, None) for _ in range(50))  # everyone sees all
+    assert len(reads) == 0  # read when the store opened, one poll ago in the held clock
+    teacher.set_class_rules(ClassRules(everyone_sees_all=False))  # on the other replica
+    now[0] += rules.RULES_SECONDS - 0.1
+    assert may_follow(store, what, None) and len(reads) == 0  # not yet asked again
+    now[0] += 0.2
+    assert not may_follow(store, what, None) and len(reads) == 1  # the switch, within 2 s
+    assert not any(may_follow(store, what, None) for _ in range(50)) and len(reads) == 1
+    store.set_class_rules(ClassRules())  # a switch on this replica counts here at once
+    assert may_follow(store, what, None) and len(reads) == 1
 
 
 def test_behind_a_proxy_under_a_path_prefix_the_live_api_is_there_too(start_app):

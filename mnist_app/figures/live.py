@@ -24,6 +24,7 @@ from mnist_app.figures.sweeps import sweep_live_view
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_duration, format_number, translate
 from mnist_app.runs.managers import RunManager, shared_manager
 from mnist_app.runs.owners import is_viewing_pass, viewing_pass
+from mnist_app.runs.rules import RULES_SECONDS
 from mnist_app.runs.store import ID_PATTERN as RUN_ID
 from mnist_app.runs.store import RunStore, StoreError, UnreadableRunError
 
@@ -98,7 +99,7 @@ def may_follow(store: RunStore, what: str, given: str | None) -> bool:
     """Whether the live API may answer about `what` to a request that carries `given` as its
     pass. The rules as last read here serve while the database cannot be reached, so that a
     run's curves go on while it is away; StoreError if they were never read."""
-    rules = store.class_rules(or_last_known=True)
+    rules = store.class_rules(or_last_known=True, max_age=RULES_SECONDS)
     return rules.everyone_sees_all or is_viewing_pass(store.secret(VIEWING_KEY), what, given)
 
 
