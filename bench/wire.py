@@ -180,15 +180,17 @@ class Student:
             await self.send(frame)
 
 
-async def replay(url: str, recording: Recording) -> list[Reply]:
-    """One student replays the whole recording as fast as the replies come; a reply per
-    stroke, in order."""
+async def replay(url: str, recording: Recording, timed: bool = False) -> list[Reply]:
+    """One student replays the whole recording: with `timed`, each BackMsg when the browser sent
+    it (but never before the previous one's run ended), else as fast as the replies come; a
+    reply per stroke, in order."""
     async with Student(url, recording) as student:
-        await student.open_page()
-        replies = []
+        loop = asyncio.get_running_loop()
+        start, replies = loop.time(), []
         for frame in recording.frames:
-            if frame.kind in ("stroke", "reset"):
-                reply = await student.send(frame)
-                if frame.kind == "stroke":
-                    replies.append(reply)
+            if timed:
+                await asyncio.sleep(max(0.0, start + frame.t - loop.time()))
+            reply = await student.send(frame)
+            if frame.kind == "stroke":
+                replies.append(reply)
         return replies

@@ -63,3 +63,18 @@ def test_a_stroke_is_read_from_what_the_student_sent(app_url):
                for f in recording.frames]  # fmt: skip
     replies = asyncio.run(wire.replay(app_url, dataclasses.replace(recording, frames=swapped)))
     assert [reply.reading for reply in replies[:3]] == ["0", "0", "2"]
+
+
+def test_each_student_has_a_session_of_their_own(app_url):
+    """Two students at once, one drawing the 0 and the other the 1: each reads their own."""
+    recording = wire.load_recording()
+    zero, one = recording.strokes[:2]
+
+    async def two_students():
+        async with wire.Student(app_url, recording) as a, wire.Student(app_url, recording) as b:
+            assert a.owner != b.owner
+            await asyncio.gather(a.open_page(), b.open_page())
+            return await asyncio.gather(a.send(zero), b.send(one))
+
+    replies = asyncio.run(two_students())
+    assert [reply.reading for reply in replies] == ["0", "1"]
