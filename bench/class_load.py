@@ -1,16 +1,27 @@
-"""A class drawing at once: N students on one replica's Draw page while two runs train on it.
+"""A class drawing at once on one server: N students simulated at the wire while a run trains.
 
-Usage: python bench/class_load.py [--students 10 20 30] [--digits 5]
+Usage: python bench/class_load.py [--students 10 30 60] [--seconds 60] [--period 2] [--json]
 
-Starts one replica (MNIST_LAB_MAX_TRAININGS=2) and, in headless Chromium, a teacher's two tabs
-that start two long runs from the Train page; then, for each class size, that many students,
-each in a browser context of their own (their own Streamlit session), all drawing single-stroke
-digits with the mouse at the same time. Each student's page times every digit from the mouse
-button's release to the reading painted (as bench/draw_latency.py does), after pressing "Reset
-canvas & history". Prints per class size: stroke → reading p50/p95, errors (a digit that never
-got its reading in 30 s, a page error), and the server's memory per session (its resident size
-with the class connected, less before, over the students). Floor: 30 students p95 <= 500 ms
-with 0 errors.
+Serves the app on loopback and starts one long chollet-512 run beside it with the CLI
+(`python -m mnist_app train`, in its own process on the same cores and in the same run store, so
+the server's own CPU time counts the students alone). Once it trains, for each class size in
+turn: that many students, each a websocket client of Streamlit's protocol with a session of its
+own (bench/wire.py), open the Draw page and replay the strokes and resets Chromium sent
+(bench/sessions/draw.json): one stroke every --period seconds for --seconds, a reset after each
+digit's last stroke as the recording has it, the students spread evenly over the period. A
+stroke's time runs from sending its BackMsg to its script run's end; its reply must hold the
+reading Chromium showed, else it is an error (so are a run that fails or a reply that never
+comes in 30 s). A student waits for each reading before the next stroke.
+
+Each class has a fresh server on the same run store, warmed by one student alone (loading the
+model counts for none of them). Prints per class size: stroke → reading p50/p95, errors, the
+server's CPU per stroke (its process's CPU time from /proc over the class, the resets between
+digits included) and per event (a stroke or a reset), the load generator's own CPU apart, and
+the server's memory per session (its resident size at the end, the class still on the page,
+less before, over the students). Steps the class size up until p95 passes 1 s and prints that
+knee. With --json the last line is the largest class's figures: {"students": …, "p50_ms": …,
+"p95_ms": …, "errors": …, "server_cpu_ms_per_stroke": …, "training": …, …}.
+Floor: 60 students p95 <= 500 ms, 0 errors.
 """
 
 from __future__ import annotations
@@ -18,127 +29,232 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import re
+import itertools
+import json
+import os
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from draw_latency import ARM  # noqa: E402
-from served import CANVAS, CHROMIUM, CHROMIUM_ARGS, READING, STROKES, served_app  # noqa: E402
+from served import ROOT, served_app, stop  # noqa: E402
+from wire import Frame, Recording, Student, load_recording, xsrf_cookie  # noqa: E402
 
-P95_FLOOR = 500  # ms, 30 students
-TIMEOUT = 30_000  # ms
+from mnist_app.runs.store import RunStore  # noqa: E402
+
+KNEE_MS = 1000  # p95 past this: the class is too big for the server
+FLOOR = (60, 500)  # students, p95 ms
+MOST_STUDENTS, MOST_SECONDS = 300, 600
+TIMEOUT = 30  # s, a reply that never comes
+OPENING_AT_ONCE = 8  # students opening the page at the same moment
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system, all its threads), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def rss_mb(pid: int) -> float:
-    """A process's resident memory, children included (Streamlit runs in one process)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
 
-async def draw(page, stroke) -> None:
-    box = await page.locator(CANVAS).bounding_box()
-    points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
-    await page.mouse.move(*points[0])
-    await page.mouse.down()
-    for point in points[1:]:
-        await page.mouse.move(*point, steps=6)
-    await page.mouse.up()
-
-
-async def start_long_run(browser, url: str):
-    """A teacher's tab starting a 200-epoch run on the Train page (stopped at the end)."""
-    from playwright.async_api import expect
-
-    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
-    await page.goto(f"{url}/?lang=en")
-    await page.get_by_role("heading", name="MNIST Lab").wait_for(timeout=90_000)
-    await page.goto(f"{url}/train?lang=en")
-    start = page.get_by_role("button", name="Start training")
-    await start.wait_for(timeout=90_000)
-    await page.locator(".st-key-train_epochs").get_by_role("slider").focus()
-    await page.keyboard.press("End")
-    await expect(page.locator(".st-key-train_epochs")).to_contain_text("200", timeout=30_000)
-    await start.click()
-    status = page.locator(".st-key-train_live .status")
-    await expect(status).to_contain_text(re.compile(r"^Epoch "), timeout=90_000)
-    return page
-
-
-async def student(browser, url: str, digits: int, ready: asyncio.Barrier) -> tuple[list, int]:
-    """One student: open the Draw page, wait for the class, then draw; (ms per digit, errors)."""
-    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = await context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(error))
-    spent = []
+@contextlib.contextmanager
+def training_beside(home: str):
+    """A chollet-512 run of 200 epochs started with the CLI in the app's run store; yields its
+    process once its first batches are done (it is stopped at the end)."""
+    trainer = subprocess.Popen(
+        [sys.executable, "-m", "mnist_app", "train", "--preset", "chollet-512", "--epochs", "200"],
+        cwd=ROOT, env=dict(os.environ, MNIST_LAB_HOME=home),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     try:
-        await page.goto(f"{url}/draw?lang=en", timeout=120_000)
-        await page.locator(CANVAS).wait_for(timeout=120_000)
-        await ready.wait()
-        order = list(STROKES.values())
-        for i in range(digits + 1):  # the first is a warm-up, not counted
-            try:
-                await page.get_by_role("button", name="Reset canvas & history").click()
-                await page.locator(READING).wait_for(state="detached", timeout=TIMEOUT)
-                await page.evaluate(ARM, READING)
-                await draw(page, order[i % len(order)])
-                await page.wait_for_function("window.__shown !== null", timeout=TIMEOUT,
-                                             polling=50)  # fmt: skip
-                if i:
-                    spent.append(await page.evaluate("window.__shown - window.__up"))
-            except Exception as error:  # a reading that never came: counted, the class goes on
-                errors.append(error)
+        store, deadline = RunStore(home), time.monotonic() + 180
+        while not any(run.live.get("samples_seen") for run in store.list()):
+            if trainer.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the run beside the server did not start training")
+            time.sleep(0.5)
+        yield trainer
     finally:
-        await context.close()
-    return spent, len(errors)
+        stop(trainer)
 
 
-async def main_async(students: list[int], digits: int) -> None:
-    from playwright.async_api import async_playwright
+class Tally:
+    """What the students of one class measured."""
 
-    process: list = []
-    with served_app(env={"MNIST_LAB_MAX_TRAININGS": "2"}, process=process) as url:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM,
-                                                       args=CHROMIUM_ARGS)  # fmt: skip
-            teachers = [await start_long_run(browser, url) for _ in range(2)]
-            print(f"two runs training on the replica; {digits} digits per student", flush=True)
-            for n in students:
-                before = rss_mb(process[0].pid)
-                ready = asyncio.Barrier(n + 1)
-                tasks = [asyncio.create_task(student(browser, url, digits, ready))
-                         for _ in range(n)]  # fmt: skip
-                await ready.wait()
-                during = rss_mb(process[0].pid)
-                results = await asyncio.gather(*tasks)
-                ms = np.array([m for spent, _ in results for m in spent])
-                errors = sum(e for _, e in results)
-                p50, p95 = np.percentile(ms, [50, 95]) if len(ms) else (float("nan"),) * 2
-                print(f"{n:3d} students: stroke → reading p50 {p50:5.0f} ms  p95 {p95:5.0f} ms  "
-                      f"({len(ms)} digits)  errors {errors}  server memory "
-                      f"{(during - before) / n:.1f} MB per session ({during:.0f} MB in all)",
-                      flush=True)  # fmt: skip
-                if n == 30:
-                    ok = p95 <= P95_FLOOR and errors == 0
-                    print(f"floor (30 students p95 <= {P95_FLOOR} ms, 0 errors): "
-                          f"{'ok' if ok else 'MISSED'}")  # fmt: skip
-            for page in teachers:  # the runs end with the server anyway
-                with contextlib.suppress(Exception):
-                    await page.get_by_role("button", name="Stop").click(timeout=5_000)
-            await browser.close()
+    def __init__(self) -> None:
+        self.strokes: list[float] = []  # ms, stroke → reading
+        self.resets: list[float] = []
+        self.errors: list[str] = []
+
+
+def cycle(recording: Recording) -> list[tuple[Frame, Frame | None]]:
+    """Each recorded stroke with the reset that followed it, if one did."""
+    frames = [f for f in recording.frames if f.kind in ("stroke", "reset")]
+    return [
+        (frame, frames[i + 1] if i + 1 < len(frames) and frames[i + 1].kind == "reset" else None)
+        for i, frame in enumerate(frames)
+        if frame.kind == "stroke"
+    ]
+
+
+async def one_student(student: Student, start: float, until: float, period: float,
+                      tally: Tally) -> None:  # fmt: skip
+    """Strokes at start, start + period, … until `until`; each digit's reset half-way after."""
+    loop = asyncio.get_running_loop()
+    pairs = cycle(student.recording)
+    for k in itertools.count():
+        at = start + k * period
+        if at >= until:
+            return
+        stroke, reset = pairs[k % len(pairs)]
+        await asyncio.sleep(max(0.0, at - loop.time()))
+        try:
+            reply = await student.send(stroke, TIMEOUT)
+            if reply.errors or reply.reading != stroke.reading:
+                tally.errors.append(f"{reply.reading} for {stroke.reading}: {reply.errors}")
+            else:
+                tally.strokes.append(reply.ms)
+            if reset is not None:
+                pause = min(reset.t - stroke.t, period / 2)  # as recorded, within the period
+                await asyncio.sleep(max(0.0, at + pause - loop.time()))
+                reply = await student.send(reset, TIMEOUT)
+                if reply.errors or reply.reading is not None:  # a reset canvas shows no reading
+                    tally.errors.append(f"reset: {reply.reading} {reply.errors}")
+                else:
+                    tally.resets.append(reply.ms)
+        except (TimeoutError, OSError) as error:  # counted; this student's session is done
+            tally.errors.append(repr(error))
+            return
+
+
+async def a_class(url: str, recording: Recording, n: int, seconds: float, period: float,
+                  server: int) -> dict:  # fmt: skip
+    """n students open the Draw page, then draw for `seconds`; the class's figures."""
+    students = [Student(url, recording, xsrf_cookie(url)) for _ in range(n)]
+    opening = asyncio.Semaphore(OPENING_AT_ONCE)
+    memory_before = rss_mb(server)
+
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def open_page(student: Student) -> None:
+            async with opening:
+                await stack.enter_async_context(student)
+                await student.open_page()
+
+        await asyncio.gather(*(open_page(s) for s in students))
+        tally, loop = Tally(), asyncio.get_running_loop()
+        cpu, own, wall = cpu_seconds(server), time.process_time(), time.monotonic()
+        begin = loop.time() + 0.5
+        await asyncio.gather(*(
+            one_student(s, begin + i * period / n, begin + seconds, period, tally)
+            for i, s in enumerate(students)
+        ))  # fmt: skip
+        cpu, own = cpu_seconds(server) - cpu, time.process_time() - own
+        wall = time.monotonic() - wall
+        memory = rss_mb(server)  # the class still on the page, every session after its strokes
+    strokes, events = len(tally.strokes), len(tally.strokes) + len(tally.resets)
+    p50, p95 = np.percentile(tally.strokes, [50, 95]).round(1).tolist() if strokes else (None, None)
+    return {
+        "students": n,
+        "p50_ms": p50,  # None: no stroke got its reading
+        "p95_ms": p95,
+        "errors": len(tally.errors),
+        "server_cpu_ms_per_stroke": round(1000 * cpu / max(strokes, 1), 1),
+        "training": None,  # filled in by the caller
+        "strokes": strokes,
+        "resets": len(tally.resets),
+        "reset_p95_ms": round(float(np.percentile(tally.resets, 95)), 1) if tally.resets else None,
+        "server_cpu_ms_per_event": round(1000 * cpu / max(events, 1), 1),
+        "server_cores": round(cpu / wall, 2),
+        "generator_cpu_ms_per_stroke": round(1000 * own / max(strokes, 1), 1),
+        "generator_cores": round(own / wall, 2),
+        "server_mb_per_session": round((memory - memory_before) / n, 2),
+        "server_mb": round(memory),
+        "seconds": round(wall, 1),
+        "first_error": tally.errors[0] if tally.errors else None,
+    }
+
+
+async def warm_up(url: str, recording: Recording) -> None:
+    """One student first, alone: the server loads the model and its modules once, not per
+    session (it would count in the first class's memory per session)."""
+    async with Student(url, recording) as student:
+        await student.open_page()
+        await student.send(recording.strokes[0], TIMEOUT)
+
+
+def line(result: dict) -> str:
+    return (
+        f"{result['students']:4d} students: stroke → reading p50 {result['p50_ms']} ms  "
+        f"p95 {result['p95_ms']} ms  ({result['strokes']} strokes, {result['resets']} "
+        f"resets)  errors {result['errors']}  server CPU {result['server_cpu_ms_per_stroke']} ms "
+        f"per stroke ({result['server_cpu_ms_per_event']} per event, {result['server_cores']} "
+        f"of a core)  load generator {result['generator_cpu_ms_per_stroke']} ms per stroke "
+        f"({result['generator_cores']} of a core)  memory {result['server_mb_per_session']} MB "
+        f"per session ({result['server_mb']} MB)  training {result['training']}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, nargs="+", default=[10, 20, 30])
-    parser.add_argument("--digits", type=int, default=5)
+    parser.add_argument("--students", type=int, nargs="+", default=[10, 20, 30, 45, 60, 90, 120])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--period", type=float, default=2.0, help="seconds between strokes")
+    parser.add_argument("--json", action="store_true", help="the last class's figures, last")
     args = parser.parse_args()
-    asyncio.run(main_async(args.students, args.digits))
+    if not all(0 < n <= MOST_STUDENTS for n in args.students):
+        parser.error(f"--students: 1 to {MOST_STUDENTS}")
+    if not (0 < args.seconds <= MOST_SECONDS and args.period >= 0.5):
+        parser.error(f"--seconds: up to {MOST_SECONDS}; --period: at least 0.5")
+    recording = load_recording()
+    home, results = tempfile.mkdtemp(prefix="mnist-lab-bench-"), []
+    with training_beside(home) as trainer:
+        print(f"a chollet-512 run trains beside the server; one stroke every {args.period:g} s "
+              f"for {args.seconds:g} s per student", file=sys.stderr, flush=True)  # fmt: skip
+        for n in sorted(args.students):
+            process: list = []  # a fresh server for each class, on the same run store
+            with served_app(process=process, home=home) as url:
+                asyncio.run(warm_up(url, recording))
+                result = asyncio.run(a_class(url, recording, n, args.seconds, args.period,
+                                             process[0].pid))  # fmt: skip
+            result["training"] = trainer.poll() is None
+            results.append(result)
+            print(line(result), file=sys.stderr if args.json else sys.stdout, flush=True)
+            if not passes(result):
+                break
+    report(results, sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(results[-1]))
+
+
+def passes(result: dict) -> bool:
+    return result["p95_ms"] is not None and result["p95_ms"] <= KNEE_MS
+
+
+def report(results: list[dict], out) -> None:
+    """The knee: the largest class under 1 s at p95, the first over; the floor, if measured."""
+    under = [r["students"] for r in results if passes(r)]
+    over = [r["students"] for r in results if not passes(r)]
+    if over:
+        print(f"knee: p95 passes {KNEE_MS} ms between {max(under, default=0)} and {over[0]} "
+              "students", file=out)  # fmt: skip
+    else:
+        print(f"knee: not reached (p95 <= {KNEE_MS} ms up to {max(under)} students)", file=out)
+    for r in results:
+        if r["students"] == FLOOR[0]:
+            ok = passes(r) and r["p95_ms"] <= FLOOR[1] and r["errors"] == 0 and r["training"]
+            print(f"floor ({FLOOR[0]} students p95 <= {FLOOR[1]} ms, 0 errors, a run training): "
+                  f"{'ok' if ok else 'MISSED'}", file=out)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -60,11 +60,13 @@ def wait_healthy(url: str, server: subprocess.Popen, pause: float = 0.05) -> Non
 
 
 @contextlib.contextmanager
-def served_app(env: dict[str, str] | None = None, process: list | None = None):
-    """The app on a free port with a fresh run store; yields its URL. `process`, if given,
-    receives the server's Popen (to read its memory)."""
+def served_app(
+    env: dict[str, str] | None = None, process: list | None = None, home: str | None = None
+):
+    """The app on a free port with a fresh run store (or `home`'s); yields its URL. `process`,
+    if given, receives the server's Popen (to read its memory)."""
     port = free_port()
-    server = launch_app(port, tempfile.mkdtemp(prefix="mnist-lab-bench-"), env)
+    server = launch_app(port, home or tempfile.mkdtemp(prefix="mnist-lab-bench-"), env)
     if process is not None:
         process.append(server)
     try:
