@@ -51,13 +51,13 @@ SLOWEST_GROUPS = (
     "test_browser_sweep.py",
     "test_browser_classroom.py",
     "test_precision.py",
+    "test_runs_page.py",
     "test_sweeps_page.py",
     "test_weight_history.py",
     "test_weights_panel.py",
     "test_browser_compare.py",
     "test_browser_inside.py",
     "test_robustness_page.py",
-    "test_weights_view.py",
     "test_browser_draw.py",
     "test_layering.py",
     "test_fused.py",
@@ -68,13 +68,22 @@ SLOWEST_GROUPS = (
 )
 
 
+# Modules that take a trained run from another module's fixture run in that module's group, so
+# the run is trained once (the fixture caches it per process).
+SHARED_FIXTURES = {
+    "test_access_pages.py": "test_runs_page.py",
+    "test_weights_view.py": "test_weight_history.py",
+}
+
+
 def pytest_collection_modifyitems(config, items):
     """Keep each module's tests on one pytest-xdist worker (its served app is started once),
     and every test of the Ray cluster on one worker (one cluster, not two); on xdist's workers,
     order the groups slowest first (SLOWEST_GROUPS)."""
     groups = {}
     for item in items:
-        groups[item] = "ray" if "ray_cluster" in item.fixturenames else item.path.name
+        name = SHARED_FIXTURES.get(item.path.name, item.path.name)
+        groups[item] = "ray" if "ray_cluster" in item.fixturenames else name
         item.add_marker(pytest.mark.xdist_group(groups[item]))
     if hasattr(config, "workerinput"):  # pyproject.toml turns xdist's reordering off
         sizes = collections.Counter(groups.values())
