@@ -76,6 +76,7 @@ SHARED_FIXTURES = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups' marks
 def pytest_collection_modifyitems(config, items):
     """Keep each module's tests on one pytest-xdist worker (its served app is started once),
     and every test of the Ray cluster on one worker (one cluster, not two); on xdist's workers,
