@@ -83,6 +83,10 @@ def pytest_collection_modifyitems(config, items):
     order the groups slowest first (SLOWEST_GROUPS)."""
     groups = {}
     for item in items:
+        marked = item.get_closest_marker("xdist_group")  # a test's own (test_managers' [ray])
+        if marked is not None:
+            groups[item] = marked.args[0]
+            continue
         name = SHARED_FIXTURES.get(item.path.name, item.path.name)
         groups[item] = "ray" if "ray_cluster" in item.fixturenames else name
         item.add_marker(pytest.mark.xdist_group(groups[item]))
