@@ -34,8 +34,8 @@ CHROMIUM_ARGS = [
 # The groups that take longest on a worker, slowest first (a full run's --durations summed per
 # group). xdist hands groups out in collection order, so these go first and the last group each
 # worker gets is a short one: neither worker waits long for the other at the end. xdist's own
-# order (most tests first) put the Ray group, ~4 minutes on one worker, in the middle of the run
-# and single long browser tests at its end. Groups not named here follow, most tests first.
+# order (most tests first) would put the Ray group, ~4 minutes on one worker, mid-run and single
+# long browser tests at the end. Groups not named here follow, most tests first.
 SLOWEST_GROUPS = (
     "ray",
     "test_codegen.py",
