@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import os
@@ -30,12 +31,69 @@ CHROMIUM_ARGS = [
 ]
 
 
-def pytest_collection_modifyitems(items):
-    """Keep each module's tests on one pytest-xdist worker (its served app and its browser are
-    started once), and every test of the Ray cluster on one worker (one cluster, not two)."""
+# The groups that take longest on a worker, slowest first (a full run's --durations summed per
+# group). xdist hands groups out in collection order, so these go first and the last group each
+# worker gets is a short one: neither worker waits long for the other at the end. xdist's own
+# order (most tests first) would put the Ray group, ~4 minutes on one worker, mid-run and single
+# long browser tests at the end. Groups not named here follow, most tests first.
+SLOWEST_GROUPS = (
+    "ray",
+    "test_codegen.py",
+    "test_cli.py",
+    "test_pitfalls.py",
+    "test_browser_train.py",
+    "test_browser_restart.py",
+    "test_browser_owners.py",
+    "test_sweep_view.py",
+    "test_train_page.py",
+    "test_inside_page.py",
+    "test_training.py",
+    "test_browser_sweep.py",
+    "test_browser_classroom.py",
+    "test_precision.py",
+    "test_runs_page.py",
+    "test_sweeps_page.py",
+    "test_weight_history.py",
+    "test_weights_panel.py",
+    "test_browser_compare.py",
+    "test_browser_inside.py",
+    "test_robustness_page.py",
+    "test_browser_draw.py",
+    "test_layering.py",
+    "test_fused.py",
+    "test_train_coach.py",
+    "test_browser_text.py",
+    "test_browser_routing.py",
+    "test_browser_classset.py",
+)
+
+
+# Modules that take a trained run from another module's fixture run in that module's group, so
+# the run is trained once (the fixture caches it per process).
+SHARED_FIXTURES = {
+    "test_access_pages.py": "test_runs_page.py",
+    "test_weights_view.py": "test_weight_history.py",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups' marks
+def pytest_collection_modifyitems(config, items):
+    """Keep each module's tests on one pytest-xdist worker (its served app is started once),
+    and every test of the Ray cluster on one worker (one cluster, not two); on xdist's workers,
+    order the groups slowest first (SLOWEST_GROUPS)."""
+    groups = {}
     for item in items:
-        group = "ray" if "ray_cluster" in item.fixturenames else item.path.name
-        item.add_marker(pytest.mark.xdist_group(group))
+        marked = item.get_closest_marker("xdist_group")  # a test's own (test_managers' [ray])
+        if marked is not None:
+            groups[item] = marked.args[0]
+            continue
+        name = SHARED_FIXTURES.get(item.path.name, item.path.name)
+        groups[item] = "ray" if "ray_cluster" in item.fixturenames else name
+        item.add_marker(pytest.mark.xdist_group(groups[item]))
+    if hasattr(config, "workerinput"):  # pyproject.toml turns xdist's reordering off
+        sizes = collections.Counter(groups.values())
+        rank = {name: place for place, name in enumerate(SLOWEST_GROUPS)}
+        items.sort(key=lambda item: (rank.get(groups[item], len(rank)), -sizes[groups[item]]))
 
 
 @pytest.fixture(autouse=True)
@@ -161,9 +219,10 @@ def app_url(tmp_path_factory, served_home):
         yield url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
-    """Debian's Chromium, headless, driven by Playwright."""
+    """Debian's Chromium, headless, driven by Playwright: one per worker, as starting it takes
+    seconds; each test gets fresh contexts (tabs, cookies, storage) from it."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright

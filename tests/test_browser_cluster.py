@@ -37,20 +37,30 @@ def class_server(tmp_path_factory, postgres_server, ray_cluster):
         yield a, b, url
 
 
-def student_tab(browser, student: str):
-    """A browser tab whose localStorage holds this student id, on every origin."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.add_init_script(f"localStorage.setItem('mnist-lab-owner', '{student}')")
-    return context.new_page()
+@pytest.fixture
+def student_tab(browser):
+    """student_tab(id): a browser tab whose localStorage holds this student id, on every
+    origin; its context is closed after the test (the browser serves the worker's session)."""
+    contexts = []
+
+    def open_tab(student: str):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        contexts.append(context)
+        context.add_init_script(f"localStorage.setItem('mnist-lab-owner', '{student}')")
+        return context.new_page()
+
+    yield open_tab
+    for context in contexts:
+        context.close()
 
 
-def test_a_run_from_replica_a_is_steered_on_b_and_outlives_a(browser, class_server, tmp_path):
+def test_a_run_from_replica_a_is_steered_on_b_and_outlives_a(student_tab, class_server, tmp_path):
     replica_a, replica_b, database_url = class_server
     # One student, sent to replica A and then to B. Behind the proxy both are one origin, so
     # one localStorage and one student id; here each replica has its own port (origin), and the
     # student's id is put in both.
     student = uuid.uuid4().hex
-    tab_a, tab_b = student_tab(browser, student), student_tab(browser, student)
+    tab_a, tab_b = student_tab(student), student_tab(student)
     open_train_page(tab_a, replica_a)
     start_long_run(tab_a)  # 200 epochs: only Stop ends it
     live_a = tab_a.locator(".st-key-train_live .status")

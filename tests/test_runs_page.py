@@ -1,7 +1,9 @@
 """The Runs and Compare pages driven through AppTest, over a real store and real trained runs."""
 
+import functools
 import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 from apptest_text import open_page as open_app_page
@@ -24,8 +26,15 @@ pytestmark = pytest.mark.usefixtures("prepared_server")
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """One real run (two epochs on 300 MNIST images) and its saved model file."""
-    manager = TrainingManager(RunStore(tmp_path_factory.mktemp("trained")))
+    """One real run (two epochs on 300 MNIST images) and its saved model file; trained once per
+    process, for test_access_pages.py too (the same xdist group: tests/conftest.py). Tests copy
+    it (add_run), never change it."""
+    return _trained(tmp_path_factory.getbasetemp())
+
+
+@functools.cache
+def _trained(basetemp: Path):
+    manager = TrainingManager(RunStore(basetemp / "trained-run"))
     run_id = manager.submit(TINY)
     assert manager.wait(run_id, timeout=180).status is RunStatus.FINISHED
     return manager.store.get(run_id), manager.store.model_path(run_id)

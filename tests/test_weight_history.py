@@ -1,7 +1,9 @@
 """Weights over training: recorded by real short runs and kept in the run store."""
 
+import functools
 import math
 import sqlite3
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -30,8 +32,14 @@ CNN = RunConfig(arch="cnn", layers="conv8x3 bn pool drop0.2 dense16", limit=300,
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):  # also used by test_weights_view.py
     """A real two-epoch CNN run through the manager (as the pages and the CLI train), and a run
-    that continues it for one more epoch."""
-    manager = TrainingManager(RunStore(tmp_path_factory.mktemp("weights")))
+    that continues it for one more epoch; trained once per process, for test_weights_view.py
+    too (the same xdist group: tests/conftest.py). No test changes them."""
+    return _trained(tmp_path_factory.getbasetemp())
+
+
+@functools.cache
+def _trained(basetemp: Path):
+    manager = TrainingManager(RunStore(basetemp / "weights-run"))
     parent = manager.submit(CNN)
     assert manager.wait(parent, timeout=180).status is RunStatus.FINISHED
     child = manager.continue_run(parent, 1)
