@@ -106,7 +106,11 @@ def test_two_tabs_each_follow_their_own_run_and_the_queue_moves_on(browser, app_
         # The page has rerun for the run's start (the live rate shows only then): Pause is not
         # clicked while that rerun is on its way.
         expect(tab_a.get_by_text("Learning rate (live)")).to_be_visible(timeout=LIVE_TIMEOUT)
-        tab_a.get_by_role("button", name="Pause").click()  # A holds the only training slot
+        # A holds the only training slot. The click is sent to the button itself, not to a point
+        # on the screen: once, under heavy load, the run's rate became 1e-6, the live learning
+        # rate slider's low end, and it stalled at chance instead of pausing -- most likely a
+        # late rerun moved the page between Playwright's stillness check and the click.
+        tab_a.get_by_role("button", name="Pause").dispatch_event("click")
         expect(tab_a.locator(".st-key-train_live .status")).to_contain_text(
             "Paused", timeout=LIVE_TIMEOUT
         )
