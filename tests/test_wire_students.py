@@ -8,6 +8,7 @@ change so that the recording no longer fits it, re-record: python bench/record_s
 """
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import sys
 from pathlib import Path
@@ -16,6 +17,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 import wire  # noqa: E402
 from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
+
+
+def run(coroutine):
+    """asyncio.run in a thread of its own: where this worker's Chromium is open (Playwright's
+    sync API, one per worker), an event loop is already running in the main thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def test_the_recording_is_a_real_session():
@@ -47,7 +55,7 @@ def test_a_student_is_rewritten_as_their_own_browser():
 def test_a_simulated_student_reads_what_chromium_showed(app_url):
     recording = wire.load_recording()
     assert wire.xsrf_cookie(app_url), "/_stcore/health sets no _streamlit_xsrf cookie"
-    replies = asyncio.run(wire.replay(app_url, recording))
+    replies = run(wire.replay(app_url, recording))
     assert [reply.errors for reply in replies] == [[]] * len(recording.strokes)
     assert [reply.reading for reply in replies] == [f.reading for f in recording.strokes]
     assert all(reply.ms > 0 for reply in replies)
@@ -61,7 +69,7 @@ def test_a_stroke_is_read_from_what_the_student_sent(app_url):
     assert (zero.reading, one.reading) == ("0", "1")
     swapped = [dataclasses.replace(f, message=zero.message) if f is one else f
                for f in recording.frames]  # fmt: skip
-    replies = asyncio.run(wire.replay(app_url, dataclasses.replace(recording, frames=swapped)))
+    replies = run(wire.replay(app_url, dataclasses.replace(recording, frames=swapped)))
     assert [reply.reading for reply in replies[:3]] == ["0", "0", "2"]
 
 
@@ -76,5 +84,5 @@ def test_each_student_has_a_session_of_their_own(app_url):
             await asyncio.gather(a.open_page(), b.open_page())
             return await asyncio.gather(a.send(zero), b.send(one))
 
-    replies = asyncio.run(two_students())
+    replies = run(two_students())
     assert [reply.reading for reply in replies] == ["0", "1"]
