@@ -48,10 +48,12 @@ def resident_mb(pid: int) -> float:
 
 
 class Wire:
-    """The page's websocket traffic: bytes each way, rerun requests and finished script runs."""
+    """The page's websocket traffic: bytes each way, rerun requests, finished script runs and
+    whether a script is running (the server may fold a request into the run under way)."""
 
     def __init__(self, page):
         self.sent = self.received = self.reruns = self.finished = 0
+        self.running = False
         page.on("websocket", lambda socket: self.watch(socket))
 
     def watch(self, socket) -> None:
@@ -64,31 +66,36 @@ class Wire:
         self.sent += len(payload)
         if isinstance(payload, bytes) and BackMsg.FromString(payload).HasField("rerun_script"):
             self.reruns += 1
+            self.running = True
 
     def on_received(self, payload: str | bytes) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
         self.received += len(payload)
-        if isinstance(payload, bytes) and ForwardMsg.FromString(payload).HasField(
-            "script_finished"
-        ):
+        if not isinstance(payload, bytes):
+            return
+        message = ForwardMsg.FromString(payload)
+        if message.HasField("script_finished"):
             self.finished += 1
+        elif message.HasField("session_status_changed"):
+            self.running = message.session_status_changed.script_is_running
 
-    def settle(self, page, asked: int) -> None:
-        """Wait until the server has finished a run for each rerun asked since `asked` (at least
-        one), and no other request came in the next 300 ms."""
+    def settle(self, page, asked: int, finished: int) -> None:
+        """Wait until the browser has asked for a rerun since `asked`, a run has finished since
+        `finished`, no script is running, and nothing more was asked for 300 ms."""
         deadline = time.monotonic() + 30
-        quiet_since = None
+        quiet_since, last = None, None
         while time.monotonic() < deadline:
             page.wait_for_timeout(20)
-            done = self.reruns > asked and self.finished >= self.reruns
-            if not done:
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = time.monotonic()
+            done = self.reruns > asked and self.finished > finished and not self.running
+            if not done or self.reruns != last:
+                quiet_since, last = (time.monotonic() if done else None), self.reruns
             elif time.monotonic() - quiet_since >= 0.3:
                 return
-        raise TimeoutError("the server did not finish the event's script run")
+        raise TimeoutError(
+            f"the server did not finish the event's script run ({self.reruns - asked} asked, "
+            f"{self.finished - finished} finished, running: {self.running})"
+        )
 
 
 def draw_digit(page, wire: Wire, pid: int, digit: str, strokes: list) -> dict[str, list]:
@@ -97,15 +104,15 @@ def draw_digit(page, wire: Wire, pid: int, digit: str, strokes: list) -> dict[st
     from playwright.sync_api import expect
 
     spent = {"reset": [], "stroke": []}
-    asked, cpu = wire.reruns, cpu_seconds(pid)
+    asked, finished, cpu = wire.reruns, wire.finished, cpu_seconds(pid)
     page.get_by_role("button", name=RESET).click()
-    wire.settle(page, asked)
+    wire.settle(page, asked, finished)
     spent["reset"].append(cpu_seconds(pid) - cpu)
     expect(page.locator(READING)).to_have_count(0)
     for stroke in strokes:
-        asked, cpu = wire.reruns, cpu_seconds(pid)
+        asked, finished, cpu = wire.reruns, wire.finished, cpu_seconds(pid)
         draw_stroke(page, stroke)
-        wire.settle(page, asked)
+        wire.settle(page, asked, finished)
         spent["stroke"].append(cpu_seconds(pid) - cpu)
     expect(page.locator(READING)).to_have_text(digit)
     return spent
