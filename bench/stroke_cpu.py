@@ -88,7 +88,7 @@ class Wire:
         while time.monotonic() < deadline:
             page.wait_for_timeout(20)
             done = self.reruns > asked and self.finished > finished and not self.running
-            if not done or self.reruns != last:
+            if not done or self.reruns != last or quiet_since is None:
                 quiet_since, last = (time.monotonic() if done else None), self.reruns
             elif time.monotonic() - quiet_since >= 0.3:
                 return
