@@ -17,12 +17,11 @@ from mnist_app.drawing.predict import (
 )
 from mnist_app.drawing.uploads import MAX_UPLOAD_BYTES, ImageError, read_upload
 from mnist_app.engine.data import TEST_IMAGES
-from mnist_app.figures import charts
+from mnist_app.figures.reading import probabilities_figure, seen_image_url
 from mnist_app.runs.owners import AccessError
 from mnist_app.runs.store import StoreError
 from mnist_app.text import escape_markdown
 from mnist_app.ui import (
-    digit_gallery,
     language,
     percent_text,
     plotly_chart,
@@ -90,8 +89,8 @@ def show_reading(reading: Reading, key: str, model, scaling: str, live: bool = F
         if reading.looks_like_digit and not reading.sure:
             st.warning(t("draw.unsure", percent=percent_text(SURE_FROM, 0)))
         zoom = 9 if presenting() else 5
-        digit_gallery(reading.image[np.newaxis], [t("draw.sees")], zoom=zoom)
-    figure = charts.probabilities_figure(reading.probabilities, language())
+        st.image(seen_image_url(reading.image, zoom), caption=t("draw.sees"), width=28 * zoom)
+    figure = probabilities_figure(reading.probabilities, language())
     with right:
         plotly_chart(figure, key=f"{key}_chart")
     inside_panel(model, reading.image, reading.probabilities, scaling, key, live)

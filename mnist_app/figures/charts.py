@@ -240,34 +240,6 @@ def _labels(language: str) -> dict[str, str]:
     return {name: translate(f"chart.{name}", language) for name in names}
 
 
-def probabilities_figure(probabilities: np.ndarray, language: str = DEFAULT_LANGUAGE) -> go.Figure:
-    """Bar chart of the ten digit probabilities, the model's answer highlighted."""
-    values = np.asarray(probabilities, dtype=np.float64)
-    colors = [VALIDATION_COLOR if d == values.argmax() else TRAIN_COLOR for d in range(len(values))]
-    figure = go.Figure(
-        go.Bar(
-            x=[str(d) for d in range(len(values))],
-            y=values,
-            marker_color=colors,
-            text=[f"{v:.0%}" for v in values],
-            textposition="outside",
-            cliponaxis=False,
-        )
-    )
-    figure.update_layout(
-        title=translate("draw.chart.title", language),
-        xaxis={"title": translate("draw.chart.digit", language), "type": "category"},
-        yaxis={
-            "title": translate("draw.chart.probability", language),
-            "range": [0, 1.1],
-            "tickformat": ".0%",
-        },
-        height=320,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-    )
-    return figure
-
-
 # --- comparing runs ------------------------------------------------------------------------
 # Ten colours told apart on a projector (Tableau 10): one per compared run.
 RUN_COLORS = (
