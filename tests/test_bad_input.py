@@ -29,11 +29,11 @@ import numpy as np
 import pytest
 import services
 from PIL import Image
+from polling import until
 from services import free_port
 from starlette.requests import Request
 from streamlit.testing.v1 import AppTest
 from test_classset import canvas_png, png_claiming
-from test_database import _until
 from test_text import (
     HOSTILE_HTML,
     ISSUE_LABEL,
@@ -855,11 +855,11 @@ def _database_gone_mid_run(world: World) -> str:
         manager = TrainingManager(RunStore(world.scratch / "server", url=url), max_concurrent=1)
         config = RunConfig(limit=300, validation_size=100, batch_size=32, epochs=2)
         run_id = manager.submit(config, paused=True)
-        _until(lambda: manager.snapshot(run_id).status is RunStatus.PAUSED, "it holds")
+        until(lambda: manager.snapshot(run_id).status is RunStatus.PAUSED, "it holds")
         server.stop()
         manager.resume(run_id)
-        _until(lambda: manager.snapshot(run_id).status is RunStatus.FINISHED
-               and manager.snapshot(run_id).store_error, "it waits for the database")  # fmt: skip
+        until(lambda: manager.snapshot(run_id).status is RunStatus.FINISHED
+              and manager.snapshot(run_id).store_error, "it waits for the database")  # fmt: skip
         said = live_view(manager, run_id, "en").text
         server.start()
         manager.wait(run_id, 300)

@@ -9,8 +9,8 @@ import urllib.request
 import pytest
 from apptest_text import APP
 from playwright.sync_api import expect
+from polling import until
 from streamlit.testing.v1 import AppTest
-from test_database import _until
 
 from mnist_app.runs.store import RunStore
 
@@ -33,7 +33,7 @@ def test_the_served_app_starts_logs_one_line_and_every_page_says_what_is_wrong(
         logs = sorted(tmp_path_factory.getbasetemp().glob("logs*/streamlit.log"),
                       key=lambda path: path.stat().st_mtime)  # fmt: skip
         log = logs[-1]  # this server's: the newest
-        _until(lambda: SAID in log.read_text(), "the log says what is wrong")
+        until(lambda: SAID in log.read_text(), "the log says what is wrong")
         for path, lang in (("train", "en"), ("sweeps", "es"), ("draw", "en")):
             page.goto(f"{url}/{path}?lang={lang}")
             expect(page.get_by_text(WRONG[lang])).to_be_visible(timeout=90_000)

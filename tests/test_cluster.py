@@ -8,10 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from polling import until
 
 from mnist_app.engine.config import RunConfig
 from mnist_app.engine.status import RunStatus
@@ -25,15 +25,6 @@ from mnist_app.runs.store import CLUSTER_OWNER, RunStore
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAIT = 300  # seconds for anything to happen on a loaded machine; a run here takes a few
 TINY = RunConfig(limit=600, validation_size=200, batch_size=32, epochs=3)
-
-
-def until(condition, what: str, timeout: float = WAIT):
-    """Poll until `condition()` is truthy; its value."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.1)
-    return value
 
 
 @pytest.fixture

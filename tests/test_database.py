@@ -7,12 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import services
 import sqlalchemy as sa
+from polling import until
 
 from mnist_app.drawing.predict import load_model
 from mnist_app.engine.config import PRESETS, RunConfig
@@ -144,27 +144,20 @@ def test_two_servers_opening_one_new_database_at_once_both_succeed(tmp_path, pos
         assert start.returncode == 0 and out.strip() == "ok", err
 
 
-def _until(condition, what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.1)
-
-
 def test_a_database_that_goes_away_mid_run_loses_nothing(tmp_path, monkeypatch):
     with services.postgres_server() as server:  # a server of its own, to pull the plug on
         url = services.new_database(server.url, "lab")
         monkeypatch.setenv("MNIST_LAB_DATABASE_URL", url)
         manager = TrainingManager(RunStore(tmp_path / "server", url=url), max_concurrent=1)
         run_id = manager.submit(TINY, paused=True)
-        _until(lambda: manager.snapshot(run_id).status is RunStatus.PAUSED, "it holds")
+        until(lambda: manager.snapshot(run_id).status is RunStatus.PAUSED, "it holds")
         manager.store.set_class_rules(ClassRules(everyone_sees_all=False))
         what = f"run:{run_id}"
         given = pass_query(manager.store, what).removeprefix("&pass=")  # as its page gives it
         server.stop()  # the database goes away before the first batch
         manager.resume(run_id)
         # It trains all its epochs without the database, then waits to save how it ended.
-        _until(lambda: manager.snapshot(run_id).status is RunStatus.FINISHED
+        until(lambda: manager.snapshot(run_id).status is RunStatus.FINISHED
                and manager.snapshot(run_id).store_error, "it waits for the database")  # fmt: skip
         snap = manager.snapshot(run_id)
         assert len(snap.history) == TINY.epochs and "connection" in snap.store_error

@@ -9,6 +9,7 @@ import urllib.request
 
 import pytest
 import sqlalchemy as sa
+from polling import until
 
 from mnist_app.engine.config import RunConfig
 from mnist_app.engine.records import EpochRecord, LiveView, Outcome
@@ -145,7 +146,7 @@ def test_hidden_runs_answer_only_to_the_pass_their_page_gave(app_url, served_hom
     store.set_class_rules(ClassRules(everyone_sees_all=False))
     try:
         # The served app reads the rules at most once every RULES_SECONDS: wait for the switch.
-        _until(lambda: _get(runs.format(theirs))[0] == 404)
+        until(lambda: _get(runs.format(theirs))[0] == 404, "the served app hides runs", 30)
         key = store.secret("viewing")
         assert RunStore(served_home).secret("viewing") == key  # one key for every replica
         run_pass, sweep_pass = (
@@ -167,15 +168,8 @@ def test_hidden_runs_answer_only_to_the_pass_their_page_gave(app_url, served_hom
         assert _get(f"{sweeps.format(sweep)}?lang=en{sweep_pass}")[0] == 200
     finally:
         store.set_class_rules(ClassRules())
-        _until(lambda: _get(runs.format(theirs))[0] == 200)  # as it was, for the tests after
-
-
-def _until(condition, seconds: float = 30.0) -> None:
-    """Wait until `condition()` holds (a served app's cached rules, refreshed every 2 s)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "the served app never saw the change"
-        time.sleep(0.1)
+        # as it was, for the tests after
+        until(lambda: _get(runs.format(theirs))[0] == 200, "it shows them again", 30)
 
 
 def test_the_live_api_reads_the_class_rules_at_most_once_every_two_seconds(lab_home, monkeypatch):

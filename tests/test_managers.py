@@ -7,7 +7,8 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from test_cluster import WAIT, until
+from polling import until
+from test_cluster import WAIT
 
 from mnist_app.engine.config import RunConfig
 from mnist_app.engine.records import Outcome

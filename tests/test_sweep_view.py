@@ -3,9 +3,9 @@
 import json
 import math
 import statistics
-import time
 
 import pytest
+from polling import until
 
 from mnist_app.engine.config import ConfigError, RunConfig
 from mnist_app.engine.status import RunStatus
@@ -33,13 +33,6 @@ def names(chart: dict) -> set[str]:
     return {line["name"] for line in chart["lines"]}
 
 
-def wait_until(check, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_live_view_has_one_line_per_member_and_one_bar_for_the_whole_sweep(lab_home):
     manager = TrainingManager(RunStore(lab_home), max_concurrent=1)
     sweep = Sweep(TINY, (make_vary("learning_rate", list(RATES)),))
@@ -54,7 +47,11 @@ def test_live_view_has_one_line_per_member_and_one_bar_for_the_whole_sweep(lab_h
         assert names(accuracy) == names(loss) == {"lr = 0.001", "lr = 0.01", "lr = 0.1"}
         manager.resume(first)  # one member trains to its end; the others stay held
         manager.wait(first, timeout=120)
-        wait_until(lambda: sweep_live_view(manager, sweep_id, sweep, "en").queue_position == 1)
+        until(
+            lambda: sweep_live_view(manager, sweep_id, sweep, "en").queue_position == 1,
+            "the sweep's live view shows its place in the queue",
+            timeout=120,
+        )
         view = sweep_live_view(manager, sweep_id, sweep, "en")
         assert view.progress == pytest.approx(1 / 3)  # its images of all three runs' images
         assert view.text.startswith("1 of 3 runs done")
