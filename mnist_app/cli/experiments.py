@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mnist_app.cli.run_json import run_json, summary_message
+from mnist_app.cli.run_json import run_json
 from mnist_app.cli.shared import (
     INTERRUPTED_EXIT,
     add_config_flags,
@@ -35,6 +35,7 @@ from mnist_app.experiments.sweeps import (
     setting_text,
     start_sweep,
 )
+from mnist_app.runs.run import summary_line
 from mnist_app.runs.store import RunInUseError, RunStore
 
 if TYPE_CHECKING:
@@ -128,7 +129,9 @@ def resume_command(args: argparse.Namespace) -> int:
         print(json.dumps(outcome))
     else:
         score = outcome["test_accuracy"]
-        result = f"test accuracy {score:.2%}" if score is not None else summary_message(outcome)
+        result = (
+            f"test accuracy {score:.2%}" if score is not None else summary_line(outcome["message"])
+        )
         print(
             f"{outcome['status']}: {result} after {outcome['epochs']} epochs in all "
             f"[run {run_id}, continuing {args.run_id}]"

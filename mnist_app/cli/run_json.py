@@ -74,11 +74,6 @@ def run_json(run: Run | UnreadableRun) -> RunJson:
     }
 
 
-def summary_message(run: RunJson) -> str:
-    """The first line of the run's message (a failure's traceback follows it)."""
-    return run["message"].splitlines()[0] if run["message"] else ""
-
-
 def _unreadable_json(row: UnreadableRun) -> RunJson:
     """A row that no longer parses, with the same keys: its id, when it was made, status
     "unreadable", why in "message", and null for everything it cannot say."""

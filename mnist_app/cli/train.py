@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mnist_app.cli.run_json import RunJson, run_json, summary_message
+from mnist_app.cli.run_json import RunJson, run_json
 from mnist_app.cli.shared import (
     FlagError,
     add_config_flags,
@@ -23,6 +23,7 @@ from mnist_app.cli.terminal import reproduce_table, runs_table, table_console
 from mnist_app.engine.config import PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
 from mnist_app.engine.status import RunStatus
 from mnist_app.runs.exports import ExportTargetError, check_export_target, write_export
+from mnist_app.runs.run import summary_line
 from mnist_app.runs.store import RunStore
 
 
@@ -104,7 +105,7 @@ def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False
 
 def _summary_line(outcome: RunJson, reported: float | None) -> str:
     if outcome["test_accuracy"] is None:
-        return f"{outcome['status']}: {summary_message(outcome)}"
+        return f"{outcome['status']}: {summary_line(outcome['message'])}"
     line = (
         f"{outcome['status']}: test accuracy {outcome['test_accuracy']:.2%} "
         f"(loss {outcome['test_loss']:.4f}) after {outcome['epochs']} epochs "

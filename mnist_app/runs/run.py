@@ -39,6 +39,11 @@ class UnreadableRunError(ValueError):
         self.reason = reason
 
 
+def summary_line(message: str) -> str:
+    """The first line of a run's message (a failure's traceback follows it)."""
+    return message.splitlines()[0] if message else ""
+
+
 @dataclass(frozen=True)
 class Run:
     """One stored run."""
@@ -69,7 +74,7 @@ class Run:
     @property
     def summary_message(self) -> str:
         """The first line of the message (a failure's traceback follows it)."""
-        return self.message.splitlines()[0] if self.message else ""
+        return summary_line(self.message)
 
 
 @dataclass(frozen=True)
