@@ -37,7 +37,6 @@ CHROMIUM_ARGS = [
 # order (most tests first) would put the Ray group, ~4 minutes on one worker, mid-run and single
 # long browser tests at the end. Groups not named here follow, most tests first.
 SLOWEST_GROUPS = (
-    "ray-cluster",
     "ray",
     "test_codegen.py",
     "test_cli.py",
@@ -69,11 +68,6 @@ SLOWEST_GROUPS = (
 )
 
 
-# The Ray tests in two groups, one per worker, each worker with a cluster of its own: one group
-# of about four minutes left the other worker idle at the end of a run (9:52 against 8:39 when
-# they were spread), and starting a second cluster costs seconds.
-RAY_GROUPS = {"test_cluster.py": "ray-cluster"}
-
 # Modules that take a trained run from another module's fixture run in that module's group, so
 # the run is trained once (the fixture caches it per process).
 SHARED_FIXTURES = {
@@ -85,8 +79,8 @@ SHARED_FIXTURES = {
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups' marks
 def pytest_collection_modifyitems(config, items):
     """Keep each module's tests on one pytest-xdist worker (its served app is started once),
-    and the Ray tests in the groups of RAY_GROUPS (a cluster per worker, not per module); on
-    xdist's workers, order the groups slowest first (SLOWEST_GROUPS)."""
+    and every test of the Ray cluster on one worker (one cluster, not two); on xdist's workers,
+    order the groups slowest first (SLOWEST_GROUPS)."""
     groups = {}
     for item in items:
         marked = item.get_closest_marker("xdist_group")  # a test's own (test_managers' [ray])
@@ -94,9 +88,7 @@ def pytest_collection_modifyitems(config, items):
             groups[item] = marked.args[0]
             continue
         name = SHARED_FIXTURES.get(item.path.name, item.path.name)
-        if "ray_cluster" in item.fixturenames:
-            name = RAY_GROUPS.get(item.path.name, "ray")
-        groups[item] = name
+        groups[item] = "ray" if "ray_cluster" in item.fixturenames else name
         item.add_marker(pytest.mark.xdist_group(groups[item]))
     if hasattr(config, "workerinput"):  # pyproject.toml turns xdist's reordering off
         sizes = collections.Counter(groups.values())
