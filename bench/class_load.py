@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from served import ROOT, served_app, stop  # noqa: E402
+from served import ROOT, cpu_seconds, resident_mb, served_app, stop  # noqa: E402
 from wire import Frame, Recording, Student, load_recording, xsrf_cookie  # noqa: E402
 
 from mnist_app.runs.store import RunStore  # noqa: E402
@@ -52,20 +52,6 @@ FLOOR = (60, 500)  # students, p95 ms
 MOST_STUDENTS, MOST_SECONDS = 300, 600
 TIMEOUT = 30  # s, a reply that never comes
 OPENING_AT_ONCE = 8  # students opening the page at the same moment
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """A process's CPU time so far (user + system, all its threads), from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 @contextlib.contextmanager
@@ -142,7 +128,7 @@ async def a_class(url: str, recording: Recording, n: int, seconds: float, period
     """n students open the Draw page, then draw for `seconds`; the class's figures."""
     students = [Student(url, recording, xsrf_cookie(url)) for _ in range(n)]
     opening = asyncio.Semaphore(OPENING_AT_ONCE)
-    memory_before = rss_mb(server)
+    memory_before = resident_mb(server)
 
     async with contextlib.AsyncExitStack() as stack:
 
@@ -161,7 +147,7 @@ async def a_class(url: str, recording: Recording, n: int, seconds: float, period
         ))  # fmt: skip
         cpu, own = cpu_seconds(server) - cpu, time.process_time() - own
         wall = time.monotonic() - wall
-        memory = rss_mb(server)  # the class still on the page, every session after its strokes
+        memory = resident_mb(server)  # the class still on the page, every session after its strokes
     strokes, events = len(tally.strokes), len(tally.strokes) + len(tally.resets)
     p50, p95 = np.percentile(tally.strokes, [50, 95]).round(1).tolist() if strokes else (None, None)
     return {

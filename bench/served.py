@@ -108,3 +108,19 @@ def draw_stroke(page, stroke: list[tuple[float, float]]) -> None:
     for point in points[1:]:
         page.mouse.move(*point, steps=6)
     page.mouse.up()
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's user + system CPU time so far, all its threads and its waited-for children
+    included (a Streamlit server has none), from /proc/PID/stat."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()  # after "pid (name) ": state is field 3
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def resident_mb(pid: int) -> float:
+    """A process's resident memory (VmRSS) in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

@@ -28,28 +28,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from served import CANVAS, READING, STROKES, chromium, draw_stroke, served_app  # noqa: E402
+from served import (  # noqa: E402
+    CANVAS,
+    READING,
+    STROKES,
+    chromium,
+    cpu_seconds,
+    draw_stroke,
+    resident_mb,
+    served_app,
+)
 
 TARGET_MS = 10
 IDLE_SECONDS = 3
 RESET = "Reset canvas & history"
 BAR = [(0.2, 0.16), (0.52, 0.15)]  # a bar on top turns a 1 into a 7
 DIGITS = [(digit, [stroke]) for digit, stroke in STROKES.items()] + [("7", [STROKES["1"], BAR])]
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """A process's user + system CPU time, its waited-for children's included."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2 :].split()  # after "pid (name) ": state is field 3
-    return sum(int(value) for value in fields[11:15]) / TICK  # utime stime cutime cstime
-
-
-def resident_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class Wire:
