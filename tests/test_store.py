@@ -232,3 +232,30 @@ def test_the_store_opens_and_reads_without_tensorflow(lab_home):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["0 [] []", "[]"], done.stdout
+
+
+def test_a_cluster_s_queue_gives_each_run_to_one_trainer_oldest_first(lab_home, database_url):
+    """The database is a Ray cluster's queue (runs.cluster): trainers asking at once each get a
+    different run, in the order they were queued; a queued run can be held or stopped until a
+    trainer has it, and not after."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = RunStore(lab_home)
+    queued = [store.create(PRESETS["report-v3"], owner="ray", paused=i == 1) for i in range(6)]
+    store.create(PRESETS["report-v3"])  # this process's own run: no trainer takes it
+    assert store.hold_queued(queued[2], True) and store.get(queued[2]).start_paused
+    assert store.record_outcome(queued[5], Outcome(RunStatus.STOPPED, "x"), if_queued=True)
+    stores = [RunStore(lab_home) for _ in range(4)]  # four trainers, each its own engine
+    with ThreadPoolExecutor(4) as pool:
+        taken = list(pool.map(lambda i: stores[i].claim_queued("ray", f"t{i}"), range(4)))
+    assert sorted(run.id for run in taken) == sorted(queued[:4])  # each once, the oldest four
+    assert {run.trainer for run in taken} == {"t0", "t1", "t2", "t3"}
+    assert all(store.get(run.id).status is RunStatus.RUNNING for run in taken)
+    paused = {run.id: run.start_paused for run in taken}
+    assert [paused[run_id] for run_id in queued[:4]] == [False, True, True, False]
+    assert store.claim_queued("ray", "t0").id == queued[4]  # the stopped one is passed over
+    assert store.claim_queued("ray", "t0") is None
+    # Taken: no longer held or stopped through the queue (the trainer is asked instead).
+    assert not store.hold_queued(queued[0], True)
+    assert not store.record_outcome(queued[0], Outcome(RunStatus.STOPPED, "x"), if_queued=True)
+    assert store.get(queued[0]).status is RunStatus.RUNNING

@@ -19,8 +19,9 @@ from sqlalchemy import exc
 DATABASE_ENV = "MNIST_LAB_DATABASE_URL"
 SERVER_REQUIREMENTS = "requirements-server.txt"
 # 1: the SQLite files before versions were kept; 2: a version row, model files in the database;
-# 3: each run's and drawing's student, and the teacher's class rules.
-SCHEMA_VERSION = 3
+# 3: each run's and drawing's student, and the teacher's class rules; 4: a cluster run's warm
+# trainer, and whether it starts paused.
+SCHEMA_VERSION = 4
 
 metadata = sa.MetaData()
 
@@ -50,6 +51,8 @@ runs = sa.Table(
     sa.Column("sweep_id", sa.Text),  # the sweep it belongs to, if any
     sa.Column("precision", sa.Text, nullable=False, server_default=""),  # float32 or bfloat16
     sa.Column("student", sa.Text),  # the anonymous id of the student who started it (owners.py)
+    sa.Column("trainer", sa.Text),  # the Ray trainer that took it from the queue (ray_actor.py)
+    sa.Column("start_paused", sa.Integer, nullable=False, server_default="0"),  # held at first
 )
 FIRST_RUN_COLUMNS = 12  # the first version's table had the first twelve columns only
 

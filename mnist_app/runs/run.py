@@ -70,6 +70,8 @@ class Run:
     sweep_id: str | None = None
     precision: str = ""  # "float32" or "bfloat16"; "" for runs from before it was recorded
     student: str | None = None  # the owner id of the student who started it (owners.py)
+    trainer: str | None = None  # the Ray trainer that took it from the cluster's queue
+    start_paused: bool = False  # a queued run holds before its first batch once it starts
 
     @property
     def summary_message(self) -> str:
@@ -115,6 +117,8 @@ def run_from_row(row: sa.Row) -> Run | UnreadableRun:
             sweep_id=data.get("sweep_id"),
             precision=data.get("precision") or "",
             student=data.get("student"),
+            trainer=data.get("trainer"),
+            start_paused=bool(data.get("start_paused")),
         )
     except (ValueError, TypeError, KeyError, ConfigError) as error:  # JSONDecodeError too
         return UnreadableRun(str(data.get("id")), float(data.get("created_at") or 0), str(error))

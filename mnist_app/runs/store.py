@@ -104,9 +104,11 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles):
         sweep_id: str | None = None,
         owner: str | None = None,
         student: str | None = None,
+        paused: bool = False,
     ) -> str:
         """Add a queued run and return its new id; owned by this process unless `owner` says
-        who else trains it (CLUSTER_OWNER: a Ray actor). `student`: who started it."""
+        who else trains it (CLUSTER_OWNER: a Ray trainer). `student`: who started it; `paused`:
+        it holds before its first batch (said here for the trainer that takes it)."""
         run_id = new_id()
         now = time.time()
         self._write(
@@ -124,6 +126,7 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles):
                     parent=parent,
                     sweep_id=sweep_id,
                     student=student,
+                    start_paused=int(paused),
                 ),
             )
         )
@@ -179,12 +182,14 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles):
             )
         )
 
-    def record_outcome(self, run_id: str, outcome: Outcome, if_active: bool = False) -> bool:
+    def record_outcome(
+        self, run_id: str, outcome: Outcome, if_active: bool = False, if_queued: bool = False
+    ) -> bool:
         """Write how a run ended: the one place a run's final state is recorded.
 
         With `if_active`, only if it is still queued or training (an observer that found its
-        trainer gone must not overwrite the end the trainer recorded meanwhile); whether it was
-        written.
+        trainer gone must not overwrite the end the trainer recorded meanwhile); with
+        `if_queued`, only if no trainer has taken it yet. Whether it was written.
         """
         values = dict(
             status=outcome.status.value,
@@ -203,7 +208,45 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles):
         where = runs.c.id == run_id
         if if_active:
             where &= runs.c.status.in_([status.value for status in ACTIVE])
+        if if_queued:
+            where &= runs.c.status == RunStatus.QUEUED.value
         return self._write((runs.update().where(where), values)) > 0
+
+    def hold_queued(self, run_id: str, paused: bool) -> bool:
+        """Say whether a queued run holds before its first batch once it starts; False if it
+        is no longer queued (a trainer took it: ask the trainer)."""
+        where = (runs.c.id == run_id) & (runs.c.status == RunStatus.QUEUED.value)
+        return self._write((runs.update().where(where), dict(start_paused=int(paused)))) > 0
+
+    def claim_queued(self, owner: str, trainer: str) -> Run | None:
+        """Take the oldest run queued for `owner` for `trainer`, marking it running in one
+        conditional update, so that of trainers asking at once only one gets it; None if none
+        waits."""
+        while True:
+            rows = self._read(
+                sa.select(runs.c.id)
+                .where((runs.c.status == RunStatus.QUEUED.value) & (runs.c.owner == owner))
+                .order_by(runs.c.created_at)
+                .limit(1)
+            )
+            if not rows:
+                return None
+            now = time.time()
+            taken = self._write(
+                (
+                    runs.update().where(
+                        (runs.c.id == rows[0].id) & (runs.c.status == RunStatus.QUEUED.value)
+                    ),
+                    dict(
+                        status=RunStatus.RUNNING.value,
+                        trainer=trainer,
+                        updated_at=now,
+                        heartbeat_at=now,
+                    ),
+                )
+            )
+            if taken:
+                return self.get(rows[0].id)
 
     def beat(self, live: dict[str, dict]) -> None:
         """Say that this process still trains these runs, with their latest progress figures."""
