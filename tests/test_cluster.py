@@ -1,5 +1,6 @@
 """Training on a real local Ray cluster (a head and two worker nodes of one CPU each) with the
-runs in a real PostgreSQL: detached actors steered from any replica, Ray's queue, a lost node."""
+runs in a real PostgreSQL: warm trainers that keep nothing of a run once it ends, runs steered
+from any replica, the database as the queue, a lost node, a trainer that dies."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from mnist_app.experiments.sweeps import Sweep, parse_vary, start_sweep
 from mnist_app.figures.live import live_view
 from mnist_app.runs import database
 from mnist_app.runs.cluster import ClusterManager
+from mnist_app.runs.ray_actor import trainer_ref
 from mnist_app.runs.ray_connection import NAMESPACE
 from mnist_app.runs.store import CLUSTER_OWNER, RunStore
+from mnist_app.runs.trainer_pool import trainer_name
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAIT = 300  # seconds for anything to happen on a loaded machine; a run here takes a few
@@ -38,33 +41,50 @@ def replicas(ray_cluster, postgres_url, tmp_path):
             manager.stop(run.id)
     for run in pair[0].store.active():
         pair[0].wait(run.id, WAIT)
+    for manager in pair:
+        manager.close()
     database.dispose_engines()
 
 
-def _actor_exists(run_id: str) -> bool:
+def trainer_of(manager, run_id):
+    """The run's trainer (a Ray actor handle), by the name the database gives."""
     import ray
 
-    try:
-        ray.get_actor(run_id, namespace=NAMESPACE)
-    except ValueError:
-        return False
-    return True
+    name = manager.store.get(run_id).trainer.partition(":")[0]
+    return ray.get_actor(name, namespace=NAMESPACE)
+
+
+def kept_by(trainer) -> tuple[str | None, dict]:
+    """What a trainer trains now, and what it still holds: runs' jobs, Keras models."""
+    import ray
+
+    return ray.get(trainer.training.remote()), ray.get(trainer.kept.remote())
+
+
+NOTHING = (None, {"runs": [], "models": 0})
 
 
 def status_of(manager, run_id):
     return manager.snapshot(run_id).status
 
 
-def test_a_run_trains_in_a_named_detached_actor_steered_from_another_replica(replicas):
+def test_a_warm_trainer_trains_a_run_steered_from_another_replica_and_keeps_nothing_of_it(
+    replicas,
+):
     import ray
 
     a, b = replicas
     run_id = a.submit(TINY, preset="tiny", paused=True)
     assert a.store.get(run_id).owner == CLUSTER_OWNER
     until(lambda: status_of(b, run_id) is RunStatus.PAUSED, "it holds before its first batch")
-    actor = ray.get_actor(run_id, namespace=NAMESPACE)  # named by its run id
-    assert actor is not None and b.controls(run_id).paused and not b.controls(run_id).stopping
-    assert b.node_of(run_id) in {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+    trainer = trainer_of(a, run_id)  # named by its node and slot, in the run's row
+    node = b.node_of(run_id)
+    assert a.store.get(run_id).trainer == trainer_ref(
+        trainer_name(node, 0), trainer._actor_id.hex()
+    )
+    assert node in {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+    assert kept_by(trainer) == (run_id, {"runs": [run_id], "models": 1})
+    assert b.controls(run_id).paused and not b.controls(run_id).stopping
     b.set_learning_rate(run_id, 0.02)  # from the other replica, while it holds
     with pytest.raises(ValueError, match="learning_rate"):
         b.set_learning_rate(run_id, -1)
@@ -73,30 +93,45 @@ def test_a_run_trains_in_a_named_detached_actor_steered_from_another_replica(rep
     assert run.status is RunStatus.FINISHED and len(run.history) == TINY.epochs
     assert run.history[0].learning_rate == pytest.approx(0.02)
     assert run.test_accuracy > 0.5  # real training on real digits
-    # The actor left, giving its CPU back; both replicas read the model from the database.
-    until(lambda: a.node_of(run_id) is None and not _actor_exists(run_id), "the actor leaves")
+    # The trainer keeps nothing of the run; both replicas read the model from the database.
+    until(lambda: kept_by(trainer) == NOTHING, "the trainer lets the run go")
+    assert a.node_of(run_id) is None
     assert b.store.model_file(run_id).read_bytes() == a.store.model_file(run_id).read_bytes()
     assert live_view(b, run_id, "es").status == RunStatus.FINISHED
+    # Two more runs take both trainers: the same warm one (not started again) has one of them.
+    more = [b.submit(TINY.replace(epochs=1), paused=True) for _ in range(2)]
+    for other in more:
+        until(lambda other=other: status_of(b, other) is RunStatus.PAUSED, "each holds")
+    assert trainer._actor_id in {trainer_of(b, other)._actor_id for other in more}
+    for other in more:
+        b.resume(other)
+    assert [b.wait(other, WAIT).status for other in more] == [RunStatus.FINISHED] * 2
+    until(lambda: kept_by(trainer) == NOTHING, "and lets it go too")
 
 
-def test_ray_is_the_queue_and_the_page_shows_the_place_in_it(replicas):
+def test_the_database_is_the_queue_and_the_page_shows_the_place_in_it(replicas):
     a, b = replicas
-    holding = [a.submit(TINY, paused=True) for _ in range(2)]  # one per worker node's CPU
+    holding = [a.submit(TINY, paused=True) for _ in range(2)]  # one per worker node's trainer
     for run_id in holding:
         until(lambda run_id=run_id: status_of(a, run_id) is RunStatus.PAUSED, "both hold")
-    nodes = {a.node_of(run_id) for run_id in holding}
-    assert len(nodes) == 2  # one on each worker node
+    nodes_of = {run_id: a.node_of(run_id) for run_id in holding}
+    assert len(set(nodes_of.values())) == 2  # one on each worker node
     waiting = [b.submit(TINY) for _ in range(2)]
     assert [b.snapshot(run_id).queue_position for run_id in waiting] == [1, 2]
     assert b.snapshot(waiting[0]).status is RunStatus.QUEUED
     assert "1" in live_view(a, waiting[0], "en").text
-    b.stop(waiting[0])  # taken out of Ray's queue before it starts
+    b.stop(waiting[0])  # taken out of the queue before it starts
     stopped = b.store.get(waiting[0])
     assert stopped.status is RunStatus.STOPPED and "before it started" in stopped.message
     assert b.snapshot(waiting[1]).queue_position == 1
-    a.stop(holding[0])  # a CPU comes free: the next in the queue starts
+    b.pause(waiting[1])  # held while it waits: it will hold before its first batch
+    assert b.controls(waiting[1]).paused
+    a.stop(holding[0])  # a trainer comes free: the next in the queue starts
     assert a.wait(holding[0], WAIT).status is RunStatus.STOPPED
-    until(lambda: status_of(a, waiting[1]) is not RunStatus.QUEUED, "the queued run starts")
+    until(lambda: status_of(a, waiting[1]) is RunStatus.PAUSED, "the queued run starts, held")
+    assert a.node_of(waiting[1]) == nodes_of[holding[0]]  # on the trainer that came free
+    assert a.store.get(waiting[1]).history == []
+    b.resume(waiting[1])
     assert b.wait(waiting[1], WAIT).status is RunStatus.FINISHED
 
 
@@ -139,9 +174,43 @@ def test_a_lost_worker_node_interrupts_the_run_which_resumes_from_its_checkpoint
         child = b.store.get(child_id)
         assert child.parent == run_id
         assert len(child.history) == len(saved) + 2 and child.history[: len(saved)] == saved
-        assert b.node_of(child_id) is None  # ended: its actor left
+        assert b.node_of(child_id) is None  # ended: its trainer let it go
     finally:
         ray_cluster.workers.append(ray_cluster.add_worker())
+
+
+def test_a_trainer_that_dies_interrupts_its_run_and_is_started_again(replicas):
+    import ray
+
+    a, b = replicas
+    run_id = a.submit(TINY.replace(epochs=200), paused=True)  # only its trainer's death ends it
+    until(lambda: status_of(a, run_id) is RunStatus.PAUSED, "it holds")
+    name, node = a.store.get(run_id).trainer.partition(":")[0], a.node_of(run_id)
+    ray.kill(trainer_of(a, run_id), no_restart=True)  # its process is gone; the node lives
+    until(lambda: b.snapshot(run_id).status is RunStatus.INTERRUPTED, "it is interrupted")
+    run = b.store.get(run_id)
+    assert run.reason == "worker_lost" and "trainer died" in run.message
+    # The replicas start the slot's trainer again (within their watch), and it takes runs.
+    until(lambda: _alive(name), "the trainer is back")
+    more = [b.submit(TINY.replace(epochs=1), paused=True) for _ in range(2)]  # both trainers
+    for other in more:
+        until(lambda other=other: status_of(b, other) is RunStatus.PAUSED, "each holds")
+    assert name in {b.store.get(other).trainer.partition(":")[0] for other in more}
+    assert node in {b.node_of(other) for other in more}
+    for other in more:
+        b.resume(other)
+    assert [b.wait(other, WAIT).status for other in more] == [RunStatus.FINISHED] * 2
+
+
+def _alive(name: str) -> bool:
+    import ray
+
+    try:
+        return (
+            ray.get(ray.get_actor(name, namespace=NAMESPACE).training.remote(), timeout=5) is None
+        )
+    except (ValueError, ray.exceptions.RayError):
+        return False
 
 
 def test_a_replica_killed_mid_run_leaves_the_run_training(replicas, postgres_url, ray_cluster,

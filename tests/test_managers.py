@@ -43,6 +43,8 @@ def manager(kind, request, tmp_path):
     for run in made.store.active():  # leave no run holding a thread or a node's CPU
         made.stop(run.id)
         made.wait(run.id, WAIT)
+    if kind == "ray":
+        made.close()  # its trainers stop serving this test's database
     database.dispose_engines()
 
 

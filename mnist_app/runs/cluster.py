@@ -1,21 +1,23 @@
-"""Training on a Ray cluster: each run in a detached Ray actor named by its run id.
+"""Training on a Ray cluster: the runs wait in the shared database, and warm trainers (Ray
+actors that keep a worker's CPU with TensorFlow loaded) take them one by one.
 
 With MNIST_LAB_RAY_ADDRESS set (`auto`, `HOST:PORT` or `ray://HOST:10001`),
 `managers.shared_manager()` is a ClusterManager instead of the threads of jobs.TrainingManager;
-the pages and the CLI use either through the same interface (managers.RunManager). The
-actor trains with a TrainingManager of its own on the worker node and writes every epoch's
-history and checkpoint to the shared database, so that:
+the pages and the CLI use either through the same interface (managers.RunManager). A trainer
+(ray_actor.Trainer) trains each run with a TrainingManager of its own on its worker node and
+writes every epoch's history and checkpoint to the shared database, so that:
 
-- any replica, on any machine, finds a run's actor by name for its live progress, Pause,
-  Continue, Stop and learning rate (Ray's actor calls); the run's row in the database says the
-  rest, so a run survives the replica that started it;
-- Ray's scheduler is the queue (an actor waits for its CPUs); the page shows the place in it
-  from the queued runs in the database;
-- an actor that dies with its node is noticed by whichever replica looks next: the run is
+- any replica, on any machine, finds a run's trainer by the name the database gives for its
+  live progress, Pause, Continue, Stop and learning rate (Ray's actor calls); the run's row says
+  the rest, so a run survives the replica that started it;
+- the database is the queue: a free trainer takes the oldest queued run, and the page shows the
+  place in it;
+- a trainer that dies with its node is noticed by whichever replica looks next: the run is
   marked interrupted with the reason and continues from its last checkpoint.
 
-The actor is ray_actor.RunActor; joining the cluster is ray_connection's. Ray is imported only
-in these three modules, and only when the variable is set (requirements-server.txt).
+The trainers are kept by trainer_pool.py, one per CPU slot; joining the cluster is
+ray_connection's. Ray is imported only in these modules, and only when the variable is set
+(requirements-server.txt).
 """
 
 from __future__ import annotations
@@ -34,9 +36,8 @@ from mnist_app.engine.records import Outcome
 from mnist_app.engine.status import ACTIVE, RunStatus
 from mnist_app.runs.continuation import continuation
 from mnist_app.runs.database import DATABASE_ENV
-from mnist_app.runs.ray_actor import actor_class
+from mnist_app.runs.ray_actor import FORWARDED_ENV
 from mnist_app.runs.ray_connection import (
-    NAMESPACE,
     RAY_ADDRESS_ENV,
     check_address,
     connect,
@@ -44,24 +45,22 @@ from mnist_app.runs.ray_connection import (
     ray_address,
 )
 from mnist_app.runs.recorded import stored_snapshot, wait_in_store
-from mnist_app.runs.store import CLUSTER_OWNER, Run, RunStore, StoreError
+from mnist_app.runs.store import CLUSTER_OWNER, STALE_SECONDS, Run, RunStore, StoreError
+from mnist_app.runs.trainer_pool import CALL_SECONDS, TrainerPool
 from mnist_app.runs.training_job import Controls
 
 if TYPE_CHECKING:
     import keras
 
-ACTOR_CALL_SECONDS = 5.0  # an actor that does not answer a call in this long is left alone
-WATCH_SECONDS = 5.0  # how often a manager looks for actors that died with their node
-# Settings a worker's actor takes from the replica that submits the run.
-FORWARDED_ENV = ("MNIST_LAB_DATA", "MNIST_LAB_MAX_PARAMS", "MNIST_LAB_MAX_ACTIVATION_MB")
-NEW_ACTOR_GRACE = 30.0  # a queued run's actor may take this long to be registered
+WATCH_SECONDS = 5.0  # how often a manager keeps the trainers and looks for lost runs
 
 
 class ClusterManager:
     """The training manager when runs train on a Ray cluster (a managers.RunManager).
 
-    Every replica has one; none owns the runs. A watcher thread marks interrupted the runs whose
-    actor died (a lost worker node); any replica may, and only a still-active row is changed.
+    Every replica has one; none owns the runs. A watcher thread keeps the trainers and marks
+    interrupted the runs whose trainer died (a lost worker node) or forgot them; any replica may,
+    and only a still-active row is changed.
     """
 
     def __init__(self, store: RunStore, address: str, cpus: int | None = None):
@@ -75,19 +74,16 @@ class ClusterManager:
         connect(address)
         self.store = store
         self.address = address
-        # What each actor's process is given: the database it saves to (the store's, password
-        # included), where the project is, and the limits this server runs with.
-        self.environment = {
-            DATABASE_ENV: store.engine.url.render_as_string(hide_password=False),
-            "PYTHONPATH": str(PROJECT_ROOT),
-        }
-        for name in FORWARDED_ENV:
-            if os.environ.get(name):
-                self.environment[name] = os.environ[name]
-        # Actor handles by run id, looked up once: a held handle also tells how its actor died
-        # (Ray forgets a dead actor's name, so a fresh lookup would only say it is gone).
-        self._handles: dict[str, object] = {}
-        self._lock = threading.Lock()
+        # The trainers are told the database to take runs from (the store's, password
+        # included) and the limits this server runs with; their processes, where the project is.
+        self.trainers = TrainerPool(
+            store.engine.url.render_as_string(hide_password=False),
+            self.cpus,
+            {name: os.environ[name] for name in FORWARDED_ENV if os.environ.get(name)},
+            {"PYTHONPATH": str(PROJECT_ROOT)},
+        )
+        self.trainers.keep(wait=False)  # they may take seconds to start: not waited for
+        self._closed = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="ray-watch", daemon=True)
         self._watcher.start()
 
@@ -102,26 +98,19 @@ class ClusterManager:
         start: tuple[str, object] | None = None,
         student: str | None = None,
     ) -> str:
-        """Queue a run on the cluster and return its id: Ray starts its actor when a node has
-        the CPUs. `settle`, `paused` and `start` as TrainingManager.submit."""
+        """Queue a run on the cluster and return its id: the first trainer free takes it.
+        `settle`, `paused` and `start` as TrainingManager.submit."""
         parent = start[0] if start else None
         run_id = self.store.create(
-            config, preset, parent=parent, sweep_id=sweep_id, owner=CLUSTER_OWNER, student=student
+            config,
+            preset,
+            parent=parent,
+            sweep_id=sweep_id,
+            owner=CLUSTER_OWNER,
+            student=student,
+            paused=paused,
         )
-        actor = (
-            actor_class()
-            .options(
-                name=run_id,
-                namespace=NAMESPACE,
-                lifetime="detached",
-                num_cpus=self.cpus,
-                runtime_env={"env_vars": self.environment},
-            )
-            .remote(run_id, paused, self.cpus)
-        )
-        actor.run.remote()  # the actor leaves when its run has ended
-        with self._lock:
-            self._handles[run_id] = actor
+        self.trainers.wake()
         deadline = time.monotonic() + settle
         while time.monotonic() < deadline and self._status(run_id) is RunStatus.QUEUED:
             time.sleep(0.1)
@@ -140,12 +129,12 @@ class ClusterManager:
         return self.submit(config, preset, settle, paused, start=(run_id, begin), student=student)
 
     def models_in_memory(self) -> dict[str, keras.Model]:
-        """None: no run trains in this process, its model lives in its actor."""
+        """None: no run trains in this process, its model lives in its trainer."""
         return {}
 
     def snapshot(self, run_id: str) -> Snapshot | None:
-        """A run's live progress from its actor; the database's account when it is queued,
-        has ended, or its actor does not answer."""
+        """A run's live progress from its trainer; the database's account when it is queued,
+        has ended, or its trainer does not answer."""
         run = self.store.get(run_id)
         if run is None:
             return None
@@ -164,37 +153,33 @@ class ClusterManager:
         if run is None or run.owner != CLUSTER_OWNER or not run.status.active:
             return None
         if run.status is RunStatus.QUEUED:
-            return Controls(paused=False, stopping=False)
+            return Controls(paused=run.start_paused, stopping=False)
         answer = self._call(run, "controls")
         return answer if isinstance(answer, Controls) else None
 
     def stop(self, run_id: str) -> None:
-        """Stop a run: one still waiting for CPUs is taken out of Ray's queue at once."""
+        """Stop a run: one still waiting for a trainer leaves the queue at once."""
         run = self.store.get(run_id)
         if run is None or run.owner != CLUSTER_OWNER or not run.status.active:
             return
-        if run.status is RunStatus.QUEUED:
-            import ray
-
-            actor = self._actor(run_id)
-            if actor is not None:
-                ray.kill(actor, no_restart=True)
-            self._forget(run_id)
-            self.store.record_outcome(
-                run_id, Outcome(RunStatus.STOPPED, "Stopped before it started."), if_active=True
-            )
+        if run.status is RunStatus.QUEUED and self.store.record_outcome(
+            run_id, Outcome(RunStatus.STOPPED, "Stopped before it started."), if_queued=True
+        ):
             return
-        self._call(run, "stop", wait=False)
+        self._call(self.store.get(run_id), "stop", wait=False)  # a trainer has it
 
     def pause(self, run_id: str) -> None:
-        self._command(run_id, "pause")
+        """Hold a run after its batch; a queued one will hold before its first."""
+        if not self.store.hold_queued(run_id, True):
+            self._command(run_id, "pause")
 
     def resume(self, run_id: str) -> None:
-        self._command(run_id, "resume")
+        if not self.store.hold_queued(run_id, False):
+            self._command(run_id, "resume")
 
     def set_learning_rate(self, run_id: str, value: float) -> None:
         check_learning_rate(value)  # here, before the call
-        self._command(run_id, "set_learning_rate", value)
+        self._command(run_id, "set_learning_rate", value=value)
 
     def wait(self, run_id: str, timeout: float | None = None) -> Outcome | None:
         """Block until the run ends; how it ended, as stored, or None on timeout. KeyError if
@@ -217,48 +202,30 @@ class ClusterManager:
         """1 + the cluster's runs queued before this one."""
         return 1 + self.store.queued_before(run)
 
-    def _actor(self, run_id: str, fresh: bool = False):
-        """The run's actor handle, or None if Ray has no such actor (it ended, or died).
-        `fresh`: ask Ray again rather than trust a handle held from before."""
-        import ray
-
-        with self._lock:
-            held = None if fresh else self._handles.get(run_id)
-        if held is not None:
-            return held
-        try:
-            actor = ray.get_actor(run_id, namespace=NAMESPACE)
-        except ValueError:
-            self._forget(run_id)
-            return None
-        with self._lock:
-            self._handles[run_id] = actor
-        return actor
-
-    def _forget(self, run_id: str) -> None:
-        with self._lock:
-            self._handles.pop(run_id, None)
-
-    def _command(self, run_id: str, method: str, *args) -> None:
+    def _command(self, run_id: str, method: str, **arguments) -> None:
         run = self.store.get(run_id)
         if run is not None and run.owner == CLUSTER_OWNER and run.status.active:
-            self._call(run, method, *args, wait=run.status is not RunStatus.QUEUED)
+            self._call(run, method, **arguments)
 
-    def _call(self, run: Run, method: str, *args, wait: bool = True):
-        """Call the run's actor; its answer, or None if it did not answer in time. An actor
-        that died (its node was lost) has its run marked interrupted."""
+    def _call(self, run: Run, method: str, wait: bool = True, **arguments):
+        """Call the run's trainer about it; its answer, or None if it did not answer in time
+        (or has no trainer yet). A trainer that died (its node was lost) has its run marked
+        interrupted. Arguments go by name: a Ray client (ray://) that asks for a trainer
+        still starting is told signatures that take no others."""
         import ray
         from ray import exceptions
 
-        actor = self._actor(run.id)
-        if actor is None:
-            self._lost(run, "its Ray actor is gone")
+        if run is None or run.trainer is None:
             return None
-        reply = getattr(actor, method).remote(*args)
+        trainer = self.trainers.handle(run.trainer)
+        if trainer is None:
+            self._lost(run, "its Ray trainer is gone")
+            return None
+        reply = getattr(trainer, method).remote(run_id=run.id, **arguments)
         if not wait:
             return None
         try:
-            return ray.get(reply, timeout=ACTOR_CALL_SECONDS)
+            return ray.get(reply, timeout=CALL_SECONDS)
         except exceptions.GetTimeoutError:
             return None
         except exceptions.ActorDiedError as error:
@@ -268,13 +235,10 @@ class ClusterManager:
             return None
 
     def _lost(self, run: Run, why: str) -> None:
-        """The run's actor is gone: mark it interrupted (if it has not ended meanwhile)."""
-        self._forget(run.id)
+        """The run's trainer is gone: mark it interrupted (if it has not ended meanwhile)."""
         fresh = self.store.get(run.id)
         if fresh is None or not fresh.status.active:
             return
-        if fresh.status is RunStatus.QUEUED and time.time() - fresh.created_at < NEW_ACTOR_GRACE:
-            return  # its actor may not be registered yet
         self.store.record_outcome(
             run.id,
             Outcome(
@@ -287,27 +251,33 @@ class ClusterManager:
             if_active=True,
         )
 
+    def close(self) -> None:
+        """Stop keeping the trainers and watching runs: within LEASE_SECONDS the trainers stop
+        taking runs from this manager's database, unless another replica serves it. Runs
+        already training go on."""
+        self._closed.set()
+
     def _watch(self) -> None:
-        """Look for runs whose actor died, every WATCH_SECONDS, as long as the process lives."""
-        while True:
-            time.sleep(WATCH_SECONDS)
-            with contextlib.suppress(StoreError):  # the database is away: look again later
+        """Keep the trainers and look for lost runs, every WATCH_SECONDS, until closed."""
+        from ray.exceptions import RayError
+
+        while not self._closed.wait(WATCH_SECONDS):
+            # The database or the cluster is away, or Ray is shut down: look again later.
+            with contextlib.suppress(StoreError, RayError):
+                self.trainers.keep()
                 self.check_actors()
 
     def check_actors(self) -> int:
-        """Mark interrupted the cluster's active runs whose actor is gone; how many."""
+        """Mark interrupted the cluster's training runs whose trainer died, or no longer has
+        them and has not said a word of them for STALE_SECONDS; how many."""
         lost = 0
-        active = self.store.active(owner=CLUSTER_OWNER)
-        with self._lock:  # handles of runs that ended are no longer needed
-            ended = set(self._handles) - {run.id for run in active}
-        for run_id in ended:
-            self._forget(run_id)
-        for run in active:
+        for run in self.store.active(owner=CLUSTER_OWNER):
             if run.status is RunStatus.QUEUED:
-                if self._actor(run.id, fresh=True) is None:
-                    self._lost(run, "its Ray actor is gone")
-                continue
-            self._call(run, "controls")  # a dead actor's run is marked interrupted
+                continue  # it waits for a trainer
+            answer = self._call(run, "controls")  # a dead trainer's run is marked interrupted
+            silent = time.time() - (run.heartbeat_at or 0) > STALE_SECONDS
+            if answer is None and silent:
+                self._lost(run, "its Ray trainer no longer trains it")
             lost += int(not self.store.get(run.id).status.active)
         return lost
 
@@ -318,7 +288,7 @@ def _death(error: Exception) -> str:
     if "node has died" in text or "node died" in text:
         return "the worker node it ran on was lost"
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return f"its Ray actor died ({first})"
+    return f"its Ray trainer died ({first})"
 
 
 def cluster_manager_factory() -> Callable[[RunStore], ClusterManager] | None:

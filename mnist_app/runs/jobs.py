@@ -224,6 +224,14 @@ class TrainingManager:
         job.done.wait(timeout)
         return job.result
 
+    def release(self, run_id: str) -> None:
+        """Drop an ended run's job, and its model with it, from this process (a warm Ray
+        trainer does, before it takes the next run); the store keeps its account."""
+        with self._cond:
+            job = self._jobs.get(run_id)
+            if job is not None and job.done.is_set():
+                del self._jobs[run_id]
+
     def _forget_old_jobs(self) -> None:
         finished = [run_id for run_id, job in self._jobs.items() if job.done.is_set()]
         for run_id in finished[: max(len(finished) - KEEP_FINISHED_JOBS, 0)]:
