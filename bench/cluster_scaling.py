@@ -69,22 +69,11 @@ def arm(nodes: int, preset: str, runs: int, epochs: int) -> dict:
 def _wait_for_trainers(manager) -> None:
     """Until every warm trainer answers (none with code that starts an actor per run)."""
     pool = getattr(manager, "trainers", None)
-    if pool is None:
-        return
-    import ray
-
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        pool.keep()
-        names = pool.wanted()
-        handles = [pool.handle(name) for name in names]
-        if names and all(handles):
-            ready, _ = ray.wait([h.training.remote() for h in handles], num_returns=len(handles),
-                                timeout=5)  # fmt: skip
-            if len(ready) == len(handles):
-                return
+    while pool is not None and not pool.ready(timeout=5):
+        if time.monotonic() > deadline:
+            sys.exit("the warm trainers did not start within 300 s")
         time.sleep(0.5)
-    sys.exit("the warm trainers did not start within 300 s")
 
 
 def _first_batch(manager, config) -> float:

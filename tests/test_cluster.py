@@ -105,7 +105,12 @@ def test_a_warm_trainer_trains_a_run_steered_from_another_replica_and_keeps_noth
     assert trainer._actor_id in {trainer_of(b, other)._actor_id for other in more}
     for other in more:
         b.resume(other)
-    assert [b.wait(other, WAIT).status for other in more] == [RunStatus.FINISHED] * 2
+    done = [b.wait(other, WAIT) for other in more]
+    assert [outcome.status for outcome in done] == [RunStatus.FINISHED] * 2
+    # Nothing of what a trainer trained before leaks into a run: the same settings and seed
+    # give the same run on both trainers, whatever each trained before.
+    assert done[0].history[0].loss == done[1].history[0].loss
+    assert done[0].test_accuracy == done[1].test_accuracy
     until(lambda: kept_by(trainer) == NOTHING, "and lets it go too")
 
 

@@ -73,6 +73,20 @@ class TrainerPool:
             except exceptions.RayError:
                 pass
 
+    def ready(self, timeout: float) -> bool:
+        """Whether every trainer wanted now has started and answers, within `timeout` s."""
+        import ray
+
+        self.keep(wait=False)
+        wanted = self.wanted()
+        with self._lock:
+            handles = [self._handles.get(name) for name in wanted]
+        if not wanted or None in handles:
+            return False
+        answers = [handle.training.remote() for handle in handles]
+        answered, _ = ray.wait(answers, num_returns=len(answers), timeout=timeout)
+        return len(answered) == len(answers)
+
     def wake(self) -> None:
         """Tell every trainer that a run waits in this replica's database (no answer awaited)."""
         with self._lock:
