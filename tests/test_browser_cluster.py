@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import services
+from browsing import press
 from conftest import SERVED, serve_app
 from playwright.sync_api import expect
 from test_browser_draw import DIGITS, READING, draw
@@ -73,7 +74,7 @@ def test_a_run_from_replica_a_is_steered_on_b_and_outlives_a(student_tab, class_
     tab_b.goto(f"{replica_b}/train?lang=en&run={run_id}")
     live_b = tab_b.locator(".st-key-train_live .status")
     expect(live_b).to_contain_text(re.compile(r"^Epoch .* batch \d+/"), timeout=LIVE_TIMEOUT)
-    tab_b.get_by_role("button", name="Pause").click()
+    press(tab_b, "Pause")
     expect(live_b).to_contain_text("Paused at epoch", timeout=LIVE_TIMEOUT)
     expect(live_a).to_contain_text("Paused at epoch", timeout=LIVE_TIMEOUT)  # A sees it too
 
@@ -85,9 +86,9 @@ def test_a_run_from_replica_a_is_steered_on_b_and_outlives_a(student_tab, class_
     expect(tab_b.get_by_role("button", name="Continue")).to_be_visible(timeout=LIVE_TIMEOUT)
     store = RunStore(tmp_path / "look", url=database_url)
     assert store.get(run_id).status is RunStatus.RUNNING  # held, not interrupted
-    tab_b.get_by_role("button", name="Continue").click()
+    press(tab_b, "Continue")
     expect(live_b).not_to_contain_text("Paused", timeout=LIVE_TIMEOUT)
-    tab_b.get_by_role("button", name="Stop").click()
+    press(tab_b, "Stop")
     expect(tab_b.get_by_text("Training stopped")).to_be_visible(timeout=LIVE_TIMEOUT)
     expect(tab_b.get_by_text("Test accuracy")).to_be_visible(timeout=LIVE_TIMEOUT)
     assert store.get(run_id).status is RunStatus.STOPPED

@@ -6,6 +6,7 @@ still follows their own run live (with the pass the page gave) and nobody else c
 import re
 
 import pytest
+from browsing import press
 from playwright.sync_api import expect
 from test_browser_draw import DIGITS, READING, draw, open_canvas
 from test_browser_train import LIVE_TIMEOUT, open_train_page, start_long_run, stop_if_still_running
@@ -84,11 +85,11 @@ def test_with_runs_hidden_a_student_follows_their_own_run_live_and_nobody_else_c
             expect(status).to_contain_text(re.compile(r"batch [1-9]"), timeout=LIVE_TIMEOUT)
             seen = status.inner_text()
             expect(status).not_to_have_text(seen, timeout=LIVE_TIMEOUT)  # fetched again, and again
-            page.get_by_role("button", name="Pause").click()  # held while the API is asked
+            press(page, "Pause")  # held while the API is asked
             expect(status).to_contain_text("Paused", timeout=LIVE_TIMEOUT)
             run_id = re.search(r"run=(\w+)", page.url).group(1)
             assert _get(f"{url}/api/runs/{run_id}/live")[::2] == (404, {"error": "no such run"})
-            page.get_by_role("button", name="Stop").click()
+            press(page, "Stop")
             expect(page.get_by_text("Training stopped")).to_be_visible(timeout=LIVE_TIMEOUT)
         finally:
             stop_if_still_running(page)

@@ -11,6 +11,7 @@ import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from browsing import press
 from conftest import SERVED, serve_app
 from playwright.sync_api import expect
 from test_browser_train import LIVE_TIMEOUT, open_train_page, start_long_run
@@ -61,7 +62,7 @@ def test_a_server_killed_mid_run_restarts_with_the_run_interrupted_and_resumable
         expect(status).to_contain_text(re.compile(r"batch [1-9]"), timeout=LIVE_TIMEOUT)
         expect(page.get_by_text("Learning rate (live)")).to_be_visible(timeout=LIVE_TIMEOUT)
         # Held, then read: an epoch may pass before the page first shows one, on a fast machine.
-        page.get_by_role("button", name="Pause").click()
+        press(page, "Pause")
         paused = re.compile(r"^Paused at epoch \d+/200 ")
         expect(status).to_contain_text(paused, timeout=LIVE_TIMEOUT)
         epoch = int(re.match(r"Paused at epoch (\d+)/", status.inner_text()).group(1))
@@ -69,5 +70,5 @@ def test_a_server_killed_mid_run_restarts_with_the_run_interrupted_and_resumable
         # It went on from the epoch after its last checkpoint, keeping the epochs before it.
         assert epoch == len(continued) + 1 > len(run.history)
         assert continued[: len(run.history)] == run.history
-        page.get_by_role("button", name="Stop").click()
+        press(page, "Stop")
         expect(page.get_by_text("Training stopped")).to_be_visible(timeout=LIVE_TIMEOUT)

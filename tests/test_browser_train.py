@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from browsing import press
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -33,7 +34,7 @@ def stop_if_still_running(*pages) -> None:
     for tab in pages:
         stop = tab.get_by_role("button", name="Stop")
         if stop.count() and stop.is_enabled():
-            stop.click()
+            press(tab, "Stop")
 
 
 @pytest.fixture
@@ -70,14 +71,14 @@ def test_live_run_updates_pauses_continues_and_stops(watched_page, app_url):
     assert loss.evaluate("canvas => canvas.toDataURL()") != picture  # ... and is redrawn
     expect(live.locator(".legend")).to_contain_text("validation, per epoch")
 
-    page.get_by_role("button", name="Pause").click()  # held after its current batch
+    press(page, "Pause")  # held after its current batch
     expect(status).to_contain_text(re.compile(r"^Paused at epoch \d+/200"), timeout=LIVE_TIMEOUT)
     expect(page.get_by_role("button", name="Continue")).to_be_visible(timeout=LIVE_TIMEOUT)
     bar = live.get_by_role("progressbar")
     assert 0 <= int(bar.get_attribute("aria-valuenow")) < 100
     held = status.inner_text()
     reach = float(loss.get_attribute("data-reach"))
-    page.get_by_role("button", name="Continue").click()
+    press(page, "Continue")
     expect(status).not_to_contain_text("Paused", timeout=LIVE_TIMEOUT)
     expect(status).not_to_have_text(held, timeout=LIVE_TIMEOUT)
     page.wait_for_function(
@@ -86,9 +87,9 @@ def test_live_run_updates_pauses_continues_and_stops(watched_page, app_url):
         timeout=LIVE_TIMEOUT,
     )  # it went on from where it was
 
-    page.get_by_role("button", name="Pause").click()
+    press(page, "Pause")
     expect(status).to_contain_text("Paused at epoch", timeout=LIVE_TIMEOUT)
-    page.get_by_role("button", name="Stop").click()  # Stop works while paused
+    press(page, "Stop")  # Stop works while paused
     expect(page.get_by_text("Training stopped")).to_be_visible(timeout=LIVE_TIMEOUT)
     expect(page.get_by_text("Test accuracy")).to_be_visible(timeout=LIVE_TIMEOUT)
     expect(live).to_have_count(0)
@@ -106,11 +107,7 @@ def test_two_tabs_each_follow_their_own_run_and_the_queue_moves_on(browser, app_
         # The page has rerun for the run's start (the live rate shows only then): Pause is not
         # clicked while that rerun is on its way.
         expect(tab_a.get_by_text("Learning rate (live)")).to_be_visible(timeout=LIVE_TIMEOUT)
-        # A holds the only training slot. The click is sent to the button itself, not to a point
-        # on the screen: once, under heavy load, the run's rate became 1e-6, the live learning
-        # rate slider's low end, and it stalled at chance instead of pausing -- most likely a
-        # late rerun moved the page between Playwright's stillness check and the click.
-        tab_a.get_by_role("button", name="Pause").dispatch_event("click")
+        press(tab_a, "Pause")  # A holds the only training slot
         expect(tab_a.locator(".st-key-train_live .status")).to_contain_text(
             "Paused", timeout=LIVE_TIMEOUT
         )
@@ -124,7 +121,7 @@ def test_two_tabs_each_follow_their_own_run_and_the_queue_moves_on(browser, app_
         run_a, run_b = (re.search(r"run=(\w+)", tab.url).group(1) for tab in (tab_a, tab_b))
         assert run_a != run_b
 
-        tab_a.get_by_role("button", name="Stop").click()
+        press(tab_a, "Stop")
         expect(tab_a.get_by_text("Training stopped")).to_be_visible(timeout=LIVE_TIMEOUT)
         # Tab B was waiting: its live view sees the run start and brings the page along by
         # itself, with no click: the queue message goes, the live learning rate appears.
@@ -134,7 +131,7 @@ def test_two_tabs_each_follow_their_own_run_and_the_queue_moves_on(browser, app_
             re.compile(r"batch [1-9]"), timeout=LIVE_TIMEOUT
         )
         assert f"run={run_b}" in tab_b.url
-        tab_b.get_by_role("button", name="Stop").click()
+        press(tab_b, "Stop")
         expect(tab_b.get_by_text("Training stopped")).to_be_visible(timeout=LIVE_TIMEOUT)
     finally:
         stop_if_still_running(*first.pages, *second.pages)
