@@ -30,7 +30,7 @@ from mnist_app.ui import (
     training_manager,
 )
 from mnist_app.ui.access import access_text, seen_model_choices, visitor
-from mnist_app.ui.canvas import drawing_canvas
+from mnist_app.ui.canvas import drawing_canvas, send_strokes_at_once
 from mnist_app.ui.inside import inside_panel
 
 CANVAS_SIDE = 280
@@ -96,25 +96,43 @@ def show_reading(reading: Reading, key: str, model, scaling: str, live: bool = F
     inside_panel(model, reading.image, reading.probabilities, scaling, key, live)
 
 
-@st.fragment
 def drawing_tab(model, scaling: str, live: bool) -> None:
-    """The canvas, its reading and the class-set form: a stroke reruns only this fragment, not
-    the model picker and the other tabs (a full rerun took ~380 ms from stroke to reading)."""
+    """The stroke width, the canvas with its reading, and the class-set form. Only the canvas
+    and the reading are a fragment: a stroke reruns them alone, and what does not change with a
+    stroke is not sent again (bench/stroke_cpu.py)."""
+    left, _ = st.columns(drawing_columns())
+    left.slider(t("draw.stroke"), 4, 50, 20, key="draw_stroke", help=t("help.draw_stroke"))
+    left.caption(t("draw.canvas_hint"))
+    canvas_and_reading(model, scaling, live)
+    if not presenting():
+        class_set_form()
+    send_strokes_at_once(key="draw_canvas_send_strokes")
+
+
+def drawing_columns() -> list[int]:
+    return [1, 1] if presenting() else [1, 2]
+
+
+@st.fragment
+def canvas_and_reading(model, scaling: str, live: bool) -> None:
+    """The canvas and its reading: a stroke reruns only this fragment, not the model picker and
+    the other tabs (a full rerun took ~380 ms from stroke to reading)."""
     side = PROJECTOR_SIDE if presenting() else CANVAS_SIDE
-    left, right = st.columns([1, 1] if presenting() else [1, 2])
+    left, right = st.columns(drawing_columns())
     with left:
-        stroke = st.slider(
-            t("draw.stroke"), 4, 50, 20, key="draw_stroke", help=t("help.draw_stroke")
-        )
-        canvas = drawing_canvas(stroke, side, key="draw_canvas", hint=t("draw.canvas_hint"))
+        stroke = st.session_state.get("draw_stroke", 20)
+        canvas = drawing_canvas(stroke, side, key="draw_canvas")
     image = canvas.image if canvas is not None else None  # None: nothing sent yet, or refused
+    drawing = canvas.png if canvas is not None else None
+    st.session_state["classset_drawing"] = drawing  # what the class-set form would add
     with right:
         if live:
             live_drawing_reading(model, image, scaling)
         else:
             drawing_reading(model, image, scaling)
-        if not presenting():
-            class_set_form(canvas.png if canvas is not None else None)
+        kind, text, about = st.session_state.get("classset_message", (None, "", None))
+        if kind is not None and about == drawing:  # said of this drawing: kept over any rerun
+            (st.success if kind == "success" else st.error)(text)
 
 
 def drawing_reading(model, image: np.ndarray | None, scaling: str, live: bool = False) -> None:
@@ -131,8 +149,9 @@ def live_drawing_reading(model, image: np.ndarray | None, scaling: str) -> None:
     drawing_reading(model, image, scaling, live=True)
 
 
-def class_set_form(drawing: bytes | None) -> None:
-    """Under the reading: keep this drawing in the class set, with the digit its author meant.
+def class_set_form() -> None:
+    """Under the drawing: keep it in the class set, with the digit its author meant (what the
+    class set says of it shows under the reading).
 
     A form: the digit, the name and the click reach the server as one rerun. Typed and clicked
     one by one, the name's own rerun (on leaving the box) ran just before the click's.
@@ -146,17 +165,15 @@ def class_set_form(drawing: bytes | None) -> None:
             key="classset_add",
             icon=":material/add:",
             on_click=add_to_class_set,
-            args=(drawing,),
         )
-    kind, text, about = st.session_state.get("classset_message", (None, "", None))
-    if kind is not None and about == drawing:  # said of this drawing: kept over any rerun
-        (st.success if kind == "success" else st.error)(text)
 
 
-def add_to_class_set(drawing: bytes | None) -> None:
-    """The button's action; the digit choice is cleared after adding, so the next drawing
-    cannot inherit it by mistake. Refused drawings keep it, to try again."""
+def add_to_class_set() -> None:
+    """The button's action, on the drawing the canvas sent last; the digit choice is cleared
+    after adding, so the next drawing cannot inherit it by mistake. Refused drawings keep it,
+    to try again."""
     digit = st.session_state.get("classset_digit")
+    drawing = st.session_state.get("classset_drawing")
     try:
         if digit is None:
             raise ClassSetError("choose")

@@ -21,12 +21,12 @@ _send_strokes = st.components.v2.component(
 )
 
 
-def drawing_canvas(stroke: int, side: int, key: str, hint: str) -> CanvasDrawing | None:
-    """A black square to draw on in white, `hint` under it; its image is sent as each stroke ends.
-    What it sent, checked (`checked_drawing`); None until then, or if refused.
+def drawing_canvas(stroke: int, side: int, key: str) -> CanvasDrawing | None:
+    """A black square to draw on in white; its image is sent as each stroke ends. What it sent,
+    checked (`checked_drawing`); None until then, or if refused.
 
-    The canvas alone sends a drawing 200 ms after the last stroke: bench/draw_latency.py,
-    stroke → reading shown, p50 323 ms with that wait and 123 ms without (send_strokes.js).
+    The canvas alone sends a drawing 200 ms after the last stroke: call `send_strokes_at_once`
+    once on the page, too.
     """
     canvas = st_canvas(
         stroke_width=stroke,
@@ -38,9 +38,16 @@ def drawing_canvas(stroke: int, side: int, key: str, hint: str) -> CanvasDrawing
         return_image_data=True,
         key=key,
     )
-    st.caption(hint)
-    _send_strokes(key=f"{key}_send_strokes")  # last: its (empty) element adds a gap
     return checked_drawing(canvas, side)
+
+
+def send_strokes_at_once(key: str) -> None:
+    """Every canvas on the page sends its drawing the moment a stroke ends, not 200 ms later
+    (send_strokes.js): bench/draw_latency.py, stroke → reading shown, p50 323 ms with that wait
+    and 123 ms without. It listens on the whole page, so it sits outside the fragment a stroke
+    reruns and is not sent again with every stroke; its (empty) element adds a gap: put it last.
+    """
+    _send_strokes(key=key)
 
 
 def checked_drawing(canvas: CanvasResult, side: int) -> CanvasDrawing | None:
