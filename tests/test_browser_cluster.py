@@ -18,6 +18,7 @@ from test_browser_draw import DIGITS, READING, draw
 from test_browser_train import LIVE_TIMEOUT, open_train_page, start_long_run
 
 from mnist_app.engine.status import RunStatus
+from mnist_app.runs.cluster import ClusterManager
 from mnist_app.runs.store import RunStore
 
 pytestmark = pytest.mark.browser
@@ -25,17 +26,23 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def class_server(tmp_path_factory, postgres_server, ray_cluster):
-    """Replicas A and B of one class server: their URLs and the database's."""
+    """Replicas A and B of one class server: their URLs and the database's. Afterwards, pass
+    or fail, no run of theirs is left holding a trainer of the suite's cluster."""
     url = services.new_database(postgres_server.url, f"class_{uuid.uuid4().hex[:8]}")
     env = {"MNIST_LAB_DATABASE_URL": url, "MNIST_LAB_RAY_ADDRESS": ray_cluster.address}
-    with (
-        serve_app(tmp_path_factory, env=env) as (a, _),
-        serve_app(tmp_path_factory, env=env) as (
-            b,
-            _,
-        ),
-    ):
-        yield a, b, url
+    try:
+        with (
+            serve_app(tmp_path_factory, env=env) as (a, _),
+            serve_app(tmp_path_factory, env=env) as (b, _),
+        ):
+            yield a, b, url
+    finally:
+        manager = ClusterManager(RunStore(tmp_path_factory.mktemp("cleanup"), url=url),
+                                 ray_cluster.address)  # fmt: skip
+        for run in manager.store.active():
+            manager.stop(run.id)
+            manager.wait(run.id, LIVE_TIMEOUT / 1000)
+        manager.close()
 
 
 @pytest.fixture
