@@ -66,8 +66,12 @@ def test_a_server_killed_mid_run_restarts_with_the_run_interrupted_and_resumable
         paused = re.compile(r"^Paused at epoch \d+/200 ")
         expect(status).to_contain_text(paused, timeout=LIVE_TIMEOUT)
         epoch = int(re.match(r"Paused at epoch (\d+)/", status.inner_text()).group(1))
-        continued = store.get(run_id).history
-        # It went on from the epoch after its last checkpoint, keeping the epochs before it.
+        (child_id,) = parse_qs(urlparse(page.url).query)["run"]  # the page follows the new run
+        assert child_id != run_id and store.get(child_id).parent == run_id
+        # Until its first epoch is saved, the new run's row has no history: its parent's is it.
+        continued = store.get(child_id).history or run.history
+        # It went on from the epoch after its last checkpoint, keeping the epochs before it
+        # (held wherever the pause landed: an epoch may pass before it, on a fast machine).
         assert epoch == len(continued) + 1 > len(run.history)
         assert continued[: len(run.history)] == run.history
         press(page, "Stop")
