@@ -101,9 +101,9 @@ def drawing_tab(model, scaling: str, live: bool) -> None:
     and the reading are a fragment: a stroke reruns them alone, and what does not change with a
     stroke is not sent again (bench/stroke_cpu.py)."""
     left, _ = st.columns(drawing_columns())
-    left.slider(t("draw.stroke"), 4, 50, 20, key="draw_stroke", help=t("help.draw_stroke"))
+    stroke = left.slider(t("draw.stroke"), 4, 50, 20, key="draw_stroke", help=t("help.draw_stroke"))
     left.caption(t("draw.canvas_hint"))
-    canvas_and_reading(model, scaling, live)
+    canvas_and_reading(model, scaling, live, stroke)
     if not presenting():
         class_set_form()
     send_strokes_at_once(key="draw_canvas_send_strokes")
@@ -114,13 +114,13 @@ def drawing_columns() -> list[int]:
 
 
 @st.fragment
-def canvas_and_reading(model, scaling: str, live: bool) -> None:
+def canvas_and_reading(model, scaling: str, live: bool, stroke: int) -> None:
     """The canvas and its reading: a stroke reruns only this fragment, not the model picker and
-    the other tabs (a full rerun took ~380 ms from stroke to reading)."""
+    the other tabs (a full rerun took ~380 ms from stroke to reading). A new stroke width is a
+    full rerun, which calls it again with that width."""
     side = PROJECTOR_SIDE if presenting() else CANVAS_SIDE
     left, right = st.columns(drawing_columns())
     with left:
-        stroke = st.session_state.get("draw_stroke", 20)
         canvas = drawing_canvas(stroke, side, key="draw_canvas")
     image = canvas.image if canvas is not None else None  # None: nothing sent yet, or refused
     drawing = canvas.png if canvas is not None else None

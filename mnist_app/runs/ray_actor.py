@@ -82,7 +82,9 @@ class Trainer:
         and how many Keras models are alive in its process (none between runs)."""
         import keras
 
-        jobs = sorted({job.run_id for manager in self._managers.values() for job in manager.jobs()})
+        with self._lock:  # the trainer's thread adds and drops managers meanwhile
+            managers = list(self._managers.values())
+        jobs = sorted({job.run_id for manager in managers for job in manager.jobs()})
         gc.collect()
         models = sum(isinstance(thing, keras.Model) for thing in gc.get_objects())
         return {"runs": jobs, "models": models}
@@ -140,17 +142,21 @@ class Trainer:
                     manager.store.engine.dispose()  # no connections left to a database let go
             urls = list(self._leases)
         for url in urls:
-            store = self._store(url)
+            # A database away now (even at its first opening) is asked again next time.
             with contextlib.suppress(StoreError, UnreadableRunError):
-                run = store.claim_queued(CLUSTER_OWNER, self.ref)
+                run = self._store(url).claim_queued(CLUSTER_OWNER, self.ref)
                 if run is not None:
                     return url, run.id, run.start_paused
         return None
 
     def _store(self, url: str) -> RunStore:
-        if url not in self._managers:
-            self._managers[url] = TrainingManager(RunStore(url=url), max_concurrent=1)
-        return self._managers[url].store
+        with self._lock:
+            manager = self._managers.get(url)
+        if manager is None:  # made outside the lock: opening a store reads the database
+            manager = TrainingManager(RunStore(url=url), max_concurrent=1)
+            with self._lock:
+                self._managers[url] = manager
+        return manager.store
 
     def _train(self, url: str, run_id: str, paused: bool) -> None:
         """Train the run taken to its end, then keep nothing of it."""

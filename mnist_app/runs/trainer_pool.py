@@ -47,9 +47,10 @@ class TrainerPool:
                 names.update({trainer_name(node_id, slot): node_id for slot in range(slots)})
         return names
 
-    def keep(self, wait: bool = True) -> None:
+    def keep(self, wait: bool = True) -> dict[str, str]:
         """Start the trainers missing, and renew this replica's lease with every trainer;
-        with `wait`, note within CALL_SECONDS which ones died, to start them again next time."""
+        with `wait`, note within CALL_SECONDS which ones died, to start them again next time.
+        The trainers wanted now (`wanted`)."""
         import ray
         from ray import exceptions
 
@@ -62,7 +63,7 @@ class TrainerPool:
         with self._lock:
             replies = {self._serve(self._handles[name]): name for name in wanted}
         if not wait or not replies:
-            return
+            return wanted
         answered, _ = ray.wait(list(replies), num_returns=len(replies), timeout=CALL_SECONDS)
         for reply in answered:  # those still starting (or busy) are asked again next time
             try:
@@ -72,13 +73,13 @@ class TrainerPool:
                     self._handles.pop(replies[reply], None)
             except exceptions.RayError:
                 pass
+        return wanted
 
     def ready(self, timeout: float) -> bool:
         """Whether every trainer wanted now has started and answers, within `timeout` s."""
         import ray
 
-        self.keep(wait=False)
-        wanted = self.wanted()
+        wanted = self.keep(wait=False)
         with self._lock:
             handles = [self._handles.get(name) for name in wanted]
         if not wanted or None in handles:
