@@ -14,3 +14,11 @@ def until(condition, what: str = "the condition held", timeout: float = WAIT):
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
         time.sleep(0.1)
     return value
+
+
+def stop_all(manager, timeout: float = WAIT) -> None:
+    """Stop every run active in the manager's store and wait for each to end, so that none is
+    left holding a training slot (a thread, or a Ray trainer) for the next test."""
+    for run in manager.store.active():
+        manager.stop(run.id)
+        manager.wait(run.id, timeout)

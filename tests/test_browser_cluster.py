@@ -14,6 +14,7 @@ import services
 from browsing import press
 from conftest import SERVED, serve_app
 from playwright.sync_api import expect
+from polling import stop_all
 from test_browser_draw import DIGITS, READING, draw
 from test_browser_train import LIVE_TIMEOUT, open_train_page, start_long_run
 
@@ -39,9 +40,7 @@ def class_server(tmp_path_factory, postgres_server, ray_cluster):
     finally:
         manager = ClusterManager(RunStore(tmp_path_factory.mktemp("cleanup"), url=url),
                                  ray_cluster.address)  # fmt: skip
-        for run in manager.store.active():
-            manager.stop(run.id)
-            manager.wait(run.id, LIVE_TIMEOUT / 1000)
+        stop_all(manager, LIVE_TIMEOUT / 1000)
         manager.close()
 
 

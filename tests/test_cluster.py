@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from polling import until
+from polling import stop_all, until
 
 from mnist_app.engine.config import RunConfig
 from mnist_app.engine.status import RunStatus
@@ -36,11 +36,7 @@ def replicas(ray_cluster, postgres_url, tmp_path):
     pair = [ClusterManager(RunStore(tmp_path / name, url=postgres_url), ray_cluster.address)
             for name in ("a", "b")]  # fmt: skip
     yield pair
-    for manager in pair:  # leave no run holding a node's CPU for the next test
-        for run in manager.store.active():
-            manager.stop(run.id)
-    for run in pair[0].store.active():
-        pair[0].wait(run.id, WAIT)
+    stop_all(pair[0], WAIT)  # one database: a replica stops every run of the class
     for manager in pair:
         manager.close()
     database.dispose_engines()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from polling import until
+from polling import stop_all, until
 from test_cluster import WAIT
 
 from mnist_app.engine.config import RunConfig
@@ -40,9 +40,7 @@ def manager(kind, request, tmp_path):
         url = request.getfixturevalue("postgres_url")
         made = ClusterManager(RunStore(tmp_path / "ray", url=url), cluster.address)
     yield made
-    for run in made.store.active():  # leave no run holding a thread or a node's CPU
-        made.stop(run.id)
-        made.wait(run.id, WAIT)
+    stop_all(made, WAIT)
     if kind == "ray":
         made.close()  # its trainers stop serving this test's database
     database.dispose_engines()
