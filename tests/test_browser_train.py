@@ -26,6 +26,9 @@ def start_long_run(page):
     # The server has the 200 once it is in the address; the slider's own "200" end label is
     # there from the start, and a rerun still under way could put the slider back to 5.
     expect(page).to_have_url(re.compile(r"[?&]epochs=200(&|$)"), timeout=LIVE_TIMEOUT)
+    # Every other setting is still its default (the URL names only changed ones): no slider
+    # fell to its low end while the page loaded on a busy server (keys.keep).
+    assert page.url.endswith("/train?lang=en&epochs=200"), page.url
     page.get_by_role("button", name="Start training").click()
 
 

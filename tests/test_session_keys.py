@@ -23,7 +23,9 @@ UNREAD = {
     ("mnist_app/ui/inside.py", "chosen"),
     ("mnist_app/ui/keys.py", "HANDOFFS[type(handoff)]"),
     ("mnist_app/ui/keys.py", "HANDOFFS[kind]"),
+    ("mnist_app/ui/keys.py", "key"),  # keys.keep: its callers' writes are read below
 }
+WRITERS = {"keep"}  # functions of the keys module that write the key they are given first
 
 
 @dataclass(frozen=True)
@@ -107,11 +109,22 @@ def uses(module: str, source: str) -> tuple[list[Use], set[tuple[str, str]]]:
             method = node.func.attr
             for key in update_keys(node, tree) if method == "update" else node.args[:1]:
                 add(key, method in WRITES)
+        if isinstance(node, ast.Call) and writer_name(node.func) in WRITERS and node.args:
+            add(node.args[0], True)  # keys.keep(key, default)
         if isinstance(node, ast.Call):  # a widget's key: the widget writes it
             for keyword in node.keywords:
                 if keyword.arg == "key" and read_key(keyword.value) is not None:
                     add(keyword.value, True)
     return found, unread
+
+
+def writer_name(function: ast.AST) -> str | None:
+    """The name of a function called from the keys module (`keep(...)`, `keys.keep(...)`)."""
+    if isinstance(function, ast.Name):
+        return function.id
+    if isinstance(function, ast.Attribute) and KeyReader.is_keys_module(function.value):
+        return function.attr
+    return None
 
 
 def update_keys(call: ast.Call, tree: ast.Module) -> list[ast.AST]:

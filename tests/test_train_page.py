@@ -113,6 +113,28 @@ def test_preset_fills_every_widget_and_shows_its_figure():
     assert "Changed from preset chollet-512" in texts(at.caption)
 
 
+def test_every_run_sends_the_settings_values_so_a_browser_that_missed_a_run_keeps_them():
+    # Under load a second run (the student-id component's) replaced the first run's widgets
+    # before the browser drew them; the second run sent no value, so the browser drew every
+    # slider at its low end and sent that back: width 1, rate 1e-6, 100 images, batch size 1.
+    at = open_train_page()
+    at.slider(key="train_width").set_value(256).run()
+    at.run()  # a run in which nothing changed
+    widgets = {
+        "slider": ("train_width", "train_epochs"),
+        "selectbox": ("train_optimizer", "train_preset"),
+        "select_slider": ("train_learning_rate", "train_limit", "train_batch_size"),
+    }
+    for kind, keys in widgets.items():
+        for key in keys:
+            widget = getattr(at, kind)(key=key)
+            assert widget.proto.set_value, key  # the value goes with the widget, every run
+    assert list(at.slider(key="train_width").proto.value) == [256]
+    assert list(at.slider(key="train_epochs").proto.value) == [RunConfig().epochs]
+    rate = at.select_slider(key="train_learning_rate").proto.raw_value
+    assert list(rate) == [f"{RunConfig().learning_rate:g}"]
+
+
 @pytest.mark.parametrize(
     ("lang", "change", "expected"),
     [

@@ -21,7 +21,7 @@ from mnist_app.runs.environment import check_environment
 from mnist_app.runs.managers import RunManager, shared_manager
 from mnist_app.runs.store import Run, RunStore, StoreError
 from mnist_app.ui.access import may_start, show_refusal, visitor
-from mnist_app.ui.keys import LANGUAGE
+from mnist_app.ui.keys import LANGUAGE, keep
 from mnist_app.ui.words import language, number_text, percent_text, t  # noqa: F401  (the pages')
 
 FRONTEND = Path(__file__).parent.parent / "frontend"
@@ -174,7 +174,7 @@ def projector_switch() -> None:
     Projector mode hides the sidebar and the settings, and draws text, numbers and curves large
     enough to read from the back of a room (18 px and up).
     """
-    st.session_state.setdefault("present_switch", presenting())
+    keep("present_switch", presenting())
     st.sidebar.toggle(
         t("present.toggle"), key="present_switch", on_change=_follow_switch, help=t("present.help")
     )

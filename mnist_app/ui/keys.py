@@ -26,6 +26,18 @@ TRAIN_SETTINGS = "train_settings"  # the form's values, kept across pages (widge
 TRAIN_PRESET = "train_preset"  # the preset box ("" for custom settings)
 
 
+def keep(key: str, default: object) -> None:
+    """Give a widget its value for this run: the session's, else `default`.
+
+    Assigned on every run, not only when missing (`setdefault`), so every run sends the value
+    to the browser. Streamlit sends a value it set only in the run that set it; under load a
+    second run (the student-id component's) can replace that run's widgets before the browser
+    has drawn them, and the browser then draws and sends back the widget's own default: the
+    low end of every slider (seen on a loaded server: width 1, rate 1e-6, 100 images).
+    """
+    st.session_state[key] = st.session_state.get(key, default)
+
+
 def train_field(name: str) -> str:
     """The Train form's widget key for one RunConfig field (`train_learning_rate`, ...)."""
     return f"train_{name}"

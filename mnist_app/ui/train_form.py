@@ -25,7 +25,7 @@ from mnist_app.experiments.share import SETUP_KEYS, Refusal, read_setup, setup_q
 from mnist_app.i18n import translate
 from mnist_app.text import escape_markdown
 from mnist_app.ui import language, log_steps, number_text, percent_text, t
-from mnist_app.ui.keys import TRAIN_PRESET, TRAIN_SETTINGS, train_field
+from mnist_app.ui.keys import TRAIN_PRESET, TRAIN_SETTINGS, keep, train_field
 
 FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
 SHARED = "train_shared_link"  # the link's settings last applied or written: applied only once
@@ -40,11 +40,12 @@ VALIDATION_SIZES = [0, *map(int, log_steps(100, RANGES["validation_size"][1]))]
 
 # --- settings ------------------------------------------------------------------------------
 def restore_settings() -> None:
-    """Give every widget its value: the last one set on this page, else the default."""
+    """Give every widget its value: the last one set on this page, else the default (sent
+    on every run: `keep`)."""
     saved = RunConfig().to_dict() | st.session_state.get(TRAIN_SETTINGS, {})
     for name in FIELDS:
-        st.session_state.setdefault(train_field(name), saved[name])
-    st.session_state.setdefault(TRAIN_PRESET, "")
+        keep(train_field(name), saved[name])
+    keep(TRAIN_PRESET, "")
 
 
 def latest_settings() -> dict | None:
