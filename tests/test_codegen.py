@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -51,47 +53,94 @@ KINDS = {
 }
 
 
-def start_script(script: str, folder: Path, *args: str) -> subprocess.Popen:
-    """Start a script from a scratch folder with no project on its path."""
-    path = folder / "mnist_lab.py"
-    path.write_text(script, encoding="utf-8")
-    clean = {"PATH": os.environ["PATH"], "HOME": str(folder), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.Popen(
-        [sys.executable, str(path), *args], cwd=folder, env=clean, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+# The scripts run one after another in one Python process of their own: importing TensorFlow
+# is ~5 s of CPU, paid once rather than per script. Each runs as `python mnist_lab.py ...` would:
+# as __main__, from its own scratch folder, with sys.argv set, no project on its path and a
+# clean environment; its output, exit code and traceback go to files in its folder.
+RUNNER = """
+import contextlib, json, os, runpy, sys, traceback
+for folder, args in json.loads(sys.argv[1]):
+    os.chdir(folder)
+    sys.argv = ["mnist_lab.py", *args]
+    with open("stdout.txt", "w") as out, open("stderr.txt", "w") as err:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                runpy.run_path("mnist_lab.py", run_name="__main__")
+                code = 0
+            except SystemExit as exit:
+                code = exit.code if isinstance(exit.code, int) else 1
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+    if "keras" in sys.modules:  # the next script starts from a fresh Keras session
+        sys.modules["keras"].backend.clear_session()
+    with open("exit.txt", "w") as done:  # written last: the test waits for it
+        done.write(str(code))
+"""
+
+
+def mistakes_config() -> RunConfig:
+    """Notebook 003's labels divided by 255, small."""
+    return PRESETS["pitfall-labels-255"].replace(limit=1000, epochs=1, validation_size=200)
+
+
+@pytest.fixture(scope="module")
+def scripts(tmp_path_factory):
+    """Every script this module runs, started at once in one process (RUNNER); its folders by
+    name, in the order the tests ask for them."""
+    jobs = {}
+    for kind, config in KINDS.items():
+        args = ["--data", str(MNIST), "--limit", str(config.limit), "--epochs", str(config.epochs)]
+        jobs[kind] = (script_for(config, "en"), args)
+    jobs["mistakes"] = (script_for(mistakes_config(), "en"), ["--data", str(MNIST)])
+    folders = {}
+    for name, (script, _) in jobs.items():
+        folders[name] = tmp_path_factory.mktemp(f"script-{name}")
+        (folders[name] / "mnist_lab.py").write_text(script, encoding="utf-8")
+    root = tmp_path_factory.mktemp("scripts")
+    (root / "runner.py").write_text(RUNNER, encoding="utf-8")
+    order = json.dumps([[str(folders[name]), args] for name, (_, args) in jobs.items()])
+    clean = {"PATH": os.environ["PATH"], "HOME": str(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(
+        [sys.executable, str(root / "runner.py"), order], cwd=root, env=clean, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    yield folders, process
+    process.kill()
+    process.communicate()
 
 
-def script_result(started: subprocess.Popen) -> dict[str, str]:
-    """A started script's last two lines, once it has ended well."""
-    stdout, stderr = started.communicate(timeout=120)
-    assert started.returncode == 0, stderr[-3000:]
+def script_result(scripts, name: str) -> dict[str, str]:
+    """A script's last two lines, once it has ended well."""
+    folders, process = scripts
+    done = folders[name] / "exit.txt"
+    deadline = time.monotonic() + 300  # the scripts before it run first
+    while not done.exists():
+        if process.poll() is not None:
+            pytest.fail(f"the scripts' process ended early:\n{process.communicate()[0][-3000:]}")
+        assert time.monotonic() < deadline, f"script {name} did not end in time"
+        time.sleep(0.2)
+    stderr = (folders[name] / "stderr.txt").read_text()
+    assert done.read_text() == "0", stderr[-3000:]
+    stdout = (folders[name] / "stdout.txt").read_text()
     return dict(line.split(": ") for line in stdout.strip().splitlines()[-2:])
 
 
-def run_script(script: str, folder: Path, *args: str) -> dict[str, str]:
-    return script_result(start_script(script, folder, *args))
-
-
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_the_script_trains_what_the_engine_trains(kind, tmp_path):
+def test_the_script_trains_what_the_engine_trains(kind, scripts):
     config = KINDS[kind]
-    started = start_script(
-        script_for(config, "en"), tmp_path, "--data", str(MNIST),
-        "--limit", str(config.limit), "--epochs", str(config.epochs),
-    )  # fmt: skip
-    engine = train(config).test_accuracy  # while the script loads Keras on the other core
-    printed = script_result(started)
+    engine = train(config).test_accuracy  # while the script trains in its own process
+    printed = script_result(scripts, kind)
     assert list(printed) == ["params", "test_accuracy"]
     assert int(printed["params"]) == build_model(config).count_params()
     assert abs(float(printed["test_accuracy"]) - engine) < 0.05, (printed, engine)
 
 
-def test_a_script_makes_the_notebooks_mistakes_when_the_run_did(tmp_path):
+def test_a_script_makes_the_notebooks_mistakes_when_the_run_did(scripts):
     # Notebook 003's labels divided by 255: Keras reads them all as 0, so the network answers
     # 0 for everything and scores the share of zeros among the test digits, in the script too.
-    config = PRESETS["pitfall-labels-255"].replace(limit=1000, epochs=1, validation_size=200)
-    printed = run_script(script_for(config, "en"), tmp_path, "--data", str(MNIST))
+    config = mistakes_config()
+    printed = script_result(scripts, "mistakes")
     zeros = float(np.mean(np.load(MNIST)["y_test"] == 0))
     assert float(printed["test_accuracy"]) == pytest.approx(zeros, abs=0.001)
     unscaled = script_for(config.replace(labels_255=False, unscaled_test=True), "en")
