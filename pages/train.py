@@ -50,6 +50,7 @@ from mnist_app.ui.train_form import (
     settings_widgets,
     share_link,
     show_summary,
+    take_run_settings,
 )
 from mnist_app.ui.weights import weights_panel
 
@@ -304,9 +305,9 @@ def show_evaluation(evaluation: Evaluation) -> None:
     digit_gallery(images, captions)
 
 
-def setup_panel(values: dict, active: bool, has_run: bool) -> None:
+def setup_panel(values: dict, active: bool, run: Run | None) -> None:
     """Beside the settings: what they build, their code, Start, Sweep and the share link."""
-    config = None
+    has_run, config = run is not None, None
     try:
         config = build_config(values)
     except ConfigError as problem:
@@ -318,6 +319,8 @@ def setup_panel(values: dict, active: bool, has_run: bool) -> None:
             code_panel(config, "train_code")
     preset = st.session_state[TRAIN_PRESET] or None
     query = keep_setup_in_url(config, preset) if config is not None else None
+    if run is not None and config == run.config:
+        st.caption(t("train.from_run", run=run.id), help=t("help.from_run"))
     if preset and config != PRESETS[preset]:
         st.caption(t("train.modified", preset=preset))
         preset = None
@@ -353,6 +356,8 @@ st.write(t("train.intro"))
 open_shared_setup()
 restore_settings()
 run = watched_run()
+if run is not None:
+    take_run_settings(run.id, run.config, run.preset)
 active = run is not None and manager.is_active(run.id)
 if presenting():  # projector mode: the run alone, across the whole width
     values = RunConfig().to_dict() | st.session_state.get(TRAIN_SETTINGS, {})
@@ -365,7 +370,7 @@ else:
         values = settings_widgets()
 with outcome:
     if not presenting():
-        setup_panel(values, active, run is not None)
+        setup_panel(values, active, run)
     if run is not None:
         st.divider()
         if active:

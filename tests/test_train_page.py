@@ -13,7 +13,9 @@ from streamlit.testing.v1 import AppTest
 
 import mnist_app.runs.managers as managers
 from mnist_app import ui
-from mnist_app.engine.config import RunConfig
+from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.records import Outcome
+from mnist_app.engine.status import RunStatus
 from mnist_app.runs.managers import shared_manager
 
 
@@ -276,3 +278,40 @@ def test_behind_a_proxy_the_live_view_asks_under_the_path_prefix():
         config.set_option("server.baseUrlPath", "")
         manager.stop(run_id)
         manager.wait(run_id, timeout=120)
+
+
+def stored_run(preset: str | None = None, **settings) -> str:
+    """A finished run in the page's store, made with `settings` (or the preset's)."""
+    store = shared_manager().store
+    config = PRESETS[preset] if preset else RunConfig(**settings)
+    run_id = store.create(config, preset=preset)
+    store.record_outcome(run_id, Outcome(RunStatus.FINISHED, test_accuracy=0.9, test_loss=0.3))
+    return run_id
+
+
+def test_a_run_opened_by_its_link_puts_its_own_settings_in_the_form_and_says_so():
+    run_id = stored_run(width=300, depth=3, learning_rate=0.01, epochs=7, limit=2000)
+    at = open_train_page(run=run_id)
+    assert at.slider(key="train_width").value == 300
+    assert at.slider(key="train_depth").value == 3
+    assert at.select_slider(key="train_learning_rate").value == 0.01
+    assert at.slider(key="train_epochs").value == 7
+    assert at.select_slider(key="train_limit").value == 2000
+    assert f"The settings are those of run {run_id}" in texts(at.caption)
+    at.slider(key="train_width").set_value(64).run()  # the next run's settings, from there
+    at.run()
+    assert at.slider(key="train_width").value == 64  # taken once, not again on every rerun
+    assert "The settings are those of run" not in texts(at.caption)
+    spanish = open_train_page("es", run=run_id)
+    assert f"Los ajustes son los del entrenamiento {run_id}" in texts(spanish.caption)
+
+
+def test_a_preset_run_names_its_preset_and_a_link_with_settings_keeps_them():
+    run_id = stored_run("dnn-50-50")
+    at = open_train_page(run=run_id)
+    assert at.selectbox(key="train_preset").value == "dnn-50-50"
+    assert at.slider(key="train_width").value == PRESETS["dnn-50-50"].width
+    # A shared setup (or a reload after the sliders moved) says what the sliders hold.
+    linked = open_train_page(run=run_id, width="256")
+    assert linked.slider(key="train_width").value == 256
+    assert "The settings are those of run" not in texts(linked.caption)

@@ -28,6 +28,7 @@ from mnist_app.ui import language, log_steps, number_text, percent_text, t
 from mnist_app.ui.keys import TRAIN_PRESET, TRAIN_SETTINGS, keep, train_field
 
 FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
+FROM_RUN = "train_from_run"  # the run whose settings the form was given last
 SHARED = "train_shared_link"  # the link's settings last applied or written: applied only once
 REFUSED = "train_refused"  # what the last link said that could not be used, and what it set
 WHOLE_SET = 0  # batch size / limit stop meaning "all the training images"
@@ -46,6 +47,23 @@ def restore_settings() -> None:
     for name in FIELDS:
         keep(train_field(name), saved[name])
     keep(TRAIN_PRESET, "")
+
+
+def take_run_settings(run_id: str, config: RunConfig, preset: str | None) -> None:
+    """An opened run (by its link, from the Runs page, after Start) puts its own settings in
+    the form, once, as the starting point for the next run; the sliders never sit beside curves
+    they did not make. A link that carries settings of its own (a shared setup, or the reload of
+    a page whose sliders were moved since) keeps those."""
+    if st.session_state.get(FROM_RUN) == run_id:
+        return
+    st.session_state[FROM_RUN] = run_id
+    if any(key in st.query_params for key in SETUP_KEYS):
+        return
+    settings = config.to_dict()
+    for name, value in settings.items():
+        st.session_state[train_field(name)] = value
+    st.session_state[TRAIN_PRESET] = preset if preset in PRESETS else ""
+    st.session_state[TRAIN_SETTINGS] = settings  # projector mode reads these
 
 
 def latest_settings() -> dict | None:
