@@ -47,6 +47,12 @@ def format_number(value: float, decimals: int = 0, language: str = DEFAULT_LANGU
     return text.translate(str.maketrans(",.", ".,")) if language == "es" else text
 
 
+def plotly_separators(language: str = DEFAULT_LANGUAGE) -> str:
+    """plotly's `separators` layout setting (its decimal mark, then its thousands mark), so a
+    chart's axes and hover labels write numbers as format_number does: 0,5 and 12.345 in Spanish."""
+    return ",." if language == "es" else ".,"
+
+
 def format_percent(fraction: float, decimals: int = 2, language: str = DEFAULT_LANGUAGE) -> str:
     """A fraction as a percentage the language's way: 97.92% in English, 97,92 % in Spanish."""
     text = format_number(fraction * 100, decimals, language)

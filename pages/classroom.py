@@ -10,7 +10,7 @@ from mnist_app.drawing.classset import ClassDigit, ClassSet, Standing, leaderboa
 from mnist_app.drawing.predict import ModelKind
 from mnist_app.runs.store import StoreError
 from mnist_app.text import escape_markdown
-from mnist_app.ui import digit_gallery, percent_text, t, training_manager
+from mnist_app.ui import digit_gallery, percent_text, plotly_chart, t, training_manager
 from mnist_app.ui.access import class_rules_panel, may_change, seen_model_choices, visitor
 
 GALLERY_LIMIT = 120  # the newest drawings shown (and offered for removal) at once
@@ -37,7 +37,7 @@ def counts_chart(counts: list[int]) -> None:
         height=280,
         margin={"t": 10, "b": 40, "l": 50, "r": 10},
     )
-    st.plotly_chart(figure, key="classroom_counts")
+    plotly_chart(figure, "classroom_counts")
     st.caption(t("classroom.counts.total", n=sum(counts)))
 
 

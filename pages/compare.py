@@ -12,7 +12,7 @@ from mnist_app.experiments.comparison import (
 from mnist_app.experiments.sweeps import MAX_COMPARE, differing_fields, run_name
 from mnist_app.figures import charts
 from mnist_app.text import escape_markdown
-from mnist_app.ui import language, number_text, t, training_manager
+from mnist_app.ui import language, number_text, plotly_chart, t, training_manager
 from mnist_app.ui.access import visible
 
 PICKED = "compare_runs"  # the multiselect's key
@@ -87,7 +87,7 @@ def show_comparison(runs: list) -> None:
         st.caption(t("compare.highlighted"))
     scored = [run for run in runs if run.test_accuracy is not None]
     if len(scored) >= 2:
-        st.plotly_chart(charts.parallel_figure(runs, lang), key="compare_parallel")
+        plotly_chart(charts.parallel_figure(runs, lang), "compare_parallel")
         if len(scored) < len(runs):
             st.caption(t("compare.unscored", count=len(runs) - len(scored)))
     else:

@@ -8,7 +8,7 @@ from mnist_app.engine.config import RANGES, SCALINGS, TRAIN_IMAGES, RunConfig
 from mnist_app.engine.data import load_mnist
 from mnist_app.figures import dataset as dataset_figures
 from mnist_app.inspect import dataset
-from mnist_app.ui import language, number_text, percent_text, presenting, t
+from mnist_app.ui import language, number_text, percent_text, plotly_chart, presenting, t
 
 PER_DIGIT = 12  # samples of each digit in the grid
 VARIANTS = 8  # augmented copies of the chosen digit
@@ -16,7 +16,7 @@ DEFAULTS = RunConfig()
 
 
 def show(figure, key: str) -> None:
-    st.plotly_chart(dataset_figures.for_projector(figure) if presenting() else figure, key=key)
+    plotly_chart(figure, key, enlarge=dataset_figures.for_projector)
 
 
 def reshuffle(seed_key: str) -> None:

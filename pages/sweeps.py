@@ -24,7 +24,7 @@ from mnist_app.figures import sweeps as view
 from mnist_app.figures.live import RUN_ID
 from mnist_app.i18n import translate
 from mnist_app.text import escape_markdown
-from mnist_app.ui import language, live_run, t, training_manager
+from mnist_app.ui import language, live_run, plotly_chart, t, training_manager
 from mnist_app.ui.access import may_change, may_start, show_refusal, visible_sweeps, visitor
 from mnist_app.ui.keys import SWEEP_FIELD, SweepRequest, sweep_values, take
 from mnist_app.ui.train_form import latest_settings
@@ -174,12 +174,12 @@ def results(sweep: Sweep, runs, lesson) -> None:
     else:
         st.success(answer)
     figure = view.result_figure(sweep, points, lang, "accuracy")
-    chosen = st.plotly_chart(figure, key="sweep_result", on_select="rerun", selection_mode="points")
+    chosen = plotly_chart(figure, "sweep_result", on_select="rerun", selection_mode="points")
     for point in chosen.selection.points if chosen else []:  # a click on a point opens its run
         run_id = figure.data[point["curve_number"]].customdata[point["point_index"]]
         st.switch_page("pages/train.py", query_params={"run": run_id})
     if len(sweep.vary) == 1:
-        st.plotly_chart(view.result_figure(sweep, points, lang, "time"), key="sweep_time")
+        plotly_chart(view.result_figure(sweep, points, lang, "time"), "sweep_time")
     st.subheader(t("sweep.runs_title"))
     for point in points:
         row = st.container(horizontal=True, vertical_alignment="center")

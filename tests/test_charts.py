@@ -91,3 +91,12 @@ def test_grouped_points_sit_where_their_last_batch_ends():
     np.testing.assert_allclose(
         charts.batch_positions(grouped, np.arange(6)), [0.4, 0.8, 1.0, 1.4, 1.8, 2.0]
     )
+
+
+@pytest.mark.parametrize("epochs", [1, 3, 5, 10, 11, 37, 200])
+def test_epochs_are_ticked_at_whole_epochs_only(epochs):
+    ticks = charts.epoch_ticks(epochs)
+    assert ticks["tick0"] == 0 and isinstance(ticks["dtick"], int) and ticks["dtick"] >= 1
+    assert epochs / ticks["dtick"] <= 10  # at most ten ticks
+    short = snapshot()  # 5 epochs: plotly's own choice ticked 0.5, 1.5, 2.5 ...
+    assert charts.curves_figure(short, "loss").layout.xaxis.dtick == 1

@@ -315,3 +315,12 @@ def test_a_preset_run_names_its_preset_and_a_link_with_settings_keeps_them():
     linked = open_train_page(run=run_id, width="256")
     assert linked.slider(key="train_width").value == 256
     assert "The settings are those of run" not in texts(linked.caption)
+
+
+@pytest.mark.parametrize(("lang", "separators"), [("es", ",."), ("en", ".,")])
+def test_the_result_charts_write_numbers_in_the_page_s_language(lang, separators):
+    at = open_train_page(lang, run=stored_run(epochs=3))
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    assert specs and all(spec["layout"]["separators"] == separators for spec in specs)
+    loss = next(spec for spec in specs if spec["layout"]["xaxis"].get("dtick"))
+    assert loss["layout"]["xaxis"]["dtick"] == 1  # epochs 1, 2, 3: never 0.5

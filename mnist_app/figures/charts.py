@@ -107,6 +107,12 @@ def _line(name, x, y, color=TRAIN_COLOR, width=2.0, opacity=1.0, dash=False, mar
     }
 
 
+def epoch_ticks(last_epoch: float) -> dict:
+    """An epochs axis ticked at whole epochs only (1, 2, 3; never 0.5, 1.5), at most ten ticks."""
+    step = next((s for s in (1, 2, 5, 10, 20, 50) if last_epoch / s <= 10), 100)
+    return {"tick0": 0, "dtick": step}
+
+
 def curves_figure(snapshot: Snapshot, metric: str, language: str = DEFAULT_LANGUAGE) -> go.Figure:
     """Loss or accuracy against epochs: per batch (raw and smoothed), per epoch, validation."""
     chart = curve_chart(snapshot, metric, language)
@@ -127,7 +133,7 @@ def curves_figure(snapshot: Snapshot, metric: str, language: str = DEFAULT_LANGU
         )
     figure.update_layout(
         title=_title(chart["title"]),
-        xaxis={"title": chart["x_title"], "rangemode": "tozero"},
+        xaxis={"title": chart["x_title"], "rangemode": "tozero", **epoch_ticks(chart["x_max"])},
         yaxis={"range": chart["y_range"]} if chart["y_range"] else {"rangemode": "tozero"},
         height=420,
         # The legend sits between the title and the plot, so it can never cover the x axis title;
@@ -280,6 +286,7 @@ def compare_curves_figure(runs: list, metric: str, language: str = DEFAULT_LANGU
             "title": {"text": text["epochs"], "font": {"size": AXIS_TITLE_SIZE}},
             "tickfont": {"size": TICK_SIZE},
             "rangemode": "tozero",
+            **epoch_ticks(max((len(run.history) for run in runs), default=1)),
         },
         yaxis={
             "tickfont": {"size": TICK_SIZE},

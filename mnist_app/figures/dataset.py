@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 from mnist_app.engine.config import TRAIN_IMAGES
 from mnist_app.engine.data import load_mnist
 from mnist_app.figures import charts
-from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, translate
+from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, plotly_separators, translate
 from mnist_app.inspect.dataset import SPLITS, pixel_counts, scaled_levels, validation_cut
 
 SPLIT_COLORS = {
@@ -66,7 +66,7 @@ def split_figure(validation_size: int, language: str = DEFAULT_LANGUAGE) -> go.F
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         xaxis={"title": text["image_number"], "range": [0, TRAIN_IMAGES], "tickformat": ","},
         yaxis={"autorange": "reversed", "tickfont": {"size": charts.TICK_SIZE}},
-        separators=",." if language == "es" else ".,",
+        separators=plotly_separators(language),
     )
     return figure
 
@@ -90,7 +90,7 @@ def counts_figure(counts: dict[str, np.ndarray], language: str = DEFAULT_LANGUAG
         xaxis={"title": text["digit"], "type": "category"},
         yaxis={"title": text["images"]},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
-        separators=",." if language == "es" else ".,",
+        separators=plotly_separators(language),
     )
     return figure
 
@@ -192,7 +192,7 @@ def histogram_figure(scalings: tuple[str, ...], language: str = DEFAULT_LANGUAGE
         showlegend=False,
         bargap=0,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        separators=",." if language == "es" else ".,",
+        separators=plotly_separators(language),
     )
     return figure
 

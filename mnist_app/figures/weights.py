@@ -17,7 +17,7 @@ from mnist_app.figures.charts import (
     TITLE_SIZE,
     TRAIN_COLOR,
 )
-from mnist_app.i18n import DEFAULT_LANGUAGE, translate
+from mnist_app.i18n import DEFAULT_LANGUAGE, plotly_separators, translate
 
 INITIAL_COLOR = "#6c757d"  # grey: the weights before training, drawn behind today's bars
 ROW_HEIGHT = 250  # px per row of histograms (320 in projector mode)
@@ -104,7 +104,7 @@ def histograms_figure(
         title=_title(title),
         height=height,
         bargap=0,
-        separators=_separators(language),
+        separators=plotly_separators(language),
         margin={"l": 10, "r": 10, "t": top, "b": 10},
         # Under the title, above the subplots' own titles: measured from the figure's top edge.
         legend={
@@ -144,7 +144,7 @@ def gradients_figure(
     figure.update_layout(
         title=_title(text["grad_title"]),
         height=500 if large else 400,
-        separators=_separators(language),
+        separators=plotly_separators(language),
         xaxis={
             "title": {"text": text["epochs"]},
             "dtick": 1 if len(history) <= 20 else None,
@@ -220,10 +220,6 @@ def _short(value: float | None, language: str) -> str:
         return "–"
     text = f"{value:.3g}"
     return text.replace(".", ",") if language == "es" else text
-
-
-def _separators(language: str) -> str:
-    return ",." if language == "es" else ".,"
 
 
 def _title(text: str) -> dict:

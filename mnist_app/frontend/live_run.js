@@ -125,7 +125,8 @@ function drawChart(canvas, chart, theme, lang, size) {
   ctx.globalAlpha = 0.12;
   ctx.lineWidth = 1;
   const yTicks = ticks(yMin, yMax, 5);
-  const xTicks = ticks(xMin, xMax, Math.min(8, Math.max(2, Math.floor((box.x1 - box.x0) / 70))));
+  // whole epochs only: 1, 2, 3, never 0.5
+  const xTicks = ticks(xMin, xMax, Math.min(8, Math.max(2, Math.floor((box.x1 - box.x0) / 70))), 1);
   for (const y of yTicks) line(ctx, box.x0, sy(y), box.x1, sy(y));
   for (const x of xTicks) line(ctx, sx(x), box.y0, sx(x), box.y1);
   ctx.globalAlpha = 0.75;
@@ -236,8 +237,8 @@ function niceStep(raw) {
   return (n <= 1 ? 1 : n <= 2 ? 2 : n <= 5 ? 5 : 10) * magnitude;
 }
 
-function ticks(low, high, count) {
-  const step = niceStep((high - low) / count);
+function ticks(low, high, count, least = 0) {
+  const step = Math.max(niceStep((high - low) / count), least);
   const out = [];
   for (let v = Math.ceil(low / step) * step; v <= high + step * 1e-9; v += step) {
     out.push(Math.round(v / step) * step);
