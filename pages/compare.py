@@ -72,8 +72,10 @@ def show_comparison(runs: list) -> None:
         st.caption(t("compare.same_settings"))
     st.caption(t("compare.chart.solid_dashed"))
     left, right = st.columns(2)
-    left.plotly_chart(charts.compare_curves_figure(runs, "loss", lang), key="compare_loss")
-    right.plotly_chart(charts.compare_curves_figure(runs, "accuracy", lang), key="compare_acc")
+    with left:
+        plotly_chart(charts.compare_curves_figure(runs, "loss", lang), "compare_loss")
+    with right:
+        plotly_chart(charts.compare_curves_figure(runs, "accuracy", lang), "compare_acc")
     st.subheader(t("compare.settings"))
     table, marked = settings_table(runs, names, lang)
     accuracy = t("compare.table.accuracy")

@@ -114,8 +114,8 @@ def test_the_settings_table_marks_exactly_the_differing_columns(lab_home, traine
     ]
     names = [run_name(run, differing_fields([r.config for r in runs])) for run in runs]
     table, marked = settings_table(runs, names, "en")
-    assert marked == ["dropout", "batch"]
-    assert list(table.columns[:4]) == ["Run", "Test accuracy", "dropout", "batch"]
+    assert marked == ["Dropout", "Batch size"]
+    assert list(table.columns[:4]) == ["Run", "Test accuracy", "Dropout", "Batch size"]
     assert list(table["Run"]) == ["dropout = 0, batch = 32", "dropout = 0.2, batch = 64"]
     html = highlight_columns(table, marked).to_html()
     rules = re.findall(r"([^{}]+)\{([^{}]*)\}", html)  # the cells each CSS rule styles
@@ -198,3 +198,18 @@ def test_filters_and_a_selection_that_follows_its_runs(lab_home, trained):
     # a new run on top shifts every row: the same runs stay selected
     assert keep_selection(["x", "y", "z"], [0, 2], ["new", "x", "y", "z"]) == [1, 3]
     assert keep_selection(["x", "y"], [1, 7], ["x"]) == []  # deleted, and out of range
+
+
+def test_the_settings_table_speaks_the_page_s_language(lab_home, trained):
+    store = RunStore(lab_home)
+    runs = [stored(store, trained, dropout=0.25), stored(store, trained, augment=True)]
+    names = [run_name(run, differing_fields([r.config for r in runs])) for run in runs]
+    spanish, marked = settings_table(runs, names, "es")
+    assert marked == ["Dropout", "Aumento de datos"]
+    assert list(spanish["Dropout"]) == ["0,25", "0"]  # Spanish decimals, not 0.25
+    assert list(spanish["Aumento de datos"]) == ["no", "sí"]  # not False / True
+    assert set(spanish["Arquitectura"]) == {"MLP (capas densas)"}  # the option's name, not mlp
+    english, _ = settings_table(runs, names, "en")
+    assert list(english["Data augmentation"]) == ["no", "yes"]
+    settings = spanish.drop(columns=["Entrenamiento"]).to_string()  # the run names aside
+    assert "False" not in settings and "None" not in settings

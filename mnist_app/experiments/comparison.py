@@ -18,7 +18,7 @@ from mnist_app.experiments.sweeps import (
     differing_fields,
     format_value,
 )
-from mnist_app.i18n import format_number, translate
+from mnist_app.i18n import format_number, has_text, translate
 from mnist_app.runs.store import ID_PATTERN as RUN_ID
 from mnist_app.runs.store import Run, RunStore, UnreadableRunError
 from mnist_app.text import isolate
@@ -186,12 +186,32 @@ def settings_table(runs: list[Run], names: list[str], lang: str) -> tuple[pd.Dat
         translate("compare.table.run", lang),
         translate("compare.table.accuracy", lang),
     )
+    headers = {field: translate(f"field.{field}", lang) for field in order}
     rows = []
     for run, name in zip(runs, names, strict=True):
         row = {run_header: name, accuracy_header: run.test_accuracy}
-        row |= {SHORT_NAMES.get(f, f): format_value(getattr(run.config, f)) for f in order}
+        row |= {headers[f]: setting_value_text(f, getattr(run.config, f), lang) for f in order}
         rows.append(row)
-    return pd.DataFrame(rows), [SHORT_NAMES.get(f, f) for f in differing]
+    return pd.DataFrame(rows), [headers[f] for f in differing]
+
+
+def setting_value_text(name: str, value: object, lang: str) -> str:
+    """A setting's value as a page in `lang` writes it: yes or no, the option's own name, 0,001
+    and 60.000 in Spanish, 'whole set' for a limit of 0 (every training image), '–' for none."""
+    if isinstance(value, bool):
+        return translate("value.yes" if value else "value.no", lang)
+    if name == "precision" and value == "auto":  # what `auto` chose depends on the machine
+        return translate("value.automatic", lang)
+    if has_text(key := f"choice.{name}.{value}", lang):
+        return translate(key, lang)
+    if name == "limit" and value == 0:
+        return translate("train.whole_set", lang)
+    if isinstance(value, float):
+        text = f"{value:g}"
+        return text.replace(".", ",") if lang == "es" else text
+    if isinstance(value, int):
+        return format_number(value, 0, lang)
+    return str(value) if value not in (None, "") else "–"
 
 
 def highlight_columns(table: pd.DataFrame, columns: list[str]):
