@@ -14,6 +14,7 @@ from mnist_app.ui import (
     base_path,
     environment_check,
     language_switch,
+    page_style,
     prepare_server,
     projector_switch,
     t,
@@ -39,6 +40,7 @@ def run() -> None:
     # leave before the page did and name none, and Streamlit then ran the home page (a reload of
     # /train?… landed on Home now and then on a busy server).
     navigation = st.navigation(pages)
+    page_style()
     language_switch()
     environment_check()
     projector_switch()

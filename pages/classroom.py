@@ -29,7 +29,7 @@ def open_class_set() -> ClassSet:
 
 
 def counts_chart(counts: list[int]) -> None:
-    st.subheader(t("classroom.counts"))
+    st.header(t("classroom.counts"))
     figure = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=counts, text=counts))
     figure.update_layout(
         xaxis={"title": t("classroom.counts.axis_digit"), "type": "category"},
@@ -49,7 +49,7 @@ def caption(entry: ClassDigit, markdown: bool = True) -> str:
 
 def gallery(class_set: ClassSet, counts: list[int]) -> None:
     """The newest drawings, of one digit or all, with a way to remove bad ones."""
-    st.subheader(t("classroom.gallery"))
+    st.header(t("classroom.gallery"))
     chosen = st.segmented_control(
         t("classroom.gallery.filter"),
         [ALL, *range(10)],
@@ -65,6 +65,7 @@ def gallery(class_set: ClassSet, counts: list[int]) -> None:
     digit_gallery(
         np.stack([e.image for e in entries]) if entries else np.zeros((0, 28, 28)),
         [caption(e) for e in entries],
+        [t("alt.class_digit", caption=caption(e, markdown=False)) for e in entries],
     )
     # On a class server a student may remove only their own drawings; the teacher, any.
     labels = {e.id: caption(e, markdown=False) for e in entries if may_change(e.student)}
@@ -109,7 +110,7 @@ def gap_text(standing: Standing) -> str:
 
 
 def leaderboard_table(class_set: ClassSet, empty: bool) -> None:
-    st.subheader(t("classroom.leaderboard"))
+    st.header(t("classroom.leaderboard"))
     st.write(t("classroom.leaderboard.intro"))
     saved = [c for c in seen_model_choices(manager) if c.path is not None]
     runs = [c for c in saved if c.kind is ModelKind.FINISHED]

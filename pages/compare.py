@@ -76,7 +76,7 @@ def show_comparison(runs: list) -> None:
         plotly_chart(charts.compare_curves_figure(runs, "loss", lang), "compare_loss")
     with right:
         plotly_chart(charts.compare_curves_figure(runs, "accuracy", lang), "compare_acc")
-    st.subheader(t("compare.settings"))
+    st.header(t("compare.settings"))
     table, marked = settings_table(runs, names, lang)
     accuracy = t("compare.table.accuracy")
     st.dataframe(

@@ -28,7 +28,7 @@ def pick_random_digit() -> None:
 
 
 def splits(lang: str) -> None:
-    st.subheader(t("data.split"))
+    st.header(t("data.split"))
     st.write(
         t(
             "data.split.intro",
@@ -64,7 +64,7 @@ def splits(lang: str) -> None:
     else:
         st.caption(t("data.split.caption_none", train=number_text(cut), test=test))
     counts = dataset.class_counts(validation)
-    st.subheader(t("data.counts"))
+    st.header(t("data.counts"))
     show(dataset_figures.counts_figure(counts, lang), key="data_counts")
     train = counts["train"]
     st.caption(
@@ -79,7 +79,7 @@ def splits(lang: str) -> None:
 
 
 def samples() -> None:
-    st.subheader(t("data.samples"))
+    st.header(t("data.samples"))
     st.session_state.setdefault("data_samples_seed", 0)
     st.button(
         t("data.samples.reshuffle"),
@@ -90,12 +90,13 @@ def samples() -> None:
     )
     indices = dataset.sample_indices(st.session_state["data_samples_seed"], PER_DIGIT)
     grid = dataset.tile(load_mnist()[0][indices], zoom=3 if presenting() else 2)
-    st.image(grid, caption=t("data.samples.caption", n=PER_DIGIT), output_format="PNG")
+    caption = t("data.samples.caption", n=PER_DIGIT)
+    st.image(grid, caption=caption, alt=caption, output_format="PNG")
 
 
 def one_digit(lang: str) -> int:
     """The chosen training image as its matrix of grey levels; returns its index."""
-    st.subheader(t("data.matrix"))
+    st.header(t("data.matrix"))
     st.write(t("data.matrix.intro"))
     st.session_state.setdefault("data_digit", 0)
     row = st.container(horizontal=True, vertical_alignment="bottom")
@@ -129,10 +130,10 @@ def one_digit(lang: str) -> int:
 
 
 def pixels(lang: str) -> None:
-    st.subheader(t("data.means"))
+    st.header(t("data.means"))
     show(dataset_figures.means_figure(dataset.mean_images(), lang), key="data_means")
     st.caption(t("data.means.caption"))
-    st.subheader(t("data.pixels"))
+    st.header(t("data.pixels"))
     counts = dataset.pixel_counts()
     show(dataset_figures.histogram_figure(("none",), lang), key="data_histogram")
     st.caption(
@@ -153,7 +154,7 @@ def value_text(value: float) -> str:
 
 
 def scalings(lang: str) -> None:
-    st.subheader(t("data.scaling"))
+    st.header(t("data.scaling"))
     st.write(t("data.scaling.intro", default=t(f"choice.scaling.{DEFAULTS.scaling}")))
     rows = []
     for scaling in SCALINGS:
@@ -168,7 +169,7 @@ def scalings(lang: str) -> None:
 
 
 def augmentation(index: int) -> None:
-    st.subheader(t("data.augment"))
+    st.header(t("data.augment"))
     ranges = dataset.augmentation_ranges()
     st.write(
         t(
@@ -189,7 +190,8 @@ def augmentation(index: int) -> None:
     variants = dataset.augmented(index, st.session_state["data_augment_seed"], VARIANTS)
     row = np.stack([load_mnist()[0][index], *variants])[None]
     picture = dataset.tile(row, gap=6, zoom=4 if presenting() else 3)
-    st.image(picture, caption=t("data.augment.pictures", n=VARIANTS), output_format="PNG")
+    caption = t("data.augment.pictures", n=VARIANTS)
+    st.image(picture, caption=caption, alt=caption, output_format="PNG")
     st.caption(t("data.augment.caption"))
 
 

@@ -89,7 +89,8 @@ def show_reading(reading: Reading, key: str, model, scaling: str, live: bool = F
         if reading.looks_like_digit and not reading.sure:
             st.warning(t("draw.unsure", percent=percent_text(SURE_FROM, 0)))
         zoom = 9 if presenting() else 5
-        st.image(seen_image_url(reading.image, zoom), caption=t("draw.sees"), width=28 * zoom)
+        seen = seen_image_url(reading.image, zoom)
+        st.image(seen, caption=t("draw.sees"), alt=t("alt.seen"), width=28 * zoom)
     figure = probabilities_figure(reading.probabilities, language())
     with right:
         plotly_chart(figure, key=f"{key}_chart")
@@ -156,7 +157,7 @@ def class_set_form() -> None:
     A form: the digit, the name and the click reach the server as one rerun. Typed and clicked
     one by one, the name's own rerun (on leaving the box) ran just before the click's.
     """
-    st.subheader(t("classroom.add.title"))
+    st.header(t("classroom.add.title"))
     with st.form("classset_form", border=False, enter_to_submit=False):
         st.segmented_control(t("classroom.add.digit"), list(range(10)), key="classset_digit")
         st.text_input(t("classroom.add.name"), max_chars=MAX_NAME, key="classset_name")

@@ -69,7 +69,7 @@ def progress_of(bar, name: str):
 
 def show_families() -> None:
     """What each family changes, with one digit at its six strengths."""
-    st.subheader(t("robustness.families_title"))
+    st.header(t("robustness.families_title"))
     st.caption(t("robustness.examples"))
     for family in FAMILIES:
         left, right = st.columns([2, 3], vertical_alignment="center")
@@ -77,9 +77,12 @@ def show_families() -> None:
             f"**{t(f'robustness.family.{family.name}')}** · {t(f'robustness.about.{family.name}')}"
         )
         with right:
+            strengths = [strength_text(s, language()) for s in family.strengths]
+            name = t(f"robustness.family.{family.name}")
             digit_gallery(
                 examples(family.name),
-                [strength_text(s, language()) for s in family.strengths],
+                strengths,
+                [t("alt.robustness", family=name, strength=s) for s in strengths],
                 zoom=3,
             )
 
@@ -122,6 +125,6 @@ if shown:
     plotly_chart(figure, key="robustness_chart")
 elif not picked:
     st.info(t("robustness.pick_some"))
-st.subheader(t("robustness.lessons_title"))
+st.header(t("robustness.lessons_title"))
 st.markdown(t("robustness.lessons"))
 show_families()

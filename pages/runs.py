@@ -136,7 +136,7 @@ def model_file(run: Run) -> Path | None:
 
 def actions(run: Run) -> None:
     """What can be done with one selected run."""
-    st.subheader(t("runs.selected", run=escape_markdown(run.label or run.id)))
+    st.header(t("runs.selected", run=escape_markdown(run.label or run.id)))
     active = run.status in ACTIVE or manager.is_active(run.id)
     model = model_file(run)
     links = st.container(horizontal=True)

@@ -135,7 +135,7 @@ def show_sweep(sweep_id: str) -> bool:
         st.error(t("sweep.unknown", id=escape_markdown(sweep_id[:40])))
         return False
     lesson = LESSONS.get(sweep.lesson or "")
-    st.subheader(t(f"lesson.{lesson.slug}.question") if lesson else view.sweep_title(sweep, lang))
+    st.header(t(f"lesson.{lesson.slug}.question") if lesson else view.sweep_title(sweep, lang))
     st.caption(view.sweep_title(sweep, lang) if lesson else "")
     runs = manager.store.sweep_runs(sweep_id)
     live = view.sweep_live_view(manager, sweep_id, sweep, lang)
@@ -180,7 +180,7 @@ def results(sweep: Sweep, runs, lesson) -> None:
         st.switch_page("pages/train.py", query_params={"run": run_id})
     if len(sweep.vary) == 1:
         plotly_chart(view.result_figure(sweep, points, lang, "time"), "sweep_time")
-    st.subheader(t("sweep.runs_title"))
+    st.header(t("sweep.runs_title"))
     for point in points:
         row = st.container(horizontal=True, vertical_alignment="center")
         where = ", ".join(
@@ -205,7 +205,7 @@ def past_sweeps() -> dict[str, str]:
     seen = visible_sweeps(manager.store, [sweep_id for sweep_id, _, _ in stored])
     stored = [sweep for sweep in stored if sweep[0] in seen]
     latest = {}
-    st.subheader(t("sweep.past_title"))
+    st.header(t("sweep.past_title"))
     if not stored:
         st.caption(t("sweep.past_none"))
     for sweep_id, created, spec in stored:
@@ -228,7 +228,7 @@ def past_sweeps() -> dict[str, str]:
 
 
 def lesson_cards(latest: dict[str, str]) -> None:
-    st.subheader(t("sweep.lessons_title"))
+    st.header(t("sweep.lessons_title"))
     st.caption(t("sweep.lessons_intro"))
     columns = st.columns(2)
     for i, lesson in enumerate(LESSON_LIST):

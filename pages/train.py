@@ -260,7 +260,7 @@ def try_next(config: RunConfig, suggestion) -> None:
 def mistakes_panel(run: Run, mistakes: list[Mistake]) -> None:
     """What went wrong, in plain words with the numbers that show it, and 'fix it'."""
     with st.container(border=True):
-        st.subheader(t("mistake.title"))
+        st.header(t("mistake.title"))
         for mistake in mistakes:
             st.markdown(explain(mistake, language()))
         st.button(
@@ -290,19 +290,16 @@ def show_evaluation(evaluation: Evaluation) -> None:
     plotly_chart(
         charts.per_class_figure(evaluation.per_class_accuracy, lang), key="train_per_class"
     )
-    st.subheader(t("result.mistakes", count=number_text(len(evaluation.mistakes))))
+    st.header(t("result.mistakes", count=number_text(len(evaluation.mistakes))))
     shown = evaluation.mistakes[:40]
     images, labels = images_at(shown)
-    captions = [
-        t(
-            "result.mistake",
-            true=int(y),
-            predicted=int(evaluation.predicted[i]),
-            confidence=percent_text(evaluation.confidence[i], 0),
-        )
-        for i, y in zip(shown, labels, strict=True)
-    ]
-    digit_gallery(images, captions)
+    captions, alts = [], []
+    for i, y in zip(shown, labels, strict=True):
+        said = {"true": int(y), "predicted": int(evaluation.predicted[i])}
+        confidence = percent_text(evaluation.confidence[i], 0)
+        captions.append(t("result.mistake", **said, confidence=confidence))
+        alts.append(t("alt.mistake", **said, confidence=confidence))
+    digit_gallery(images, captions, alts)
 
 
 def setup_panel(values: dict, active: bool, run: Run | None) -> None:

@@ -49,6 +49,7 @@ SLOWEST_GROUPS = (
     "test_inside_page.py",
     "test_training.py",
     "test_browser_sweep.py",
+    "test_browser_access.py",
     "test_browser_classroom.py",
     "test_precision.py",
     "test_runs_page.py",

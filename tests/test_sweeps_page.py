@@ -59,7 +59,7 @@ def test_a_finished_sweep_shows_its_result_and_links_to_every_run():
         manager.wait(run.id, timeout=180)
     at = open_sweeps_page("en", sweep=sweep_id)
     assert at.query_params["sweep"] == sweep_id  # a reload comes back to it
-    assert at.subheader[0].value == "Learning rate: 0.001, 0.01, 0.1"
+    assert at.header[0].value == "Learning rate: 0.001, 0.01, 0.1"
     assert at.success[0].value.startswith("Best here: Learning rate ")
     charts = at.get("plotly_chart")
     assert len(charts) == 2  # accuracy and training time against the value

@@ -181,7 +181,7 @@ def class_rules_panel(store: RunStore) -> None:
     if not visitor().teacher:
         st.caption(rules_summary(rules))
         return
-    st.subheader(t("access.rules"))
+    st.header(t("access.rules"))
     st.write(t("access.rules.intro"))
     if st.session_state.pop("access_rules_saved", False):
         st.success(t("access.rules.saved"))

@@ -77,7 +77,8 @@ def layers_view(model: keras.Model, batch: np.ndarray, key: str) -> None:
                     width=width,
                 )
             )
-            st.image(feature_maps(layer), clamp=True)
+            maps = t("alt.maps", layer=layer.name, count=count)
+            st.image(feature_maps(layer), clamp=True, alt=maps)
         else:
             plotly_chart(units_figure(layer, language()), key=f"{key}_units_{i}")
     if not shown:
@@ -100,7 +101,8 @@ def saliency_view(model, image, batch, probabilities, scaling: str, key: str) ->
     pictures = saliency_images(image, found)
     columns = st.columns(3)
     for column, name in zip(columns, ("digit", "attribution", "sensitivity"), strict=True):
-        column.image(pictures[name], caption=t(f"inside.saliency.{name}", digit=digit))
+        caption = t(f"inside.saliency.{name}", digit=digit)
+        column.image(pictures[name], caption=caption, alt=caption)
     st.caption(
         t(
             "inside.saliency_note",
@@ -128,11 +130,13 @@ def first_layer_view(model: keras.Model, batch: np.ndarray) -> None:
         st.image(
             weight_images(images),
             caption=t("inside.first_dense_caption", units=", ".join(str(u) for u in order[:8])),
+            alt=t("alt.first_dense", layer=first.name, shown=len(order)),
         )
     else:
         side = images.shape[1]
         st.markdown(t("inside.first_conv", layer=first.name, count=len(images), side=side))
-        st.image(weight_images(images, zoom=12), caption=t("inside.first_conv_caption"))
+        caption = t("inside.first_conv_caption")
+        st.image(weight_images(images, zoom=12), caption=caption, alt=caption)
     st.caption(t("inside.weights_colours"))
 
 

@@ -170,7 +170,7 @@ def settings_widgets() -> dict:
         st.caption(t(f"preset.{slug}"))
     is_cnn = st.session_state[train_field("arch")] == "cnn"
     v = {}
-    st.subheader(t("train.network"))
+    st.header(t("train.network"))
     v["arch"] = field(st.selectbox, "arch", options=ARCHITECTURES, format_func=choice("arch"))
     left, right = st.columns(2)
     v["width"] = field(left.slider, "width", **bounds("width"))
@@ -186,7 +186,7 @@ def settings_widgets() -> dict:
     )
     v["batch_norm"] = field(right.toggle, "batch_norm")
     v["layers"] = field(st.text_input, "layers", placeholder="conv32x3 pool drop0.25 dense128")
-    st.subheader(t("train.training"))
+    st.header(t("train.training"))
     left, right = st.columns(2)
     v["optimizer"] = field(left.selectbox, "optimizer", options=OPTIMIZERS)
     v["learning_rate"] = field(
@@ -208,7 +208,7 @@ def settings_widgets() -> dict:
     v["precision"] = field(
         right.selectbox, "precision", options=PRECISIONS, format_func=precision_choice()
     )
-    st.subheader(t("train.data"))
+    st.header(t("train.data"))
     left, right = st.columns(2)
     v["limit"] = field(
         left.select_slider,
