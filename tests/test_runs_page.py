@@ -231,7 +231,7 @@ def test_compare_overlays_the_runs_named_by_what_differs(store, trained):
         assert '"dash":"dash"' in chart.proto.spec
     assert '"type":"parcoords"' in parallel.proto.spec
     table = at.dataframe[0]
-    assert list(table.value.columns[:4]) == ["Run", "Test accuracy", "optimizer", "lr"]
+    assert list(table.value.columns[:4]) == ["Run", "Test accuracy", "Optimizer", "Learning rate"]
     assert "#fff3bf" in str(table.proto)  # the differing columns are highlighted
     assert "They differ in: Optimizer, Learning rate." in texts(at.caption)
 
