@@ -42,6 +42,7 @@ from mnist_app.ui.train_form import (
     LEARNING_RATES,
     build_config,
     config_error_text,
+    demo_widgets,
     keep_setup_in_url,
     link_refusals,
     open_shared_setup,
@@ -309,7 +310,7 @@ def setup_panel(values: dict, active: bool, run: Run | None) -> None:
         config = build_config(values)
     except ConfigError as problem:
         st.error(config_error_text(problem))
-    if config is not None:
+    if config is not None and not presenting():  # on a projector: the settings and the run
         with st.expander(t("summary.title"), expanded=not has_run):
             show_summary(model_size(config))
         with st.expander(t("train.code"), icon=":material/code:"):
@@ -339,7 +340,7 @@ def setup_panel(values: dict, active: bool, run: Run | None) -> None:
         help=t("help.sweep"),
         disabled=config is None,
     )
-    if query is not None:
+    if query is not None and not presenting():
         with actions:
             share_link(query)
     show_refusal("start")  # a class's limit the last Start ran into
@@ -356,9 +357,10 @@ run = watched_run()
 if run is not None:
     take_run_settings(run.id, run.config, run.preset)
 active = run is not None and manager.is_active(run.id)
-if presenting():  # projector mode: the run alone, across the whole width
-    values = RunConfig().to_dict() | st.session_state.get(TRAIN_SETTINGS, {})
-    outcome = st.container()
+if presenting():  # projector mode: the settings a demo moves, large, beside the run
+    settings, outcome = st.columns([1, 2], gap="large")
+    with settings:
+        values = demo_widgets()
 else:
     settings, outcome = st.columns([2, 3], gap="large")
     with settings:
@@ -366,8 +368,7 @@ else:
             st.warning(refusal_text(refusal), icon=":material/link_off:")
         values = settings_widgets()
 with outcome:
-    if not presenting():
-        setup_panel(values, active, run)
+    setup_panel(values, active, run)
     if run is not None:
         st.divider()
         if active:
@@ -379,5 +380,3 @@ with outcome:
             live_coach(run.id)
         else:
             results(run)
-    elif presenting():
-        st.info(t("train.present_no_run"))

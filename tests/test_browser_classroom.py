@@ -1,5 +1,6 @@
 """In Chromium: a shared settings link, and projector mode read from the back of the room."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def test_a_shared_link_fills_the_settings_and_says_what_it_refused(served, page)
     expect(link).to_contain_text("learning_rate=0.02", timeout=TIMEOUT)
 
 
-def test_projector_mode_hides_the_settings_and_draws_everything_large(served, page, tmp_path):
+def test_projector_mode_keeps_the_demo_settings_and_draws_everything_large(served, page, tmp_path):
     url, manager = served
     finished = manager.submit(TINY)
     assert manager.wait(finished, timeout=120).status is RunStatus.FINISHED
@@ -55,11 +56,27 @@ def test_projector_mode_hides_the_settings_and_draws_everything_large(served, pa
     page.goto(f"{url}/train?lang=en&present=1&run={finished}")
     expect(page.locator(".xtick text").first).to_be_visible(timeout=TIMEOUT)
     expect(page.get_by_test_id("stSidebar")).to_be_hidden()
-    expect(page.get_by_text("Learning rate", exact=True)).to_have_count(0)  # no settings
+    # The settings a hyperparameter demo moves, beside the run; the others are not on screen.
+    for name in ("Width (neurons per layer)", "Depth (hidden layers)", "Batch size",
+                 "Learning rate", "Epochs"):  # fmt: skip
+        expect(page.get_by_role("slider", name=name)).to_be_visible()
+    expect(page.get_by_role("slider", name="Dropout")).to_have_count(0)
     ticks = font_sizes(page, ".xtick text, .ytick text")
     assert ticks and min(ticks) >= SMALLEST_FONT, ticks
     metrics = font_sizes(page, '[data-testid="stMetricValue"]')
     assert metrics and min(metrics) >= SMALLEST_FONT
+    labels = font_sizes(page, '[data-testid="stWidgetLabel"] p')
+    assert labels and min(labels) >= SMALLEST_FONT, labels
+
+    # In front of the class: widen the network, Start, and the run trains with that width.
+    page.locator(".st-key-train_width").get_by_role("slider").focus()
+    page.keyboard.press("End")
+    expect(page).to_have_url(re.compile(r"[?&]width=2048(&|$)"), timeout=TIMEOUT)
+    page.get_by_role("button", name="Start training").click()
+    expect(page).not_to_have_url(re.compile(f"run={finished}"), timeout=TIMEOUT)
+    started = re.search(r"run=(\w+)", page.url).group(1)
+    assert manager.store.get(started).config == TINY.replace(width=2048)
+    expect(page.get_by_text("Test accuracy")).to_be_visible(timeout=TIMEOUT)  # it finished
     shot = Path(tmp_path) / "projector.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 20_000  # a real picture of the page, kept for a look

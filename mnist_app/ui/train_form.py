@@ -152,8 +152,8 @@ def field(widget, name: str, **options):
     return widget(t(f"field.{name}"), help=t(f"help.{name}"), key=train_field(name), **options)
 
 
-def settings_widgets() -> dict:
-    """Draw the settings and return their values by config field."""
+def preset_box() -> None:
+    """The preset choice (its reported accuracy beside each), and what the chosen one is."""
     preset_names = {"": t("train.custom")} | {
         p.slug: p.slug + (f" · {percent_text(p.reported_accuracy)}" if p.reported_accuracy else "")
         for p in PRESET_LIST
@@ -168,6 +168,48 @@ def settings_widgets() -> dict:
     )
     if slug := st.session_state[TRAIN_PRESET]:
         st.caption(t(f"preset.{slug}"))
+
+
+DEMO_FIELDS = ("width", "depth", "activation", "batch_size", "learning_rate", "epochs")
+
+
+def demo_widgets() -> dict:
+    """Projector mode's settings: the preset and the six that a hyperparameter demo moves in
+    front of the class (DEMO_FIELDS), drawn large by the projector style; every other setting
+    keeps the value it had. Returns every setting's value, as settings_widgets does."""
+    preset_box()
+    v = {name: st.session_state[train_field(name)] for name in FIELDS}
+    v["width"] = field(st.slider, "width", **bounds("width"))
+    v["depth"] = field(st.slider, "depth", **bounds("depth"))
+    v["activation"] = field(st.selectbox, "activation", options=ACTIVATIONS)
+    v["batch_size"] = batch_size_slider(st)
+    v["learning_rate"] = learning_rate_slider(st)
+    v["epochs"] = field(st.slider, "epochs", **bounds("epochs"))
+    st.session_state[TRAIN_SETTINGS] = v
+    return v
+
+
+def batch_size_slider(where):
+    return field(
+        where.select_slider,
+        "batch_size",
+        options=stops("batch_size", BATCH_SIZES),
+        format_func=count_format(whole_set=True),
+    )
+
+
+def learning_rate_slider(where):
+    return field(
+        where.select_slider,
+        "learning_rate",
+        options=stops("learning_rate", LEARNING_RATES),
+        format_func="{:g}".format,
+    )
+
+
+def settings_widgets() -> dict:
+    """Draw the settings and return their values by config field."""
+    preset_box()
     is_cnn = st.session_state[train_field("arch")] == "cnn"
     v = {}
     st.header(t("train.network"))
@@ -189,18 +231,8 @@ def settings_widgets() -> dict:
     st.header(t("train.training"))
     left, right = st.columns(2)
     v["optimizer"] = field(left.selectbox, "optimizer", options=OPTIMIZERS)
-    v["learning_rate"] = field(
-        right.select_slider,
-        "learning_rate",
-        options=stops("learning_rate", LEARNING_RATES),
-        format_func="{:g}".format,
-    )
-    v["batch_size"] = field(
-        left.select_slider,
-        "batch_size",
-        options=stops("batch_size", BATCH_SIZES),
-        format_func=count_format(whole_set=True),
-    )
+    v["learning_rate"] = learning_rate_slider(right)
+    v["batch_size"] = batch_size_slider(left)
     v["epochs"] = field(right.slider, "epochs", **bounds("epochs"))
     v["lr_schedule"] = field(
         left.selectbox, "lr_schedule", options=SCHEDULES, format_func=choice("lr_schedule")
