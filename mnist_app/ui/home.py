@@ -47,41 +47,44 @@ def first_class() -> None:
 
 def lesson_cards(manager: RunManager) -> None:
     """Each exercise of the course's notebooks: its question, how long here, Start."""
-    st.header(t("home.lessons.title"))
-    st.caption(t("home.lessons.intro"))
     lang = language()
-    columns = st.columns(CARD_COLUMNS)
-    for i, lesson in enumerate(LESSON_LIST):
-        with columns[i % CARD_COLUMNS].container(border=True, key=f"home_lesson_{lesson.slug}"):
-            st.markdown(f"**{t(f'lesson.{lesson.slug}.question')}**")
-            estimate = estimate_text(estimate_sweep_seconds(lesson.sweep()), lang)
-            st.caption(t("home.lesson.about", notebook=lesson.notebook, estimate=estimate))
-            st.button(
-                t("home.start"),
-                key=f"home_start_{lesson.slug}",
-                on_click=start_lesson,
-                args=(manager, lesson),
-                icon=":material/play_arrow:",
-            )
+    cards = []
+    for lesson in LESSON_LIST:
+        estimate = estimate_text(estimate_sweep_seconds(lesson.sweep()), lang)
+        about = [t("home.lesson.about", notebook=lesson.notebook, estimate=estimate)]
+        question = t(f"lesson.{lesson.slug}.question")
+        cards.append((lesson.slug, question, about, start_lesson, (manager, lesson)))
+    card_section("lessons", cards)
 
 
 def pitfall_cards(manager: RunManager) -> None:
     """The notebooks' mistakes, made on purpose: what goes wrong, how long, Start."""
-    st.header(t("home.pitfalls.title"))
-    st.caption(t("home.pitfalls.intro"))
     lang = language()
+    cards = []
+    for preset in PITFALL_LIST:
+        estimate = estimate_text(estimate_seconds(preset.config), lang)
+        about = [t(f"preset.{preset.slug}"), t("home.pitfall.about", estimate=estimate)]
+        question = t(f"home.pitfall.{preset.slug}")
+        cards.append((preset.slug, question, about, start_pitfall, (manager, preset.slug)))
+    card_section("pitfalls", cards)
+
+
+def card_section(name: str, cards: list[tuple]) -> None:
+    """A section of cards, CARD_COLUMNS a row: each (slug, question, about, start, args) is the
+    question in bold, what it is, and Start, which calls start(*args)."""
+    st.header(t(f"home.{name}.title"))
+    st.caption(t(f"home.{name}.intro"))
     columns = st.columns(CARD_COLUMNS)
-    for i, preset in enumerate(PITFALL_LIST):
-        with columns[i % CARD_COLUMNS].container(border=True, key=f"home_pitfall_{preset.slug}"):
-            st.markdown(f"**{t(f'home.pitfall.{preset.slug}')}**")
-            st.caption(t(f"preset.{preset.slug}"))
-            estimate = estimate_text(estimate_seconds(preset.config), lang)
-            st.caption(t("home.pitfall.about", estimate=estimate))
+    for i, (slug, question, about, start, args) in enumerate(cards):
+        with columns[i % CARD_COLUMNS].container(border=True, key=f"home_card_{slug}"):
+            st.markdown(f"**{question}**")
+            for line in about:
+                st.caption(line)
             st.button(
                 t("home.start"),
-                key=f"home_start_{preset.slug}",
-                on_click=start_pitfall,
-                args=(manager, preset.slug),
+                key=f"home_start_{slug}",
+                on_click=start,
+                args=args,
                 icon=":material/play_arrow:",
             )
 

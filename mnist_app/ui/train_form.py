@@ -170,13 +170,11 @@ def preset_box() -> None:
         st.caption(t(f"preset.{slug}"))
 
 
-DEMO_FIELDS = ("width", "depth", "activation", "batch_size", "learning_rate", "epochs")
-
-
 def demo_widgets() -> dict:
     """Projector mode's settings: the preset and the six that a hyperparameter demo moves in
-    front of the class (DEMO_FIELDS), drawn large by the projector style; every other setting
-    keeps the value it had. Returns every setting's value, as settings_widgets does."""
+    front of the class (width, depth, activation, batch size, learning rate, epochs), drawn
+    large by the projector style; every other setting keeps the value it had. Returns every
+    setting's value, as settings_widgets does."""
     preset_box()
     v = {name: st.session_state[train_field(name)] for name in FIELDS}
     v["width"] = field(st.slider, "width", **bounds("width"))
