@@ -61,8 +61,10 @@ def problems(page, where: str) -> list[str]:
 @pytest.mark.parametrize("lang", ["es", "en"])
 def test_every_page_passes_an_accessibility_audit(served, page, lang):
     url, (first, second) = served
+    # Every page, Train in projector mode too, and Draw last (a stroke is drawn on it below).
     paths = ["", "data", "train", f"train?run={first}", "runs", f"compare?runs={first},{second}",
-             "sweeps", "robustness", "classroom", f"draw?model={first}"]  # fmt: skip
+             "sweeps", "robustness", "classroom", f"train?run={first}&present=1",
+             f"draw?model={first}"]  # fmt: skip
     found = []
     for path in paths:
         page.goto(f"{url}/{path}{'&' if '?' in path else '?'}lang={lang}")
