@@ -47,6 +47,12 @@ def format_number(value: float, decimals: int = 0, language: str = DEFAULT_LANGU
     return text.translate(str.maketrans(",.", ".,")) if language == "es" else text
 
 
+def decimal_mark(text: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """A number already written with a point (f"{x:g}", f"{x:.3g}") with the language's decimal
+    mark instead: 0,25 in Spanish."""
+    return text.replace(".", ",") if language == "es" else text
+
+
 def plotly_separators(language: str = DEFAULT_LANGUAGE) -> str:
     """plotly's `separators` layout setting (its decimal mark, then its thousands mark), so a
     chart's axes and hover labels write numbers as format_number does: 0,5 and 12.345 in Spanish."""

@@ -15,7 +15,7 @@ from mnist_app.engine.config import CHANCE_LOSS, RANGES, USUAL_LEARNING_RATES, R
 from mnist_app.engine.records import METRICS, EpochRecord
 from mnist_app.engine.status import RunStatus
 from mnist_app.experiments.sweeps import Vary
-from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, format_percent, translate
+from mnist_app.i18n import DEFAULT_LANGUAGE, decimal_mark, format_number, format_percent, translate
 
 
 @dataclass(frozen=True)
@@ -385,4 +385,4 @@ class _Numbers:
 
     def rate(self, value: float) -> str:
         text = f"{value:.10f}".rstrip("0").rstrip(".") if value < 1 else f"{value:g}"
-        return text.replace(".", ",") if self.language == "es" else text
+        return decimal_mark(text, self.language)

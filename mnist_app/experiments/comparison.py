@@ -18,7 +18,7 @@ from mnist_app.experiments.sweeps import (
     differing_fields,
     format_value,
 )
-from mnist_app.i18n import format_number, has_text, translate
+from mnist_app.i18n import decimal_mark, format_number, has_text, translate
 from mnist_app.runs.store import ID_PATTERN as RUN_ID
 from mnist_app.runs.store import Run, RunStore, UnreadableRunError
 from mnist_app.text import isolate
@@ -207,8 +207,7 @@ def setting_value_text(name: str, value: object, lang: str) -> str:
     if name == "limit" and value == 0:
         return translate("train.whole_set", lang)
     if isinstance(value, float):
-        text = f"{value:g}"
-        return text.replace(".", ",") if lang == "es" else text
+        return decimal_mark(f"{value:g}", lang)
     if isinstance(value, int):
         return format_number(value, 0, lang)
     return str(value) if value not in (None, "") else "–"

@@ -18,7 +18,7 @@ from mnist_app.figures.charts import (
     TITLE_PAD,
     TITLE_SIZE,
 )
-from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, translate
+from mnist_app.i18n import DEFAULT_LANGUAGE, decimal_mark, format_number, translate
 from mnist_app.inspect.robustness import FAMILIES, FAMILY, SEED, Robustness
 from mnist_app.text import escape_plotly
 
@@ -123,8 +123,7 @@ def _label_axes(figure: go.Figure, language: str, columns: int, names_size: int)
 
 def strength_text(strength: float, language: str = DEFAULT_LANGUAGE) -> str:
     """A strength as a reader writes it: 0,05 in Spanish, −1 with a real minus sign."""
-    text = f"{strength:g}".replace("-", "−")
-    return text.replace(".", ",") if language == "es" else text
+    return decimal_mark(f"{strength:g}".replace("-", "−"), language)
 
 
 def sample_note(results: list[tuple[str, Robustness]], language: str = DEFAULT_LANGUAGE) -> str:

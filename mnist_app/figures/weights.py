@@ -17,7 +17,7 @@ from mnist_app.figures.charts import (
     TITLE_SIZE,
     TRAIN_COLOR,
 )
-from mnist_app.i18n import DEFAULT_LANGUAGE, plotly_separators, translate
+from mnist_app.i18n import DEFAULT_LANGUAGE, decimal_mark, plotly_separators, translate
 
 INITIAL_COLOR = "#6c757d"  # grey: the weights before training, drawn behind today's bars
 ROW_HEIGHT = 250  # px per row of histograms (320 in projector mode)
@@ -218,8 +218,7 @@ def _short(value: float | None, language: str) -> str:
     """Three significant digits, with the language's decimal mark."""
     if value is None:
         return "–"
-    text = f"{value:.3g}"
-    return text.replace(".", ",") if language == "es" else text
+    return decimal_mark(f"{value:.3g}", language)
 
 
 def _title(text: str) -> dict:
