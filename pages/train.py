@@ -43,6 +43,7 @@ from mnist_app.ui.train_form import (
     build_config,
     config_error_text,
     demo_widgets,
+    fill_form,
     keep_setup_in_url,
     link_refusals,
     open_shared_setup,
@@ -279,9 +280,7 @@ def fix_mistakes(run: Run, mistakes: list[Mistake]) -> None:
     """Undo the mistakes: the fixed settings go into the sliders, and the fixed run starts."""
     fixed = without_mistakes(run.config, mistakes)
     preset = next((slug for slug, config in PRESETS.items() if config == fixed), None)
-    for name, value in fixed.to_dict().items():
-        st.session_state[train_field(name)] = value
-    st.session_state[TRAIN_PRESET] = preset or ""
+    fill_form(fixed, preset)
     start_run(fixed, preset)
 
 

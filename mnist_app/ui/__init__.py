@@ -183,8 +183,8 @@ def presenting() -> bool:
 def projector_switch() -> None:
     """The sidebar's projector switch; in projector mode, the page's own way back out.
 
-    Projector mode hides the sidebar and the settings, and draws text, numbers and curves large
-    enough to read from the back of a room (18 px and up).
+    Projector mode hides the sidebar, keeps only the settings a demo moves (the Train page), and
+    draws text, numbers and curves large enough to read from the back of a room (18 px and up).
     """
     keep("present_switch", presenting())
     st.sidebar.toggle(

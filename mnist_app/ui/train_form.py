@@ -57,13 +57,18 @@ def take_run_settings(run_id: str, config: RunConfig, preset: str | None) -> Non
     if st.session_state.get(FROM_RUN) == run_id:
         return
     st.session_state[FROM_RUN] = run_id
-    if any(key in st.query_params for key in SETUP_KEYS):
-        return
+    if not any(key in st.query_params for key in SETUP_KEYS):
+        fill_form(config, preset)
+
+
+def fill_form(config: RunConfig, preset: str | None = None) -> None:
+    """Put a config's settings in the form's widgets, and in the copy other pages and
+    projector mode read; `preset` names it in the preset box if it is one."""
     settings = config.to_dict()
     for name, value in settings.items():
         st.session_state[train_field(name)] = value
     st.session_state[TRAIN_PRESET] = preset if preset in PRESETS else ""
-    st.session_state[TRAIN_SETTINGS] = settings  # projector mode reads these
+    st.session_state[TRAIN_SETTINGS] = settings
 
 
 def latest_settings() -> dict | None:
@@ -141,10 +146,8 @@ def share_link(query: dict[str, str]) -> None:
 
 def apply_preset() -> None:
     """Copy the chosen preset into the widgets."""
-    slug = st.session_state[TRAIN_PRESET]
-    if slug:
-        for name, value in PRESETS[slug].to_dict().items():
-            st.session_state[train_field(name)] = value
+    if slug := st.session_state[TRAIN_PRESET]:
+        fill_form(PRESETS[slug], slug)
 
 
 def field(widget, name: str, **options):
