@@ -68,18 +68,15 @@ def test_undo_and_clear(page, app_url):
     expect(page.get_by_text(translate("draw.prompt"))).to_be_visible()
 
 
-def test_a_finger_draws_too(browser, app_url):
-    """Touch events (as from a tablet) through the DevTools protocol: Playwright only taps."""
-    context = browser.new_context(viewport={"width": 900, "height": 1000}, has_touch=True)
-    try:
-        page = context.new_page()
-        canvas = open_canvas(page, app_url)
-        box = canvas.bounding_box()
-        devtools = context.new_cdp_session(page)
-        corners = DIGITS["7"][0]
-        path = [corners[0]] + [
+def touch_draw(page: Page, canvas, strokes: list[list[tuple[float, float]]]) -> None:
+    """Slide a finger along each stroke: touch events through the DevTools protocol, as
+    Playwright's own touchscreen only taps."""
+    box = canvas.bounding_box()
+    devtools = page.context.new_cdp_session(page)
+    for stroke in strokes:
+        path = [stroke[0]] + [
             (a[0] + (b[0] - a[0]) * k / 6, a[1] + (b[1] - a[1]) * k / 6)
-            for a, b in itertools.pairwise(corners)
+            for a, b in itertools.pairwise(stroke)
             for k in range(1, 7)
         ]  # a finger slides through many points
         for i, (x, y) in enumerate(path):
@@ -87,6 +84,15 @@ def test_a_finger_draws_too(browser, app_url):
             kind = "touchStart" if i == 0 else "touchMove"
             devtools.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [touch]})
         devtools.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    devtools.detach()
+
+
+def test_a_finger_draws_too(browser, app_url):
+    """Touch events, as from a tablet."""
+    context = browser.new_context(viewport={"width": 900, "height": 1000}, has_touch=True)
+    try:
+        page = context.new_page()
+        touch_draw(page, open_canvas(page, app_url), DIGITS["7"])
         expect(page.locator(READING)).to_have_text("7", timeout=30_000)
     finally:
         context.close()
