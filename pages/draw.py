@@ -23,6 +23,7 @@ from mnist_app.runs.store import StoreError
 from mnist_app.text import escape_markdown
 from mnist_app.ui import (
     language,
+    page_intro,
     percent_text,
     plotly_chart,
     presenting,
@@ -241,7 +242,7 @@ def random_test_image() -> None:
 
 
 st.title(t("nav.draw"))
-st.write(t("draw.intro"))
+page_intro(t("draw.intro"))
 choice = pick_model()
 if choice is not None:
     try:

@@ -26,6 +26,7 @@ DIGITS = {
     "7": [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]],
 }
 READING = '.st-key-draw_reading [data-testid="stMetricValue"]'
+READING_BOX = '.st-key-draw_reading [data-testid="stMetric"]'  # "reads" and the digit
 
 
 def open_canvas(page: Page, app_url: str):
@@ -94,6 +95,38 @@ def test_a_finger_draws_too(browser, app_url):
         page = context.new_page()
         touch_draw(page, open_canvas(page, app_url), DIGITS["7"])
         expect(page.locator(READING)).to_have_text("7", timeout=30_000)
+    finally:
+        context.close()
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def on_screen(box: dict, screen: dict) -> bool:
+    """Whether a bounding box lies wholly within a screen of that size, as scrolled now."""
+    left, top = box["x"], box["y"]
+    right, bottom = left + box["width"], top + box["height"]
+    return left >= 0 and top >= 0 and right <= screen["width"] and bottom <= screen["height"]
+
+
+def test_on_a_phone_the_canvas_and_its_reading_share_the_screen(browser, app_url, tmp_path):
+    """On a phone, a finger draws a 7 and the reading shows on the first screen under the
+    canvas, nothing scrolled: the student sees both at once."""
+    context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True)
+    try:
+        page = context.new_page()
+        canvas = open_canvas(page, app_url)
+        touch_draw(page, canvas, DIGITS["7"])
+        expect(page.locator(READING)).to_have_text("7", timeout=30_000)
+        page.screenshot(path=tmp_path / "phone.png")
+        reading = page.locator(READING_BOX)
+        # The page scrolls in Streamlit's main section, not in the window: neither has moved.
+        scrolled = page.evaluate(
+            "[window.scrollY, document.querySelector('[data-testid=\"stMain\"]').scrollTop]"
+        )
+        assert scrolled == [0, 0]
+        for name, box in ("canvas", canvas.bounding_box()), ("reading", reading.bounding_box()):
+            assert on_screen(box, PHONE), f"the {name} is off the first screen: {box}"
     finally:
         context.close()
 

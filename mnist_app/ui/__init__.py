@@ -165,14 +165,35 @@ html { font-size: 22px; }
 
 # A disabled widget's label (the CNN sliders while the network is an MLP) is drawn at 40% of the
 # text colour, 2.5:1 on white; at 70% it reads 6:1 (WCAG asks 4.5:1) and still looks disabled.
+# On a phone (Streamlit stacks columns below 640 px) the headings and the space above the title
+# shrink, a page's intro (`page_intro`) moves to the page's end, and an empty column (a spacer
+# beside a narrow widget) leaves no gap: at 390×844 the Draw page's canvas began 614 px down and
+# its reading 937 px, so a student never saw both at once.
 _PAGE_STYLE = """<style>
 label[data-testid="stWidgetLabel"][disabled] p { color: rgba(17, 24, 39, 0.7); }
+@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-top: 4rem; }
+  [data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding: 0 0 0.25rem; }
+  [data-testid="stMainBlockContainer"] h2 { font-size: 1.5rem; }
+  [data-testid="stMainBlockContainer"] h3 { font-size: 1.25rem; }
+  [data-testid="stLayoutWrapper"]:has(> .st-key-page_intro) { order: 1; }
+  [data-testid="stColumn"]:has(> [data-testid="stVerticalBlock"]:empty) { display: none; }
+}
 </style>"""
+PAGE_INTRO = "page_intro"  # the intro's container: the style above finds it by this key
 
 
 def page_style() -> None:
-    """What every page adds to Streamlit's own style (readable disabled labels)."""
+    """What every page adds to Streamlit's own style (readable disabled labels, a phone's
+    layout)."""
     st.html(_PAGE_STYLE)
+
+
+def page_intro(text: str) -> None:
+    """A page's opening paragraph, under its title; on a phone, at the page's end, so that the
+    page's own controls come on the first screen."""
+    with st.container(key=PAGE_INTRO):
+        st.write(text)
 
 
 def presenting() -> bool:
