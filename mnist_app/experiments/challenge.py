@@ -6,8 +6,8 @@ What counts, for a run that named the challenge:
 - only a finished run enters (queued, training, stopped, failed or diverged ones do not), and
   only if it finished before the deadline (or before the teacher closed the challenge);
 - its parameters are the network's parameter count (the layer plan's arithmetic, which equals
-  Keras' own count), its seconds the training time recorded (a continued run's parent's epochs
-  included), its epochs the epochs it trained (the parent's included);
+  Keras' own count), its seconds the training time the run recorded (pauses not counted), its
+  epochs the epochs it trained (only Start enters a challenge, so no entry continues another);
 - "epochs-to:T" counts the epochs until the validation accuracy, measured at the end of each
   epoch on the held-out validation images, first reached T: the test set is scored once, at the
   end, so it cannot say when. A run that never reached T, or had no validation set, is not
@@ -114,7 +114,7 @@ def ranking_key(challenge: Challenge, entry: Entry) -> tuple:
 def measure(challenge: Challenge, run: Run, nickname: str, by_owner: bool = False) -> Entry:
     """A finished run as an entry: its figures and the rules it breaks."""
     params = model_size(run.config).total_params
-    seconds = max(run.train_seconds or 0.0, sum(e.seconds or 0.0 for e in run.history))
+    seconds = run.train_seconds or 0.0
     epochs = len(run.history)
     reached = epochs_to(run, challenge.target) if challenge.target is not None else None
     broken = [*over_limits(challenge, params, epochs), *_over_seconds(challenge, seconds)]
