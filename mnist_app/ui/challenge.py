@@ -78,7 +78,7 @@ def open_challenge_form(store: RunStore) -> None:
         st.radio(
             t("challenge.metric"),
             ["accuracy", "epochs"],
-            format_func=lambda m: t(f"challenge.metric.{m}"),
+            format_func={m: t(f"challenge.metric.{m}") for m in ("accuracy", "epochs")}.get,
             horizontal=True,
             key="challenge_metric",
         )
@@ -148,7 +148,7 @@ def chosen_challenge(store: RunStore) -> Challenge | None:
         t("challenge.pick"),
         ids,
         index=ids.index(linked) if linked in challenges else 0,
-        format_func=lambda i: challenge_label(challenges[i]),
+        format_func={i: challenge_label(c) for i, c in challenges.items()}.get,
         key=f"challenge_pick_{linked}",  # a new link (one just opened) picks anew
     )
     st.query_params[CHALLENGE] = chosen
@@ -265,10 +265,11 @@ def challenge_picker(store: RunStore, config: RunConfig | None) -> None:
         return
     if st.session_state.get("challenge_enter") not in (NO_CHALLENGE, *open_ones):
         st.session_state.pop("challenge_enter", None)  # it closed meanwhile
+    titles = {NO_CHALLENGE: t("challenge.enter_none")} | {i: c.title for i, c in open_ones.items()}
     chosen = st.selectbox(
         t("challenge.enter"),
         [NO_CHALLENGE, *open_ones],
-        format_func=lambda i: open_ones[i].title if i else t("challenge.enter_none"),
+        format_func=titles.get,
         key="challenge_enter",
     )
     if not chosen:
