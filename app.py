@@ -34,6 +34,7 @@ def run() -> None:
         st.Page("pages/sweeps.py", title=t("nav.sweeps"), icon=":material/tune:"),
         st.Page("pages/robustness.py", title=t("nav.robustness"), icon=":material/shield:"),
         st.Page("pages/classroom.py", title=t("nav.classroom"), icon=":material/groups:"),
+        st.Page("pages/challenge.py", title=t("nav.challenge"), icon=":material/emoji_events:"),
     ]
     # st.navigation first: the browser must know which page this is before any widget can ask
     # for a rerun. The owner-id component reports on mount; had it come first, its rerun could

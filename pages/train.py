@@ -37,6 +37,7 @@ from mnist_app.ui import (
     training_manager,
 )
 from mnist_app.ui.access import if_theirs, may_change, may_start, show_refusal, visible, visitor
+from mnist_app.ui.challenge import challenge_picker, challenge_refused, enter_chosen
 from mnist_app.ui.keys import TRAIN_PRESET, TRAIN_SETTINGS, SweepRequest, hand_off, train_field
 from mnist_app.ui.train_form import (
     LEARNING_RATES,
@@ -63,12 +64,15 @@ manager = training_manager()
 def start_run(config: RunConfig, preset: str | None) -> None:
     if not may_start(manager.store, [config]):  # a class's limits (shown by show_refusal)
         return
+    if challenge_refused(manager.store):  # it closed meanwhile (shown by challenge_picker)
+        return
     run_id = manager.submit(
         config,
         preset,
         settle=1.0,  # so the page shows it running
         student=visitor().owner,
     )
+    enter_chosen(manager.store, run_id)
     st.session_state["train_run"] = run_id
     st.session_state.pop("train_live_lr", None)
     st.query_params["run"] = run_id
@@ -321,6 +325,7 @@ def setup_panel(values: dict, active: bool, run: Run | None) -> None:
     if preset and config != PRESETS[preset]:
         st.caption(t("train.modified", preset=preset))
         preset = None
+    challenge_picker(manager.store, config)
     actions = st.container(horizontal=True, vertical_alignment="center")
     actions.button(
         t("train.start"),

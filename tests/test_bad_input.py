@@ -219,6 +219,18 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
             cli_refuses("reproduce", "--presets", "chollet-512", "--limit", "-5"),
             "--limit",
         ),
+        "cli challenge create --metric speed": (
+            cli_refuses("challenge", "create", "--title", "t", "--metric", "speed"),
+            "--metric: 'speed' is not a metric",
+        ),
+        "cli challenge create --deadline friday": (
+            cli_refuses("challenge", "create", "--title", "t", "--deadline", "friday"),
+            "--deadline: 'friday' is not a date and time",
+        ),
+        "cli train --challenge unknown": (
+            cli_refuses("train", "--challenge", "0123456789ab"),
+            "--challenge: there is no challenge",
+        ),
         "cli --export to a folder": (
             lambda w, c: cli_refuses("train", "--export", str(w.scratch))(w, c),
             "is a folder",

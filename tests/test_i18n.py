@@ -38,7 +38,7 @@ def test_translations_are_filled_in_with_the_same_placeholders():
 @pytest.mark.parametrize("lang", list(LANGUAGES))
 @pytest.mark.parametrize(
     "page", ["pages/home.py", "pages/data.py", "pages/train.py", "pages/runs.py",
-             "pages/compare.py", "pages/sweeps.py", "pages/classroom.py"],
+             "pages/compare.py", "pages/sweeps.py", "pages/classroom.py", "pages/challenge.py"],
 )  # fmt: skip
 def test_pages_render_without_missing_keys(page, lang):
     at = open_page(page, lang)
@@ -47,7 +47,8 @@ def test_pages_render_without_missing_keys(page, lang):
     titles = {"pages/home.py": "app.title", "pages/data.py": "nav.data",
               "pages/train.py": "nav.train", "pages/runs.py": "nav.runs",
               "pages/compare.py": "nav.compare", "pages/sweeps.py": "nav.sweeps",
-              "pages/classroom.py": "nav.classroom"}  # fmt: skip
+              "pages/classroom.py": "nav.classroom",
+              "pages/challenge.py": "nav.challenge"}  # fmt: skip
     assert at.title[0].value == catalogue(lang)[titles[page]]
 
 

@@ -17,7 +17,7 @@ import mnist_app.runs.store as store_module
 from mnist_app.engine.config import PRESETS
 from mnist_app.engine.records import EpochRecord, Outcome
 from mnist_app.engine.status import RunStatus
-from mnist_app.runs import model_files, rules, sweeps, weights
+from mnist_app.runs import challenges, model_files, rules, sweeps, weights
 from mnist_app.runs.database import RUN_TABLES, SCHEMA_VERSION, runs
 from mnist_app.runs.store import Run, RunStore, StoreError, UnreadableRun, UnreadableRunError
 
@@ -199,9 +199,10 @@ def test_a_home_that_cannot_be_written_gets_a_clear_message(tmp_path):
 
 
 def test_every_part_of_the_store_keeps_its_rows_in_the_tables_it_opens(lab_home, database_url):
-    """Each part (runs, sweeps, weight statistics, rules and secrets, model files) reads and
-    writes only tables the store creates and versions at opening, through its one engine."""
-    parts = [store_module, sweeps, weights, rules, model_files]
+    """Each part (runs, sweeps, weight statistics, rules and secrets, model files, challenges)
+    reads and writes only tables the store creates and versions at opening, through its one
+    engine."""
+    parts = [store_module, sweeps, weights, rules, model_files, challenges]
     used = {value for part in parts for value in vars(part).values() if isinstance(value, sa.Table)}
     assert used == set(RUN_TABLES)  # each table opened and versioned is some part's, and only those
     store = RunStore(lab_home)

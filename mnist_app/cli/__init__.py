@@ -1,9 +1,10 @@
 """The command line, `python -m mnist_app`: `main` reads the command and its flags and runs it.
 
 One module per family of commands: `train` (train, runs, reproduce), `experiments` (sweep,
-resume, compare, delete, export), `code` and `robustness`; what they share (the settings' flags,
-following a run, the stored run a command names) is in `shared`, a run's one JSON shape in
-`run_json`, and what they print (progress and tables, with rich) in `terminal`.
+resume, compare, delete, export), `code`, `robustness` and `challenge` (create, list, board);
+what they share (the settings' flags, following a run, the stored run a command names) is in
+`shared`, a run's one JSON shape in `run_json`, and what they print (progress and tables, with
+rich) in `terminal`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mnist_app.cli.challenge import add_challenge_commands
 from mnist_app.cli.code import add_code_command
 from mnist_app.cli.experiments import add_experiment_commands
 from mnist_app.cli.robustness import add_robustness_command
@@ -45,4 +47,5 @@ def _parser() -> argparse.ArgumentParser:
     add_experiment_commands(commands)
     add_code_command(commands)
     add_robustness_command(commands)
+    add_challenge_commands(commands)
     return parser

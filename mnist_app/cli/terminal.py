@@ -16,12 +16,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Column, Table
 
+from mnist_app.experiments.challenge import Board, why
 from mnist_app.runs.store import Run, UnreadableRun
 from mnist_app.text import escape_terminal
 
 if TYPE_CHECKING:
     from mnist_app.engine.progress import Snapshot
     from mnist_app.engine.records import EpochRecord
+    from mnist_app.runs.challenges import Challenge
 
 BAR_FIELDS = ("epoch", "batch", "speed", "remaining", "accuracy")  # the words after the bar
 
@@ -181,6 +183,55 @@ def compare_table(runs: list[Run], differing: list[str]) -> Table:
 def sweep_table(runs: list[Run], fields: list[str]) -> Table:
     """A sweep's runs: the values they tried, then how each did."""
     return compare_table(runs, fields)
+
+
+def challenges_table(challenges: list[Challenge]) -> Table:
+    """Challenges: their ids, titles, rules and deadlines."""
+    table = _table("challenge", "title", "metric", "rules", "deadline", "state")
+    for challenge in challenges:
+        rules = [
+            f"{name} ≤ {limit:,g}"
+            for name, limit in (
+                ("params", challenge.max_params),
+                ("seconds", challenge.max_seconds),
+                ("epochs", challenge.max_epochs),
+            )
+            if limit is not None
+        ]
+        deadline = challenge.deadline
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(deadline)) if deadline else "—"
+        state = "open" if challenge.is_open() else "closed"
+        table.add_row(
+            *_cells(challenge.id, challenge.title, challenge.metric, ", ".join(rules) or "—"),
+            when,
+            state,
+        )
+    return table
+
+
+def challenge_table(board: Board) -> Table:
+    """A challenge's leaderboard: each student's best entry, best first; why one is not
+    eligible."""
+    to_target = board.challenge.target is not None
+    extra = [_right("epochs to target")] if to_target else []
+    table = _table(
+        _right("#"), "student", *extra, _right("test acc"), _right("params"), _right("seconds"),
+        _right("epochs"), "changes", "not eligible because", "run",
+    )  # fmt: skip
+    for entry in board.entries:
+        rank = board.rank(entry)
+        reached = [str(entry.epochs_to_target or "—")] if to_target else []
+        table.add_row(
+            "—" if rank is None else str(rank),
+            *_cells(entry.student),
+            *reached,
+            f"{entry.test_accuracy:.2%}",
+            f"{entry.params:,}",
+            f"{entry.seconds:.1f}",
+            str(entry.epochs),
+            *_cells(entry.changes, why(entry) or "—", entry.run_id),
+        )
+    return table
 
 
 def _scores(run: Run) -> list[str]:

@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mnist_app.cli.challenge import challenge_to_enter
 from mnist_app.cli.run_json import RunJson, run_json
 from mnist_app.cli.shared import (
     FlagError,
@@ -22,6 +23,7 @@ from mnist_app.cli.shared import (
 from mnist_app.cli.terminal import reproduce_table, runs_table, table_console
 from mnist_app.engine.config import PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
 from mnist_app.engine.status import RunStatus
+from mnist_app.runs.challenges import ChallengeError, clean_nickname
 from mnist_app.runs.exports import ExportTargetError, check_export_target, write_export
 from mnist_app.runs.run import summary_line
 from mnist_app.runs.store import RunStore
@@ -35,6 +37,10 @@ def add_train_commands(commands) -> None:
     train.add_argument("--json", action="store_true", help="print the result as JSON last")
     train.add_argument(
         "--export", metavar="FILE.keras", help="also copy the model there, with a .json card"
+    )
+    train.add_argument("--challenge", metavar="ID", help="enter this open class challenge")
+    train.add_argument(
+        "--nickname", default="", help="with --challenge: your name on its leaderboard"
     )
     train.set_defaults(handler=_train_command)
 
@@ -56,7 +62,8 @@ def _train_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     target = export_target(args.export) if args.export is not None else None
     reported = PRESET_INFO[args.preset].reported_accuracy if args.preset else None
-    outcome = run_with_progress(config, args.preset, quiet=args.json)
+    entry = challenge_entry(args, config)
+    outcome = run_with_progress(config, args.preset, quiet=args.json, challenge=entry)
     print(json.dumps(outcome) if args.json else _summary_line(outcome, reported))
     if not RunStatus(outcome["status"]).scored:
         return 1
@@ -97,10 +104,34 @@ def export_target(text: str) -> Path:
     return target
 
 
-def run_with_progress(config: RunConfig, preset: str | None, quiet: bool = False) -> RunJson:
-    """Train through the shared manager (as the pages do), showing progress on stderr."""
+def challenge_entry(args: argparse.Namespace, config: RunConfig) -> tuple[str, str] | None:
+    """The open challenge --challenge names and the --nickname to enter under, checked before
+    anything trains; None without --challenge."""
+    if args.challenge is None:
+        if args.nickname:
+            raise FlagError("--nickname", "is the name on a challenge's board: add --challenge ID")
+        return None
+    try:
+        nickname = clean_nickname(args.nickname)
+    except ChallengeError as error:
+        raise FlagError("--nickname", str(error)) from None
+    return challenge_to_enter(RunStore(), args.challenge, config).id, nickname
+
+
+def run_with_progress(
+    config: RunConfig,
+    preset: str | None,
+    quiet: bool = False,
+    challenge: tuple[str, str] | None = None,
+) -> RunJson:
+    """Train through the shared manager (as the pages do), showing progress on stderr; with
+    `challenge` (its id, a nickname), the run enters that challenge."""
     manager = training_manager()
-    return follow_run(manager, manager.submit(config, preset), quiet)
+    run_id = manager.submit(config, preset)
+    if challenge is not None:
+        challenge_id, nickname = challenge
+        manager.store.enter_challenge(challenge_id, run_id, nickname)
+    return follow_run(manager, run_id, quiet)
 
 
 def _summary_line(outcome: RunJson, reported: float | None) -> str:

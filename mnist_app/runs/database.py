@@ -20,8 +20,8 @@ DATABASE_ENV = "MNIST_LAB_DATABASE_URL"
 SERVER_REQUIREMENTS = "requirements-server.txt"
 # 1: the SQLite files before versions were kept; 2: a version row, model files in the database;
 # 3: each run's and drawing's student, and the teacher's class rules; 4: a cluster run's warm
-# trainer, and whether it starts paused.
-SCHEMA_VERSION = 4
+# trainer, and whether it starts paused; 5: the teacher's challenges and the runs that entered them.
+SCHEMA_VERSION = 5
 
 metadata = sa.MetaData()
 
@@ -123,7 +123,42 @@ server_secrets = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
-RUN_TABLES = (runs, sweeps, weight_stats, model_files, class_rules, server_secrets)
+# A class challenge (runs/challenges.py): its rules (None: no limit), its metric ("accuracy" or
+# "epochs-to:0.98"), its deadline and when the teacher closed it, as Unix times.
+challenges = sa.Table(
+    "challenges",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("metric", sa.Text, nullable=False, server_default="accuracy"),
+    sa.Column("max_params", sa.BigInteger),
+    sa.Column("max_seconds", sa.Double),
+    sa.Column("max_epochs", sa.Integer),
+    sa.Column("deadline", sa.Double),
+    sa.Column("closed_at", sa.Double),
+)
+
+# The runs that named a challenge, one row each, with the name the student entered under.
+challenge_entries = sa.Table(
+    "challenge_entries",
+    metadata,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("challenge_id", sa.Text, nullable=False, index=True),
+    sa.Column("nickname", sa.Text, nullable=False, server_default=""),
+    sa.Column("entered_at", sa.Double, nullable=False),
+)
+
+RUN_TABLES = (
+    runs,
+    sweeps,
+    weight_stats,
+    model_files,
+    class_rules,
+    server_secrets,
+    challenges,
+    challenge_entries,
+)
 CLASS_TABLES = (class_digits,)
 
 

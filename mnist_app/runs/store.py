@@ -7,7 +7,8 @@ and the data directory only caches the models this machine reads.
 `RunStore` is made of parts, one module each, that share one engine and one schema version
 (`database.py`): the runs themselves (here: queued, trained, beaten for, ended, listed, deleted),
 their sweeps (`sweeps.py`), weight statistics (`weights.py`), the class's rules and the server's
-secrets (`rules.py`) and model files (`model_files.py`). A stored run is a `Run` (`run.py`).
+secrets (`rules.py`), model files (`model_files.py`) and class challenges (`challenges.py`). A
+stored run is a `Run` (`run.py`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from mnist_app.engine.config import RunConfig
 from mnist_app.engine.data import PROJECT_ROOT
 from mnist_app.engine.records import EpochRecord, Outcome, history_from_json, history_to_json
 from mnist_app.engine.status import ACTIVE, RunStatus
+from mnist_app.runs.challenges import ChallengesKept
 from mnist_app.runs.database import (
     RUN_TABLES,
     StoreError,
+    challenge_entries,
     engine_for,
     model_files,
     open_tables,
@@ -72,7 +75,7 @@ def this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles):
+class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles, ChallengesKept):
     """Runs in the shared database ($MNIST_LAB_DATABASE_URL), else in a SQLite file (WAL)
     under `directory`; any thread may use it, and several processes or machines at once."""
 
@@ -156,6 +159,7 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles):
             (runs.delete().where(runs.c.id == run_id), None),
             (weight_stats.delete().where(weight_stats.c.run_id == run_id), None),
             (model_files.delete().where(model_files.c.run_id == run_id), None),
+            (challenge_entries.delete().where(challenge_entries.c.run_id == run_id), None),
         )
         self.remove_local_model(run_id)
         return True
