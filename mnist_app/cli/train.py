@@ -11,6 +11,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mnist_app.cli.lessons import ALL as ALL_LESSONS
+from mnist_app.cli.lessons import reproduce_lessons
 from mnist_app.cli.run_json import RunJson, run_json
 from mnist_app.cli.shared import (
     FlagError,
@@ -48,6 +50,14 @@ def add_train_commands(commands) -> None:
     reproduce.add_argument("--presets", help="comma-separated slugs (default: all)")
     reproduce.add_argument("--limit", type=int, help="train on the first N images only")
     reproduce.add_argument("--epochs", type=int, help="override every preset's epochs")
+    reproduce.add_argument(
+        "--lessons",
+        nargs="?",
+        const=ALL_LESSONS,
+        metavar="ID,...",
+        help="train the notebooks' lessons instead (all, or these ids): each value beside "
+        "the figures the notebook printed",
+    )
     reproduce.add_argument("--json", action="store_true")
     reproduce.set_defaults(handler=_reproduce_command)
 
@@ -149,8 +159,12 @@ def _runs_command(args: argparse.Namespace) -> int:
 
 
 def _reproduce_command(args: argparse.Namespace) -> int:
-    slugs = preset_slugs(args.presets)
     changes = _override("limit", args.limit) | _override("epochs", args.epochs)
+    if args.lessons is not None:
+        if args.presets is not None:
+            raise FlagError("--lessons", "give --presets or --lessons, not both")
+        return reproduce_lessons(args.lessons, changes, args.json)
+    slugs = preset_slugs(args.presets)
     configs = {slug: _preset_config(slug, changes) for slug in slugs}  # all checked first
     rows = []
     for slug, config in configs.items():
