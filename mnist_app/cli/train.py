@@ -1,5 +1,6 @@
 """The command line's `train`, `runs` and `reproduce`: train one network, list the stored runs,
-train every course preset and set its accuracy beside the notebook's."""
+train every course preset and set its accuracy beside the notebook's (or, with --lessons, every
+lesson's values beside what its notebook printed: cli/lessons.py)."""
 
 from __future__ import annotations
 
