@@ -27,6 +27,7 @@ from mnist_app.text import escape_markdown
 from mnist_app.ui import language, live_run, plotly_chart, t, training_manager
 from mnist_app.ui.access import may_change, may_start, show_refusal, visible_sweeps, visitor
 from mnist_app.ui.keys import SWEEP_FIELD, SweepRequest, sweep_values, take
+from mnist_app.ui.notebook import lesson_table
 from mnist_app.ui.train_form import latest_settings
 
 manager = training_manager()
@@ -171,6 +172,7 @@ def results(sweep: Sweep, runs, lesson) -> None:
         notebook.markdown(
             f"**{t('sweep.answer.notebook')}**  \n{t(f'lesson.{lesson.slug}.notebook')}"
         )
+        lesson_table(lesson, sweep, runs)
     else:
         st.success(answer)
     figure = view.result_figure(sweep, points, lang, "accuracy")

@@ -39,6 +39,7 @@ from mnist_app.ui import (
 from mnist_app.ui.access import if_theirs, may_change, may_start, show_refusal, visible, visitor
 from mnist_app.ui.challenge import challenge_picker, challenge_refused, enter_chosen
 from mnist_app.ui.keys import TRAIN_PRESET, TRAIN_SETTINGS, SweepRequest, hand_off, train_field
+from mnist_app.ui.notebook import accuracy_chart
 from mnist_app.ui.train_form import (
     LEARNING_RATES,
     build_config,
@@ -167,11 +168,11 @@ def live_learning_rate(run_id: str) -> None:
     )
 
 
-def curves(snap: Snapshot) -> None:
-    """Loss above accuracy, each the column's full width (as the live view draws them)."""
-    lang = language()
-    plotly_chart(charts.curves_figure(snap, "loss", lang), key="train_loss_chart")
-    plotly_chart(charts.curves_figure(snap, "accuracy", lang), key="train_acc_chart")
+def curves(run: Run, snap: Snapshot) -> None:
+    """Loss above accuracy, each the column's full width (as the live view draws them); a
+    report preset's run has the report's own per-epoch accuracy and table with them."""
+    plotly_chart(charts.curves_figure(snap, "loss", language()), key="train_loss_chart")
+    accuracy_chart(run, snap, key="train_acc_chart")
 
 
 # --- the result ------------------------------------------------------------------------------
@@ -208,7 +209,7 @@ def results(run: Run) -> None:
             help=t("result.precision", precision=run.precision or "–"),
         )
     snap = manager.snapshot(run.id)
-    curves(snap)
+    curves(run, snap)
     coach(run, snap)
     with st.expander(t("train.run_code"), icon=":material/code:"):
         code_panel(run.config, "train_run_code", run.id)

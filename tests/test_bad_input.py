@@ -215,6 +215,10 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
             cli_refuses("reproduce", "--presets", "chollet-512", "--epochs", "0"),
             r"--epochs: 0 is outside the allowed range 1\.\.200",
         ),
+        "cli reproduce --lessons unknown": (
+            cli_refuses("reproduce", "--lessons", "004-width,no-such-lesson"),
+            r"--lessons: unknown lesson\(s\) no-such-lesson \(known: 004-width, ",
+        ),
         "cli reproduce --limit -5": (
             cli_refuses("reproduce", "--presets", "chollet-512", "--limit", "-5"),
             "--limit",

@@ -188,3 +188,36 @@ def test_a_training_run_cannot_be_deleted_or_continued(lab_home, capsys):
         manager.stop(held)
         manager.wait(held, 300)
     assert manager.store.get(held).status == RunStatus.STOPPED
+
+
+def test_reproduce_lessons_prints_each_value_beside_the_notebook(lab_home, capsys):
+    """004's batch-1 exercise on 300 images for 1 epoch: the notebook's figures as printed (its
+    stale test figure null), ours from the runs just trained; then the same as a table."""
+    from mnist_app.experiments.lessons import last_val_accuracy
+
+    argv = ["reproduce", "--lessons", "004-sgd", "--limit", "300", "--epochs", "1"]
+    code, result = _json_out([*argv, "--json"], capsys)
+    assert code == 0
+    assert list(result) == ["lessons"] and len(result["lessons"]) == 1
+    (lesson,) = result["lessons"]
+    assert list(lesson) == ["lesson", "field", "values"]
+    assert (lesson["lesson"], lesson["field"]) == ("004-sgd", "batch_size")
+    assert [row["value"] for row in lesson["values"]] == [1, 100]
+    assert [list(row) for row in lesson["values"]] == [["value", "notebook", "here"]] * 2
+    assert [row["notebook"] for row in lesson["values"]] == [
+        {"val_accuracy": 0.959, "test_accuracy": None},
+        {"val_accuracy": 0.9671, "test_accuracy": 0.966},
+    ]
+    store = RunStore(lab_home)
+    runs = {run.config.batch_size: run for run in store.rows()}
+    assert {run.config.limit for run in runs.values()} == {300}
+    for row in lesson["values"]:
+        run = runs[row["value"]]
+        assert row["here"] == {
+            "val_accuracy": last_val_accuracy(run),
+            "test_accuracy": run.test_accuracy,
+        }
+        assert 0 < row["here"]["val_accuracy"] < 1 and 0 < row["here"]["test_accuracy"] < 1
+    assert cli.main(argv) == 0
+    table = capsys.readouterr().out
+    assert "notebook val" in table and "batch_size = 1" in table and "95.90%" in table

@@ -171,9 +171,10 @@ def test_form_starts_around_the_base_and_lessons_say_how_they_are_shortened():
     assert starting_values("activation", TINY) == ["relu", "sigmoid", "tanh"]
     assert estimate_text(34, "en") == "≈ 30 s" and estimate_text(200, "es") == "≈ 3 min"
     assert estimate_text(4000, "en") == "≈ 1 h 7 min"
-    assert shortened_text(LESSONS["004-batch"], "en") == (
-        "Shortened to fit the class: trains on 10,000 images instead of 50,000."
+    assert shortened_text(LESSONS["001-batch"], "en") == (
+        "Shortened to fit the class: trains on 20,000 images instead of 60,000."
     )
+    assert shortened_text(LESSONS["004-deep"], "en") is None  # width 500 is the exercise's own
     assert shortened_text(LESSONS["004-width"], "en") is None
 
 

@@ -44,9 +44,9 @@ def test_every_lesson_is_listed_with_its_question_and_how_long_it_takes(lang):
     assert len(about) == len(LESSON_LIST)
     minutes = round(estimate_sweep_seconds(LESSON_LIST[0].sweep()) / 60)
     assert any(f"≈ {minutes} min" in c for c in about)
-    shortened = [c for c in captions if "10.000" in c or "10,000" in c]
+    shortened = [c for c in captions if "20.000" in c or "20,000" in c]
     assert shortened and (
-        "instead of 50,000" in shortened[0] or "en lugar de 50.000" in shortened[0]
+        "instead of 60,000" in shortened[0] or "en lugar de 60.000" in shortened[0]
     )
 
 

@@ -166,6 +166,29 @@ def reproduce_table(rows: list[dict]) -> Table:
     return table
 
 
+def lessons_table(lessons: list[dict]) -> Table:
+    """Each lesson's values: what the notebook printed, what these runs gave, the difference
+    in points ("—" where the notebook printed nothing)."""
+    table = _table(
+        "lesson", "value", _right("notebook val"), _right("here val"), _right("diff"),
+        _right("notebook test"), _right("here test"), _right("diff"),
+    )  # fmt: skip
+    for lesson in lessons:
+        for row in lesson["values"]:
+            cells = []
+            for metric in ("val_accuracy", "test_accuracy"):
+                theirs, ours = row["notebook"][metric], row["here"][metric]
+                gap = f"{(ours - theirs) * 100:+.1f} pt" if None not in (theirs, ours) else ""
+                cells += [_percent(theirs), _percent(ours), gap]
+            value = f"{lesson['field']} = {row['value']}"
+            table.add_row(*_cells(lesson["lesson"], value, *cells))
+    return table
+
+
+def _percent(fraction: float | None) -> str:
+    return f"{fraction:.2%}" if fraction is not None else "—"
+
+
 def compare_table(runs: list[Run], differing: list[str]) -> Table:
     """Runs side by side: the settings that differ between them, then how each did."""
     from mnist_app.experiments.sweeps import SHORT_NAMES, format_value

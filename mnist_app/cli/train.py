@@ -1,5 +1,6 @@
 """The command line's `train`, `runs` and `reproduce`: train one network, list the stored runs,
-train every course preset and set its accuracy beside the notebook's."""
+train every course preset and set its accuracy beside the notebook's (or, with --lessons, every
+lesson's values beside what its notebook printed: cli/lessons.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mnist_app.cli.challenge import challenge_to_enter
+from mnist_app.cli.lessons import ALL as ALL_LESSONS
+from mnist_app.cli.lessons import reproduce_lessons
 from mnist_app.cli.run_json import RunJson, run_json
 from mnist_app.cli.shared import (
     FlagError,
@@ -54,6 +57,14 @@ def add_train_commands(commands) -> None:
     reproduce.add_argument("--presets", help="comma-separated slugs (default: all)")
     reproduce.add_argument("--limit", type=int, help="train on the first N images only")
     reproduce.add_argument("--epochs", type=int, help="override every preset's epochs")
+    reproduce.add_argument(
+        "--lessons",
+        nargs="?",
+        const=ALL_LESSONS,
+        metavar="ID,...",
+        help="train the notebooks' lessons instead (all, or these ids): each value beside "
+        "the figures the notebook printed",
+    )
     reproduce.add_argument("--json", action="store_true")
     reproduce.set_defaults(handler=_reproduce_command)
 
@@ -180,8 +191,12 @@ def _runs_command(args: argparse.Namespace) -> int:
 
 
 def _reproduce_command(args: argparse.Namespace) -> int:
-    slugs = preset_slugs(args.presets)
     changes = _override("limit", args.limit) | _override("epochs", args.epochs)
+    if args.lessons is not None:
+        if args.presets is not None:
+            raise FlagError("--lessons", "give --presets or --lessons, not both")
+        return reproduce_lessons(args.lessons, changes, args.json)
+    slugs = preset_slugs(args.presets)
     configs = {slug: _preset_config(slug, changes) for slug in slugs}  # all checked first
     rows = []
     for slug, config in configs.items():

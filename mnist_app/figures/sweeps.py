@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
-from mnist_app.engine.config import CHOICES, PRESETS, RANGES, ConfigError, RunConfig
+from mnist_app.engine.config import CHOICES, RANGES, ConfigError, RunConfig
 from mnist_app.engine.records import LiveView
 from mnist_app.engine.status import RunStatus
 from mnist_app.experiments.sweeps import (
@@ -349,7 +349,7 @@ def shortened_text(lesson: Lesson, lang: str) -> str | None:
     """How a lesson trains less than its notebook, or None if it does not."""
     if not lesson.shortened:
         return None
-    notebook, here = PRESETS[lesson.preset], lesson.sweep().base
+    notebook, here = lesson.notebook_base, lesson.sweep().base
     if here.train_size != notebook.train_size:
         return translate(
             "sweep.lesson.fewer_images",
