@@ -65,7 +65,7 @@ def report_skipped(selection: Selection) -> None:
 def show_comparison(runs: list) -> None:
     lang = language()
     differing = differing_fields([run.config for run in runs])
-    names = [run_name(run, differing) for run in runs]
+    names = [run_name(run, differing, lang) for run in runs]
     if differing:
         st.caption(t("compare.differing", settings=", ".join(t(f"field.{n}") for n in differing)))
     else:
@@ -80,10 +80,10 @@ def show_comparison(runs: list) -> None:
     table, marked = settings_table(runs, names, lang)
     accuracy = t("compare.table.accuracy")
     st.dataframe(
-        highlight_columns(table, marked),
+        highlight_columns(table, marked, lang, percent=accuracy),
         hide_index=True,
         key="compare_table",
-        column_config={accuracy: st.column_config.NumberColumn(accuracy, format="percent")},
+        column_config={accuracy: st.column_config.NumberColumn(accuracy)},
     )
     if marked:
         st.caption(t("compare.highlighted"))

@@ -7,9 +7,11 @@ import streamlit as st
 from mnist_app.engine.status import ACTIVE, RunStatus
 from mnist_app.experiments.comparison import (
     RUN_COLUMNS,
+    RUNS_TABLE_NUMBERS,
     filter_runs,
     keep_selection,
     runs_table_rows,
+    runs_table_style,
     status_text,
 )
 from mnist_app.experiments.sweeps import MAX_COMPARE, history_csv
@@ -28,21 +30,12 @@ store = manager.store
 
 # --- the table -------------------------------------------------------------------------------
 def column_config() -> dict:
-    """Translated headers, and how each column shows its values."""
+    """Translated headers, and the kind of each column; the numbers are written in the page's
+    language by runs_table_style (a format here would take its place)."""
     headers = {name: t(f"runs.col.{name}") for name in RUN_COLUMNS}
     config = {name: st.column_config.TextColumn(header) for name, header in headers.items()}
-    config |= {
-        "when": st.column_config.DatetimeColumn(headers["when"], format="YYYY-MM-DD HH:mm"),
-        "learning_rate": st.column_config.NumberColumn(headers["learning_rate"], format="%g"),
-        "batch_size": st.column_config.NumberColumn(headers["batch_size"], format="%d"),
-        "epochs": st.column_config.NumberColumn(headers["epochs"], format="%d"),
-        "dropout": st.column_config.NumberColumn(headers["dropout"], format="%.2f"),
-        "test_accuracy": st.column_config.ProgressColumn(
-            headers["test_accuracy"], format="percent", min_value=0.0, max_value=1.0
-        ),
-        "train_seconds": st.column_config.NumberColumn(headers["train_seconds"], format="%.1f s"),
-        "trained_epochs": st.column_config.NumberColumn(headers["trained_epochs"], format="%d"),
-    }
+    config |= {name: st.column_config.NumberColumn(headers[name]) for name in RUNS_TABLE_NUMBERS}
+    config["when"] = st.column_config.DatetimeColumn(headers["when"], format="YYYY-MM-DD HH:mm")
     return config
 
 
@@ -82,7 +75,7 @@ def runs_table(shown: list[Run]) -> list[Run]:
         st.session_state[TABLE] = {"selection": {"rows": kept, "columns": [], "cells": []}}
     st.session_state[SHOWN] = ids
     event = st.dataframe(
-        runs_table_rows(shown, language()),
+        runs_table_style(runs_table_rows(shown, language()), language()),
         column_config=column_config(),
         column_order=RUN_COLUMNS,
         hide_index=True,

@@ -17,11 +17,13 @@ from mnist_app.experiments.comparison import (
     keep_selection,
     parse_run_ids,
     runs_table_rows,
+    runs_table_style,
     select_runs,
     settings_table,
 )
-from mnist_app.experiments.sweeps import differing_fields, run_name
+from mnist_app.experiments.sweeps import FIELDS, differing_fields, run_name
 from mnist_app.figures import charts
+from mnist_app.i18n import has_text
 from mnist_app.runs.jobs import TrainingManager
 from mnist_app.runs.store import RunStore
 
@@ -117,7 +119,7 @@ def test_the_settings_table_marks_exactly_the_differing_columns(lab_home, traine
     assert marked == ["Dropout", "Batch size"]
     assert list(table.columns[:4]) == ["Run", "Test accuracy", "Dropout", "Batch size"]
     assert list(table["Run"]) == ["dropout = 0, batch = 32", "dropout = 0.2, batch = 64"]
-    html = highlight_columns(table, marked).to_html()
+    html = highlight_columns(table, marked, "en").to_html()
     rules = re.findall(r"([^{}]+)\{([^{}]*)\}", html)  # the cells each CSS rule styles
     styled = {
         int(column)
@@ -126,6 +128,54 @@ def test_the_settings_table_marks_exactly_the_differing_columns(lab_home, traine
         for column in re.findall(r"_col(\d+)", cells)
     }
     assert styled == {list(table.columns).index(name) for name in marked}
+
+
+def test_in_spanish_legends_and_the_settings_table_name_runs_in_spanish(lab_home, trained):
+    store = RunStore(lab_home)
+    runs = [
+        stored(store, trained, learning_rate=0.001, augment=False),
+        stored(store, trained, learning_rate=0.02, augment=True),
+    ]
+    figure = charts.compare_curves_figure(runs, "accuracy", "es")
+    legend = [trace.name for trace in figure.data if trace.showlegend is not False]
+    assert legend == ["tasa = 0,001, aumento = no", "tasa = 0,02, aumento = sí"]
+    names = [run_name(run, differing_fields([r.config for r in runs]), "es") for run in runs]
+    table, _ = settings_table(runs, names, "es")
+    assert list(table["Entrenamiento"]) == legend
+    # The table writes its accuracy as Spanish does; the cell keeps the number (it sorts).
+    html = highlight_columns(table, [], "es", percent="Precisión (test)").to_html()
+    assert percent_es(trained.test_accuracy) in html
+    assert list(table["Precisión (test)"]) == [trained.test_accuracy] * 2
+
+
+def test_every_setting_has_a_short_name_for_legends_in_every_language():
+    for lang in ("es", "en"):
+        assert [name for name in FIELDS if not has_text(f"short.{name}", lang)] == []
+
+
+def percent_es(fraction: float) -> str:
+    return f"{fraction * 100:.2f} %".replace(".", ",")
+
+
+def test_the_runs_table_writes_numbers_in_the_page_s_language_and_keeps_them_numbers(
+    lab_home, trained
+):
+    store = RunStore(lab_home)
+    scored = stored(store, trained, learning_rate=0.001, limit=0, batch_size=10000, dropout=0.25)
+    queued = store.get(store.create(TINY.replace(learning_rate=0.02)))  # no score, no time yet
+    rows = runs_table_rows([scored, queued], "es")
+    spanish = runs_table_style(rows, "es").to_html()
+    for text in ("0,001", "0,02", "10.000", "0,25", percent_es(trained.test_accuracy), "–"):
+        assert f">{text}<" in spanish, text
+    assert f">{trained.train_seconds:.1f} s<".replace(".", ",") in spanish
+    english = runs_table_style(rows, "en").to_html()
+    for text in ("0.001", "10,000", "0.25", f"{trained.test_accuracy * 100:.2f}%"):
+        assert f">{text}<" in english, text
+    frame = runs_table_style(rows, "es").data  # what the table sorts by: the numbers
+    assert list(frame["batch_size"]) == [10000, 64]
+    assert frame["test_accuracy"][0] == trained.test_accuracy and math.isnan(
+        frame["test_accuracy"][1]
+    )
 
 
 def test_run_ids_from_a_url_are_checked_and_reported(lab_home, trained):

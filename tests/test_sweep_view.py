@@ -207,7 +207,8 @@ def test_the_api_serves_a_sweep_s_view_in_the_asked_language():
         status, view = ask(sweep_id, b"lang=es")
         assert status == 200 and view["lang"] == "es" and view["active"] is True
         assert view["text"].startswith("0 de 2 entrenamientos hechos")
-        assert names(view["charts"][1]) == {"lr = 0.001", "lr = 0.01"}
+        assert names(view["charts"][1]) == {"tasa = 0,001", "tasa = 0,01"}  # Spanish legends
+        assert names(ask(sweep_id, b"lang=en")[1]["charts"][1]) == {"lr = 0.001", "lr = 0.01"}
         assert ask(sweep_id, b"lang=klingon")[1]["lang"] == "es"
     finally:
         for run in manager.store.sweep_runs(sweep_id):

@@ -17,8 +17,9 @@ from mnist_app.experiments.sweeps import (
     SHORT_NAMES,
     differing_fields,
     format_value,
+    setting_value_text,
 )
-from mnist_app.i18n import decimal_mark, format_number, has_text, translate
+from mnist_app.i18n import decimal_mark, format_number, format_percent, translate
 from mnist_app.runs.store import ID_PATTERN as RUN_ID
 from mnist_app.runs.store import Run, RunStore, UnreadableRunError
 from mnist_app.text import isolate
@@ -195,28 +196,40 @@ def settings_table(runs: list[Run], names: list[str], lang: str) -> tuple[pd.Dat
     return pd.DataFrame(rows), [headers[f] for f in differing]
 
 
-def setting_value_text(name: str, value: object, lang: str) -> str:
-    """A setting's value as a page in `lang` writes it: yes or no, the option's own name, 0,001
-    and 60.000 in Spanish, 'whole set' for a limit of 0 (every training image), '–' for none."""
-    if isinstance(value, bool):
-        return translate("value.yes" if value else "value.no", lang)
-    if name == "precision" and value == "auto":  # what `auto` chose depends on the machine
-        return translate("value.automatic", lang)
-    if has_text(key := f"choice.{name}.{value}", lang):
-        return translate(key, lang)
-    if name == "limit" and value == 0:
-        return translate("train.whole_set", lang)
-    if isinstance(value, float):
-        return decimal_mark(f"{value:g}", lang)
-    if isinstance(value, int):
-        return format_number(value, 0, lang)
-    return str(value) if value not in (None, "") else "–"
-
-
-def highlight_columns(table: pd.DataFrame, columns: list[str]):
-    """The table as a pandas Styler with these columns highlighted."""
+def highlight_columns(table: pd.DataFrame, columns: list[str], lang: str, percent: str = ""):
+    """The table as a pandas Styler with these columns highlighted and its numbers written the
+    language's way; the column named `percent` (if any) as a percentage, 93,59 %."""
     style = table.style.map(lambda _: DIFFERING_STYLE, subset=columns) if columns else table.style
-    return style.format(precision=4, na_rep="–")
+    formats = {percent: lambda value: format_percent(value, 2, lang)} if percent else {}
+    decimal = "," if lang == "es" else "."
+    return style.format(formats, precision=4, na_rep="–", decimal=decimal)
+
+
+# How the Runs table writes each number column (its values stay numbers, so it sorts by them):
+# a format_number decimals count, or "percent" / "rate" / "seconds".
+RUNS_TABLE_NUMBERS = {
+    "learning_rate": "rate", "batch_size": 0, "epochs": 0, "dropout": 2,
+    "test_accuracy": "percent", "train_seconds": "seconds", "trained_epochs": 0,
+}  # fmt: skip
+
+
+def runs_table_style(rows: list[dict], lang: str):
+    """The Runs table (runs_table_rows) as a pandas Styler that writes its numbers in `lang`:
+    0,001, 60.000, 93,59 % and 12,3 s in Spanish; '–' where a run has none (not scored yet)."""
+    import pandas as pd
+
+    def writer(kind):
+        if kind == "percent":
+            return lambda value: format_percent(value, 2, lang)
+        if kind == "rate":
+            return lambda value: decimal_mark(f"{value:g}", lang)
+        if kind == "seconds":
+            return lambda value: f"{format_number(value, 1, lang)} s"
+        return lambda value: format_number(value, kind, lang)
+
+    table = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    formats = {name: writer(kind) for name, kind in RUNS_TABLE_NUMBERS.items()}
+    return table.style.format(formats, na_rep="–")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mnist_app.engine.config import CHOICES, RANGES, ConfigError, RunConfig, model_size
+from mnist_app.i18n import decimal_mark, format_number, has_text, translate
 from mnist_app.runs.store import Run
 
 if TYPE_CHECKING:
@@ -255,17 +256,38 @@ def format_value(value: object) -> str:
     return str(value)
 
 
-def setting_text(name: str, value: object) -> str:
-    """One setting as a legend names it: `lr = 0.02`."""
-    return f"{SHORT_NAMES.get(name, name)} = {format_value(value)}"
+def setting_text(name: str, value: object, lang: str | None = None) -> str:
+    """One setting as a legend names it: `lr = 0.02` on the command line; on a page, in its
+    language `lang`: `tasa = 0,02`, `aumento = sí`."""
+    if lang is None:
+        return f"{SHORT_NAMES.get(name, name)} = {format_value(value)}"
+    return f"{translate(f'short.{name}', lang)} = {setting_value_text(name, value, lang)}"
 
 
-def run_name(run: Run, differing: list[str]) -> str:
+def setting_value_text(name: str, value: object, lang: str) -> str:
+    """A setting's value as a page in `lang` writes it: yes or no, the option's own name, 0,001
+    and 60.000 in Spanish, 'whole set' for a limit of 0 (every training image), '–' for none."""
+    if isinstance(value, bool):
+        return translate("value.yes" if value else "value.no", lang)
+    if name == "precision" and value == "auto":  # what `auto` chose depends on the machine
+        return translate("value.automatic", lang)
+    if has_text(key := f"choice.{name}.{value}", lang):
+        return translate(key, lang)
+    if name == "limit" and value == 0:
+        return translate("train.whole_set", lang)
+    if isinstance(value, float):
+        return decimal_mark(f"{value:g}", lang)
+    if isinstance(value, int):
+        return format_number(value, 0, lang)
+    return str(value) if value not in (None, "") else "–"
+
+
+def run_name(run: Run, differing: list[str], lang: str | None = None) -> str:
     """What tells this run apart from the others compared with it: its label, else the
-    settings that differ ("lr = 0.02"), else its id."""
+    settings that differ ("lr = 0.02"; in a page's language with `lang`), else its id."""
     if run.label:
         return run.label
-    parts = [setting_text(name, getattr(run.config, name)) for name in differing]
+    parts = [setting_text(name, getattr(run.config, name), lang) for name in differing]
     return ", ".join(parts) if parts else run.id
 
 

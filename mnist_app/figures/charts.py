@@ -261,7 +261,10 @@ def compare_curves_figure(runs: list, metric: str, language: str = DEFAULT_LANGU
     differing = differing_fields([run.config for run in runs])
     figure = go.Figure()
     for index, run in enumerate(runs):
-        name, color = escape_plotly(run_name(run, differing)), RUN_COLORS[index % len(RUN_COLORS)]
+        name, color = (
+            escape_plotly(run_name(run, differing, language)),
+            RUN_COLORS[index % len(RUN_COLORS)],
+        )
         epochs = [record.epoch for record in run.history]
         for key, dash in ((metric, "solid"), (f"val_{metric}", "dash")):
             values = [record.metric(key) for record in run.history]

@@ -92,9 +92,9 @@ def sweep_live_view(manager: RunManager, sweep_id: str, sweep: Sweep, lang: str)
     )
 
 
-def member_name(sweep: Sweep, run: Run) -> str:
-    """What tells a member apart in a legend: its varied settings, `lr = 0.02`."""
-    return ", ".join(setting_text(f, getattr(run.config, f)) for f in sweep.fields)
+def member_name(sweep: Sweep, run: Run, lang: str) -> str:
+    """What tells a member apart in a legend: its varied settings in `lang`, `tasa = 0,02`."""
+    return ", ".join(setting_text(f, getattr(run.config, f), lang) for f in sweep.fields)
 
 
 def _overlay(sweep: Sweep, runs: list[Run], snaps: dict, metric: str, lang: str) -> dict:
@@ -104,7 +104,7 @@ def _overlay(sweep: Sweep, runs: list[Run], snaps: dict, metric: str, lang: str)
     for run in runs:
         snap = snaps[run.id]
         colour = colours.get(tuple(getattr(run.config, f) for f in sweep.fields), PALETTE[0])
-        name = member_name(sweep, run)
+        name = member_name(sweep, run, lang)
         history = snap.history if snap else run.history
         epochs = [record.epoch for record in history]
         validation = [record.metric(f"val_{metric}") for record in history]
