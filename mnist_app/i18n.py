@@ -72,3 +72,21 @@ def format_duration(seconds: float | None) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def setting_value_text(name: str, value: object, lang: str) -> str:
+    """A setting's value as a page in `lang` writes it: yes or no, the option's own name, 0,001
+    and 60.000 in Spanish, 'whole set' for a limit of 0 (every training image), '–' for none."""
+    if isinstance(value, bool):
+        return translate("value.yes" if value else "value.no", lang)
+    if name == "precision" and value == "auto":  # what `auto` chose depends on the machine
+        return translate("value.automatic", lang)
+    if has_text(key := f"choice.{name}.{value}", lang):
+        return translate(key, lang)
+    if name == "limit" and value == 0:
+        return translate("train.whole_set", lang)
+    if isinstance(value, float):
+        return decimal_mark(f"{value:g}", lang)
+    if isinstance(value, int):
+        return format_number(value, 0, lang)
+    return str(value) if value not in (None, "") else "–"

@@ -14,7 +14,8 @@ from mnist_app.experiments.comparison import (
     runs_table_style,
     status_text,
 )
-from mnist_app.experiments.sweeps import MAX_COMPARE, history_csv
+from mnist_app.experiments.sweeps import MAX_COMPARE
+from mnist_app.runs.exports import history_csv
 from mnist_app.runs.store import MAX_LABEL, MAX_NOTE, Run, RunInUseError, UnreadableRun
 from mnist_app.text import escape_markdown
 from mnist_app.ui import code_panel, continue_control, language, number_text, t, training_manager

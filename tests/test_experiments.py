@@ -21,7 +21,6 @@ from mnist_app.experiments.sweeps import (
     best_point,
     differing_fields,
     estimate_seconds,
-    history_csv,
     load_sweep,
     make_vary,
     parse_value,
@@ -33,6 +32,7 @@ from mnist_app.experiments.sweeps import (
     sweep_progress,
 )
 from mnist_app.i18n import LANGUAGES, has_text
+from mnist_app.runs.exports import history_csv
 from mnist_app.runs.jobs import TrainingManager
 from mnist_app.runs.store import RunInUseError, RunStore
 

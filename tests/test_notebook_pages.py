@@ -26,7 +26,7 @@ def test_a_finished_lesson_shows_the_notebook_beside_its_runs_in_spanish():
     at = open_page("pages/sweeps.py", "es", sweep=sweep_id)
     (table,) = at.table
     rows = table.value.to_dict("records")
-    assert [row["Imágenes de validación"] for row in rows] == ["0", "6000", "12000"]
+    assert [row["Imágenes de validación"] for row in rows] == ["0", "6.000", "12.000"]
     assert rows[0]["Prueba, cuaderno"] == "95,62 %"  # 001's one printed result, decimal comma
     assert rows[1]["Prueba, cuaderno"] == "no imprimió nada"
     ours = manager.store.get(runs[0].id).test_accuracy

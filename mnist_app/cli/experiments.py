@@ -29,12 +29,12 @@ from mnist_app.experiments.sweeps import (
     MAX_COMPARE,
     Sweep,
     differing_fields,
-    history_csv,
     parse_vary,
     run_name,
     setting_text,
     start_sweep,
 )
+from mnist_app.runs.exports import history_csv
 from mnist_app.runs.run import summary_line
 from mnist_app.runs.store import RunInUseError, RunStore
 

@@ -191,9 +191,9 @@ def _percent(fraction: float | None) -> str:
 
 def compare_table(runs: list[Run], differing: list[str]) -> Table:
     """Runs side by side: the settings that differ between them, then how each did."""
-    from mnist_app.experiments.sweeps import SHORT_NAMES, format_value
+    from mnist_app.experiments.sweeps import format_value, short_name
 
-    names = [SHORT_NAMES.get(name, name) for name in differing]
+    names = [short_name(name) for name in differing]
     table = _table(
         "run", "label", *names, "status", _right("epochs"), _right("test acc"), _right("seconds")
     )

@@ -14,12 +14,16 @@ from mnist_app.experiments.sweeps import (
     FIELDS,
     LOG_FIELDS,
     MAX_COMPARE,
-    SHORT_NAMES,
     differing_fields,
-    format_value,
-    setting_value_text,
+    short_name,
 )
-from mnist_app.i18n import decimal_mark, format_number, format_percent, translate
+from mnist_app.i18n import (
+    decimal_mark,
+    format_number,
+    format_percent,
+    setting_value_text,
+    translate,
+)
 from mnist_app.runs.store import ID_PATTERN as RUN_ID
 from mnist_app.runs.store import Run, RunStore, UnreadableRunError
 from mnist_app.text import isolate
@@ -242,8 +246,9 @@ class Axis:
     tick_text: list[str]
 
 
-def parallel_axes(runs: list[Run], differing: list[str]) -> list[Axis]:
-    """One axis per differing setting (log-spaced for rates and sizes, names for choices)."""
+def parallel_axes(runs: list[Run], differing: list[str], lang: str) -> list[Axis]:
+    """One axis per differing setting (log-spaced for rates and sizes, names for choices),
+    named and ticked in `lang`."""
     axes = []
     for name in differing:
         raw = [getattr(run.config, name) for run in runs]
@@ -258,10 +263,10 @@ def parallel_axes(runs: list[Run], differing: list[str]) -> list[Axis]:
             place = position.__getitem__
         axes.append(
             Axis(
-                SHORT_NAMES.get(name, name),
+                short_name(name, lang),
                 [place(v) for v in raw],
                 [place(v) for v in distinct],
-                [format_value(v) for v in distinct],
+                [setting_value_text(name, v, lang) for v in distinct],
             )
         )
     return axes

@@ -7,9 +7,7 @@ trains, and its runs go through the same training queue as any other run.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import itertools
 import math
 import statistics
@@ -17,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mnist_app.engine.config import CHOICES, RANGES, ConfigError, RunConfig, model_size
-from mnist_app.i18n import decimal_mark, format_number, has_text, translate
+from mnist_app.i18n import setting_value_text, translate
 from mnist_app.runs.store import Run
 
 if TYPE_CHECKING:
@@ -28,12 +26,7 @@ MAX_REPEATS = 5
 MAX_COMPARE = 10
 FIELDS = {f.name: f.type for f in dataclasses.fields(RunConfig)}
 # Names short enough for a legend: "lr = 0.02", not "learning_rate = 0.02".
-SHORT_NAMES = {
-    "learning_rate": "lr", "batch_size": "batch", "validation_size": "val",
-    "lr_schedule": "schedule", "conv_blocks": "blocks", "kernel_size": "kernel",
-}  # fmt: skip
 LOG_FIELDS = ("learning_rate", "batch_size", "limit", "validation_size", "width", "filters")
-CSV_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
 
 
 @dataclass(frozen=True)
@@ -260,26 +253,13 @@ def setting_text(name: str, value: object, lang: str | None = None) -> str:
     """One setting as a legend names it: `lr = 0.02` on the command line; on a page, in its
     language `lang`: `tasa = 0,02`, `aumento = sí`."""
     if lang is None:
-        return f"{SHORT_NAMES.get(name, name)} = {format_value(value)}"
-    return f"{translate(f'short.{name}', lang)} = {setting_value_text(name, value, lang)}"
+        return f"{short_name(name)} = {format_value(value)}"
+    return f"{short_name(name, lang)} = {setting_value_text(name, value, lang)}"
 
 
-def setting_value_text(name: str, value: object, lang: str) -> str:
-    """A setting's value as a page in `lang` writes it: yes or no, the option's own name, 0,001
-    and 60.000 in Spanish, 'whole set' for a limit of 0 (every training image), '–' for none."""
-    if isinstance(value, bool):
-        return translate("value.yes" if value else "value.no", lang)
-    if name == "precision" and value == "auto":  # what `auto` chose depends on the machine
-        return translate("value.automatic", lang)
-    if has_text(key := f"choice.{name}.{value}", lang):
-        return translate(key, lang)
-    if name == "limit" and value == 0:
-        return translate("train.whole_set", lang)
-    if isinstance(value, float):
-        return decimal_mark(f"{value:g}", lang)
-    if isinstance(value, int):
-        return format_number(value, 0, lang)
-    return str(value) if value not in (None, "") else "–"
+def short_name(name: str, lang: str = "en") -> str:
+    """A setting's name where room is short (legends, the terminal): lr, batch; tasa, lote."""
+    return translate(f"short.{name}", lang)
 
 
 def run_name(run: Run, differing: list[str], lang: str | None = None) -> str:
@@ -289,17 +269,6 @@ def run_name(run: Run, differing: list[str], lang: str | None = None) -> str:
         return run.label
     parts = [setting_text(name, getattr(run.config, name), lang) for name in differing]
     return ", ".join(parts) if parts else run.id
-
-
-def history_csv(run: Run) -> str:
-    """A run's per-epoch history as CSV: epoch, losses, accuracies, learning rate, seconds."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for record in run.history:
-        row = {k: getattr(record, k) for k in CSV_COLUMNS}
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return out.getvalue()
 
 
 # --- a sweep's result ---------------------------------------------------------------------

@@ -317,7 +317,7 @@ def parallel_figure(runs: list, language: str = DEFAULT_LANGUAGE) -> go.Figure:
     """Parallel coordinates: the settings that differ between the runs, then test accuracy,
     one line per run coloured by its accuracy. Runs without a test score are left out."""
     scored = [run for run in runs if run.test_accuracy is not None]
-    axes = parallel_axes(scored, differing_fields([run.config for run in scored]))
+    axes = parallel_axes(scored, differing_fields([run.config for run in scored]), language)
     accuracy = [run.test_accuracy for run in scored]
     dimensions = [
         {

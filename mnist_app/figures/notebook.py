@@ -24,7 +24,7 @@ GAP_CAVEATS = {"unscaled_test": "test_accuracy", "relu_then_tanh": "val_accuracy
 
 def where_setting(name: str, value: object, lang: str) -> tuple[str, str]:
     """A setting's name and a value as the page writes them: 'Learning rate', '0,001'."""
-    return translate(f"field.{name}", lang), decimal_mark(value_text(name, value, lang), lang)
+    return translate(f"field.{name}", lang), value_text(name, value, lang)
 
 
 def where(lesson: Lesson, value: object, lang: str) -> tuple[str, str]:

@@ -33,7 +33,14 @@ from mnist_app.figures.charts import (
     downsample,
     ema,
 )
-from mnist_app.i18n import format_duration, format_number, format_percent, has_text, translate
+from mnist_app.i18n import (
+    format_duration,
+    format_number,
+    format_percent,
+    has_text,
+    setting_value_text,
+    translate,
+)
 
 if TYPE_CHECKING:
     from mnist_app.experiments.lessons import Lesson
@@ -143,9 +150,9 @@ def _line(name, x, y, colour, width, dash=False, markers=False) -> dict:
 
 # --- the result ----------------------------------------------------------------------------
 def value_text(field: str, value: object, lang: str) -> str:
-    """A value as the page writes it: a translated choice, else the number."""
-    key = f"choice.{field}.{value}"
-    return translate(key, lang) if has_text(key, lang) else format_value(value)
+    """A value as the page writes it: a translated choice, yes or no, else the number in the
+    language's way (0,001 and 10.000 in Spanish)."""
+    return setting_value_text(field, value, lang)
 
 
 def result_figure(sweep: Sweep, points: list[SweepPoint], lang: str, measure: str) -> go.Figure:

@@ -1,4 +1,5 @@
-"""Files written where a user said (`export --csv`, `code --notebook`, `train --export`).
+"""Files written where a user said (`export --csv`, `code --notebook`, `train --export`), and a
+run's history as CSV (`export --csv`, the Runs page's download).
 
 They are written beside the target and renamed over it, so a kill mid-write leaves no half file;
 but a rename replaces whatever the name held. So a name that is a symbolic link, a device (as
@@ -8,12 +9,17 @@ but a rename replaces whatever the name held. So a name that is a symbolic link,
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
 from mnist_app.engine.files import write_atomically
+from mnist_app.runs.run import Run
+
+CSV_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
 
 
 class ExportTargetError(OSError):
@@ -48,3 +54,14 @@ def _umask() -> int:
     mask = os.umask(0o022)  # the only way to read it is to set it: put it straight back
     os.umask(mask)
     return mask
+
+
+def history_csv(run: Run) -> str:
+    """A run's per-epoch history as CSV: epoch, losses, accuracies, learning rate, seconds."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for record in run.history:
+        row = {k: getattr(record, k) for k in CSV_COLUMNS}
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()
