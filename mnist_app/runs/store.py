@@ -26,7 +26,9 @@ from mnist_app.engine.data import PROJECT_ROOT
 from mnist_app.engine.records import EpochRecord, Outcome, history_from_json, history_to_json
 from mnist_app.engine.status import ACTIVE, RunStatus
 from mnist_app.runs.challenges import ChallengesKept
+from mnist_app.runs.class_drawings import CLASS_SET_FILE, drawings_to_train_on
 from mnist_app.runs.database import (
+    CLASS_TABLES,
     RUN_TABLES,
     StoreError,
     challenge_entries,
@@ -111,7 +113,16 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles, Challen
     ) -> str:
         """Add a queued run and return its new id; owned by this process unless `owner` says
         who else trains it (CLUSTER_OWNER: a Ray trainer). `student`: who started it; `paused`:
-        it holds before its first batch (said here for the trainer that takes it)."""
+        it holds before its first batch (said here for the trainer that takes it).
+
+        With `class_digits`, the class drawings it trains on are chosen now and kept with it
+        (its parent's, for a continued run); ConfigError if the class set is too small to split.
+        """
+        drawings: tuple[int, ...] = ()
+        if config.class_digits:
+            inherited = self.get(parent) if parent else None
+            drawings = inherited.class_drawings if inherited else ()
+            drawings = drawings or drawings_to_train_on(self.class_set_engine())
         run_id = new_id()
         now = time.time()
         self._write(
@@ -130,10 +141,19 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles, Challen
                     sweep_id=sweep_id,
                     student=student,
                     start_paused=int(paused),
+                    class_drawings=json.dumps(drawings),
                 ),
             )
         )
         return run_id
+
+    def class_set_engine(self) -> sa.Engine:
+        """The class set's database: the shared one, else classset.sqlite3 beside the runs."""
+        engine = self.engine
+        if not self.shares_models:
+            engine = engine_for(sqlite_url(self.directory / CLASS_SET_FILE))
+        open_tables(engine, "class_set", CLASS_TABLES)
+        return engine
 
     def set_label(self, run_id: str, label: str, note: str) -> None:
         """Name a run and keep a note on it; ValueError if either is too long. Control and
