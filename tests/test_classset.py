@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_app.drawing.classset import MAX_DRAWING_BYTES, ClassSet, ClassSetError, leaderboard
+from mnist_app.drawing.class_scores import leaderboard
+from mnist_app.drawing.classset import MAX_DRAWING_BYTES, ClassSet, ClassSetError
 from mnist_app.drawing.predict import (
     DEFAULT_KEY,
     ModelChoice,

@@ -19,14 +19,24 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
 
-from mnist_app.engine.config import ConfigError
+from mnist_app.engine.config import ConfigError, RunConfig
 from mnist_app.engine.data import Drawings
 from mnist_app.engine.plan import IMAGE_SIDE
-from mnist_app.runs.database import class_digits, read_rows
+from mnist_app.runs.database import (
+    CLASS_TABLES,
+    StorePart,
+    class_digits,
+    engine_for,
+    open_tables,
+    read_rows,
+    sqlite_url,
+)
+from mnist_app.runs.run import Run
 
 CLASS_SET_FILE = "classset.sqlite3"  # beside runs.sqlite3, when there is no shared database
 HOLD_OUT_EVERY = 5  # one drawing in five of each digit: the fifth no model trains on
@@ -113,3 +123,27 @@ def load_drawings(engine: sa.Engine, ids: tuple[int, ...]) -> Drawings:
 
 
 _SET = "the class set"
+
+
+class ClassDrawingsKept(StorePart):
+    """A RunStore's way to the class set beside it, and the drawings its runs train on."""
+
+    directory: Path
+    shares_models: bool  # a shared database: the class set is a table of it
+
+    def class_set_engine(self) -> sa.Engine:
+        """The class set's database: the shared one, else classset.sqlite3 beside the runs."""
+        engine = self.engine
+        if not self.shares_models:
+            engine = engine_for(sqlite_url(self.directory / CLASS_SET_FILE))
+        open_tables(engine, "class_set", CLASS_TABLES)
+        return engine
+
+    def class_drawings_for(self, config: RunConfig, parent: Run | None = None) -> tuple[int, ...]:
+        """The class drawings a new run trains on: none without `class_digits`; a continued
+        run's parent's; else the class set's training part now. ConfigError if the set is
+        too small to split."""
+        if not config.class_digits:
+            return ()
+        inherited = parent.class_drawings if parent is not None else ()
+        return inherited or drawings_to_train_on(self.class_set_engine())

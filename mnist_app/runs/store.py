@@ -7,8 +7,8 @@ and the data directory only caches the models this machine reads.
 `RunStore` is made of parts, one module each, that share one engine and one schema version
 (`database.py`): the runs themselves (here: queued, trained, beaten for, ended, listed, deleted),
 their sweeps (`sweeps.py`), weight statistics (`weights.py`), the class's rules and the server's
-secrets (`rules.py`), model files (`model_files.py`) and class challenges (`challenges.py`). A
-stored run is a `Run` (`run.py`).
+secrets (`rules.py`), model files (`model_files.py`), class challenges (`challenges.py`) and the
+class drawings runs train on (`class_drawings.py`). A stored run is a `Run` (`run.py`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ from mnist_app.engine.data import PROJECT_ROOT
 from mnist_app.engine.records import EpochRecord, Outcome, history_from_json, history_to_json
 from mnist_app.engine.status import ACTIVE, RunStatus
 from mnist_app.runs.challenges import ChallengesKept
-from mnist_app.runs.class_drawings import CLASS_SET_FILE, drawings_to_train_on
+from mnist_app.runs.class_drawings import ClassDrawingsKept
 from mnist_app.runs.database import (
-    CLASS_TABLES,
     RUN_TABLES,
     StoreError,
     challenge_entries,
@@ -77,7 +76,9 @@ def this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles, ChallengesKept):
+class RunStore(
+    SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles, ChallengesKept, ClassDrawingsKept
+):
     """Runs in the shared database ($MNIST_LAB_DATABASE_URL), else in a SQLite file (WAL)
     under `directory`; any thread may use it, and several processes or machines at once."""
 
@@ -118,11 +119,7 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles, Challen
         With `class_digits`, the class drawings it trains on are chosen now and kept with it
         (its parent's, for a continued run); ConfigError if the class set is too small to split.
         """
-        drawings: tuple[int, ...] = ()
-        if config.class_digits:
-            inherited = self.get(parent) if parent else None
-            drawings = inherited.class_drawings if inherited else ()
-            drawings = drawings or drawings_to_train_on(self.class_set_engine())
+        drawings = self.class_drawings_for(config, self.get(parent) if parent else None)
         run_id = new_id()
         now = time.time()
         self._write(
@@ -146,14 +143,6 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles, Challen
             )
         )
         return run_id
-
-    def class_set_engine(self) -> sa.Engine:
-        """The class set's database: the shared one, else classset.sqlite3 beside the runs."""
-        engine = self.engine
-        if not self.shares_models:
-            engine = engine_for(sqlite_url(self.directory / CLASS_SET_FILE))
-        open_tables(engine, "class_set", CLASS_TABLES)
-        return engine
 
     def set_label(self, run_id: str, label: str, note: str) -> None:
         """Name a run and keep a note on it; ValueError if either is too long. Control and
