@@ -6,7 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from mnist_app.drawing.classset import ClassDigit, ClassSet, Standing, leaderboard
+from mnist_app.drawing.class_scores import Standing, leaderboard
+from mnist_app.drawing.classset import ClassDigit, ClassSet
 from mnist_app.drawing.predict import ModelKind
 from mnist_app.runs.store import StoreError
 from mnist_app.text import escape_markdown
@@ -95,7 +96,12 @@ def model_label(standing: Standing) -> str:
     choice = standing.choice
     if choice.kind is ModelKind.DEFAULT:
         return t("classroom.leaderboard.default")
-    return t("classroom.leaderboard.run", run=choice.key, name=choice.preset or "custom")
+    name = choice.preset or "custom"
+    if choice.trained_on:
+        return t(
+            "classroom.leaderboard.run_class", run=choice.key, name=name, k=len(choice.trained_on)
+        )
+    return t("classroom.leaderboard.run", run=choice.key, name=name)
 
 
 def percent_or_dash(fraction: float | None) -> str:
@@ -109,16 +115,17 @@ def gap_text(standing: Standing) -> str:
     return ("+" if own >= mnist else "−") + percent_text(abs(own - mnist))
 
 
-def leaderboard_table(class_set: ClassSet, empty: bool) -> None:
+def leaderboard_table(class_set: ClassSet, total: int) -> None:
     st.header(t("classroom.leaderboard"))
-    st.write(t("classroom.leaderboard.intro"))
+    held = len(class_set.split().held_out)
+    st.markdown(t("classroom.leaderboard.intro", held=held, total=total))
     saved = [c for c in seen_model_choices(manager) if c.path is not None]
     runs = [c for c in saved if c.kind is ModelKind.FINISHED]
     chosen = [c for c in saved if c.kind is ModelKind.DEFAULT] + runs[:LEADERBOARD_RUNS]
     if not chosen:
         st.info(t("classroom.leaderboard.no_models"))
         return
-    if empty:
+    if not held:
         st.info(t("classroom.leaderboard.empty"))
     if len(runs) > LEADERBOARD_RUNS:
         st.caption(
@@ -174,4 +181,4 @@ else:
         export_button(class_set)
     with right:
         gallery(class_set, counts)
-leaderboard_table(class_set, empty=not sum(counts))
+leaderboard_table(class_set, total=sum(counts))

@@ -111,6 +111,7 @@ def sweep_form(settings: dict | None) -> None:
             vary.append(value_picker(right, second, base, f"sweep_values2_{second}"))
         sweep = Sweep(base, tuple(vary), repeats, preset)
         seconds = estimate_sweep_seconds(sweep)  # checks every run's config first
+        manager.store.class_drawings_for(max(sweep.configs(), key=lambda c: c.class_digits))
     except ConfigError as error:
         sweep = None
         st.error(view.error_text(error, lang))

@@ -208,6 +208,8 @@ def results(run: Run) -> None:
             format_duration(run.train_seconds),
             help=t("result.precision", precision=run.precision or "–"),
         )
+    if run.class_drawings:
+        st.caption(class_digits_text(run), help=t("help.class_digits"))
     snap = manager.snapshot(run.id)
     curves(run, snap)
     coach(run, snap)
@@ -233,6 +235,13 @@ def results(run: Run) -> None:
             icon=":material/draw:",
             query_params={"model": run.id},
         )
+
+
+def class_digits_text(run: Run) -> str:
+    """'Trained with K class drawings ×N', and how many images that added to MNIST's."""
+    k, n = len(run.class_drawings), run.config.class_digits
+    images, mnist = number_text(k * n), number_text(run.config.train_size)
+    return t("result.class_digits", k=number_text(k), n=n, images=images, mnist=mnist)
 
 
 def coach(run: Run, snap: Snapshot) -> None:
@@ -309,9 +318,11 @@ def show_evaluation(evaluation: Evaluation) -> None:
 
 def setup_panel(values: dict, active: bool, run: Run | None) -> None:
     """Beside the settings: what they build, their code, Start, Sweep and the share link."""
-    has_run, config = run is not None, None
+    has_run, config, ready = run is not None, None, False
     try:
         config = build_config(values)
+        manager.store.class_drawings_for(config)  # with the class's digits: enough to split?
+        ready = True
     except ConfigError as problem:
         st.error(config_error_text(problem))
     if config is not None and not presenting():  # on a projector: the settings and the run
@@ -334,7 +345,7 @@ def setup_panel(values: dict, active: bool, run: Run | None) -> None:
         type="primary",
         on_click=start_run,
         args=(config, preset),
-        disabled=config is None or active,
+        disabled=not ready or active,
     )
     # The Sweeps page starts from these settings (saved in the session by settings_widgets).
     actions.page_link(

@@ -175,6 +175,14 @@ def _cases(monkeypatch) -> dict[str, tuple[Callable, str]]:
             cli_refuses("train", "--validation-size", "60000"),
             "validation_size",
         ),
+        "cli --class-digits 51": (
+            cli_refuses("train", "--class-digits", "51"),
+            r"class_digits: 51 is outside .*0\.\.50",
+        ),
+        "cli --class-digits 3, an empty class set": (
+            cli_refuses("train", "--class-digits", "3"),
+            r"^error: class_digits: the class set has 0 drawings .*Class digits page or set",
+        ),
         "cli --layers ,,,": (cli_refuses("train", "--layers", ",,,"), "names no layer"),
         "cli --layers dense100000000": (
             cli_refuses("train", "--layers", "dense100000000"),

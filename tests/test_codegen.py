@@ -209,6 +209,22 @@ def test_a_run_with_handwriting_forms_gets_code_that_says_it_leaves_them_out(lan
     assert script.replace(f"\n{left_out}\n", "").replace(f"\n# {short}", "") == without
 
 
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_a_run_with_class_digits_gets_code_that_says_it_leaves_the_class_s_drawings_out(lang):
+    config = RunConfig(limit=300, epochs=1, class_digits=7)
+    left_out = translate("code.left_out.class_digits", lang, n=7)
+    short = translate("code.left_out.class_digits_short", lang)
+    script = script_for(config, lang)
+    assert "7" in left_out and left_out in ast.get_docstring(ast.parse(script))
+    assert f"# {short}\nmodel.fit(" in script
+    assert left_out in notebook_for(config, lang).cells[0].source
+    # the rest is the script of the same run without them: nothing else reads the setting
+    without = script_for(config.replace(class_digits=0), lang)
+    assert script.replace(f"\n{left_out}\n", "").replace(f"\n# {short}", "") == without
+    both = script_for(config.replace(forms=True), lang)  # each left-out part said in turn
+    assert both.index(translate("code.left_out.forms_short", lang)) < both.index(short)
+
+
 def test_numbers_are_written_as_a_person_would():
     assert [number(v) for v in (0.0010000000474974513, 0.25, 1e-05, 10.0, 3)] == [
         "0.001", "0.25", "1e-5", "10.0", "3",

@@ -27,7 +27,8 @@ RUN_SHAPE = {
     "test_accuracy": OPTIONAL_NUMBER, "test_loss": OPTIONAL_NUMBER, "epochs": int,
     "seconds": OPTIONAL_NUMBER, "train_seconds": OPTIONAL_NUMBER, "precision": str,
     "model_path": OPTIONAL_TEXT, "message": str, "reason": str, "config": dict, "history": list,
-    "parent": OPTIONAL_TEXT, "sweep_id": OPTIONAL_TEXT, "label": str, "note": str,
+    "parent": OPTIONAL_TEXT, "sweep_id": OPTIONAL_TEXT, "class_drawings": list, "label": str,
+    "note": str,
     "owner": OPTIONAL_TEXT, "student": OPTIONAL_TEXT, "created_at": float, "updated_at": float,
     "heartbeat_at": OPTIONAL_NUMBER, "live": dict,
 }  # fmt: skip

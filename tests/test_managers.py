@@ -10,7 +10,9 @@ import pytest
 from polling import stop_all, until
 from test_cluster import WAIT
 
+from mnist_app.drawing.classset import ClassSet
 from mnist_app.engine.config import RunConfig
+from mnist_app.engine.data import load_mnist
 from mnist_app.engine.records import Outcome
 from mnist_app.engine.status import RunStatus
 from mnist_app.runs import database
@@ -151,3 +153,17 @@ def test_both_managers_have_the_interface_s_methods_with_its_parameters_and_retu
             actual.parameters[more].default is not inspect.Parameter.empty for more in extra
         ]
         assert all(optional), name  # what only one manager takes may be left out
+
+
+def test_a_run_with_class_digits_trains_on_the_drawings_beside_the_store(manager):
+    """On Ray the trainer reads them from the shared database, on another process."""
+    url = manager.store.engine.url.render_as_string(hide_password=False)
+    class_set = ClassSet(manager.store.directory, url=url if manager.store.shares_models else None)
+    x, y = load_mnist()[2:]
+    for i in range(20):
+        class_set.add(int(y[i]), x[i])
+    split = class_set.split()
+    run_id = manager.submit(TINY.replace(class_digits=3), preset="tiny")
+    assert manager.wait(run_id, WAIT).status is RunStatus.FINISHED
+    assert manager.store.get(run_id).class_drawings == split.train
+    assert manager.snapshot(run_id).samples_total == 300 + 3 * len(split.train)

@@ -13,9 +13,12 @@ from streamlit.testing.v1 import AppTest
 
 import mnist_app.runs.managers as managers
 from mnist_app import ui
+from mnist_app.drawing.classset import ClassSet
 from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.data import load_mnist
 from mnist_app.engine.records import Outcome
 from mnist_app.engine.status import RunStatus
+from mnist_app.i18n import translate
 from mnist_app.runs.managers import shared_manager
 
 
@@ -324,3 +327,30 @@ def test_the_result_charts_write_numbers_in_the_page_s_language(lang, separators
     assert specs and all(spec["layout"]["separators"] == separators for spec in specs)
     loss = next(spec for spec in specs if spec["layout"]["xaxis"].get("dtick"))
     assert loss["layout"]["xaxis"]["dtick"] == 1  # epochs 1, 2, 3: never 0.5
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_class_digits_refuse_start_until_the_class_set_can_be_split_and_the_run_says_so(lang):
+    store = shared_manager().store
+    class_set = ClassSet(store.directory)  # beside the page's store (one per process)
+    class_set.delete([entry.id for entry in class_set.entries()])
+    at = open_train_page(lang)
+    small_settings(at)
+    at.slider(key="train_class_digits").set_value(3).run()
+    too_small = translate(
+        "invalid.class_set_too_small", lang, drawings=0, train=0, held_out=0, needed=5
+    )
+    assert too_small in texts(at.error) and at.button(key="train_start").disabled
+    assert at.query_params["class_digits"] == "3"  # the setting shares like any other
+    x, y = load_mnist()[2:]
+    for i in range(20):
+        class_set.add(int(y[i]), x[i])
+    at.run()
+    assert not at.error and not at.button(key="train_start").disabled
+    run_id = stored_run(limit=500, class_digits=3)  # as Start stores it: the drawings chosen
+    k = len(class_set.split().train)
+    assert store.get(run_id).class_drawings == class_set.split().train
+    shown = open_train_page(lang, run=run_id)
+    said = translate("result.class_digits", lang, k=k, n=3, images=k * 3, mnist=500)
+    assert said in texts(shown.caption)
+    class_set.delete([entry.id for entry in class_set.entries()])

@@ -31,6 +31,7 @@ class RunJson(TypedDict):
     history: list
     parent: str | None
     sweep_id: str | None
+    class_drawings: list[int]  # the class set's entries it trained on (class_digits), by id
     label: str
     note: str
     owner: str | None
@@ -63,6 +64,7 @@ def run_json(run: Run | UnreadableRun) -> RunJson:
         "history": history_to_json(run.history),
         "parent": run.parent,
         "sweep_id": run.sweep_id,
+        "class_drawings": list(run.class_drawings),
         "label": run.label,
         "note": run.note,
         "owner": run.owner,

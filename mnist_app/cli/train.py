@@ -74,6 +74,8 @@ def _train_command(args: argparse.Namespace) -> int:
     target = export_target(args.export) if args.export is not None else None
     reported = PRESET_INFO[args.preset].reported_accuracy if args.preset else None
     entry = challenge_entry(args, config)
+    if config.class_digits:  # a class set too small to split: refused before TensorFlow loads
+        RunStore().class_drawings_for(config)
     outcome = run_with_progress(config, args.preset, quiet=args.json, challenge=entry)
     print(json.dumps(outcome) if args.json else _summary_line(outcome, reported))
     if not RunStatus(outcome["status"]).scored:

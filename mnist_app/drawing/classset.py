@@ -1,4 +1,5 @@
-"""The class set: digits the students drew, with the digit each meant, to test the models on.
+"""The class set: digits the students drew, with the digit each meant: four fifths to train models
+with (the Train setting `class_digits`), the fixed fifth held out to test every model on.
 
 On a laptop it lives beside the run store, in its own SQLite file (classset.sqlite3) in the same
 data directory: a teacher can copy, share or remove the class's drawings (a new term) without
@@ -9,7 +10,6 @@ runs. On a class server it is a table of the shared database ($MNIST_LAB_DATABAS
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import io
 import os
@@ -25,11 +25,11 @@ import sqlalchemy as sa
 from PIL import Image
 from sqlalchemy import exc
 
-from mnist_app.drawing.predict import ModelChoice, ModelFileError, load_model
 from mnist_app.drawing.preprocess import evened_ink, fit, ink_image, measure_ink, work_to_mnist
 from mnist_app.engine.data import scale_images
 from mnist_app.engine.evaluation import predict_classes
 from mnist_app.engine.plan import IMAGE_SIDE, NUM_CLASSES
+from mnist_app.runs.class_drawings import CLASS_SET_FILE, ClassSplit, class_split, load_drawings
 from mnist_app.runs.database import (
     CLASS_TABLES,
     StoreError,
@@ -48,7 +48,7 @@ from mnist_app.text import clean_user_text
 if TYPE_CHECKING:
     import keras
 
-FILE_NAME = "classset.sqlite3"
+FILE_NAME = CLASS_SET_FILE  # beside the runs' SQLite file
 MAX_DRAWING_BYTES = 1 * 2**20  # a 280×280 canvas PNG is a few kB
 MAX_DRAWING_PIXELS = 2048 * 2048  # checked on the PNG's header, before anything is decoded
 MAX_NAME = 40  # characters
@@ -96,7 +96,7 @@ class ClassSet:
         self.engine = engine_for(url or sqlite_url(self.path))
         open_tables(self.engine, "class_set", CLASS_TABLES)
 
-    # Two ClassSets on one database are the same set: so they are for caches (model_accuracy).
+    # Two ClassSets on one database are the same set: so they are for caches (class_scores.py).
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ClassSet) and other.engine is self.engine
 
@@ -259,57 +259,29 @@ class ClassSet:
         np.savez_compressed(buffer, x=x, y=y)
         return buffer.getvalue()
 
+    def split(self) -> ClassSplit:
+        """The ids of the part runs train on and of the held-out fifth (class_drawings.py)."""
+        return class_split(self.engine)
+
     def revision(self) -> str:
         """Changes whenever an entry is added or deleted (ids are never reused)."""
         ids = [row.id for row in self._read(sa.select(class_digits.c.id).order_by("id"))]
         return hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()
 
-    def evaluate(self, model: keras.Model, scaling: str) -> float | None:
-        """The fraction of the class's digits the model reads as meant; None if there are none."""
-        x, y = self.arrays()
-        if not len(y):
+    def evaluate(
+        self, model: keras.Model, scaling: str, trained_on: tuple[int, ...] = ()
+    ) -> float | None:
+        """The fraction of the held-out fifth (the drawings no run trains on: class_drawings.py)
+        the model reads as meant, less any drawing it `trained_on`; None if there are none."""
+        skip = set(trained_on)
+        ids = tuple(i for i in class_split(self.engine).held_out if i not in skip)
+        if not ids:
             return None
+        held_out = load_drawings(self.engine, ids)
+        x, y = held_out.images, held_out.digits
         batch = scale_images(x, scaling).reshape((len(x), *model.input_shape[1:]))
         predicted = predict_classes(model, batch).argmax(axis=1)
         return float(np.mean(predicted == y))
-
-    def model_accuracy(self, model_path: str | os.PathLike, scaling: str) -> float | None:
-        """`evaluate` for a saved model, remembered until the model file or the set changes.
-
-        ModelFileError if the model cannot be loaded safely.
-        """
-        modified = os.path.getmtime(model_path) if Path(model_path).exists() else 0.0
-        return _cached_accuracy(self, self.revision(), str(model_path), modified, scaling)
-
-
-@functools.lru_cache(maxsize=256)
-def _cached_accuracy(
-    class_set: ClassSet, revision: str, model_path: str, modified: float, scaling: str
-) -> float | None:
-    return class_set.evaluate(load_model(model_path), scaling)
-
-
-@dataclass(frozen=True)
-class Standing:
-    """One model on the leaderboard: MNIST's test set beside the class's own digits."""
-
-    choice: ModelChoice
-    class_accuracy: float | None  # None: an empty class set, or a model that would not load
-    problem: str | None = None  # ModelFileError's reason, if it would not load
-
-
-def leaderboard(class_set: ClassSet, choices: list[ModelChoice]) -> list[Standing]:
-    """Every saved model scored on the class set, best on the class's digits first."""
-    standings = []
-    for choice in choices:
-        if choice.path is None:  # a run still training: its weights change under the score
-            continue
-        try:
-            accuracy = class_set.model_accuracy(choice.path, choice.scaling)
-            standings.append(Standing(choice, accuracy))
-        except ModelFileError as error:
-            standings.append(Standing(choice, None, error.reason))
-    return sorted(standings, key=lambda s: (s.class_accuracy is None, -(s.class_accuracy or 0)))
 
 
 def check_label(digit: object) -> None:

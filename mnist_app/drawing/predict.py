@@ -112,6 +112,7 @@ class ModelChoice:
     path: str | None = None  # None for the run being trained: its weights live in memory
     accuracy: float | None = None
     preset: str | None = None
+    trained_on: tuple[int, ...] = ()  # the class set's drawings it trained on (class_digits)
 
 
 def model_choices(
@@ -156,6 +157,7 @@ def model_choices(
                     str(path),
                     run.test_accuracy,
                     run.preset,
+                    run.class_drawings,
                 )
             )
     return choices

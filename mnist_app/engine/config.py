@@ -48,6 +48,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "validation_size": (0, 50_000),
     "seed": (0, 2**31 - 1),
     "limit": (0, TRAIN_IMAGES),
+    "class_digits": (0, 50),  # copies of each of the class's training drawings (0: none)
 }
 CHOICES: dict[str, tuple[str, ...]] = {
     "arch": ARCHITECTURES,
@@ -120,6 +121,7 @@ class RunConfig:
     augment: bool = False  # small random shifts, rotations and zoom while training (AUGMENT_*)
     forms: bool = False  # handwriting forms MNIST lacks, drawn anew each epoch (handforms.py)
     limit: int = 0  # train on the first N training images only (0 = all)
+    class_digits: int = 0  # add the class set's drawings (but its held-out fifth), N copies each
     precision: str = "auto"  # "auto": mixed bfloat16 where measured faster, else float32
     # Mistakes on purpose, as two course notebooks made them by accident (see data.prepare_data):
     unscaled_test: bool = False  # test on raw 0..255 images (004)

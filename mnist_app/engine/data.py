@@ -114,6 +114,19 @@ def background_value(scaling: str) -> float:
 
 
 @dataclass(frozen=True)
+class Drawings:
+    """Images to train on besides MNIST's (the class's drawings), in MNIST's layout."""
+
+    images: np.ndarray  # uint8 N×28×28, ink bright on black
+    digits: np.ndarray  # uint8 N: the digit each was meant as
+    ids: tuple[int, ...] = ()  # where they come from (the class set's entry ids)
+
+    def __post_init__(self) -> None:
+        if self.images.shape != (len(self.digits), 28, 28) or self.images.dtype != np.uint8:
+            raise ValueError(f"drawings: {self.images.shape} {self.images.dtype} images")
+
+
+@dataclass(frozen=True)
 class Splits:
     """Model-ready arrays for one run: float32 images, int labels."""
 
@@ -125,21 +138,31 @@ class Splits:
     y_test: np.ndarray
 
 
-def prepare_data(config: RunConfig) -> Splits:
-    """Split off validation from the end of the training set, apply `limit`, scale.
+def prepare_data(config: RunConfig, extra: Drawings | None = None) -> Splits:
+    """Split off validation from the end of the training set, apply `limit`, add `extra`, scale.
 
-    Two of the course notebooks' mistakes can be made on purpose: `unscaled_test` tests on raw
-    0..255 images a network trained on scaled ones (notebook 004), and `labels_255` divides the
-    training labels by 255 like the pixels (notebook 003): Keras then reads every label as 0.
+    `extra` (the class's drawings, with `class_digits`) joins the training images only,
+    `config.class_digits` copies of each, after the validation cut and the limit; the training
+    stream shuffles them in among MNIST's. Two of the course notebooks' mistakes can be made on
+    purpose: `unscaled_test` tests on raw 0..255 images a network trained on scaled ones
+    (notebook 004), and `labels_255` divides the training labels by 255 like the pixels
+    (notebook 003): Keras then reads every label as 0.
     """
+    if config.class_digits and extra is None:
+        raise ValueError("class_digits: the class's drawings were not given to train on")
     x_train, y_train, x_test, y_test = load_mnist()
     cut = len(x_train) - config.validation_size
     x_val, y_val = x_train[cut:], y_train[cut:]
     n = config.train_size
+    x, y = x_train[:n], y_train[:n]
+    if config.class_digits:
+        copies = config.class_digits
+        x = np.concatenate([x, np.tile(extra.images, (copies, 1, 1))])
+        y = np.concatenate([y, np.tile(extra.digits, copies)])
     labels = (lambda y: (y / 255).astype(np.float32)) if config.labels_255 else _as_labels
     return Splits(
-        x_train=scale_images(x_train[:n], config.scaling),
-        y_train=labels(y_train[:n]),
+        x_train=scale_images(x, config.scaling),
+        y_train=labels(y),
         x_val=scale_images(x_val, config.scaling),
         y_val=labels(y_val),
         x_test=scale_images(x_test, "none" if config.unscaled_test else config.scaling),

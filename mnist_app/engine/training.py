@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from mnist_app.engine.config import CHANCE_LOSS, RunConfig
-from mnist_app.engine.data import prepare_data
+from mnist_app.engine.data import Drawings, prepare_data
 from mnist_app.engine.feed import training_input
 from mnist_app.engine.files import write_atomically
 from mnist_app.engine.fused import use_fused_kernels
@@ -282,16 +282,18 @@ def train(
     on_epoch: Callable[[EpochRecord], None] | None = None,
     start: Start | None = None,
     on_weights: Callable[[EpochWeights], None] | None = None,
+    extra: Drawings | None = None,
 ) -> RunResult:
     """Train a model for the config on MNIST, reporting to `progress`; save it if given a path.
 
     With a path the model is also saved after every epoch. With `start`, training continues
     the saved model (weights and optimizer state) from the epoch after `start.history`'s last,
     up to `config.epochs` in all. With `on_weights`, each layer's weights are described before
-    training and after every epoch (mnist_app.engine.weight_history) and handed to it.
+    training and after every epoch (mnist_app.engine.weight_history) and handed to it. `extra`:
+    the class's drawings a config with `class_digits` adds to the training images.
     """
     progress = progress or Progress()
-    data = prepare_data(config)
+    data = prepare_data(config, extra)
     steps = math.ceil(len(data.x_train) / config.batch_size)
     first_epoch = len(start.history) if start else 0
     progress.update(

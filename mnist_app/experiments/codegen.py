@@ -6,7 +6,8 @@ course's language. It builds exactly the layers `mnist_app.engine.models.build_m
 same order, and ends by printing `params: <count>` and `test_accuracy: <fraction>`.
 
 What it cannot do in a few plain lines it leaves out and says so: the handwriting forms of
-`forms` (mnist_app/engine/handforms.py) are named in the script's docstring, the notebook's
+`forms` (mnist_app/engine/handforms.py) and the class's own drawings of `class_digits` (they live
+in the class's database, not beside a script) are named in the script's docstring, the notebook's
 introduction and a comment at the training step.
 """
 
@@ -81,7 +82,10 @@ def script_for(
 
     docstring = f'"""{say("code.title", network=network_text(config, language))}\n\n'
     docstring += f"{say('code.run_it', file=file_name)}\n"
-    docstring += f'\n{say("code.left_out.forms")}\n"""' if config.forms else '"""'
+    docstring += "".join(
+        f"\n{say(f'code.left_out.{what}', n=config.class_digits)}\n" for what in left_out(config)
+    )
+    docstring += '"""'
     settings = Step(
         say("code.settings"),
         "parser = argparse.ArgumentParser()\n"
@@ -117,8 +121,8 @@ def notebook_for(config: RunConfig, language: str = DEFAULT_LANGUAGE) -> nbforma
         seed=config.seed,
     )
     intro = say("code.notebook.intro", network=network_text(config, language), settings=settings)
-    if config.forms:
-        intro += f"\n\n{say('code.left_out.forms')}"
+    for what in left_out(config):
+        intro += f"\n\n{say(f'code.left_out.{what}', n=config.class_digits)}"
     variables = Step(
         say("code.notebook.variables"),
         f"data_path = None  # {say('code.help.data')}\n"
@@ -327,11 +331,16 @@ def _compile_code(config: RunConfig, language: str, inputs: Inputs) -> tuple[str
     return comment, code
 
 
+def left_out(config: RunConfig) -> list[str]:
+    """What of the run the code leaves out: "forms", "class_digits" (its locale keys' ends)."""
+    return [what for what in ("forms", "class_digits") if getattr(config, what)]
+
+
 def _train_comment(config: RunConfig, language: str) -> str:
-    """What the training step does, and with `forms` what it leaves out."""
+    """What the training step does, and what it leaves out."""
     comment = translate("code.train", language, batch=config.batch_size)
-    if config.forms:
-        comment += f"\n# {translate('code.left_out.forms_short', language)}"
+    for what in left_out(config):
+        comment += f"\n# {translate(f'code.left_out.{what}_short', language)}"
     return comment
 
 

@@ -184,6 +184,7 @@ def start_sweep(
 ) -> str:
     """Check every run, store the sweep and queue its runs (`student`'s); the sweep's id."""
     configs = sweep.configs()
+    manager.store.class_drawings_for(max(configs, key=lambda c: c.class_digits))  # or refused
     sweep_id = manager.store.create_sweep(sweep.to_dict())
     for config in configs:
         preset = sweep.preset if config == sweep.base else None

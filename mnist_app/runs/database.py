@@ -20,8 +20,9 @@ DATABASE_ENV = "MNIST_LAB_DATABASE_URL"
 SERVER_REQUIREMENTS = "requirements-server.txt"
 # 1: the SQLite files before versions were kept; 2: a version row, model files in the database;
 # 3: each run's and drawing's student, and the teacher's class rules; 4: a cluster run's warm
-# trainer, and whether it starts paused; 5: the teacher's challenges and the runs that entered them.
-SCHEMA_VERSION = 5
+# trainer, and whether it starts paused; 5: the teacher's challenges and the runs that entered them;
+# 6: the class drawings a run trains on.
+SCHEMA_VERSION = 6
 
 metadata = sa.MetaData()
 
@@ -53,6 +54,8 @@ runs = sa.Table(
     sa.Column("student", sa.Text),  # the anonymous id of the student who started it (owners.py)
     sa.Column("trainer", sa.Text),  # the Ray trainer that took it from the queue (ray_actor.py)
     sa.Column("start_paused", sa.Integer, nullable=False, server_default="0"),  # held at first
+    # The class set's entry ids it trains on (class_digits), as a JSON list (class_drawings.py).
+    sa.Column("class_drawings", sa.Text, nullable=False, server_default="[]"),
 )
 FIRST_RUN_COLUMNS = 12  # the first version's table had the first twelve columns only
 

@@ -17,7 +17,8 @@ def stored_snapshot(run: Run, queue_position: int = 0) -> Snapshot:
     actor) or one from before a restart, its per-epoch history and the figures its trainer
     last published."""
     known = _live_figures(run.live) if run.status.active else {}
-    train_size, epochs = run.config.train_size, run.config.epochs
+    epochs, class_images = run.config.epochs, run.config.class_digits * len(run.class_drawings)
+    train_size = run.config.train_size + class_images  # MNIST's, and N copies of each drawing
     completed = sum(1 for record in run.history if record.complete)
     return Snapshot(
         **{

@@ -72,6 +72,7 @@ class Run:
     student: str | None = None  # the owner id of the student who started it (owners.py)
     trainer: str | None = None  # the Ray trainer that took it from the cluster's queue
     start_paused: bool = False  # a queued run holds before its first batch once it starts
+    class_drawings: tuple[int, ...] = ()  # the class set's entries it trains on (class_digits)
 
     @property
     def summary_message(self) -> str:
@@ -119,6 +120,7 @@ def run_from_row(row: sa.Row) -> Run | UnreadableRun:
             student=data.get("student"),
             trainer=data.get("trainer"),
             start_paused=bool(data.get("start_paused")),
+            class_drawings=tuple(map(int, json.loads(data.get("class_drawings") or "[]"))),
         )
     except (ValueError, TypeError, KeyError, ConfigError) as error:  # JSONDecodeError too
         return UnreadableRun(str(data.get("id")), float(data.get("created_at") or 0), str(error))

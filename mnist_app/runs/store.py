@@ -7,8 +7,8 @@ and the data directory only caches the models this machine reads.
 `RunStore` is made of parts, one module each, that share one engine and one schema version
 (`database.py`): the runs themselves (here: queued, trained, beaten for, ended, listed, deleted),
 their sweeps (`sweeps.py`), weight statistics (`weights.py`), the class's rules and the server's
-secrets (`rules.py`), model files (`model_files.py`) and class challenges (`challenges.py`). A
-stored run is a `Run` (`run.py`).
+secrets (`rules.py`), model files (`model_files.py`), class challenges (`challenges.py`) and the
+class drawings runs train on (`class_drawings.py`). A stored run is a `Run` (`run.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from mnist_app.engine.data import PROJECT_ROOT
 from mnist_app.engine.records import EpochRecord, Outcome, history_from_json, history_to_json
 from mnist_app.engine.status import ACTIVE, RunStatus
 from mnist_app.runs.challenges import ChallengesKept
+from mnist_app.runs.class_drawings import ClassDrawingsKept
 from mnist_app.runs.database import (
     RUN_TABLES,
     StoreError,
@@ -75,7 +76,9 @@ def this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles, ChallengesKept):
+class RunStore(
+    SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles, ChallengesKept, ClassDrawingsKept
+):
     """Runs in the shared database ($MNIST_LAB_DATABASE_URL), else in a SQLite file (WAL)
     under `directory`; any thread may use it, and several processes or machines at once."""
 
@@ -111,7 +114,12 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles, Challen
     ) -> str:
         """Add a queued run and return its new id; owned by this process unless `owner` says
         who else trains it (CLUSTER_OWNER: a Ray trainer). `student`: who started it; `paused`:
-        it holds before its first batch (said here for the trainer that takes it)."""
+        it holds before its first batch (said here for the trainer that takes it).
+
+        With `class_digits`, the class drawings it trains on are chosen now and kept with it
+        (its parent's, for a continued run); ConfigError if the class set is too small to split.
+        """
+        drawings = self.class_drawings_for(config, self.get(parent) if parent else None)
         run_id = new_id()
         now = time.time()
         self._write(
@@ -130,6 +138,7 @@ class RunStore(SweepsKept, WeightStatsKept, RulesAndSecrets, ModelFiles, Challen
                     sweep_id=sweep_id,
                     student=student,
                     start_paused=int(paused),
+                    class_drawings=json.dumps(drawings),
                 ),
             )
         )

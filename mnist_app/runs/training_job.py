@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mnist_app.engine.config import RunConfig
+from mnist_app.engine.data import Drawings
 from mnist_app.engine.progress import Progress
 from mnist_app.engine.records import Outcome
 from mnist_app.engine.status import RunStatus
+from mnist_app.runs.class_drawings import load_drawings
 from mnist_app.runs.store import RunStore, StoreError
 
 if TYPE_CHECKING:  # mnist_app.engine.training imports TensorFlow (~3 s): only once a run starts
@@ -61,6 +63,7 @@ class Job:
 
         run_id = self.run_id
         try:
+            extra = self._class_drawings(store)
             store.mark_running(run_id)
             result = train(
                 self.config,
@@ -69,6 +72,7 @@ class Job:
                 on_epoch=lambda _: self._record_epoch(store),
                 start=self.start,
                 on_weights=lambda weights: self._record_weights(store, weights),
+                extra=extra,
             )
         except Exception as error:  # a failed run is recorded, never lost
             snap = self.progress.snapshot(batches=False)
@@ -99,6 +103,14 @@ class Job:
             )
             return
         self.end(store, result)
+
+    def _class_drawings(self, store: RunStore) -> Drawings | None:
+        """The class drawings the run was queued to train on (class_digits), read from the
+        class set beside the store, where the trainer runs."""
+        if not self.config.class_digits:
+            return None
+        run = store.get(self.run_id)
+        return load_drawings(store.class_set_engine(), run.class_drawings if run else ())
 
     def _record_epoch(self, store: RunStore) -> None:
         """Save the history so far and, on a shared database, the checkpoint just written.

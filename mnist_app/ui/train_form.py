@@ -260,6 +260,7 @@ def settings_widgets() -> dict:
     left, right = st.columns(2)
     v["augment"] = field(left.toggle, "augment")
     v["forms"] = field(right.toggle, "forms")
+    v["class_digits"] = field(st.slider, "class_digits", **bounds("class_digits"))
     with st.expander(t("train.mistakes"), icon=":material/science:"):
         st.caption(t("train.mistakes_intro"))
         v["unscaled_test"] = field(st.toggle, "unscaled_test")
