@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from mnist_app.drawing.classset import ClassSet
 from mnist_app.engine.config import PRESETS, RunConfig
 from mnist_app.engine.status import RunStatus
 from mnist_app.runs.database import class_rules
 from mnist_app.runs.jobs import TrainingManager
-from mnist_app.runs.owners import AccessError, ClassRules, Visitor, cost, owner_id
+from mnist_app.runs.owners import AccessError, ClassRules, Visitor, check_start, cost, owner_id
 from mnist_app.runs.store import RunStore
 
 ANA, BEA = "a" * 32, "b" * 32
@@ -67,6 +69,20 @@ def test_the_cost_is_epochs_times_images_times_parameters():
     config = RunConfig(width=32, depth=1, epochs=3, limit=1000, validation_size=0)
     params = (784 * 32 + 32) + (32 * 10 + 10)
     assert cost(config) == 3 * 1000 * params
+
+
+def test_a_run_with_class_digits_costs_its_copies_of_the_class_drawings_too(class_server, lab_home):
+    config = RunConfig(width=32, depth=1, epochs=3, limit=1000, validation_size=0)
+    assert cost(config.replace(class_digits=20), 5) == cost(config) * 1100 / 1000
+    store = RunStore(lab_home)
+    class_set = ClassSet(lab_home)
+    for digit in (1, 1, 2, 2, 3, 3, 4, 4, 5, 5):  # each digit's first held out: 5 to train on
+        class_set.add(digit, np.full((28, 28), 200, np.uint8))
+    store.set_class_rules(ClassRules(max_cost=cost(config)))
+    check_start(store, Visitor.of(ANA), [config])  # MNIST's 1,000 images: within the limit
+    with pytest.raises(AccessError, match=r"1\.1× the class limit") as caught:
+        check_start(store, Visitor.of(ANA), [config.replace(class_digits=20)])  # + 20 × 5
+    assert caught.value.reason == "too_costly"
 
 
 def test_limits_are_refused_saying_by_how_much(class_server):

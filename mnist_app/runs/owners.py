@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from mnist_app.engine.config import RunConfig, model_size
+from mnist_app.runs.class_drawings import class_split
 from mnist_app.runs.database import DATABASE_ENV
 
 TEACHER_ENV = "MNIST_LAB_TEACHER_CODE"
@@ -152,11 +153,18 @@ class ClassRules:
         """Those of `items` (runs, or anything with a `student`) this visitor may look at."""
         return [item for item in items if self.may_see(visitor, getattr(item, "student", None))]
 
-    def check_submit(self, visitor: Visitor, configs: Sequence[RunConfig], active_now: int) -> None:
+    def check_submit(
+        self,
+        visitor: Visitor,
+        configs: Sequence[RunConfig],
+        active_now: int,
+        class_drawings: int = 0,
+    ) -> None:
         """AccessError unless this student may queue runs of `configs` now (one run, or a
         sweep's), having `active_now` runs queued or training: "no_owner", "too_many" or
-        "too_costly", saying by how much. The teacher (and a laptop's one user) is never
-        limited."""
+        "too_costly", saying by how much (class digits count: `class_drawings` is how many
+        drawings a run with them adds, copies aside). The teacher (and a laptop's one user)
+        is never limited."""
         if visitor.manages_all():
             return
         if visitor.owner is None:
@@ -176,7 +184,7 @@ class ClassRules:
                 limit=self.max_active,
             )
         if self.max_cost is not None and configs:
-            spent = max(cost(config) for config in configs)
+            spent = max(cost(config, class_drawings) for config in configs)
             if spent > self.max_cost:
                 raise AccessError(
                     "too_costly",
@@ -216,7 +224,10 @@ def check_start(store, visitor: Visitor, configs: Sequence[RunConfig]) -> None:
     if visitor.manages_all():
         return
     active = store.active_count(visitor.owner) if visitor.owner else 0
-    store.class_rules().check_submit(visitor, configs, active)
+    drawings = 0
+    if any(config.class_digits for config in configs):  # refused later if too small to split
+        drawings = len(class_split(store.class_set_engine()).train)
+    store.class_rules().check_submit(visitor, configs, active, drawings)
 
 
 def viewing_pass(key: bytes, what: str) -> str:
@@ -239,9 +250,11 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def cost(config: RunConfig) -> float:
-    """What a run costs the server: epochs × training images × parameters."""
-    return float(config.epochs) * config.train_size * model_size(config).total_params
+def cost(config: RunConfig, class_drawings: int = 0) -> float:
+    """What a run costs the server: epochs × training images × parameters; its images are
+    MNIST's and, with `class_digits`, that many copies of the `class_drawings` it adds."""
+    images = config.train_size + config.class_digits * class_drawings
+    return float(config.epochs) * images * model_size(config).total_params
 
 
 def _count(value: object, most: int = 1000) -> bool:
