@@ -67,12 +67,16 @@ def start_run(config: RunConfig, preset: str | None) -> None:
         return
     if challenge_refused(manager.store):  # it closed meanwhile (shown by challenge_picker)
         return
-    run_id = manager.submit(
-        config,
-        preset,
-        settle=1.0,  # so the page shows it running
-        student=visitor().owner,
-    )
+    try:
+        run_id = manager.submit(
+            config,
+            preset,
+            settle=1.0,  # so the page shows it running
+            student=visitor().owner,
+        )
+    except ConfigError as problem:  # the class set shrank since the form checked it
+        st.error(config_error_text(problem))  # a callback's message: at the page's top
+        return
     enter_chosen(manager.store, run_id)
     st.session_state["train_run"] = run_id
     st.session_state.pop("train_live_lr", None)

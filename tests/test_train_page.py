@@ -353,4 +353,11 @@ def test_class_digits_refuse_start_until_the_class_set_can_be_split_and_the_run_
     shown = open_train_page(lang, run=run_id)
     said = translate("result.class_digits", lang, k=k, n=3, images=k * 3, mnist=500)
     assert said in texts(shown.caption)
+    # The class removes its drawings while the form still offers Start: Start says why, and
+    # nothing is queued.
+    runs_before = len(store.list())
     class_set.delete([entry.id for entry in class_set.entries()])
+    assert not at.button(key="train_start").disabled
+    at.button(key="train_start").click().run()
+    assert not at.exception and texts(at.error).count(too_small) == 2  # the click's, the form's
+    assert len(store.list()) == runs_before
