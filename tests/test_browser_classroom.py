@@ -81,6 +81,15 @@ def test_projector_mode_keeps_the_demo_settings_and_draws_everything_large(serve
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 20_000  # a real picture of the page, kept for a look
 
+    # From Home's first-class path to the data, still on the projector (a page switch drops
+    # the address's query; the session keeps projector mode).
+    page.goto(f"{url}/?lang=en&present=1")
+    page.get_by_role("link", name=re.compile("^1. Look at the data")).click()
+    expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible(timeout=TIMEOUT)
+    expect(page).to_have_url(re.compile(r"/data\?(.*&)?present=1(&|$)"), timeout=TIMEOUT)
+    expect(page.get_by_role("button", name="Leave projector mode")).to_be_visible()
+    expect(page.get_by_test_id("stSidebar")).to_be_hidden()
+
     held = manager.submit(TINY.replace(epochs=200), paused=True)  # live, in a known state
     try:
         page.goto(f"{url}/train?lang=en&present=1&run={held}")

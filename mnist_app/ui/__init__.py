@@ -207,7 +207,13 @@ def projector_switch() -> None:
     Projector mode hides the sidebar, keeps only the settings a demo moves (the Train page), and
     draws text, numbers and curves large enough to read from the back of a room (18 px and up).
     """
-    keep("present_switch", presenting())
+    if PRESENT in st.query_params:  # the URL says (a link, the switch)
+        on = presenting()
+    else:  # a page switch drops the URL's query: the session remembers (Home's Start, a link)
+        on = bool(st.session_state.get("present_switch"))
+        if on:
+            st.query_params[PRESENT] = "1"
+    keep("present_switch", on)
     st.sidebar.toggle(
         t("present.toggle"), key="present_switch", on_change=_follow_switch, help=t("present.help")
     )
