@@ -9,6 +9,7 @@ from test_browser_draw import DIGITS, READING, draw
 
 from mnist_app.engine.config import RunConfig
 from mnist_app.engine.status import RunStatus
+from mnist_app.runs.challenges import new_challenge
 from mnist_app.runs.jobs import TrainingManager
 from mnist_app.runs.store import RunStore
 
@@ -30,7 +31,7 @@ AUDIT = """async () => {
 @pytest.fixture(scope="module")
 def served(start_app):
     """The app with two real finished runs (two learning rates), so every page has something
-    to show: results, models to read with and to compare."""
+    to show: results, models to read with and to compare, a challenge's board."""
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: npm ci --prefix tests")
     with start_app() as (url, home):
@@ -38,7 +39,11 @@ def served(start_app):
         runs = [manager.submit(TINY.replace(learning_rate=rate)) for rate in (0.001, 0.02)]
         for run_id in runs:
             assert manager.wait(run_id, timeout=180).status is RunStatus.FINISHED
-        yield url, runs
+        # A challenge both runs entered (25,450 parameters each, within its limit): a board.
+        challenge = manager.store.create_challenge(new_challenge("Reto", max_params=30_000))
+        for run_id, name in zip(runs, ("Ana", "Bea"), strict=True):
+            manager.store.enter_challenge(challenge, run_id, name)
+        yield url, runs, challenge
 
 
 def settled(page) -> None:
@@ -60,10 +65,11 @@ def problems(page, where: str) -> list[str]:
 
 @pytest.mark.parametrize("lang", ["es", "en"])
 def test_every_page_passes_an_accessibility_audit(served, page, lang):
-    url, (first, second) = served
+    url, (first, second), challenge = served
     # Every page, Train in projector mode too, and Draw last (a stroke is drawn on it below).
     paths = ["", "data", "train", f"train?run={first}", "runs", f"compare?runs={first},{second}",
-             "sweeps", "robustness", "classroom", f"train?run={first}&present=1",
+             "sweeps", "robustness", "classroom", f"challenge?challenge={challenge}",
+             f"train?run={first}&present=1",
              f"draw?model={first}"]  # fmt: skip
     found = []
     for path in paths:
