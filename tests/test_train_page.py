@@ -327,6 +327,10 @@ def test_the_result_charts_write_numbers_in_the_page_s_language(lang, separators
     assert specs and all(spec["layout"]["separators"] == separators for spec in specs)
     loss = next(spec for spec in specs if spec["layout"]["xaxis"].get("dtick"))
     assert loss["layout"]["xaxis"]["dtick"] == 1  # epochs 1, 2, 3: never 0.5
+    rates = at.select_slider(key="train_learning_rate").options  # as the slider writes them
+    assert "0,001" in rates if lang == "es" else "0.001" in rates
+    sizes = at.select_slider(key="train_limit").options
+    assert "10.000" in sizes if lang == "es" else "10,000" in sizes
 
 
 @pytest.mark.parametrize("lang", ["es", "en"])

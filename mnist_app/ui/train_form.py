@@ -22,7 +22,7 @@ from mnist_app.engine.config import (
 from mnist_app.engine.plan import PlanSize
 from mnist_app.engine.precision import native_bf16
 from mnist_app.experiments.share import SETUP_KEYS, Refusal, read_setup, setup_query
-from mnist_app.i18n import translate
+from mnist_app.i18n import decimal_mark, translate
 from mnist_app.text import escape_markdown
 from mnist_app.ui import language, log_steps, number_text, percent_text, t
 from mnist_app.ui.keys import TRAIN_PRESET, TRAIN_SETTINGS, keep, train_field
@@ -204,7 +204,7 @@ def learning_rate_slider(where):
         where.select_slider,
         "learning_rate",
         options=stops("learning_rate", LEARNING_RATES),
-        format_func="{:g}".format,
+        format_func=rate_format(),
     )
 
 
@@ -303,6 +303,12 @@ def count_format(whole_set: bool = False):
     """format_func writing counts the user's way, and 0 as 'whole set' if asked."""
     lang, whole = language(), translate("train.whole_set", language())
     return lambda value: whole if whole_set and value == WHOLE_SET else number_text(value, 0, lang)
+
+
+def rate_format():
+    """format_func writing a learning rate with the user's decimal mark: 0,001 in Spanish."""
+    lang = language()
+    return lambda value: decimal_mark(f"{value:g}", lang)
 
 
 def build_config(values: dict) -> RunConfig:
