@@ -11,11 +11,13 @@ from polling import stop_all, until
 from test_cluster import WAIT
 
 from mnist_app.drawing.classset import ClassSet
-from mnist_app.engine.config import RunConfig
+from mnist_app.engine.config import RunConfig, model_size
 from mnist_app.engine.data import load_mnist
 from mnist_app.engine.records import Outcome
 from mnist_app.engine.status import RunStatus
+from mnist_app.experiments.challenge import leaderboard
 from mnist_app.runs import database
+from mnist_app.runs.challenges import new_challenge
 from mnist_app.runs.cluster import ClusterManager
 from mnist_app.runs.jobs import TrainingManager
 from mnist_app.runs.managers import RunManager
@@ -155,15 +157,27 @@ def test_both_managers_have_the_interface_s_methods_with_its_parameters_and_retu
         assert all(optional), name  # what only one manager takes may be left out
 
 
-def test_a_run_with_class_digits_trains_on_the_drawings_beside_the_store(manager):
-    """On Ray the trainer reads them from the shared database, on another process."""
+def test_a_run_with_class_digits_trains_on_the_drawings_beside_the_store_and_enters_a_challenge(
+    manager,
+):
+    """On Ray the trainer reads them from the shared database, on another process; the run
+    enters a class challenge there as on a laptop, and its board measures it."""
     url = manager.store.engine.url.render_as_string(hide_password=False)
     class_set = ClassSet(manager.store.directory, url=url if manager.store.shares_models else None)
     x, y = load_mnist()[2:]
     for i in range(20):
         class_set.add(int(y[i]), x[i])
     split = class_set.split()
+    challenge = manager.store.create_challenge(new_challenge("Reto", max_epochs=1))
     run_id = manager.submit(TINY.replace(class_digits=3), preset="tiny")
+    manager.store.enter_challenge(challenge, run_id, "Ana")
     assert manager.wait(run_id, WAIT).status is RunStatus.FINISHED
+    run = manager.store.get(run_id)
+    (entry,) = leaderboard(
+        manager.store.challenge(challenge), manager.store.challenge_entries(challenge), True
+    ).entries
+    assert (entry.run_id, entry.student, entry.epochs) == (run_id, "Ana", TINY.epochs)
+    assert entry.seconds == run.train_seconds and entry.test_accuracy == run.test_accuracy
+    assert entry.eligible and entry.params == model_size(run.config).total_params
     assert manager.store.get(run_id).class_drawings == split.train
     assert manager.snapshot(run_id).samples_total == 300 + 3 * len(split.train)
