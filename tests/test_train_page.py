@@ -331,6 +331,8 @@ def test_the_result_charts_write_numbers_in_the_page_s_language(lang, separators
     assert "0,001" in rates if lang == "es" else "0.001" in rates
     sizes = at.select_slider(key="train_limit").options
     assert "10.000" in sizes if lang == "es" else "10,000" in sizes
+    dropouts = at.select_slider(key="train_dropout").options
+    assert "0,25" in dropouts if lang == "es" else "0.25" in dropouts
 
 
 @pytest.mark.parametrize("lang", ["es", "en"])

@@ -37,6 +37,7 @@ BATCH_SIZES = sorted({2**k for k in range(16)} | {p.config.batch_size for p in P
 BATCH_SIZES.append(WHOLE_SET)
 LIMITS = [*map(int, log_steps(100, RANGES["validation_size"][1])), WHOLE_SET]
 VALIDATION_SIZES = [0, *map(int, log_steps(100, RANGES["validation_size"][1]))]
+DROPOUTS = [round(step * 0.05, 2) for step in range(round(RANGES["dropout"][1] / 0.05) + 1)]
 
 
 # --- settings ------------------------------------------------------------------------------
@@ -204,7 +205,7 @@ def learning_rate_slider(where):
         where.select_slider,
         "learning_rate",
         options=stops("learning_rate", LEARNING_RATES),
-        format_func=rate_format(),
+        format_func=decimal_format(),
     )
 
 
@@ -219,7 +220,12 @@ def settings_widgets() -> dict:
     v["width"] = field(left.slider, "width", **bounds("width"))
     v["depth"] = field(right.slider, "depth", **bounds("depth"))
     v["activation"] = field(left.selectbox, "activation", options=ACTIVATIONS)
-    v["dropout"] = field(right.slider, "dropout", step=0.05, **bounds("dropout"))
+    v["dropout"] = field(
+        right.select_slider,
+        "dropout",
+        options=stops("dropout", DROPOUTS),
+        format_func=decimal_format(),
+    )
     v["filters"] = field(left.slider, "filters", disabled=not is_cnn, **bounds("filters"))
     v["conv_blocks"] = field(
         right.slider, "conv_blocks", disabled=not is_cnn, **bounds("conv_blocks")
@@ -305,8 +311,8 @@ def count_format(whole_set: bool = False):
     return lambda value: whole if whole_set and value == WHOLE_SET else number_text(value, 0, lang)
 
 
-def rate_format():
-    """format_func writing a learning rate with the user's decimal mark: 0,001 in Spanish."""
+def decimal_format():
+    """format_func writing a rate or a dropout with the user's decimal mark: 0,001 in Spanish."""
     lang = language()
     return lambda value: decimal_mark(f"{value:g}", lang)
 
