@@ -107,7 +107,11 @@ class RayCluster:
         from ray.cluster_utils import Cluster
 
         self.cpus = cpus
-        head = {"num_cpus": 0}
+        # A node that stops answering is declared dead after 3 checks 1 s apart (Ray's default:
+        # 5 checks 3 s apart, ~15 s the lost-node test waited); each check still waits its full
+        # timeout, so a slow but live node under the suite's load is not declared dead.
+        checks = {"health_check_period_ms": 1000, "health_check_failure_threshold": 3}
+        head = {"num_cpus": 0, "_system_config": checks}
         self.client_address = None
         if client:
             head["ray_client_server_port"] = port = free_port()
