@@ -76,7 +76,8 @@ def test_a_run_from_replica_a_is_steered_on_b_and_outlives_a(student_tab, class_
     (run_id,) = parse_qs(urlparse(tab_a.url).query)["run"]
 
     # Replica B shows the same run live, and its buttons steer it.
-    open_train_page(tab_b, replica_b)
+    tab_b.goto(f"{replica_b}/?lang=en")  # the home page first, so the router is in place
+    expect(tab_b.get_by_role("heading", name="MNIST Lab")).to_be_visible(timeout=LIVE_TIMEOUT)
     tab_b.goto(f"{replica_b}/train?lang=en&run={run_id}")
     live_b = tab_b.locator(".st-key-train_live .status")
     expect(live_b).to_contain_text(re.compile(r"^Epoch .* batch \d+/"), timeout=LIVE_TIMEOUT)
