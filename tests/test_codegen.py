@@ -50,6 +50,13 @@ KINDS = {
         lr_schedule="cosine",
         **SMALL,
     ),
+    "onecycle": RunConfig(
+        arch="cnn",
+        layers="conv8x3 pool dense32",
+        learning_rate=0.01,
+        lr_schedule="onecycle",
+        **SMALL,
+    ),
 }
 
 
