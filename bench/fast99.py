@@ -1,4 +1,4 @@
-"""Issue 29's lean CNN against fast-cnn's recipe: 99% test accuracy on 0.4 TFLOP, in half the time.
+"""fast-cnn against its earlier recipe (issue 29): 99% test accuracy on 0.4 TFLOP, in half the time.
 
 Usage: python bench/fast99.py [--seeds 42 7 2026] [--rounds 5]
 Trains two arms through the engine as the app and the CLI do (mnist_app.engine.training.train
