@@ -50,6 +50,13 @@ KINDS = {
         lr_schedule="cosine",
         **SMALL,
     ),
+    "onecycle": RunConfig(
+        arch="cnn",
+        layers="conv8x3 pool dense32",
+        learning_rate=0.01,
+        lr_schedule="onecycle",
+        **SMALL,
+    ),
 }
 
 
@@ -178,7 +185,8 @@ def test_a_script_has_no_code_for_what_its_config_does_not_use():
     assert "keras.optimizers.Adam(learning_rate=0.001)" in mlp
     strided = PRESETS["fast-cnn"].replace(layers="conv32x5s2 bn conv64x3s2 bn dense128")
     cnn = script_for(strided, "en")
-    assert "Conv2D(32, 5, strides=2" in cnn and "CosineDecay(\n    0.005," in cnn
+    assert "Conv2D(32, 5, strides=2" in cnn and "CosineDecay(\n    0.012 / 25," in cnn
+    assert "warmup_target=0.012," in cnn  # fast-cnn's one cycle
     assert "MaxPooling2D" not in cnn and "Dropout" not in cnn
 
 

@@ -14,6 +14,7 @@ from mnist_app.engine.config import RANGES, ConfigError, RunConfig
 from mnist_app.engine.evaluation import predict_classes
 from mnist_app.engine.progress import Progress
 from mnist_app.engine.records import Outcome
+from mnist_app.engine.schedules import schedule_factors
 from mnist_app.engine.status import RunStatus
 from mnist_app.engine.training import batches_per_call, save_model_atomically, train
 from mnist_app.runs.jobs import TrainingManager
@@ -177,6 +178,15 @@ def test_cosine_schedule_glides_down_to_zero():
     first, last = (e.learning_rate for e in result.history)
     assert first == pytest.approx(0.01 * _cosine(9, 20), rel=1e-5)  # the epochs' last batches
     assert last == pytest.approx(0.01 * _cosine(19, 20), rel=1e-5)
+
+
+def test_a_onecycle_run_climbs_to_its_peak_then_glides_down_to_zero():
+    result = train(SMALL.replace(lr_schedule="onecycle", learning_rate=0.01))
+    factors = schedule_factors("onecycle", 20, np.arange(20))  # 2 epochs of 10 batches
+    assert np.argmax(factors) == 5  # the climb takes the first quarter
+    first, last = (e.learning_rate for e in result.history)  # the epochs' last batches
+    assert first == pytest.approx(0.01 * factors[9], rel=1e-5)
+    assert last == pytest.approx(0.01 * factors[19], rel=1e-5)
 
 
 def test_a_live_change_under_a_cosine_schedule_sets_the_rate_now_and_keeps_gliding():

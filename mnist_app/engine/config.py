@@ -24,7 +24,7 @@ ARCHITECTURES = ("mlp", "cnn")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "elu", "selu", "gelu", "leaky_relu", "linear")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adadelta", "adagrad", "adamax", "nadam", "ftrl")
 SCALINGS = ("unit", "centered", "none")  # [0, 1], [-0.5, 0.5], raw 0..255
-SCHEDULES = ("constant", "cosine")  # cosine: the learning rate glides down to 0 by the last batch
+SCHEDULES = ("constant", "cosine", "onecycle")  # cosine glides to 0; onecycle climbs first
 PRECISIONS = ("auto", "float32", "bfloat16")  # bfloat16: mixed precision (see precision.py)
 TRAIN_IMAGES = 60_000
 CHANCE_LOSS = math.log(10)  # ≈ 2.3: the loss of a network that gives every digit 10%
@@ -358,11 +358,11 @@ PRESET_LIST: tuple[Preset, ...] = (
         "fast-cnn",
         None,
         arch="cnn",
-        layers="conv32x5 pool conv64x5 pool dense128",
+        layers="conv16x5 pool conv32x5 pool dense64",
         optimizer="adam",
-        learning_rate=0.005,
-        lr_schedule="cosine",
-        batch_size=128,
+        learning_rate=0.012,
+        lr_schedule="onecycle",
+        batch_size=80,
         epochs=1,
         validation_size=0,
     ),

@@ -22,6 +22,7 @@ from mnist_app.engine.models import build_model
 from mnist_app.engine.precision import resolve
 from mnist_app.engine.progress import Progress
 from mnist_app.engine.records import EpochRecord, Outcome
+from mnist_app.engine.schedules import schedule_factors
 from mnist_app.engine.status import RunStatus
 from mnist_app.engine.weight_history import EpochWeights, WeightHistory
 
@@ -129,9 +130,9 @@ class LearningRateControl(keras.callbacks.Callback):
     """Applies the learning-rate schedule and the changes a user makes while training.
 
     With the constant schedule, a change simply becomes the rate from the next batch on.
-    With the cosine schedule the rate is `peak × cosine(step)`, Keras' CosineDecay falling
-    from 1 at the first batch to 0 after the last; a change sets a new peak such that the rate
-    is the chosen value right now, and it keeps gliding down to 0 by the last batch from there.
+    Under a schedule the rate is `peak × factor(step)` (`schedule_factors`); a change sets a
+    new peak such that the rate is the chosen value right now, and it keeps following the
+    schedule down to 0 by the last batch from there.
     """
 
     def __init__(self, progress: Progress, config: RunConfig, steps_per_epoch: int):
@@ -139,26 +140,23 @@ class LearningRateControl(keras.callbacks.Callback):
         self.progress = progress
         self.peak = config.learning_rate
         self.steps_per_epoch = steps_per_epoch
-        self.cosine = (
-            keras.optimizers.schedules.CosineDecay(1.0, config.epochs * steps_per_epoch)
-            if config.lr_schedule == "cosine"
-            else None
-        )
+        self.schedule = config.lr_schedule if config.lr_schedule != "constant" else None
+        self.total_steps = config.epochs * steps_per_epoch
         self._factors = np.ones(0)  # the schedule's factor at each step of this epoch
 
     def on_train_begin(self, logs=None):
         self.progress.update(learning_rate=current_learning_rate(self.model))
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.cosine is not None:  # one vectorised call per epoch, not one per batch
+        if self.schedule is not None:  # one vectorised call per epoch, not one per batch
             first = epoch * self.steps_per_epoch
             steps = np.arange(first, first + self.steps_per_epoch)
-            self._factors = keras.ops.convert_to_numpy(self.cosine(steps)).astype(np.float64)
+            self._factors = schedule_factors(self.schedule, self.total_steps, steps)
 
     def on_train_batch_begin(self, batch, logs=None):
         # `batch`: the first of the batches Keras runs next (in a group, all at this rate)
         chosen = self.progress.take_pending_learning_rate()
-        if self.cosine is not None:
+        if self.schedule is not None:
             factor = self._factors[min(batch, len(self._factors) - 1)]
             if chosen is not None:
                 self.peak = chosen / max(factor, 1e-6)

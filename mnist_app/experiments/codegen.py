@@ -26,6 +26,7 @@ from mnist_app.engine.config import (
 )
 from mnist_app.engine.plan import BatchNorm, Conv, Dense, Dropout, LayerSpec, Pool, works_on_images
 from mnist_app.engine.precision import resolve
+from mnist_app.engine.schedules import ONECYCLE_START, ONECYCLE_WARMUP
 from mnist_app.i18n import DEFAULT_LANGUAGE, format_number, translate
 
 SCRIPT_NAME = "mnist_lab.py"
@@ -110,7 +111,8 @@ def notebook_for(config: RunConfig, language: str = DEFAULT_LANGUAGE) -> nbforma
     def say(key: str, **values: object) -> str:
         return translate(key, language, **values)
 
-    schedule = say("code.notebook.cosine") if config.lr_schedule == "cosine" else ""
+    scheduled = config.lr_schedule != "constant"
+    schedule = say(f"code.notebook.{config.lr_schedule}") if scheduled else ""
     settings = say(
         "code.notebook.settings_line",
         optimizer=OPTIMIZER_NAMES[config.optimizer],
@@ -180,8 +182,8 @@ def steps(config: RunConfig, language: str, inputs: Inputs) -> list[Step]:
 
 
 def _imports(config: RunConfig) -> str:
-    cosine = config.lr_schedule == "cosine"
-    return ("import math\n\n" if cosine else "\n") + "import keras\nimport numpy as np"
+    scheduled = config.lr_schedule != "constant"
+    return ("import math\n\n" if scheduled else "\n") + "import keras\nimport numpy as np"
 
 
 def _load_code(inputs: Inputs) -> str:
@@ -306,20 +308,17 @@ def layer_code(spec: LayerSpec, activation: str) -> str:
 
 
 def _compile_code(config: RunConfig, language: str, inputs: Inputs) -> tuple[str, str]:
-    """The comment and code of the compile step; a cosine schedule is set up first."""
+    """The comment and code of the compile step; a learning-rate schedule is set up first
+    (mnist_app.engine.schedules gives each batch the same rate)."""
     optimizer = OPTIMIZER_NAMES[config.optimizer]
     rate = number(config.learning_rate)
     code = ""
     comment = translate("code.compile", language)
-    if config.lr_schedule == "cosine":
-        comment = translate("code.cosine", language, rate=rate)
-        code = (
-            f"steps_per_epoch = math.ceil(len(x_train) / {config.batch_size})\n"
-            "learning_rate = keras.optimizers.schedules.CosineDecay(\n"
-            f"    {rate}, decay_steps={inputs.epochs} * steps_per_epoch\n"
-            ")\n\n"
-            f"# {translate('code.compile', language)}\n"
-        )
+    if config.lr_schedule != "constant":
+        comment = translate(f"code.{config.lr_schedule}", language, rate=rate)
+        code = f"steps_per_epoch = math.ceil(len(x_train) / {config.batch_size})\n"
+        code += _schedule_code(config.lr_schedule, rate, inputs)
+        code += f"\n\n# {translate('code.compile', language)}\n"
         rate = "learning_rate"
     code += (
         "model.compile(\n"
@@ -329,6 +328,26 @@ def _compile_code(config: RunConfig, language: str, inputs: Inputs) -> tuple[str
         ")"
     )
     return comment, code
+
+
+def _schedule_code(schedule: str, rate: str, inputs: Inputs) -> str:
+    """Keras' CosineDecay for the schedule: from the peak down to 0, or one cycle up first."""
+    if schedule == "cosine":
+        return (
+            "learning_rate = keras.optimizers.schedules.CosineDecay(\n"
+            f"    {rate}, decay_steps={inputs.epochs} * steps_per_epoch\n"
+            ")"
+        )
+    return (
+        f"steps = {inputs.epochs} * steps_per_epoch\n"
+        f"warmup_steps = max(1, round({ONECYCLE_WARMUP} * steps))\n"
+        "learning_rate = keras.optimizers.schedules.CosineDecay(\n"
+        f"    {rate} / {round(1 / ONECYCLE_START)},\n"
+        "    decay_steps=max(1, steps - warmup_steps),\n"
+        f"    warmup_target={rate},\n"
+        "    warmup_steps=warmup_steps,\n"
+        ")"
+    )
 
 
 def left_out(config: RunConfig) -> list[str]:
