@@ -93,11 +93,10 @@ def leaderboard(challenge: Challenge, entered: list[Entered], by_owner: bool) ->
             training += 1
         elif run.status is RunStatus.FINISHED and run.updated_at <= challenge.ends_at:
             entries.append(measure(challenge, run, item.nickname, by_owner))
-    best: dict[str, Entry] = {}
+    best: dict[str, Entry] = {}  # each student's first entry in ranked order: their best
     for entry in sorted(entries, key=lambda e: ranking_key(challenge, e)):
         best.setdefault(entry.student_key, entry)
-    ranked = sorted(best.values(), key=lambda e: ranking_key(challenge, e))
-    return Board(challenge, _distinct_names(ranked), training)
+    return Board(challenge, _distinct_names(list(best.values())), training)
 
 
 def ranking_key(challenge: Challenge, entry: Entry) -> tuple:
