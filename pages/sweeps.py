@@ -22,7 +22,7 @@ from mnist_app.experiments.sweeps import (
 )
 from mnist_app.figures import sweeps as view
 from mnist_app.figures.live import RUN_ID
-from mnist_app.i18n import translate
+from mnist_app.i18n import setting_value_text, translate
 from mnist_app.text import escape_markdown
 from mnist_app.ui import language, live_run, plotly_chart, t, training_manager
 from mnist_app.ui.access import may_change, may_start, show_refusal, visible_sweeps, visitor
@@ -71,7 +71,7 @@ def value_picker(column, name: str, base: RunConfig, key: str) -> list:
         key=key,
         accept_new_options=True,
         help=t("sweep.help.values"),
-        format_func=lambda text: view.value_text(name, text, lang),
+        format_func=lambda text: setting_value_text(name, text, lang),
     )
     return make_vary(name, [parse_value(name, str(text)) for text in texts])
 
@@ -187,7 +187,7 @@ def results(sweep: Sweep, runs, lesson) -> None:
     for point in points:
         row = st.container(horizontal=True, vertical_alignment="center")
         where = ", ".join(
-            f"{t(f'field.{f}')} {view.value_text(f, v, lang)}"
+            f"{t(f'field.{f}')} {setting_value_text(f, v, lang)}"
             for f, v in zip(sweep.fields, point.values, strict=True)
         )
         score = "–" if point.mean_accuracy is None else view.percent(point.mean_accuracy, lang, 2)

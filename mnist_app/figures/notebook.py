@@ -6,8 +6,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mnist_app.experiments.lessons import FLOOR, METRICS, Lesson, ValueResult
-from mnist_app.figures.sweeps import shortened_text, value_text
-from mnist_app.i18n import decimal_mark, format_number, format_percent, has_text, translate
+from mnist_app.figures.sweeps import shortened_text
+from mnist_app.i18n import (
+    decimal_mark,
+    format_number,
+    format_percent,
+    has_text,
+    setting_value_text,
+    translate,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -24,7 +31,7 @@ GAP_CAVEATS = {"unscaled_test": "test_accuracy", "relu_then_tanh": "val_accuracy
 
 def where_setting(name: str, value: object, lang: str) -> tuple[str, str]:
     """A setting's name and a value as the page writes them: 'Learning rate', '0,001'."""
-    return translate(f"field.{name}", lang), value_text(name, value, lang)
+    return translate(f"field.{name}", lang), setting_value_text(name, value, lang)
 
 
 def where(lesson: Lesson, value: object, lang: str) -> tuple[str, str]:

@@ -149,12 +149,6 @@ def _line(name, x, y, colour, width, dash=False, markers=False) -> dict:
 
 
 # --- the result ----------------------------------------------------------------------------
-def value_text(field: str, value: object, lang: str) -> str:
-    """A value as the page writes it: a translated choice, yes or no, else the number in the
-    language's way (0,001 and 10.000 in Spanish)."""
-    return setting_value_text(field, value, lang)
-
-
 def result_figure(sweep: Sweep, points: list[SweepPoint], lang: str, measure: str) -> go.Figure:
     """Test accuracy (or training time) against the value: mean, spread with repeats, best
     marked; a heatmap of the accuracy for a grid. Each point carries its runs' ids."""
@@ -163,7 +157,8 @@ def result_figure(sweep: Sweep, points: list[SweepPoint], lang: str, measure: st
     vary, best = sweep.vary[0], best_point(points)
     scored = [p for p in points if p.mean_accuracy is not None]
     x = [
-        p.values[0] if vary.log_scale else value_text(vary.field, p.values[0], lang) for p in scored
+        p.values[0] if vary.log_scale else setting_value_text(vary.field, p.values[0], lang)
+        for p in scored
     ]
     if measure == "accuracy":
         y = [p.mean_accuracy for p in scored]
@@ -222,8 +217,8 @@ def _heatmap(sweep: Sweep, points: list[SweepPoint], lang: str) -> go.Figure:
             texttemplate="%{text}",
             customdata=ids,
             colorscale="Blues",
-            x=[value_text(cols.field, v, lang) for v in cols.values],
-            y=[value_text(rows.field, v, lang) for v in rows.values],
+            x=[setting_value_text(cols.field, v, lang) for v in cols.values],
+            y=[setting_value_text(rows.field, v, lang) for v in rows.values],
             textfont={"size": CELL_TEXT_SIZE},
             xgap=2,
             ygap=2,
@@ -233,8 +228,8 @@ def _heatmap(sweep: Sweep, points: list[SweepPoint], lang: str) -> go.Figure:
     best = best_point(points)
     if best is not None:
         figure.add_scatter(
-            x=[value_text(cols.field, best.values[1], lang)],
-            y=[value_text(rows.field, best.values[0], lang)],
+            x=[setting_value_text(cols.field, best.values[1], lang)],
+            y=[setting_value_text(rows.field, best.values[0], lang)],
             mode="markers",
             marker={"symbol": "star-open", "size": 34, "color": BEST, "line": {"width": 3}},
             name=translate("sweep.result.best", lang),
@@ -273,7 +268,7 @@ def answer_text(sweep: Sweep, points: list[SweepPoint], lang: str) -> str:
 
     def where(point: SweepPoint) -> str:
         return ", ".join(
-            f"{n} {value_text(f, v, lang)}"
+            f"{n} {setting_value_text(f, v, lang)}"
             for n, f, v in zip(names, sweep.fields, point.values, strict=True)
         )
 
@@ -373,7 +368,7 @@ def sweep_title(sweep: Sweep, lang: str) -> str:
     """'Learning rate: 0.0001, 0.001, 0.01' (× the second setting's values for a grid)."""
     parts = [
         f"{translate(f'field.{v.field}', lang)}: "
-        + ", ".join(value_text(v.field, x, lang) for x in v.values)
+        + ", ".join(setting_value_text(v.field, x, lang) for x in v.values)
         for v in sweep.vary
     ]
     repeats = translate("sweep.repeats_note", lang, n=sweep.repeats) if sweep.repeats > 1 else ""
