@@ -69,6 +69,12 @@ class ClassSplit:
             )
 
 
+def training_images(config: RunConfig, drawings: int) -> int:
+    """The images a run trains on in an epoch: MNIST's, and `class_digits` copies of each of
+    the `drawings` class drawings it adds."""
+    return config.train_size + config.class_digits * drawings
+
+
 def split_entries(entries: Iterable[tuple[int, int]]) -> ClassSplit:
     """(id, digit) pairs split into the training part and the held-out fifth (see above)."""
     seen: Counter[int] = Counter()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from mnist_app.engine.config import RunConfig, model_size
-from mnist_app.runs.class_drawings import class_split
+from mnist_app.runs.class_drawings import class_split, training_images
 from mnist_app.runs.database import DATABASE_ENV
 
 TEACHER_ENV = "MNIST_LAB_TEACHER_CODE"
@@ -253,7 +253,7 @@ def _utf8(text: str) -> bytes:
 def cost(config: RunConfig, class_drawings: int = 0) -> float:
     """What a run costs the server: epochs × training images × parameters; its images are
     MNIST's and, with `class_digits`, that many copies of the `class_drawings` it adds."""
-    images = config.train_size + config.class_digits * class_drawings
+    images = training_images(config, class_drawings)
     return float(config.epochs) * images * model_size(config).total_params
 
 

@@ -9,6 +9,7 @@ import time
 from mnist_app.engine.progress import LIVE_FIGURES, Snapshot
 from mnist_app.engine.records import Outcome
 from mnist_app.engine.status import RunStatus
+from mnist_app.runs.class_drawings import training_images
 from mnist_app.runs.store import Run, RunStore
 
 
@@ -17,8 +18,8 @@ def stored_snapshot(run: Run, queue_position: int = 0) -> Snapshot:
     actor) or one from before a restart, its per-epoch history and the figures its trainer
     last published."""
     known = _live_figures(run.live) if run.status.active else {}
-    epochs, class_images = run.config.epochs, run.config.class_digits * len(run.class_drawings)
-    train_size = run.config.train_size + class_images  # MNIST's, and N copies of each drawing
+    epochs = run.config.epochs
+    train_size = training_images(run.config, len(run.class_drawings))
     completed = sum(1 for record in run.history if record.complete)
     return Snapshot(
         **{
