@@ -171,6 +171,7 @@ def test_what_differs_from_the_preset_or_the_nearest_one():
     tuned = PRESETS["dnn-50-50"].replace(learning_rate=0.02, epochs=3)
     assert preset_changes(tuned, "dnn-50-50") == "dnn-50-50: lr = 0.02, epochs = 3"
     assert preset_changes(tuned, None) == "≈ dnn-50-50: lr = 0.02, epochs = 3"
+    assert preset_changes(tuned, "dnn-50-50", "es") == "dnn-50-50: tasa = 0,02, épocas = 3"
 
 
 def test_the_csv_has_every_entry_and_no_name_runs_as_a_formula():

@@ -8,6 +8,7 @@ from apptest_text import open_page
 from mnist_app.engine.config import RunConfig
 from mnist_app.engine.records import EpochRecord, Outcome
 from mnist_app.engine.status import RunStatus
+from mnist_app.experiments.challenge import preset_changes
 from mnist_app.runs.challenges import new_challenge
 from mnist_app.runs.managers import shared_manager
 from mnist_app.text import escape_markdown
@@ -102,3 +103,9 @@ def test_a_student_enters_a_challenge_from_the_train_page():
     board = open_page(PAGE, challenge=challenge_id)
     [row] = board_rows(board)
     assert row["Student"] == "Ana" and row["#"] == "1" and row["Parameters"] == "25,450"
+    run = store.get(run_id)  # in Spanish, what it changed is said in Spanish (tasa = 0,02)
+    [fila] = board_rows(open_page(PAGE, "es", challenge=challenge_id))
+    assert fila["Qué cambió del preset"] == escape_markdown(
+        preset_changes(run.config, run.preset, "es")
+    )
+    assert fila["Parámetros"] == "25.450"

@@ -83,16 +83,20 @@ class Board:
         return [e for e in self.entries if e.eligible].index(entry) + 1
 
 
-def leaderboard(challenge: Challenge, entered: list[Entered], by_owner: bool) -> Board:
+def leaderboard(
+    challenge: Challenge, entered: list[Entered], by_owner: bool, lang: str | None = None
+) -> Board:
     """The board of these entries. `by_owner` (a class server): a student is their owner id,
-    whatever name they type; else (a laptop, where students take turns) their name."""
+    whatever name they type; else (a laptop, where students take turns) their name. What each
+    changed from its preset is told in a page's language `lang`, else as the command line
+    writes settings."""
     entries, training = [], 0
     for item in entered:
         run = item.run
         if run.status.active:
             training += 1
         elif run.status is RunStatus.FINISHED and run.updated_at <= challenge.ends_at:
-            entries.append(measure(challenge, run, item.nickname, by_owner))
+            entries.append(measure(challenge, run, item.nickname, by_owner, lang))
     best: dict[str, Entry] = {}  # each student's first entry in ranked order: their best
     for entry in sorted(entries, key=lambda e: ranking_key(challenge, e)):
         best.setdefault(entry.student_key, entry)
@@ -110,7 +114,9 @@ def ranking_key(challenge: Challenge, entry: Entry) -> tuple:
     return (not entry.eligible, *metric, entry.seconds, entry.finished_at)
 
 
-def measure(challenge: Challenge, run: Run, nickname: str, by_owner: bool = False) -> Entry:
+def measure(
+    challenge: Challenge, run: Run, nickname: str, by_owner: bool = False, lang: str | None = None
+) -> Entry:
     """A finished run as an entry: its figures and the rules it breaks."""
     params = model_size(run.config).total_params
     seconds = run.train_seconds or 0.0
@@ -130,7 +136,7 @@ def measure(challenge: Challenge, run: Run, nickname: str, by_owner: bool = Fals
         epochs=epochs,
         epochs_to_target=reached,
         finished_at=run.updated_at,
-        changes=preset_changes(run.config, run.preset),
+        changes=preset_changes(run.config, run.preset, lang),
         broken=tuple(broken),
     )
 
@@ -196,9 +202,10 @@ def why(entry: Entry, lang: str = "en") -> str:
     return "; ".join(why_text(broken, lang) for broken in entry.broken)
 
 
-def preset_changes(config: RunConfig, preset: str | None) -> str:
-    """What a run changed from its preset ("dnn-50-50: lr = 0.02, epochs = 3"); a run from no
-    preset is told against the course preset nearest it ("≈ fast-cnn: width = 64")."""
+def preset_changes(config: RunConfig, preset: str | None, lang: str | None = None) -> str:
+    """What a run changed from its preset ("dnn-50-50: lr = 0.02, epochs = 3"; in a page's
+    language `lang`, "dnn-50-50: tasa = 0,02, épocas = 3"); a run from no preset is told
+    against the course preset nearest it ("≈ fast-cnn: width = 64")."""
     if preset in PRESETS:
         base, name = PRESETS[preset], preset
     else:
@@ -207,7 +214,7 @@ def preset_changes(config: RunConfig, preset: str | None) -> str:
             key=lambda item: len(differing_fields([item[1], config])),
         )
         name = f"{NEAREST} {name}"
-    changed = [setting_text(f, getattr(config, f)) for f in differing_fields([base, config])]
+    changed = [setting_text(f, getattr(config, f), lang) for f in differing_fields([base, config])]
     return f"{name}: {', '.join(changed)}" if changed else name
 
 

@@ -196,7 +196,8 @@ def board_panel(store: RunStore, challenge_id: str) -> None:
         st.caption(t("challenge.open_now"))
     else:
         st.warning(t("challenge.closed_at", when=_when(challenge.ends_at)), icon=":material/lock:")
-    board = leaderboard(challenge, store.challenge_entries(challenge.id), shared_server())
+    entered = store.challenge_entries(challenge.id)
+    board = leaderboard(challenge, entered, shared_server(), language())
     if board.entries:
         st.table(board_rows(board), border="horizontal", hide_index=True)
     else:
