@@ -142,7 +142,7 @@ def runs_table(rows: list[Run | UnreadableRun]) -> Table:
         if isinstance(row, UnreadableRun):
             table.add_row(*_cells(row.id, when, "unreadable", "", "", "", row.reason))
             continue
-        acc = f"{row.test_accuracy:.2%}" if row.test_accuracy is not None else "—"
+        acc = _percent(row.test_accuracy)
         cells = [row.id, when, str(row.status), row.preset or "—", str(len(row.history)), acc]
         table.add_row(*_cells(*cells, *([""] if unreadable else [])))
     return table
@@ -157,8 +157,8 @@ def reproduce_table(rows: list[dict]) -> Table:
         reported, ours = row["reported_accuracy"], row["test_accuracy"]
         table.add_row(
             row["preset"],
-            f"{reported:.2%}" if reported is not None else "—",
-            f"{ours:.2%}" if ours is not None else "—",
+            _percent(reported),
+            _percent(ours),
             str(row["epochs"]),
             f"{row['seconds'] or 0:.1f}",
             row["status"],
@@ -186,6 +186,7 @@ def lessons_table(lessons: list[dict]) -> Table:
 
 
 def _percent(fraction: float | None) -> str:
+    """An accuracy as the terminal writes it, 97.92%; "—" for none."""
     return f"{fraction:.2%}" if fraction is not None else "—"
 
 
@@ -258,7 +259,7 @@ def challenge_table(board: Board) -> Table:
 
 
 def _scores(run: Run) -> list[str]:
-    acc = f"{run.test_accuracy:.2%}" if run.test_accuracy is not None else "—"
+    acc = _percent(run.test_accuracy)
     return [str(run.status), str(len(run.history)), acc, f"{run.train_seconds or 0:.1f}"]
 
 
