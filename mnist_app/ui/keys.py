@@ -13,7 +13,13 @@ from typing import TypeVar
 
 import streamlit as st
 
-TRAIN_PAGE = ("pages/train.py", "mnist_app/ui/train_form.py")  # the page and its settings form
+# the page, its settings form, its run (starting and steering it) and the run's results
+TRAIN_PAGE = (
+    "pages/train.py",
+    "mnist_app/ui/train_form.py",
+    "mnist_app/ui/train_run.py",
+    "mnist_app/ui/run_results.py",
+)
 SWEEPS_PAGE = ("pages/sweeps.py",)
 HANDOFFS_MODULE = ("mnist_app/ui/keys.py",)
 
