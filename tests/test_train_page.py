@@ -47,6 +47,20 @@ def test_a_streamlit_that_moved_the_patched_function_stops_the_server_with_a_rea
         ui.prepare_server()
 
 
+def test_the_server_looks_at_its_config_files_every_few_seconds_not_five_times_a_second(
+    monkeypatch, capsys
+):
+    from streamlit.watcher import polling_path_watcher
+
+    monkeypatch.setattr(polling_path_watcher, ui.POLL_NAME, 0.2)  # Streamlit's own rate
+    ui.prepare_server()
+    assert getattr(polling_path_watcher, ui.POLL_NAME) == ui.CONFIG_POLL_SECONDS >= 2
+    # a Streamlit without the setting keeps its own rate, and the server starts all the same
+    monkeypatch.delattr(polling_path_watcher, ui.POLL_NAME)
+    ui.prepare_server()
+    assert f"no polling_path_watcher.{ui.POLL_NAME}" in capsys.readouterr().err
+
+
 def small_settings(at: AppTest) -> None:
     """One epoch on 500 real MNIST images, validated on 100."""
     at.select_slider(key="train_limit").set_value(500)

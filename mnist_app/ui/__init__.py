@@ -50,6 +50,13 @@ def prepare_server() -> None:
       reads without it, and importing it in the background too (~3 s holding the GIL) put the
       first reading at 4.84 s instead of 3.45 s after launch (bench/cold_start.py). A run's
       thread loads it when the first run starts.
+    - Streamlit looks at its config files (.streamlit/config.toml, here and in the home folder)
+      for changes five times a second, whatever server.fileWatcherType says: about 1 ms of CPU a
+      second, and with the threads it wakes about 1.8 ms of every Draw-page event's server CPU
+      (bench/stroke_cpu.py: 12.2 -> 10.4 ms an event, medians of 3 alternating rounds). A
+      class server's config changes with a restart; it is now looked at every
+      CONFIG_POLL_SECONDS (an edit still applies, that much later). A Streamlit without the
+      setting leaves its own rate, with one line in the log.
     - pandas is imported here, whole, before any session runs (0.2 s). plotly looks pandas up
       in sys.modules without the import lock; a page that imported it lazily while another
       session built a figure gave that session "partially initialized module 'pandas' has no
@@ -74,6 +81,7 @@ def prepare_server() -> None:
         streamlit_cleanup = cleanup
         setattr(script_runner, CLEANUP_NAME, _leave_modules_alone)
     PagesManager.uses_pages_directory = False
+    _poll_config_slowly()
     import pandas  # noqa: F401  (whole before any session: see above)
 
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
@@ -81,6 +89,23 @@ def prepare_server() -> None:
         check_environment()
     except ConfigError as error:
         print(f"MNIST Lab: {error} (every page says so until it is fixed)", file=sys.stderr)
+
+
+CONFIG_POLL_SECONDS = 5.0  # how often Streamlit looks at its config files for changes
+POLL_NAME = "_POLLING_PERIOD_SECS"  # Streamlit 1.67's polling period, read before every look
+
+
+def _poll_config_slowly() -> None:
+    from streamlit.watcher import polling_path_watcher
+
+    if not isinstance(getattr(polling_path_watcher, POLL_NAME, None), int | float):
+        print(
+            f"MNIST Lab: streamlit {st.__version__} has no polling_path_watcher.{POLL_NAME}; "
+            "its config files are looked at for changes at its own rate",
+            file=sys.stderr,
+        )
+        return
+    setattr(polling_path_watcher, POLL_NAME, CONFIG_POLL_SECONDS)
 
 
 def environment_check() -> None:
