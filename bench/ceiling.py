@@ -23,9 +23,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from mnist_app.engine.config import PRESETS  # noqa: E402
 from mnist_app.engine.models import build_model  # noqa: E402
 from mnist_app.engine.precision import resolve  # noqa: E402
+from mnist_app.engine.presets import PRESETS  # noqa: E402
 
 SIDE = 2048  # the matrices of the peak measurement
 EPOCH_IMAGES = 60_000

@@ -42,7 +42,8 @@ def arm(nodes: int, preset: str, runs: int, epochs: int) -> dict:
     """One cluster of `nodes` worker nodes: seconds to first batch, seconds for `runs` runs."""
     import services
 
-    from mnist_app.engine.config import PRESETS, RunConfig
+    from mnist_app.engine.config import RunConfig
+    from mnist_app.engine.presets import PRESETS
     from mnist_app.runs.cluster import ClusterManager
     from mnist_app.runs.store import RunStore
 
@@ -102,7 +103,7 @@ def main() -> None:
     parser.add_argument("--code", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path[:0] = [str(args.code), str(ROOT / "tests")]
-    from mnist_app.engine.config import PRESETS
+    from mnist_app.engine.presets import PRESETS
 
     args.epochs = args.epochs or PRESETS[args.preset].epochs
     if args.arm:

@@ -35,9 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import tensorflow as tf  # noqa: E402
 from ceiling import EPOCH_IMAGES, multiply_adds, peak_rate  # noqa: E402
 
-from mnist_app.engine.config import PRESETS, RunConfig  # noqa: E402
+from mnist_app.engine.config import RunConfig  # noqa: E402
 from mnist_app.engine.models import build_model  # noqa: E402
 from mnist_app.engine.precision import resolve  # noqa: E402
+from mnist_app.engine.presets import PRESETS  # noqa: E402
 from mnist_app.engine.progress import Progress  # noqa: E402
 from mnist_app.engine.training import train  # noqa: E402
 

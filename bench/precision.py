@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mnist_app.engine.config import PRESETS  # noqa: E402
 from mnist_app.engine.precision import native_bf16, resolve  # noqa: E402
+from mnist_app.engine.presets import PRESETS  # noqa: E402
 from mnist_app.engine.progress import Progress  # noqa: E402
 from mnist_app.engine.training import train  # noqa: E402
 

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mnist_app.cli.robustness import robustness_table  # noqa: E402
 from mnist_app.cli.terminal import table_console  # noqa: E402
 from mnist_app.drawing.predict import default_model_path, load_model, model_card  # noqa: E402
-from mnist_app.engine.config import PRESETS  # noqa: E402
 from mnist_app.engine.data import load_mnist  # noqa: E402
+from mnist_app.engine.presets import PRESETS  # noqa: E402
 from mnist_app.engine.training import train  # noqa: E402
 from mnist_app.inspect.robustness import FAMILIES, SAMPLE, SEED, measure, sample_indices  # noqa: E402
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mnist_app.engine.config import PRESETS  # noqa: E402
+from mnist_app.engine.presets import PRESETS  # noqa: E402
 from mnist_app.experiments.sweeps import Sweep, make_vary, start_sweep  # noqa: E402
 from mnist_app.runs.jobs import TrainingManager  # noqa: E402
 from mnist_app.runs.store import RunStore  # noqa: E402

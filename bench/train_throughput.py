@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras  # noqa: E402
 
-from mnist_app.engine.config import PRESETS  # noqa: E402
 from mnist_app.engine.data import prepare_data  # noqa: E402
 from mnist_app.engine.models import build_model  # noqa: E402
 from mnist_app.engine.precision import resolve  # noqa: E402
+from mnist_app.engine.presets import PRESETS  # noqa: E402
 from mnist_app.engine.progress import Progress  # noqa: E402
 from mnist_app.engine.training import train  # noqa: E402
 from mnist_app.engine.weight_history import WeightHistory  # noqa: E402

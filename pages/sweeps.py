@@ -5,7 +5,8 @@ import time
 
 import streamlit as st
 
-from mnist_app.engine.config import PRESETS, ConfigError, RunConfig
+from mnist_app.engine.config import ConfigError, RunConfig
+from mnist_app.engine.presets import PRESETS
 from mnist_app.experiments.lessons import LESSON_LIST, LESSONS
 from mnist_app.experiments.sweeps import (
     FIELDS,

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from mnist_app.engine.config import PRESETS, ConfigError, model_size
+from mnist_app.engine.config import ConfigError, model_size
+from mnist_app.engine.presets import PRESETS
 from mnist_app.engine.status import RunStatus
 from mnist_app.figures.live import live_view
 from mnist_app.runs.store import Run

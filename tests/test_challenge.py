@@ -15,7 +15,8 @@ import pytest
 import mnist_app.runs.managers as managers
 from mnist_app import cli
 from mnist_app.cli.terminal import challenge_table, table_console
-from mnist_app.engine.config import PRESETS, RunConfig, model_size
+from mnist_app.engine.config import RunConfig, model_size
+from mnist_app.engine.presets import PRESETS
 from mnist_app.engine.records import EpochRecord, Outcome
 from mnist_app.engine.status import RunStatus
 from mnist_app.experiments.challenge import (

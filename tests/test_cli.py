@@ -21,7 +21,8 @@ from mnist_app import cli
 from mnist_app.cli import terminal
 from mnist_app.cli.shared import config_from_args
 from mnist_app.cli.train import export_model
-from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.presets import PRESETS
 from mnist_app.engine.progress import Snapshot
 from mnist_app.engine.records import EpochRecord, Outcome
 from mnist_app.engine.status import RunStatus

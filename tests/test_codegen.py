@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from mnist_app.cli import main
-from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.config import RunConfig
 from mnist_app.engine.models import build_model
+from mnist_app.engine.presets import PRESETS
 from mnist_app.engine.training import EVAL_BATCH, train
 from mnist_app.experiments import codegen
 from mnist_app.experiments.codegen import notebook_for, notebook_text, number, script_for
@@ -289,7 +290,7 @@ def test_bad_usages_exit_2_naming_the_problem(argv, message, capsys, tmp_path, m
 
 def show_code_panel():
     from mnist_app import ui
-    from mnist_app.engine.config import PRESETS
+    from mnist_app.engine.presets import PRESETS
 
     ui.code_panel(PRESETS["fast-cnn"], key="code", run_id="0123456789ab")
 

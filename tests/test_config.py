@@ -1,20 +1,15 @@
 """RunConfig validation and the course presets."""
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import pytest
 
-from mnist_app.engine.config import (
-    CHOICES,
-    PRESET_INFO,
-    PRESETS,
-    RANGES,
-    ConfigError,
-    RunConfig,
-    layer_plan,
-    model_size,
-)
+from mnist_app.engine.config import CHOICES, RANGES, ConfigError, RunConfig, layer_plan, model_size
 from mnist_app.engine.plan import Conv, parse_plan
+from mnist_app.engine.presets import PRESET_INFO, PRESETS
 from mnist_app.i18n import translate
 
 
@@ -126,6 +121,27 @@ def test_the_caps_are_configurable(monkeypatch):
     monkeypatch.setenv("MNIST_LAB_MAX_PARAMS", "lots")
     with pytest.raises(ConfigError, match="MNIST_LAB_MAX_PARAMS: 'lots' is not a whole number"):
         RunConfig()
+
+
+def test_a_servers_lower_cap_refuses_a_preset_when_trained_not_when_the_presets_load():
+    # A fresh interpreter: the presets load under the server's caps (here lower than any
+    # preset's network, or mistyped), and only a run made from one is refused.
+    script = (
+        "from mnist_app.engine.config import ConfigError\n"
+        "from mnist_app.engine.presets import PRESETS\n"
+        "try:\n"
+        "    PRESETS['chollet-512'].replace(epochs=2)\n"
+        "except ConfigError as error:\n"
+        "    print(len(PRESETS), error.reason or error)\n"
+    )
+    for cap, refusal in (("1000", "too_many_params"), ("lots", "MNIST_LAB_MAX_PARAMS: 'lots'")):
+        env = {**os.environ, "MNIST_LAB_MAX_PARAMS": cap}
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        count, reason = done.stdout.strip().split(" ", 1)
+        assert int(count) == len(PRESETS) and refusal in reason
 
 
 def test_strided_convolutions_shrink_the_image_by_their_stride():

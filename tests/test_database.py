@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from polling import until
 
 from mnist_app.drawing.predict import load_model
-from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.config import RunConfig
 from mnist_app.engine.data import load_mnist, scale_images
+from mnist_app.engine.presets import PRESETS
 from mnist_app.engine.status import RunStatus
 from mnist_app.figures.live import live_view, may_follow, pass_query
 from mnist_app.runs import database

@@ -9,7 +9,8 @@ import math
 import keras
 import pytest
 
-from mnist_app.engine.config import PRESETS, RANGES, ConfigError, RunConfig
+from mnist_app.engine.config import RANGES, ConfigError, RunConfig
+from mnist_app.engine.presets import PRESETS
 from mnist_app.engine.progress import Progress
 from mnist_app.engine.records import Outcome
 from mnist_app.engine.status import RunStatus

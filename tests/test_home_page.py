@@ -6,7 +6,7 @@ import pytest
 from apptest_text import open_page, page_text
 from polling import stop_all
 
-from mnist_app.engine.config import PITFALL_LIST, PRESETS
+from mnist_app.engine.presets import PITFALL_LIST, PRESETS
 from mnist_app.experiments.lessons import LESSON_LIST
 from mnist_app.i18n import catalogue
 from mnist_app.runs.managers import shared_manager

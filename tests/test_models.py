@@ -3,8 +3,9 @@
 import keras
 import pytest
 
-from mnist_app.engine.config import PRESETS, RunConfig, model_size
+from mnist_app.engine.config import RunConfig, model_size
 from mnist_app.engine.models import OPTIMIZER_CLASSES, build_model, summarize
+from mnist_app.engine.presets import PRESETS
 
 L = keras.layers
 

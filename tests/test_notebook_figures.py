@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_app.engine.config import PRESETS
+from mnist_app.engine.presets import PRESETS
 from mnist_app.experiments.lessons import FLOOR, LESSONS, ValueResult, lesson_results
 from mnist_app.experiments.notebook_figures import FIGURES, REPORT_TABLES, SEED_FILES, printed
 from mnist_app.figures.notebook import comparison_rows, gap_explanation, notes, quoted_lines

@@ -6,7 +6,7 @@ import json
 import pytest
 from apptest_text import open_page, page_text
 
-from mnist_app.engine.config import PRESETS
+from mnist_app.engine.presets import PRESETS
 from mnist_app.experiments.lessons import LESSONS
 from mnist_app.experiments.sweeps import start_sweep
 from mnist_app.runs.managers import shared_manager

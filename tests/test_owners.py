@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from mnist_app.drawing.classset import ClassSet
-from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.presets import PRESETS
 from mnist_app.engine.status import RunStatus
 from mnist_app.runs.database import class_rules
 from mnist_app.runs.jobs import TrainingManager

@@ -7,8 +7,9 @@ import pytest
 from apptest_text import open_page, texts, wait_for_results
 
 import mnist_app.runs.managers as managers
-from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.config import RunConfig
 from mnist_app.engine.data import load_mnist, prepare_data
+from mnist_app.engine.presets import PRESETS
 from mnist_app.engine.status import RunStatus
 from mnist_app.engine.training import train
 from mnist_app.experiments.pitfalls import find_mistakes, without_mistakes

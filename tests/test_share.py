@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from apptest_text import open_page, texts
 
-from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.presets import PRESETS
 from mnist_app.experiments.share import read_setup, setup_query
 
 pytestmark = pytest.mark.usefixtures("prepared_server")

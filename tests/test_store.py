@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 import mnist_app.runs.managers as managers
 import mnist_app.runs.store as store_module
-from mnist_app.engine.config import PRESETS
+from mnist_app.engine.presets import PRESETS
 from mnist_app.engine.records import EpochRecord, Outcome
 from mnist_app.engine.status import RunStatus
 from mnist_app.runs import challenges, model_files, rules, sweeps, weights

@@ -14,8 +14,9 @@ from streamlit.testing.v1 import AppTest
 import mnist_app.runs.managers as managers
 from mnist_app import ui
 from mnist_app.drawing.classset import ClassSet
-from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.config import RunConfig
 from mnist_app.engine.data import load_mnist
+from mnist_app.engine.presets import PRESETS
 from mnist_app.engine.records import Outcome
 from mnist_app.engine.status import RunStatus
 from mnist_app.i18n import translate

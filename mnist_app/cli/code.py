@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from mnist_app.cli.shared import add_config_flags, config_from_args, stored_run
-from mnist_app.engine.config import PRESETS, ConfigError, RunConfig
+from mnist_app.engine.config import ConfigError, RunConfig
+from mnist_app.engine.presets import PRESETS
 from mnist_app.experiments.codegen import notebook_text, script_for
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from mnist_app.runs.store import RunStore

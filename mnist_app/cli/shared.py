@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 from mnist_app.cli.run_json import RunJson, run_json
 from mnist_app.cli.terminal import QuietProgress, progress_display
-from mnist_app.engine.config import CHOICES, PRESETS, ConfigError, RunConfig
+from mnist_app.engine.config import CHOICES, ConfigError, RunConfig
+from mnist_app.engine.presets import PRESETS
 from mnist_app.engine.records import Outcome
 from mnist_app.engine.status import RunStatus
 from mnist_app.runs.store import ID_PATTERN, Run, RunStore, StoreError, UnreadableRunError

@@ -24,7 +24,8 @@ from mnist_app.cli.shared import (
     training_manager,
 )
 from mnist_app.cli.terminal import reproduce_table, runs_table, table_console
-from mnist_app.engine.config import PRESET_INFO, PRESETS, RANGES, ConfigError, RunConfig
+from mnist_app.engine.config import RANGES, ConfigError, RunConfig
+from mnist_app.engine.presets import PRESET_INFO, PRESETS
 from mnist_app.engine.status import RunStatus
 from mnist_app.runs.challenges import ChallengeError, clean_nickname
 from mnist_app.runs.exports import ExportTargetError, check_export_target, write_export

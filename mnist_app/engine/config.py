@@ -1,10 +1,13 @@
-"""One frozen dataclass describes a training run; presets are instances of it."""
+"""One frozen dataclass describes a training run (the presets, engine/presets.py, are instances
+of it)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
+import threading
 from dataclasses import dataclass
 
 from mnist_app.engine.plan import (
@@ -67,10 +70,20 @@ MAX_ACTIVATION_MB_ENV = "MNIST_LAB_MAX_ACTIVATION_MB"
 MAX_ACTIVATION_MB = 1024  # the layers' outputs for one training batch
 
 
-# The presets below are checked against the built-in caps while this module loads: a server's
-# lower cap (or a mistyped one) refuses a preset when it is trained, and never stops a command
-# or the server from starting (environment.check_environment names a mistyped value).
-_caps_from_environment = False
+# The presets (engine/presets.py) are checked against the built-in caps while they load: a
+# server's lower cap (or a mistyped one) refuses a preset when it is trained, and never stops a
+# command or the server from starting (environment.check_environment names a mistyped value).
+_built_in_caps = threading.local()
+
+
+@contextlib.contextmanager
+def built_in_caps():
+    """Configs made inside (in this thread) are held to the built-in caps, not the server's."""
+    _built_in_caps.on = True
+    try:
+        yield
+    finally:
+        _built_in_caps.on = False
 
 
 class ConfigError(ValueError):
@@ -227,7 +240,8 @@ def model_size(config: RunConfig) -> PlanSize:
 
 def check_size(config: RunConfig, size: PlanSize) -> None:
     """Refuse a network over the parameter or activation-memory cap, saying both sizes."""
-    max_params, max_mb = size_caps() if _caps_from_environment else (MAX_PARAMS, MAX_ACTIVATION_MB)
+    built_in = getattr(_built_in_caps, "on", False)
+    max_params, max_mb = (MAX_PARAMS, MAX_ACTIVATION_MB) if built_in else size_caps()
     if size.total_params > max_params:
         raise ConfigError(
             "model_size",
@@ -267,134 +281,3 @@ def _env_limit(name: str, default: int) -> int:
     if not text.isdigit() or int(text) < 1:
         raise ConfigError(name, f"{text!r} is not a whole number of at least 1")
     return int(text)
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A classic experiment from the course notebooks, with the figure they reported.
-
-    Its description, in each language, is `preset.<slug>` in locales/presets.*.json.
-    """
-
-    slug: str
-    config: RunConfig
-    reported_accuracy: float | None  # test accuracy the notebook printed, as a fraction
-
-
-def _preset(slug: str, reported: float | None, **fields: object) -> Preset:
-    return Preset(slug, RunConfig(**fields), reported)
-
-
-PRESET_LIST: tuple[Preset, ...] = (
-    _preset(
-        "chollet-512",
-        0.9792,
-        width=512,
-        depth=1,
-        optimizer="rmsprop",
-        batch_size=128,
-        epochs=5,
-        validation_size=0,
-    ),
-    _preset(
-        "mlp-64-64",
-        0.9562,
-        width=64,
-        depth=2,
-        scaling="centered",
-        batch_size=32,
-        epochs=5,
-        validation_size=0,
-    ),
-    _preset(
-        "report-v1",
-        0.9762,
-        width=128,
-        depth=1,
-        batch_size=32,
-        epochs=15,
-        validation_size=0,
-    ),
-    _preset(
-        "report-v2",
-        0.9822,
-        arch="cnn",
-        layers="conv32x3 pool drop0.25",
-        batch_size=32,
-        epochs=15,
-        validation_size=0,
-    ),
-    _preset(
-        "report-v3",
-        0.9915,
-        arch="cnn",
-        layers="conv32x4 conv64x3 pool drop0.2 dense248 dense124 drop0.4",
-        batch_size=32,
-        epochs=20,
-        validation_size=0,
-    ),
-    _preset(
-        "slides-sigmoid",
-        0.098,
-        width=10,
-        depth=1,
-        activation="sigmoid",
-        optimizer="sgd",
-        learning_rate=0.01,
-        batch_size=32,
-        epochs=5,
-        validation_size=0,
-    ),
-    _preset(
-        "dnn-50-50",
-        0.97,
-        width=50,
-        depth=2,
-        batch_size=100,
-        epochs=5,
-        validation_size=10000,
-    ),
-    _preset(
-        "fast-cnn",
-        None,
-        arch="cnn",
-        layers="conv16x5 pool conv32x5 pool dense64",
-        optimizer="adam",
-        learning_rate=0.012,
-        lr_schedule="onecycle",
-        batch_size=80,
-        epochs=1,
-        validation_size=0,
-    ),
-    _preset(
-        "lab-default",
-        None,
-        arch="cnn",
-        layers="conv32x3 bn conv32x3 bn pool drop0.1 conv64x3 bn conv64x3 bn pool drop0.2 "
-        "dense128 bn drop0.3",
-        batch_size=128,
-        epochs=15,
-        validation_size=0,
-        augment=True,
-    ),
-)
-_COURSE = {p.slug: p.config for p in PRESET_LIST}
-# Mistakes on purpose (see experiments/pitfalls.py): each lands where the mistake takes it.
-PITFALL_LIST: tuple[Preset, ...] = (
-    Preset("pitfall-unscaled-test", _COURSE["dnn-50-50"].replace(unscaled_test=True), None),
-    Preset("pitfall-labels-255", _COURSE["slides-sigmoid"].replace(labels_255=True), 0.098),
-    _preset(
-        "pitfall-no-activation",
-        None,
-        width=128,
-        depth=3,
-        activation="linear",
-        epochs=5,
-        validation_size=10_000,
-    ),
-    Preset("pitfall-lr-too-high", _COURSE["dnn-50-50"].replace(learning_rate=1.0), None),
-)
-PRESET_LIST += PITFALL_LIST
-PRESETS: dict[str, RunConfig] = {p.slug: p.config for p in PRESET_LIST}
-PRESET_INFO: dict[str, Preset] = {p.slug: p for p in PRESET_LIST}
-_caps_from_environment = True  # from here on, every config is checked against the server's caps

@@ -25,7 +25,8 @@ import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from mnist_app.engine.config import PRESETS, RunConfig, model_size
+from mnist_app.engine.config import RunConfig, model_size
+from mnist_app.engine.presets import PRESETS
 from mnist_app.engine.status import RunStatus
 from mnist_app.experiments.sweeps import differing_fields, setting_text
 from mnist_app.i18n import format_number, format_percent, translate

@@ -12,7 +12,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.presets import PRESETS
 from mnist_app.experiments.notebook_figures import Printed, printed
 from mnist_app.experiments.sweeps import Sweep, make_vary
 

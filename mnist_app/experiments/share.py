@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mnist_app.engine.config import PRESETS, RANGES, ConfigError, RunConfig
+from mnist_app.engine.config import RANGES, ConfigError, RunConfig
+from mnist_app.engine.presets import PRESETS
 from mnist_app.experiments.sweeps import FIELDS, format_value, parse_value
 
 SETUP_KEYS = ("preset", *FIELDS)  # the link's parameters; any other (run, lang...) is not ours

@@ -10,7 +10,8 @@ from typing import TypeVar
 import streamlit as st
 
 from mnist_app.drawing.predict import ModelChoice, model_choices
-from mnist_app.engine.config import PRESETS, RunConfig
+from mnist_app.engine.config import RunConfig
+from mnist_app.engine.presets import PRESETS
 from mnist_app.runs import lockout
 from mnist_app.runs.managers import RunManager
 from mnist_app.runs.owners import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mnist_app.engine.config import PITFALL_LIST, PRESETS
+from mnist_app.engine.presets import PITFALL_LIST, PRESETS
 from mnist_app.experiments.lessons import LESSON_LIST, Lesson
 from mnist_app.experiments.sweeps import estimate_seconds, estimate_sweep_seconds, start_sweep
 from mnist_app.figures.sweeps import estimate_text

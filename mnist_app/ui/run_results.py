@@ -5,8 +5,9 @@ mistake was and a button that fixes it."""
 import streamlit as st
 
 from mnist_app.drawing.predict import ModelFileError, load_model
-from mnist_app.engine.config import PRESET_INFO, PRESETS, RunConfig
+from mnist_app.engine.config import RunConfig
 from mnist_app.engine.evaluation import Evaluation, evaluate, images_at
+from mnist_app.engine.presets import PRESET_INFO, PRESETS
 from mnist_app.engine.progress import Snapshot
 from mnist_app.engine.status import RunStatus
 from mnist_app.experiments.coach import read_curves

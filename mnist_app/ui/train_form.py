@@ -11,8 +11,6 @@ from mnist_app.engine.config import (
     ARCHITECTURES,
     OPTIMIZERS,
     PRECISIONS,
-    PRESET_LIST,
-    PRESETS,
     RANGES,
     SCALINGS,
     SCHEDULES,
@@ -21,6 +19,7 @@ from mnist_app.engine.config import (
 )
 from mnist_app.engine.plan import PlanSize
 from mnist_app.engine.precision import native_bf16
+from mnist_app.engine.presets import PRESET_LIST, PRESETS
 from mnist_app.experiments.share import SETUP_KEYS, Refusal, read_setup, setup_query
 from mnist_app.i18n import decimal_mark, translate
 from mnist_app.text import escape_markdown
