@@ -79,11 +79,12 @@ _built_in_caps = threading.local()
 @contextlib.contextmanager
 def built_in_caps():
     """Configs made inside (in this thread) are held to the built-in caps, not the server's."""
+    outer = getattr(_built_in_caps, "on", False)
     _built_in_caps.on = True
     try:
         yield
     finally:
-        _built_in_caps.on = False
+        _built_in_caps.on = outer  # as it was: the caller's own block, if this one is inside it
 
 
 class ConfigError(ValueError):
