@@ -66,13 +66,10 @@ def start_from_page(page, url: str, epochs: int) -> None:
     expect(page.locator(".st-key-train_live canvas").first).to_be_visible(timeout=60_000)
 
 
-def trained_seconds(home: str, run_id: str, epochs: int) -> float:
+def trained_seconds(run, epochs: int) -> float:
     """A finished run's training seconds, once it is checked to have trained `epochs` epochs."""
-    from mnist_app.runs.store import RunStore
-
-    run = RunStore(home).get(run_id)
     if len(run.history) != epochs:
-        raise RuntimeError(f"run {run_id} trained {len(run.history)} epochs, not {epochs}")
+        raise RuntimeError(f"run {run.id} trained {len(run.history)} epochs, not {epochs}")
     return float(run.train_seconds)
 
 
@@ -82,7 +79,10 @@ def page_seconds(page, url: str, epochs: int, home: str) -> float:
 
     start_from_page(page, url, epochs)
     expect(page.get_by_text("Training finished")).to_be_visible(timeout=30 * 60_000)
-    return trained_seconds(home, page.url.split("run=")[1].split("&")[0], epochs)
+    from mnist_app.runs.store import RunStore
+
+    run_id = page.url.split("run=")[1].split("&")[0]
+    return trained_seconds(RunStore(home).get(run_id), epochs)
 
 
 def served_seconds(page, url: str, epochs: int, home: str) -> float:
@@ -98,7 +98,7 @@ def served_seconds(page, url: str, epochs: int, home: str) -> float:
         if not run.status.active or time.monotonic() > deadline:
             raise RuntimeError(f"run {run_id} is {run.status}, not finished")
         time.sleep(0.25)
-    return trained_seconds(home, run_id, epochs)
+    return trained_seconds(run, epochs)  # the run as last read, finished
 
 
 def live_view_cost(page, url: str, seconds: float) -> dict:
