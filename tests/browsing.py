@@ -1,10 +1,19 @@
-"""What the browser tests share: pressing a run's control buttons on a live page."""
+"""What the browser tests share: waiting for a page's script to finish, and pressing a run's
+control buttons on a live page."""
 
 from __future__ import annotations
 
 from playwright.sync_api import expect
 
 ENABLED_TIMEOUT = 90_000  # ms: a loaded machine may take long to connect a reloaded page
+SETTLE_TIMEOUT = 60_000  # ms
+
+
+def settled(page) -> None:
+    """The page drawn and its script done (no 'running' sign): a click before then can land in
+    a rerun (the student-id component's, on mount) that draws the page again and drops it."""
+    expect(page.locator("h1").first).to_be_visible(timeout=SETTLE_TIMEOUT)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=SETTLE_TIMEOUT)
 
 
 def press(page, name: str) -> None:

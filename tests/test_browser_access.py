@@ -4,6 +4,7 @@ pins it): no critical or serious accessibility problem, and headings in order.""
 from pathlib import Path
 
 import pytest
+from browsing import settled
 from playwright.sync_api import expect
 from test_browser_draw import DIGITS, READING, draw
 
@@ -44,12 +45,6 @@ def served(start_app):
         for run_id, name in zip(runs, ("Ana", "Bea"), strict=True):
             manager.store.enter_challenge(challenge, run_id, name)
         yield url, runs, challenge
-
-
-def settled(page) -> None:
-    """The page drawn and its script done (no 'running' sign)."""
-    expect(page.locator("h1").first).to_be_visible(timeout=TIMEOUT)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT)
 
 
 def problems(page, where: str) -> list[str]:

@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
+from browsing import settled
 from playwright.sync_api import expect
 
 from mnist_app.engine.config import RunConfig
@@ -84,6 +85,7 @@ def test_projector_mode_keeps_the_demo_settings_and_draws_everything_large(serve
     # From Home's first-class path to the data, still on the projector (a page switch drops
     # the address's query; the session keeps projector mode).
     page.goto(f"{url}/?lang=en&present=1")
+    settled(page)  # a click during the page's own first reruns was dropped now and then
     page.get_by_role("link", name=re.compile("^1. Look at the data")).click()
     expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible(timeout=TIMEOUT)
     expect(page).to_have_url(re.compile(r"/data\?(.*&)?present=1(&|$)"), timeout=TIMEOUT)
