@@ -1,11 +1,14 @@
 """Drawings become MNIST-like 28×28 images whatever their size, place, stroke or colours."""
 
+import base64
+import collections
 import io
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from mnist_app.drawing import uploads
 from mnist_app.drawing.preprocess import canvas_to_mnist, evened_ink, measure_ink, model_input
 from mnist_app.drawing.uploads import MAX_UPLOAD_BYTES, ImageError, read_upload
 from mnist_app.engine.data import load_mnist, scale_images
@@ -250,3 +253,63 @@ def test_one_pixel_less_than_opaque_makes_a_transparent_background():
     white = np.full((40, 40, 4), 255, np.uint8)
     white[..., :3] = np.arange(40)[:, None, None]  # colours never count as alpha
     assert not _transparent(white)
+
+
+def _canvas_value(picture: Image.Image) -> str:
+    png = io.BytesIO()
+    picture.save(png, format="PNG")
+    return uploads.CANVAS_HEADER + base64.b64encode(png.getvalue()).decode()
+
+
+def _drawn(width: int) -> Image.Image:
+    picture = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
+    ImageDraw.Draw(picture).line([(140, 40), (150, 240)], fill=(255, 255, 255, 255), width=width)
+    return picture
+
+
+@pytest.fixture
+def decoded(monkeypatch):
+    """The PNGs decoded from now on (the cache of recent canvas values starts empty)."""
+    pngs, decode = [], uploads.decode_png
+    monkeypatch.setattr(uploads, "decode_png", lambda png: pngs.append(png) or decode(png))
+    monkeypatch.setattr(uploads, "_recent", collections.OrderedDict())
+    return pngs
+
+
+def test_a_canvas_value_sent_again_is_not_decoded_again(decoded):
+    # Every reset sends the same blank canvas; the live reading, a new stroke width or the
+    # class-set form send the last drawing again.
+    blank = _canvas_value(Image.new("RGBA", (280, 280), (0, 0, 0, 255)))
+    first = uploads.read_canvas_value(blank, 280)
+    again = uploads.read_canvas_value(blank, 280)
+    assert again is first and len(decoded) == 1
+    assert evened_ink(again.image) is None
+    with pytest.raises(ValueError, match="read-only"):  # shared: nobody may draw on it
+        again.image[0, 0] = 255
+    stroke = _canvas_value(_drawn(20))
+    read = uploads.read_canvas_value(stroke, 280)
+    assert uploads.read_canvas_value(stroke, 280) is read and len(decoded) == 2
+    np.testing.assert_array_equal(read.image, np.asarray(_drawn(20)))
+    # the same value from a canvas of another size is checked for that size
+    with pytest.raises(ImageError, match="wrong_size"):
+        uploads.read_canvas_value(blank, 1000)
+    # only the last few are kept: the blank one, the oldest, is decoded again
+    for width in range(1, uploads.RECENT_CANVAS_VALUES + 1):
+        uploads.read_canvas_value(_canvas_value(_drawn(width)), 280)
+    assert len(uploads._recent) == uploads.RECENT_CANVAS_VALUES
+    assert len(decoded) == 2 + uploads.RECENT_CANVAS_VALUES
+    uploads.read_canvas_value(blank, 280)
+    assert len(decoded) == 3 + uploads.RECENT_CANVAS_VALUES
+
+
+def test_refused_and_large_canvas_values_are_not_kept(decoded):
+    whole = base64.b64decode(_canvas_value(_drawn(20))[len(uploads.CANVAS_HEADER) :])
+    broken = uploads.CANVAS_HEADER + base64.b64encode(whole[:60]).decode()  # cut short
+    for _ in range(2):  # refused each time, with its reason
+        with pytest.raises(ImageError, match="broken"):
+            uploads.read_canvas_value(broken, 280)
+    assert len(decoded) == 2
+    # a forged 1120×1120 canvas (within 4× the 280-px one's side) decodes to 5 MB: read, not kept
+    large = _canvas_value(Image.new("RGBA", (1120, 1120), (0, 0, 0, 255)))
+    assert uploads.read_canvas_value(large, 280).image.nbytes > uploads.MAX_KEPT_CANVAS_BYTES
+    assert not uploads._recent

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import contextlib
 import io
 import struct
@@ -33,6 +34,8 @@ MAX_CANVAS_BYTES = 4 * 2**20  # a 280×280 canvas PNG is a few kB, a noisy 440×
 # (projector mode's) may differ, so a side from half the canvas's to 4× it is taken: at most
 # 1760×1760 RGBA, 12 MB decoded, where a forged 9000×9000 PNG grew the server by 507 MB.
 MAX_CANVAS_SCALE = 4
+RECENT_CANVAS_VALUES = 8  # decoded canvas values kept for the next rerun (below)
+MAX_KEPT_CANVAS_BYTES = 2**20  # and only drawings this small, sent and decoded (440 px: 0.8 MB)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -122,6 +125,22 @@ def read_canvas_value(data_url: object, side: int) -> CanvasDrawing | None:
         return None
     if not isinstance(data_url, str) or not data_url.startswith(CANVAS_HEADER):
         raise ImageError("not_canvas", "not a data:image/png;base64 URL")
+    with _RECENT_LOCK:
+        drawing = _recent.get((data_url, side))
+        if drawing is not None:
+            _recent.move_to_end((data_url, side))
+            return drawing
+    drawing = _canvas_drawing(data_url, side)
+    if len(data_url) <= MAX_KEPT_CANVAS_BYTES and drawing.image.nbytes <= MAX_KEPT_CANVAS_BYTES:
+        with _RECENT_LOCK:
+            _recent[data_url, side] = drawing
+            while len(_recent) > RECENT_CANVAS_VALUES:
+                _recent.popitem(last=False)
+    return drawing
+
+
+def _canvas_drawing(data_url: str, side: int) -> CanvasDrawing:
+    """`read_canvas_value` past its first check; the array is read-only (it may be shared)."""
     if len(data_url) - len(CANVAS_HEADER) > (MAX_CANVAS_BYTES + 2) // 3 * 4:  # 4 chars: 3 bytes
         raise ImageError("too_big", f"more than {MAX_CANVAS_BYTES:,} bytes")
     try:
@@ -131,7 +150,19 @@ def read_canvas_value(data_url: object, side: int) -> CanvasDrawing | None:
     width, height = png_size(png)
     if not all(side // 2 <= length <= MAX_CANVAS_SCALE * side for length in (width, height)):
         raise ImageError("wrong_size", f"{width}×{height} pixels, not a {side}-pixel canvas")
-    return CanvasDrawing(png, decode_png(png))
+    image = decode_png(png)
+    image.flags.writeable = False
+    return CanvasDrawing(png, image)
+
+
+# The same canvas value comes back often: every reset sends the same blank canvas (from every
+# student of a class), and a rerun that is not a stroke (the live reading, a new stroke width,
+# the class-set form) sends the last drawing again. The last few are not decoded again: a decode
+# is ~0.7 ms of a Draw-page event's ~11 ms of server CPU (bench/stroke_cpu.py). Refusals are not
+# kept, nor drawings over MAX_KEPT_CANVAS_BYTES sent or decoded, so whatever anyone sends, the
+# cache holds at most RECENT_CANVAS_VALUES × 2 MB.
+_recent: collections.OrderedDict[tuple[str, int], CanvasDrawing] = collections.OrderedDict()
+_RECENT_LOCK = threading.Lock()
 
 
 def decode_png(png: bytes) -> np.ndarray:
