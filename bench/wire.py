@@ -4,7 +4,11 @@ A student replays the BackMsgs a real Chromium sent on the Draw page (bench/sess
 recorded by bench/record_session.py) on a session of its own, and reads the ForwardMsgs that
 come back: where each script run ends and the reading (the metric in the `draw_reading`
 container) it holds. What a browser session carries of its own is rewritten per student: the
-owner id its localStorage would hold (the student-id component's value) and the page's URL.
+owner id its localStorage would hold (the student-id component's value), the page's URL, and
+the bytes of each stroke's drawing (its pixels stay the recorded ones, so are the readings): in
+a class every student draws their own digits, and a server that kept one student's decoded
+drawing must not be able to reuse it for another's. A reset sends the same blank canvas from
+every browser, as it does in a real class.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import secrets
 import time
 import urllib.request
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,7 +96,25 @@ def rewrite(frame: bytes, recording: Recording, origin: str, owner: str) -> byte
         for widget in state.widget_states.widgets:
             if widget.id.endswith(OWNER_WIDGET):
                 widget.json_value = json.dumps({"owner": owner}, separators=(",", ":"))
+            elif widget.id.endswith(CANVAS_WIDGET):
+                widget.json_value = _own_drawing(widget.json_value, owner)
     return message.SerializeToString()
+
+
+def _own_drawing(canvas_value: str, owner: str) -> str:
+    """The canvas's value with its drawing's PNG signed by the student (a text chunk naming the
+    owner id before the PNG's end), when it holds strokes: the same pixels, other bytes."""
+    value = json.loads(canvas_value)
+    drawing = value["drawing"]
+    header, _, data = drawing["data"].partition(",")
+    if not drawing["raw"]["objects"]:
+        return canvas_value  # a blank canvas is the same from every browser
+    png = base64.b64decode(data)
+    end = png.rindex(b"IEND") - 4  # the end chunk: length (0), "IEND", CRC
+    text = b"tEXt" + b"student\0" + owner.encode()
+    chunk = (len(text) - 4).to_bytes(4, "big") + text + zlib.crc32(text).to_bytes(4, "big")
+    drawing["data"] = f"{header},{base64.b64encode(png[:end] + chunk + png[end:]).decode()}"
+    return json.dumps(value, separators=(",", ":"))
 
 
 def xsrf_cookie(url: str) -> str:

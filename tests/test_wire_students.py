@@ -8,10 +8,16 @@ change so that the recording no longer fits it, re-record: python bench/record_s
 """
 
 import asyncio
+import base64
 import concurrent.futures
 import dataclasses
+import io
+import json
 import sys
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
@@ -50,6 +56,31 @@ def test_a_student_is_rewritten_as_their_own_browser():
     owners = [w.json_value for w in message.rerun_script.widget_states.widgets
               if w.id.endswith("-owner_id")]  # fmt: skip
     assert owners == ['{"owner":"' + "0" * 32 + '"}']
+
+
+def _drawing(message: bytes) -> tuple[str, Image.Image]:
+    """The canvas's data URL in a BackMsg, and its picture."""
+    state = BackMsg()
+    state.ParseFromString(message)
+    (canvas,) = [
+        w for w in state.rerun_script.widget_states.widgets if w.id.endswith("-draw_canvas")
+    ]
+    url = json.loads(canvas.json_value)["drawing"]["data"]
+    return url, Image.open(io.BytesIO(base64.b64decode(url.partition(",")[2])))
+
+
+def test_each_student_sends_their_own_bytes_for_the_same_strokes():
+    """Two students' strokes are the recorded pixels in bytes of their own (a server cannot
+    reuse one's decoded drawing for the other's); a reset is the same blank canvas for all."""
+    recording = wire.load_recording()
+    origin = "http://127.0.0.1:1"
+    for frame in (f for f in recording.frames if f.kind in ("stroke", "reset")):
+        recorded, picture = _drawing(frame.message)
+        sent = [_drawing(wire.rewrite(frame.message, recording, origin, o * 32)) for o in "01"]
+        for _, seen in sent:
+            np.testing.assert_array_equal(np.asarray(seen), np.asarray(picture))
+        urls = {recorded} | {url for url, _ in sent}
+        assert len(urls) == (3 if frame.kind == "stroke" else 1), frame.kind
 
 
 def test_a_simulated_student_reads_what_chromium_showed(app_url):
