@@ -12,7 +12,7 @@ per round, ms of server CPU per event (and per stroke, per reset), the bytes the
 and received per event and the server's resident memory; then the medians over the rounds.
 Target: <= 10 ms per event.
 
-An idle server spends CPU too (Streamlit polls its config files every 0.2 s; ~5-7 ms of CPU a
+An idle server spends CPU too (uvicorn's main loop wakes ten times a second: 2-3 ms of CPU a
 second here), and an event takes ~0.5 s of waiting: so each round also reads the server's idle
 CPU for IDLE_SECONDS with the page open, and prints the events' CPU above that idle rate.
 """
