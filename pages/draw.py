@@ -31,7 +31,7 @@ from mnist_app.ui import (
     training_manager,
 )
 from mnist_app.ui.access import access_text, seen_model_choices, visitor
-from mnist_app.ui.canvas import drawing_canvas, send_strokes_at_once
+from mnist_app.ui.canvas import drawing_canvas, read_in_turn, send_strokes_at_once
 from mnist_app.ui.inside import inside_panel
 
 CANVAS_SIDE = 280
@@ -81,6 +81,11 @@ def pick_model() -> ModelChoice | None:
 def show_reading(reading: Reading, key: str, model, scaling: str, live: bool = False) -> None:
     """The digit read, how sure, what the network saw and every digit's probability; then,
     on request, the inside view."""
+    reading_elements(reading, key)
+    inside_panel(model, reading.image, reading.probabilities, scaling, key, live)
+
+
+def reading_elements(reading: Reading, key: str) -> None:
     if not reading.looks_like_digit:  # the network still picks a digit, often "sure" of it
         st.warning(t("draw.not_a_digit"))
     left, right = st.columns([1, 2])
@@ -95,7 +100,6 @@ def show_reading(reading: Reading, key: str, model, scaling: str, live: bool = F
     figure = probabilities_figure(reading.probabilities, language())
     with right:
         plotly_chart(figure, key=f"{key}_chart")
-    inside_panel(model, reading.image, reading.probabilities, scaling, key, live)
 
 
 def drawing_tab(model, scaling: str, live: bool) -> None:
@@ -138,11 +142,16 @@ def canvas_and_reading(model, scaling: str, live: bool, stroke: int) -> None:
 
 
 def drawing_reading(model, image: np.ndarray | None, scaling: str, live: bool = False) -> None:
-    reading = read_digit(model, image, scaling) if image is not None else None
+    """The reading of the drawing, in this server's turn for readings (ui/canvas.py); then the
+    inside view's switch, out of turn."""
+    if image is None:
+        st.info(t("draw.prompt"))
+        return
+    reading = read_in_turn(model, image, scaling, lambda shown: reading_elements(shown, "draw"))
     if reading is None:
         st.info(t("draw.prompt"))
     else:
-        show_reading(reading, "draw", model, scaling, live)
+        inside_panel(model, reading.image, reading.probabilities, scaling, "draw", live)
 
 
 @st.fragment(run_every=LIVE_SECONDS)

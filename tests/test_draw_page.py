@@ -206,3 +206,58 @@ def test_the_run_now_training_is_offered_with_its_live_model():
         assert at.caption[0].value == translate("draw.live_note", "en")
         at.file_uploader(key="draw_upload").set_value(("7.png", png_of_seven(), "image/png")).run()
         assert not at.exception and len(at.metric) == 1  # read by the weights of this moment
+
+
+# The reading turn, run where Streamlit can declare the canvas component (in a script run).
+TURN_SCRIPT = """
+import numpy as np
+import streamlit as st
+from PIL import Image, ImageDraw
+
+from mnist_app.drawing.predict import default_model_path, load_reader
+from mnist_app.ui import canvas
+
+
+def free():
+    if canvas.READING_TURN.acquire(blocking=False):
+        canvas.READING_TURN.release()
+        return True
+    return False
+
+
+def fail(reading):
+    raise RuntimeError("stopped")  # as Streamlit stops a run
+
+
+reader = load_reader(default_model_path())
+picture = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
+ImageDraw.Draw(picture).line([(140, 40), (150, 240)], fill=(255, 255, 255, 255), width=20)
+blank = np.asarray(Image.new("RGBA", (280, 280), (0, 0, 0, 255)))
+shown, result = [], {}
+reading = canvas.read_in_turn(reader, np.asarray(picture), "unit", lambda r: shown.append(free()))
+result["digit"], result["free while shown"], result["free after"] = reading.digit, shown, free()
+try:
+    canvas.read_in_turn(reader, np.asarray(picture), "unit", fail)
+except RuntimeError:
+    result["free after a failure"] = free()
+result["blank"] = canvas.read_in_turn(reader, blank, "unit", shown.append)
+result["free after a blank"], result["shown"] = free(), len(shown)
+st.session_state["turn"] = result
+"""
+
+
+def test_a_drawing_is_read_and_shown_in_the_server_s_turn_which_it_gives_back():
+    """A class asks for dozens of readings a second: one at a time per server (the reading and
+    the elements that show it), the turn given back after each, after a failure too (Streamlit
+    stops a run by raising), and never taken for long by a canvas without ink."""
+    at = AppTest.from_string(TURN_SCRIPT, default_timeout=60).run()
+    assert not at.exception
+    assert at.session_state["turn"] == {
+        "digit": 1,
+        "free while shown": [False],
+        "free after": True,
+        "free after a failure": True,
+        "blank": None,
+        "free after a blank": True,
+        "shown": 1,
+    }

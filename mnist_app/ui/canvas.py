@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 from streamlit_drawable_canvas import CanvasResult, st_canvas
 
+from mnist_app.drawing.predict import Reading, read_digit
 from mnist_app.drawing.uploads import (
     MAX_CANVAS_BYTES,
     CanvasDrawing,
@@ -15,10 +19,34 @@ from mnist_app.drawing.uploads import (
 )
 from mnist_app.ui import t
 
+if TYPE_CHECKING:
+    from mnist_app.drawing.predict import Reader
+
 FRONTEND = Path(__file__).parent.parent / "frontend"
 _send_strokes = st.components.v2.component(
     "mnist_lab.send_strokes", js=(FRONTEND / "send_strokes.js").read_text(encoding="utf-8")
 )
+
+
+# One drawing's reading at a time in this server: its preprocessing, the network and the elements
+# that show it (not the inside view, which can take seconds). A class drawing at once asks for
+# dozens of readings a second; run side by side, their script threads took turns on Python's
+# GIL every few ms and each ran longer (server CPU per stroke 21 -> 38 ms), until a burst of
+# strokes snowballed. bench/class_load.py --students 60, p95 over separate runs: 84 ms to 2.3 s
+# side by side (3 of 8 under 500 ms); in turn, 63 to 322 ms (5 of 5).
+READING_TURN = threading.Semaphore(1)
+
+
+def read_in_turn(
+    reader: Reader, image, scaling: str, show: Callable[[Reading], None]
+) -> Reading | None:
+    """The drawing read, and shown by `show`, in this server's turn for readings (above); None,
+    with nothing shown, when it holds no ink."""
+    with READING_TURN:
+        reading = read_digit(reader, image, scaling)
+        if reading is not None:
+            show(reading)
+    return reading
 
 
 def drawing_canvas(stroke: int, side: int, key: str) -> CanvasDrawing | None:
