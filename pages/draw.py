@@ -1,5 +1,7 @@
 """Draw: draw a digit (or upload a photo of one) and see what a trained network reads."""
 
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -144,10 +146,8 @@ def canvas_and_reading(model, scaling: str, live: bool, stroke: int) -> None:
 def drawing_reading(model, image: np.ndarray | None, scaling: str, live: bool = False) -> None:
     """The reading of the drawing, in this server's turn for readings (ui/canvas.py); then the
     inside view's switch, out of turn."""
-    if image is None:
-        st.info(t("draw.prompt"))
-        return
-    reading = read_in_turn(model, image, scaling, lambda shown: reading_elements(shown, "draw"))
+    show = functools.partial(reading_elements, key="draw")
+    reading = None if image is None else read_in_turn(model, image, scaling, show)
     if reading is None:
         st.info(t("draw.prompt"))
     else:
