@@ -9,7 +9,13 @@ import pytest
 from PIL import Image, ImageDraw
 
 from mnist_app.drawing import uploads
-from mnist_app.drawing.preprocess import canvas_to_mnist, evened_ink, measure_ink, model_input
+from mnist_app.drawing.preprocess import (
+    canvas_to_mnist,
+    evened_ink,
+    measure_ink,
+    model_input,
+    thin,
+)
 from mnist_app.drawing.uploads import MAX_UPLOAD_BYTES, ImageError, read_upload
 from mnist_app.engine.data import load_mnist, scale_images
 
@@ -124,6 +130,40 @@ def test_real_mnist_digits_look_like_digits():
 def test_drawn_digits_look_like_digits(width):
     assert looks_like_digit(draw_seven((40, 30, 200), width))
     assert looks_like_digit(draw_zero(width))
+
+
+def zhang_suen(mask: np.ndarray) -> np.ndarray:
+    """Zhang and Suen's thinning as their paper states it, every pixel tested on every step:
+    the reference `thin` must match pixel for pixel."""
+    skeleton = mask.astype(bool)
+    while True:
+        before = skeleton.copy()
+        for step in (0, 1):
+            p = np.pad(skeleton, 1)
+            # P2..P9: north, north-east, east, south-east, south, south-west, west, north-west
+            n, ne, e, se = p[:-2, 1:-1], p[:-2, 2:], p[1:-1, 2:], p[2:, 2:]
+            s, sw, w, nw = p[2:, 1:-1], p[2:, :-2], p[1:-1, :-2], p[:-2, :-2]
+            ring = [n, ne, e, se, s, sw, w, nw]
+            inked = sum(r.astype(int) for r in ring)  # B(P1)
+            turns = zip(ring, ring[1:] + ring[:1], strict=True)
+            rises = sum((~a & b).astype(int) for a, b in turns)  # A(P1)
+            sides = ~(n & e & s) & ~(e & s & w) if step == 0 else ~(n & e & w) & ~(n & s & w)
+            skeleton = skeleton & ~((inked >= 2) & (inked <= 6) & (rises == 1) & sides)
+        if (skeleton == before).all():
+            return skeleton
+
+
+def test_thinning_gives_zhang_and_suen_s_skeleton():
+    rng = np.random.default_rng(3)
+    _, _, x_test, _ = load_mnist()
+    masks = [evened_ink(image) >= 0.5 for image in x_test[:40]]
+    masks += [evened_ink(draw_seven((40, 30, 200), 45)) >= 0.5, evened_ink(draw_zero(18)) >= 0.5]
+    masks += [rng.random(rng.integers(1, 60, 2)) < rng.random() for _ in range(60)]
+    masks += [np.ones((1, 9), bool), np.ones((7, 1), bool), np.ones((12, 30), bool)]
+    for mask in masks:
+        assert (thin(mask) == zhang_suen(mask)).all()
+    bar = thin(np.pad(np.ones((9, 40), bool), 2))
+    assert bar.any(axis=1).sum() == 1  # a thick bar thins to one line
 
 
 def random_lines(rng: np.random.Generator, count: int) -> np.ndarray:

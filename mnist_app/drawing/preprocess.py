@@ -216,17 +216,32 @@ def piece_sizes(mask: np.ndarray) -> list[int]:
 
 
 def thin(mask: np.ndarray) -> np.ndarray:
-    """The strokes' centre lines, one pixel wide (Zhang and Suen's thinning, 1984)."""
-    skeleton = mask.copy()
+    """The strokes' centre lines, one pixel wide (Zhang and Suen's thinning, 1984).
+
+    Only the ink is looked at: the image is kept flat with a border of paper, and each step
+    reads the ring of neighbours of the pixels still inked (a gather at fixed offsets) rather
+    than of the whole image; peeled pixels leave that list. The same skeleton as the rules
+    applied to every pixel (tests/test_preprocess.py), in less than half the time (a stroke's
+    drawing: 0.78 -> 0.32 ms), which every stroke's reading pays.
+    """
+    height, width = mask.shape
+    padded = np.zeros((height + 2, width + 2), np.uint8)
+    padded[1:-1, 1:-1] = mask
+    flat = padded.ravel()
+    row = width + 2
+    ring = np.array([-row, 1 - row, 1, row + 1, row, row - 1, -1, -row - 1])  # as _neighbours
+    inked = np.flatnonzero(flat)
     peeled = True
     while peeled:
         peeled = False
         for step in (0, 1):  # peel the south-east sides, then the north-west ones
-            edge = skeleton & _PEELED[step][_ring_code(skeleton)]
+            codes = np.packbits(flat[inked[:, None] + ring], axis=1, bitorder="little")[:, 0]
+            edge = _PEELED[step][codes]  # decided on the step's start, then peeled at once
             if edge.any():
-                skeleton &= ~edge
+                flat[inked[edge]] = 0
+                inked = inked[~edge]
                 peeled = True
-    return skeleton
+    return padded[1:-1, 1:-1].astype(bool)
 
 
 def _peeled(step: int) -> np.ndarray:
@@ -242,14 +257,6 @@ def _peeled(step: int) -> np.ndarray:
         kept = (north & east & west) | (north & south & west)
     count = np.sum(ring, axis=0)  # 2-6: neither a line's end nor inside the ink
     return (count >= 2) & (count <= 6) & (_turns(ring) == 1) & ~kept
-
-
-def _ring_code(mask: np.ndarray) -> np.ndarray:
-    """Each pixel's 8 neighbours as the bits of one number, clockwise from north."""
-    code = np.zeros(mask.shape, np.uint8)
-    for bit, neighbour in enumerate(_neighbours(mask)):
-        code |= neighbour.view(np.uint8) << bit
-    return code
 
 
 def forks(skeleton: np.ndarray) -> np.ndarray:
