@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 import pytest
-from apptest_text import open_page, texts, wait_for_results
+from apptest_text import held_run, open_page, texts, wait_for_results
 from streamlit.runtime.scriptrunner import script_runner
 from streamlit.testing.v1 import AppTest
 
@@ -348,6 +348,16 @@ def test_the_result_charts_write_numbers_in_the_page_s_language(lang, separators
     assert "10.000" in sizes if lang == "es" else "10,000" in sizes
     dropouts = at.select_slider(key="train_dropout").options
     assert "0,25" in dropouts if lang == "es" else "0.25" in dropouts
+
+
+@pytest.mark.parametrize(
+    ("lang", "rate", "other"), [("es", "0,001", "0.001"), ("en", "0.001", "0,001")]
+)
+def test_the_live_learning_rate_writes_rates_in_the_page_s_language(lang, rate, other):
+    # The slider that steers a run in training writes its rates as the form's slider does.
+    with held_run(RunConfig(limit=300, epochs=50, validation_size=100, batch_size=64)) as run_id:
+        rates = open_train_page(lang, run=run_id).select_slider(key="train_live_lr").options
+    assert rate in rates and other not in rates
 
 
 @pytest.mark.parametrize("lang", ["es", "en"])

@@ -10,7 +10,7 @@ from mnist_app.text import escape_markdown
 from mnist_app.ui import t, training_manager
 from mnist_app.ui.access import if_theirs, may_change, may_start, show_refusal, visible, visitor
 from mnist_app.ui.challenge import challenge_refused, enter_chosen
-from mnist_app.ui.train_form import LEARNING_RATES, config_error_text
+from mnist_app.ui.train_form import LEARNING_RATES, config_error_text, decimal_format
 
 
 def start_run(config: RunConfig, preset: str | None) -> None:
@@ -117,7 +117,7 @@ def live_learning_rate(run_id: str) -> None:
     st.select_slider(
         t("train.live_lr"),
         options=LEARNING_RATES,
-        format_func="{:g}".format,
+        format_func=decimal_format(),  # 0,001 on a Spanish page, as the form's slider writes it
         key="train_live_lr",
         on_change=lambda: if_theirs(
             manager.store.get(run_id).student,
