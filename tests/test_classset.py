@@ -2,6 +2,7 @@
 
 import io
 import struct
+import threading
 import zlib
 
 import numpy as np
@@ -330,3 +331,32 @@ def test_the_drawing_limits_are_read_back_or_fall_back_to_the_defaults(stored, e
     rules = ClassRules.from_dict(stored)
     assert (rules.max_drawings, rules.max_class_drawings) == (each, all_)
     assert ClassRules.from_dict(rules.to_dict()) == rules
+
+
+def test_students_adding_at_the_same_moment_stay_within_the_limits(class_set, monkeypatch):
+    # A class server's replicas add side by side: counting against the limits and adding are one
+    # step, or two students' last drawings both pass the same count (7 of 5 were stored).
+    monkeypatch.setenv("MNIST_LAB_TEACHER_CODE", "profe")
+    rules, adders = ClassRules(max_drawings=3, max_class_drawings=5), 12
+    start, outcomes = threading.Barrier(adders), []
+
+    def add(i: int) -> None:
+        drawing = canvas_png(strokes=(((70 + 4 * i, 60), (210, 60), (120, 230)),))  # all differ
+        start.wait()
+        try:
+            student = Visitor(ANA if i % 2 else BEA)
+            outcomes.append(class_set.add_drawing(7, drawing, visitor=student, rules=rules))
+        except AccessError as refused:
+            outcomes.append(refused.reason)
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(adders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    stored = [outcome for outcome in outcomes if isinstance(outcome, int)]
+    assert len(outcomes) == adders  # each one added or refused, none failed
+    assert len(stored) == sum(class_set.counts()) == 5  # the class's limit, not one more
+    students = [entry.student for entry in class_set.entries()]
+    assert sorted([students.count(ANA), students.count(BEA)]) == [2, 3]  # nobody over theirs
+    assert set(outcomes) - set(stored) <= {"too_many_drawings", "class_set_full"}

@@ -31,11 +31,13 @@ from mnist_app.engine.evaluation import predict_classes
 from mnist_app.engine.plan import IMAGE_SIDE, NUM_CLASSES
 from mnist_app.runs.class_drawings import CLASS_SET_FILE, ClassSplit, class_split, load_drawings
 from mnist_app.runs.database import (
+    CLASS_SET_LOCK,
     CLASS_TABLES,
     StoreError,
     class_digits,
     engine_for,
     first_line,
+    one_writer_at_a_time,
     open_tables,
     read_rows,
     server_url,
@@ -193,7 +195,8 @@ class ClassSet:
         """Store one row, its id; with `limits`, counted against them in the same transaction."""
         try:
             with self._transaction() as db:
-                if limits is not None:
+                if limits is not None:  # two students' last drawings must not pass one count
+                    one_writer_at_a_time(db, CLASS_SET_LOCK)
                     _check_limits(db, *limits)
                 inserted = db.execute(class_digits.insert().returning(class_digits.c.id), values)
                 return int(inserted.scalar_one())

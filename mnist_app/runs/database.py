@@ -23,6 +23,9 @@ SERVER_REQUIREMENTS = "requirements-server.txt"
 # trainer, and whether it starts paused; 5: the teacher's challenges and the runs that entered them;
 # 6: the class drawings a run trains on.
 SCHEMA_VERSION = 6
+# Keys of PostgreSQL's advisory locks, each for one thing done by one transaction at a time.
+SCHEMA_LOCK = 20261202  # creating or upgrading the tables (replicas starting together)
+CLASS_SET_LOCK = 20261207  # counting the class set against the class's limits, then adding
 
 metadata = sa.MetaData()
 
@@ -271,7 +274,7 @@ def open_tables(engine: sa.Engine, part: str, tables: Iterable[sa.Table]) -> Non
     try:
         with engine.begin() as db:
             if engine.dialect.name == "postgresql":  # replicas starting together: one at a time
-                db.execute(sa.text("SELECT pg_advisory_xact_lock(20261202)"))
+                db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
             else:
                 db.exec_driver_sql("PRAGMA journal_mode=WAL")
             metadata.create_all(db, tables=tables, checkfirst=True)
@@ -289,6 +292,19 @@ def open_tables(engine: sa.Engine, part: str, tables: Iterable[sa.Table]) -> Non
                 db.execute(sa.insert(schema_versions).values(part=part, version=SCHEMA_VERSION))
     except exc.SQLAlchemyError as error:
         raise StoreError(f"cannot use {describe(engine)}: {first_line(error)}") from error
+
+
+def one_writer_at_a_time(db: sa.Connection, key: int) -> None:
+    """From here to the end of `db`'s transaction, no other transaction passes this point: what
+    it reads next is what it writes against (a count checked against a limit, then an insert).
+    On PostgreSQL the transaction holds the advisory lock `key` and the others wait for it; on
+    SQLite, whose writers take turns anyway, it takes the database's write lock now, before
+    reading, instead of at its first write (the others wait, up to the engine's 30 s)."""
+    if db.dialect.name == "postgresql":
+        db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    else:  # a write that changes nothing: it begins the transaction as a writer
+        version = schema_versions.c.version
+        db.execute(sa.update(schema_versions).where(sa.false()).values(version=version))
 
 
 def _add_missing_columns(db: sa.Connection, tables: list[sa.Table]) -> None:
