@@ -26,8 +26,13 @@ function ownerId() {
   }
 }
 
-export default function reportOwnerId({ data, setStateValue }) {
+export default function reportOwnerId({ data, setStateValue, parentElement }) {
   const id = ownerId();
   kept = id;
-  if (data?.owner !== id) setStateValue("owner", id);
+  const known = data?.owner === id;
+  // Said on the page, for tests and tools that drive it: until the app knows the id, the page
+  // runs once more (the report below), and a click meanwhile can be drawn over.
+  const host = parentElement?.host ?? parentElement;
+  if (host?.dataset) host.dataset.ownerKnown = String(known);
+  if (!known) setStateValue("owner", id);
 }
