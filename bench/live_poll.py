@@ -1,12 +1,14 @@
 """What one poll of the live API costs the server, with the class rules read from the database on
-every poll (as before) and at most once every RULES_SECONDS (now).
+every poll (as before) and at most once every RULES_SECONDS (now); and its charts for a run under
+way.
 
 Usage: python bench/live_poll.py [--polls 2000] [--rounds 7] [--url postgresql+psycopg://...]
 
 A store (a fresh SQLite file, or the database at --url) holds one finished run with 20 epochs;
 each poll is the live endpoint's work without HTTP: `may_follow` (the class rules and the viewing
 pass) then `live_view`. The two ways alternate, round by round; the medians are printed, with the
-database reads of the class rules per poll.
+database reads of the class rules per poll. Then the two learning-curve charts of a run under way
+(in memory, with BATCH_POINTS batches drawn so far: each poll rebuilds them), per poll.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa  # noqa: E402
 
 from mnist_app.engine.config import RunConfig  # noqa: E402
+from mnist_app.engine.progress import Progress  # noqa: E402
 from mnist_app.engine.records import EpochRecord, Outcome  # noqa: E402
 from mnist_app.engine.status import RunStatus  # noqa: E402
 from mnist_app.figures import live  # noqa: E402
+from mnist_app.figures.charts import curve_chart  # noqa: E402
 from mnist_app.runs.jobs import TrainingManager  # noqa: E402
 from mnist_app.runs.store import RunStore  # noqa: E402
 
@@ -39,6 +43,27 @@ def one_round(manager: TrainingManager, run_id: str, polls: int, max_age: float)
         assert live.may_follow(manager.store, f"run:{run_id}", None)
         assert live.live_view(manager, run_id, "es") is not None
     return (time.perf_counter() - start) / polls
+
+
+BATCH_POINTS = 2000  # chollet-512's batches in 4 1/4 epochs: one point each
+
+
+def charts_under_way(polls: int, rounds: int) -> float:
+    """Seconds per poll to build the live view's two charts of a run under way."""
+    progress = Progress()
+    progress.update(status=RunStatus.RUNNING, epochs=5, batches_per_epoch=469)
+    for k in range(1, BATCH_POINTS + 1):
+        progress.add_batch(2.3 / k**0.5, 1 - 0.9 / k**0.5, 128)
+        if k % 469 == 0:
+            progress.add_epoch(EpochRecord(epoch=k // 469, loss=2.3 / k**0.5, accuracy=0.9))
+    snap = progress.snapshot()
+    spent = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(polls):
+            [live._light(curve_chart(snap, metric, "es")) for metric in live.METRICS]
+        spent.append((time.perf_counter() - start) / polls)
+    return statistics.median(spent)
 
 
 def main() -> None:
@@ -76,6 +101,8 @@ def main() -> None:
                 f"rules read {way:>22}: {statistics.median(seconds) * 1e6:8.0f} µs per poll, "
                 f"{per_poll_reads[max_age]:.4f} rule reads per poll"
             )
+    print(f"charts of a run under way ({BATCH_POINTS} batches): "
+          f"{charts_under_way(args.polls // 4, args.rounds) * 1e6:8.0f} µs per poll")  # fmt: skip
 
 
 if __name__ == "__main__":

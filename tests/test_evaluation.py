@@ -132,3 +132,14 @@ def test_result_figures_have_ten_digits():
     assert np.asarray(charts.confusion_figure(confusion, "en").data[0].z).shape == (10, 10)
     bars = charts.per_class_figure(per_class_accuracy(confusion), "es").data[0]
     assert len(bars.x) == 10 and list(bars.y) == [1.0] * 10
+
+
+def test_json_numbers_are_each_value_as_a_float_or_a_gap():
+    values = np.random.default_rng(0).normal(size=500) * 10.0 ** np.arange(-250, 250)
+    values[[3, 40, 41]] = [np.nan, np.inf, -np.inf]
+    expected = [float(v) if np.isfinite(v) else None for v in values]  # value by value
+    assert charts.json_numbers(values) == expected
+    assert all(type(v) is float for v in charts.json_numbers(values) if v is not None)
+    assert charts.json_numbers([0.5, None, 2, float("nan")]) == [0.5, None, 2.0, None]
+    assert charts.json_numbers(np.arange(3)) == [0.0, 1.0, 2.0]
+    assert charts.json_numbers([]) == []

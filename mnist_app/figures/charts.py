@@ -93,12 +93,23 @@ def curve_chart(snapshot: Snapshot, metric: str, language: str = DEFAULT_LANGUAG
     }
 
 
+def json_numbers(values) -> list[float | None]:
+    """Numbers as JSON can carry them: floats, and None for a missing or non-finite value (a
+    gap in a line). Converted by numpy in one pass: asking np.isfinite value by value was a
+    third of the live API's time."""
+    array = np.asarray(values, dtype=np.float64)  # None becomes NaN
+    numbers, finite = array.tolist(), np.isfinite(array)
+    if finite.all():
+        return numbers
+    return [v if ok else None for v, ok in zip(numbers, finite.tolist(), strict=True)]
+
+
 def _line(name, x, y, color=TRAIN_COLOR, width=2.0, opacity=1.0, dash=False, markers=False):
     """One styled line of a chart; a missing or non-finite value is None (a gap in the line)."""
     return {
         "name": name,
-        "x": [float(v) for v in x],
-        "y": [None if v is None or not np.isfinite(v) else float(v) for v in y],
+        "x": json_numbers(x),
+        "y": json_numbers(y),
         "color": color,
         "width": width,
         "opacity": opacity,

@@ -32,6 +32,7 @@ from mnist_app.figures.charts import (
     batch_positions,
     downsample,
     ema,
+    json_numbers,
 )
 from mnist_app.i18n import (
     format_duration,
@@ -139,7 +140,7 @@ def _line(name, x, y, colour, width, dash=False, markers=False) -> dict:
     return {
         "name": name,
         "x": [float(f"{v:.4g}") for v in x],
-        "y": [None if v is None or not np.isfinite(v) else float(f"{v:.4g}") for v in y],
+        "y": [None if v is None else float(f"{v:.4g}") for v in json_numbers(y)],
         "color": colour,
         "width": width,
         "opacity": 1.0,
