@@ -29,7 +29,6 @@ from mnist_app.engine.progress import Progress  # noqa: E402
 from mnist_app.engine.records import EpochRecord, Outcome  # noqa: E402
 from mnist_app.engine.status import RunStatus  # noqa: E402
 from mnist_app.figures import live  # noqa: E402
-from mnist_app.figures.charts import curve_chart  # noqa: E402
 from mnist_app.runs.jobs import TrainingManager  # noqa: E402
 from mnist_app.runs.store import RunStore  # noqa: E402
 
@@ -46,22 +45,24 @@ def one_round(manager: TrainingManager, run_id: str, polls: int, max_age: float)
 
 
 BATCH_POINTS = 2000  # chollet-512's batches in 4 1/4 epochs: one point each
+EPOCH_BATCHES = 469  # chollet-512's batches of 128 in an epoch of 60,000 images
 
 
 def charts_under_way(polls: int, rounds: int) -> float:
     """Seconds per poll to build the live view's two charts of a run under way."""
     progress = Progress()
-    progress.update(status=RunStatus.RUNNING, epochs=5, batches_per_epoch=469)
+    progress.update(status=RunStatus.RUNNING, epochs=5, batches_per_epoch=EPOCH_BATCHES)
     for k in range(1, BATCH_POINTS + 1):
         progress.add_batch(2.3 / k**0.5, 1 - 0.9 / k**0.5, 128)
-        if k % 469 == 0:
-            progress.add_epoch(EpochRecord(epoch=k // 469, loss=2.3 / k**0.5, accuracy=0.9))
+        if k % EPOCH_BATCHES == 0:
+            epoch = k // EPOCH_BATCHES
+            progress.add_epoch(EpochRecord(epoch=epoch, loss=2.3 / k**0.5, accuracy=0.9))
     snap = progress.snapshot()
     spent = []
     for _ in range(rounds):
         start = time.perf_counter()
         for _ in range(polls):
-            [live._light(curve_chart(snap, metric, "es")) for metric in live.METRICS]
+            live.live_charts(snap, "es")
         spent.append((time.perf_counter() - start) / polls)
     return statistics.median(spent)
 

@@ -49,8 +49,13 @@ def live_view(manager: RunManager, run_id: str, language: str) -> LiveView | Non
         queue_position=snap.queue_position,
         progress=snap.fraction_done,
         text=progress_text(snap, language),
-        charts=tuple(_light(curve_chart(snap, metric, language)) for metric in METRICS),
+        charts=live_charts(snap, language),
     )
+
+
+def live_charts(snap: Snapshot, language: str) -> tuple[dict, ...]:
+    """The loss and accuracy charts of the live view, rebuilt on every poll."""
+    return tuple(_light(curve_chart(snap, metric, language)) for metric in METRICS)
 
 
 def _light(chart: dict) -> dict:
