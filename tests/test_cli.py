@@ -5,6 +5,7 @@ import json
 import os
 import pty
 import re
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -433,3 +434,15 @@ def test_an_export_that_fails_midway_leaves_neither_a_half_model_nor_a_temporary
         export_model(outcome, folder / "mnist-cnn.keras", ["mnist_app"])
     assert [p.name for p in folder.iterdir()] == ["mnist-cnn.keras"]
     assert (folder / "mnist-cnn.keras").read_bytes() == b"the shipped model"
+
+
+def test_the_cards_command_runs_as_typed_even_with_a_layer_plan(tmp_path):
+    trained = tmp_path / "trained.keras"
+    trained.write_bytes(b"weights")
+    outcome = {"model_path": str(trained), "config": {}, "preset": None, "test_accuracy": 0.99,
+               "test_loss": 0.03, "epochs": 1, "seconds": 2.0}  # fmt: skip
+    argv = ["mnist_app", "train", "--layers", "conv8x3 pool dense16", "--note", "it's $HOME"]
+    card = json.loads(export_model(outcome, tmp_path / "model.keras", argv).read_text())
+    # What a shell splits the card's command into is what was typed, the plan one argument.
+    assert shlex.split(card["command"]) == ["python", "-m", *argv]
+    assert (tmp_path / "model.keras").read_bytes() == b"weights"

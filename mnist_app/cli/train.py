@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import sys
 from datetime import UTC, datetime
@@ -174,7 +175,8 @@ def export_model(outcome: RunJson, target: Path, argv: list[str]) -> Path:
         "epochs": outcome["epochs"],
         "train_seconds": round(outcome["seconds"], 1),
         "trained_on": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "command": "python -m mnist_app " + " ".join(argv[1:]),
+        # Quoted as a shell reads it: a --layers plan has spaces, and the card's command must run.
+        "command": shlex.join(["python", "-m", "mnist_app", *argv[1:]]),
     }
     card_path = target.with_suffix(".json")
     text = json.dumps(card, indent=2) + "\n"
