@@ -6,7 +6,7 @@ from test_browser_draw import DIGITS, READING, draw, open_canvas
 
 from mnist_app.drawing.predict import default_model_path, model_card
 from mnist_app.engine.config import RunConfig, layer_plan
-from mnist_app.engine.plan import Conv, layer_names
+from mnist_app.engine.plan import Conv, Pool, layer_names
 from mnist_app.i18n import translate
 
 pytestmark = pytest.mark.browser
@@ -39,7 +39,8 @@ def test_the_inside_view_of_a_drawn_digit(page, app_url, tmp_path):
     last_conv = [name for name, spec in zip(layer_names(specs), specs, strict=True)
                  if isinstance(spec, Conv)][-1]  # fmt: skip
     expect(page.locator(layers).get_by_text(last_conv)).to_be_visible(timeout=30_000)
-    sizes = loaded_images(page, layers, 6)  # four convolutions, two poolings
+    maps = sum(isinstance(spec, Conv | Pool) for spec in specs)  # a picture for each
+    sizes = loaded_images(page, layers, maps)
     assert all(width > 100 and height > 10 for width, height in sizes), sizes
     expect(page.locator(f"{layers} .js-plotly-plot")).to_have_count(1)  # the dense layer
 

@@ -103,8 +103,9 @@ class ConfigError(ValueError):
 
 # How far the training augmentation goes (models.augmentation; the code behind a run writes the
 # same layers): turned by up to ±10°, zoomed by up to ±10%, moved by up to 10% of a side (2.8 px).
-# The shipped model with ±10° instead of ±18°: 99.49% vs 99.45% on MNIST's test set, scikit-learn
-# digits 96.22% vs 95.72%, pen strokes 99.67% vs 99.39% (python bench/handwriting.py).
+# lab-default's plan, 30 epochs with --forms (the shipped model until 2026-12-07), with ±10° instead
+# of ±18°: 99.49% vs 99.45% on MNIST's test set, scikit-learn digits 96.22% vs 95.72%, pen strokes
+# 99.67% vs 99.39% (python bench/handwriting.py).
 AUGMENT_DEGREES = 10
 AUGMENT_ZOOM = 0.1
 AUGMENT_SHIFT = 0.1
