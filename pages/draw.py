@@ -39,6 +39,7 @@ from mnist_app.ui.inside import inside_panel
 CANVAS_SIDE = 280
 PROJECTOR_SIDE = 440  # projector mode: a canvas the teacher can draw on in front of the room
 LIVE_SECONDS = 2  # how often a network still training reads the drawing again
+OFFERED_MODELS = "draw_offered_models"  # the model picker's keys as last drawn
 manager = training_manager()
 
 
@@ -51,7 +52,12 @@ def choice_label(choice: ModelChoice) -> str:
 
 
 def remember_model() -> None:
-    st.query_params["model"] = st.session_state["draw_model"]
+    """The picked model in the address, to share or reload: only a model the picker offers. The
+    browser sends a picker's label, and Streamlit takes a label it does not offer as the value
+    itself: a tab drawn before the server restarted (with a new shipped model, say) sends one."""
+    key = st.session_state["draw_model"]
+    if key in st.session_state.get(OFFERED_MODELS, ()):
+        st.query_params["model"] = key
 
 
 def pick_model() -> ModelChoice | None:
@@ -68,6 +74,7 @@ def pick_model() -> ModelChoice | None:
     if wanted and wanted not in choices and wanted != DEFAULT_KEY:
         st.info(t("draw.model_missing", run=escape_markdown(wanted)))  # the URL is anyone's
     labels = {key: choice_label(choice) for key, choice in choices.items()}
+    st.session_state[OFFERED_MODELS] = list(choices)
     key = st.selectbox(
         t("draw.model"),
         list(choices),

@@ -104,6 +104,31 @@ def test_a_stroke_is_read_from_what_the_student_sent(app_url):
     assert [reply.reading for reply in replies[:3]] == ["0", "0", "2"]
 
 
+def _with_model_label(message: bytes, label: str) -> bytes:
+    """A BackMsg whose model picker says `label` (the browser sends a picker's label)."""
+    state = BackMsg()
+    state.ParseFromString(message)
+    (picker,) = [
+        w for w in state.rerun_script.widget_states.widgets if w.id.endswith("-draw_model")
+    ]
+    picker.string_value = label
+    return state.SerializeToString()
+
+
+def test_a_tab_back_with_a_model_label_this_server_never_showed_reads_on(app_url):
+    """When a server restarts (a teacher shipping a new model, say), every open tab reconnects
+    and sends its widgets as they were, the model picker as a label the new server may not
+    offer. It is not taken for a run to look for (a message above the canvas, the label in the
+    address): the page stays as drawn and reads every stroke as before."""
+    recording = wire.load_recording()
+    stale = "Shipped model · 12.34% on the test set"
+    frames = [dataclasses.replace(f, message=_with_model_label(f.message, stale))
+              if f.kind == "owner" else f for f in recording.frames]  # fmt: skip
+    replies = run(wire.replay(app_url, dataclasses.replace(recording, frames=frames)))
+    assert [reply.errors for reply in replies] == [[]] * len(recording.strokes)
+    assert [reply.reading for reply in replies] == [f.reading for f in recording.strokes]
+
+
 def test_each_student_has_a_session_of_their_own(app_url):
     """Two students at once, one drawing the 0 and the other the 1: each reads their own."""
     recording = wire.load_recording()
