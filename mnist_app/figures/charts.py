@@ -104,6 +104,12 @@ def json_numbers(values) -> list[float | None]:
     return [v if ok else None for v, ok in zip(numbers, finite.tolist(), strict=True)]
 
 
+def four_digits(numbers) -> list[float | None]:
+    """JSON numbers (json_numbers') cut to 4 significant digits, gaps kept: plenty for a
+    picture, and a third of the bytes for charts a class asks for twice a second."""
+    return [None if v is None else float(f"{v:.4g}") for v in numbers]
+
+
 def _line(name, x, y, color=TRAIN_COLOR, width=2.0, opacity=1.0, dash=False, markers=False):
     """One styled line of a chart; a missing or non-finite value is None (a gap in the line)."""
     return {

@@ -19,7 +19,7 @@ from mnist_app.engine.progress import Snapshot
 from mnist_app.engine.records import LiveView
 from mnist_app.engine.status import RunStatus
 from mnist_app.experiments.sweeps import load_sweep
-from mnist_app.figures.charts import curve_chart
+from mnist_app.figures.charts import curve_chart, four_digits
 from mnist_app.figures.sweeps import sweep_live_view
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_duration, format_number, translate
 from mnist_app.runs.managers import RunManager, shared_manager
@@ -59,11 +59,10 @@ def live_charts(snap: Snapshot, language: str) -> tuple[dict, ...]:
 
 
 def _light(chart: dict) -> dict:
-    """The chart with its numbers cut to 4 significant digits: plenty for a picture, and a
-    third of the bytes for a class on one Wi-Fi asking twice a second."""
+    """The chart with its numbers cut to 4 significant digits, for a class on one Wi-Fi."""
     for line in chart["lines"]:
         for axis in ("x", "y"):
-            line[axis] = [None if v is None else float(f"{v:.4g}") for v in line[axis]]
+            line[axis] = four_digits(line[axis])
     return chart
 
 

@@ -32,6 +32,7 @@ from mnist_app.figures.charts import (
     batch_positions,
     downsample,
     ema,
+    four_digits,
     json_numbers,
 )
 from mnist_app.i18n import (
@@ -139,8 +140,8 @@ def _overlay(sweep: Sweep, runs: list[Run], snaps: dict, metric: str, lang: str)
 def _line(name, x, y, colour, width, dash=False, markers=False) -> dict:
     return {
         "name": name,
-        "x": [float(f"{v:.4g}") for v in x],
-        "y": [None if v is None else float(f"{v:.4g}") for v in json_numbers(y)],
+        "x": four_digits(x),
+        "y": four_digits(json_numbers(y)),
         "color": colour,
         "width": width,
         "opacity": 1.0,
