@@ -13,7 +13,7 @@ import pytest
 from mnist_app.drawing.forward import Forward, Unsupported, load_forward
 from mnist_app.drawing.predict import default_model_path, load_reader, model_card, read_one
 from mnist_app.engine.config import ACTIVATIONS, RunConfig
-from mnist_app.engine.data import load_mnist, scale_images
+from mnist_app.engine.data import TEST_IMAGES, load_mnist, scale_images
 from mnist_app.engine.models import build_model
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -101,32 +101,39 @@ def test_a_bfloat16_model_is_read_in_float32_to_the_same_digits(tmp_path):
     assert np.abs(found - expected).max() < 0.1  # bf16 keeps 8 bits of mantissa
 
 
-def test_the_shipped_model_reads_the_whole_test_set_as_its_card_says():
+@pytest.fixture(scope="module")
+def shipped_keras() -> tuple[keras.Model, np.ndarray, np.ndarray]:
+    """The shipped model as Keras loads it, MNIST's 10,000 test images in its card's scaling,
+    and Keras' probabilities for them: read once for the two tests below."""
+    path = default_model_path()
+    model = keras.saving.load_model(path)
+    images = mnist_images(TEST_IMAGES, model_card(path)["config"]["scaling"])
+    found = np.concatenate(
+        [model.predict_on_batch(images[i : i + 1000]) for i in range(0, len(images), 1000)]
+    )
+    return model, images, found
+
+
+def test_the_shipped_model_reads_the_whole_test_set_as_its_card_says(shipped_keras):
     """The card's test accuracy on all 10,000 images, at least issue 29's 99.6%, from a file of
     at most 5 MB. (Keras reads them here, in 1-2 s; the numpy reader, one thread, would take
     ~10 s: the next test holds it to Keras' readings.)"""
     path = default_model_path()
-    card, model = model_card(path), keras.saving.load_model(path)
-    _, _, x_test, y_test = load_mnist()
-    images = scale_images(x_test, card["config"]["scaling"])
-    found = np.concatenate(
-        [model.predict_on_batch(images[i : i + 1000]) for i in range(0, len(images), 1000)]
-    )
-    accuracy = float((found.argmax(axis=1) == y_test).mean())
-    assert accuracy == pytest.approx(card["test_accuracy"], abs=2e-4)
+    _, _, found = shipped_keras
+    accuracy = float((found.argmax(axis=1) == load_mnist()[3]).mean())
+    assert accuracy == pytest.approx(model_card(path)["test_accuracy"], abs=2e-4)
     assert accuracy >= 0.996
     assert path.stat().st_size <= 5 * 2**20
 
 
-def test_the_shipped_model_reads_the_test_set_as_keras_does():
+def test_the_shipped_model_reads_the_test_set_as_keras_does(shipped_keras):
     """A model trained in mixed bfloat16 (the shipped one may be): Keras computes its hidden
     layers in bf16, this module in float32, so the two agree to bf16's precision, not float32's;
     with the same weights computed in float32 by Keras, to float32's."""
     path = default_model_path()
-    forward, model = load_forward(path), keras.saving.load_model(path)
-    images = mnist_images(1000)
+    model, test_images, readings = shipped_keras
+    forward, images, expected = load_forward(path), test_images[:1000], readings[:1000]
     found = np.concatenate([forward(images[i : i + 250]) for i in range(0, len(images), 250)])
-    expected = model.predict_on_batch(images)
     assert (found.argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.998
     np.testing.assert_allclose(found, expected, atol=0.03)
     as_float32 = build_model(RunConfig(**model_card(path)["config"]).replace(precision="float32"))
