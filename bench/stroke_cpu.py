@@ -3,13 +3,15 @@
 Usage: python bench/stroke_cpu.py [--digits 12] [--rounds 3]
 Starts the app as the browser tests do, opens /draw in headless Chromium with the shipped model
 and draws --digits digits stroke by stroke (1, 7, 4 in one stroke each, and a 7 as a 1 and its
-bar), pressing the canvas's "Reset canvas & history" before each. Every event is waited for
-until the server has finished the script run it asked for (the `script_finished` messages on
-the page's websocket), and each digit's reading is checked. The server's CPU time (user +
-system, its children included, from /proc/PID/stat) is read after the page has loaded and read
-a first digit, around every event, and after the last one: the page load is not counted. Prints,
-per round, ms of server CPU per event (and per stroke, per reset), the bytes the browser sent
-and received per event and the server's resident memory; then the medians over the rounds.
+bar), pressing the canvas's "Reset canvas & history" before each. Each digit is drawn a few
+pixels away from every other (served.shifted), as no student sends the same drawing twice.
+Every event is waited for until the server has finished the script run it asked for (the
+`script_finished` messages on the page's websocket), and each digit's reading is checked. The
+server's CPU time (user + system, its children included, from /proc/PID/stat) is read after the
+page has loaded and read a first digit, around every event, and after the last one: the page
+load is not counted. Prints, per round, ms of server CPU per event (and per stroke, per reset),
+the bytes the browser sent and received per event and the server's resident memory; then the
+medians over the rounds.
 Target: <= 10 ms per event.
 
 An idle server spends CPU too (uvicorn's main loop wakes ten times a second: 2-3 ms of CPU a
@@ -40,6 +42,7 @@ from served import (  # noqa: E402
     draw_stroke,
     resident_mb,
     served_app,
+    shifted,
 )
 
 TARGET_MS = 10
@@ -132,7 +135,7 @@ def draw_digit(page, wire: Wire, pid: int, digit: str, strokes: list) -> dict[st
     return spent
 
 
-def one_round(browser, url: str, pid: int, digits: int) -> dict:
+def one_round(browser, url: str, pid: int, digits: int, first: int = 0) -> dict:
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -151,7 +154,9 @@ def one_round(browser, url: str, pid: int, digits: int) -> dict:
     start = time.monotonic()
     kinds = {"reset": [], "stroke": []}
     for i in range(digits):
-        for kind, spent in draw_digit(page, wire, pid, *DIGITS[i % len(DIGITS)]).items():
+        digit, strokes = DIGITS[i % len(DIGITS)]
+        strokes = shifted(strokes, first + i)  # no drawing sent twice (served.shifted)
+        for kind, spent in draw_digit(page, wire, pid, digit, strokes).items():
             kinds[kind] += spent
     spent, wall = cpu_seconds(pid) - cpu, time.monotonic() - start
     events = sum(len(spent) for spent in kinds.values())
@@ -181,7 +186,7 @@ def main() -> None:
     with served_app(process=server) as url, chromium() as browser:
         pid = server[0].pid
         for i in range(args.rounds):
-            results.append(one_round(browser, url, pid, args.digits))
+            results.append(one_round(browser, url, pid, args.digits, first=i * args.digits))
             r = results[-1]
             print(f"round {i + 1}: {r['cpu_ms']:5.1f} ms server CPU per event, "
                   f"{r['above_idle_ms']:.1f} ms above idle ({r['idle_ms_per_s']:.1f} ms a "
