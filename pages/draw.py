@@ -17,7 +17,7 @@ from mnist_app.drawing.predict import (
     read_digit,
     read_test_image,
 )
-from mnist_app.drawing.uploads import MAX_UPLOAD_BYTES, ImageError, read_upload
+from mnist_app.drawing.uploads import MAX_UPLOAD_BYTES, CanvasDrawing, ImageError, read_upload
 from mnist_app.engine.data import TEST_IMAGES
 from mnist_app.figures.reading import probabilities_figure, seen_image_url
 from mnist_app.runs.owners import AccessError
@@ -137,24 +137,23 @@ def canvas_and_reading(model, scaling: str, live: bool, stroke: int) -> None:
     left, right = st.columns(drawing_columns())
     with left:
         canvas = drawing_canvas(stroke, side, key="draw_canvas")
-    image = canvas.image if canvas is not None else None  # None: nothing sent yet, or refused
-    drawing = canvas.png if canvas is not None else None
+    drawing = canvas.png if canvas is not None else None  # None: nothing sent yet, or refused
     st.session_state["classset_drawing"] = drawing  # what the class-set form would add
     with right:
         if live:
-            live_drawing_reading(model, image, scaling)
+            live_drawing_reading(model, canvas, scaling)
         else:
-            drawing_reading(model, image, scaling)
+            drawing_reading(model, canvas, scaling)
         kind, text, about = st.session_state.get("classset_message", (None, "", None))
         if kind is not None and about == drawing:  # said of this drawing: kept over any rerun
             (st.success if kind == "success" else st.error)(text)
 
 
-def drawing_reading(model, image: np.ndarray | None, scaling: str, live: bool = False) -> None:
+def drawing_reading(model, canvas: CanvasDrawing | None, scaling: str, live: bool = False) -> None:
     """The reading of the drawing, in this server's turn for readings (ui/canvas.py); then the
     inside view's switch, out of turn."""
     show = functools.partial(reading_elements, key="draw")
-    reading = None if image is None else read_in_turn(model, image, scaling, show)
+    reading = None if canvas is None else read_in_turn(model, canvas, scaling, show)
     if reading is None:
         st.info(t("draw.prompt"))
     else:
@@ -162,9 +161,9 @@ def drawing_reading(model, image: np.ndarray | None, scaling: str, live: bool = 
 
 
 @st.fragment(run_every=LIVE_SECONDS)
-def live_drawing_reading(model, image: np.ndarray | None, scaling: str) -> None:
+def live_drawing_reading(model, canvas: CanvasDrawing | None, scaling: str) -> None:
     """The same, read again every few seconds by the network still training."""
-    drawing_reading(model, image, scaling, live=True)
+    drawing_reading(model, canvas, scaling, live=True)
 
 
 def class_set_form() -> None:

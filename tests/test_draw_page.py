@@ -215,6 +215,7 @@ import streamlit as st
 from PIL import Image, ImageDraw
 
 from mnist_app.drawing.predict import default_model_path, load_reader
+from mnist_app.drawing.uploads import CanvasDrawing
 from mnist_app.ui import canvas
 
 
@@ -232,12 +233,13 @@ def fail(reading):
 reader = load_reader(default_model_path())
 picture = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
 ImageDraw.Draw(picture).line([(140, 40), (150, 240)], fill=(255, 255, 255, 255), width=20)
-blank = np.asarray(Image.new("RGBA", (280, 280), (0, 0, 0, 255)))
+drawing = CanvasDrawing(b"", np.asarray(picture))  # as the canvas sent it (PNG not needed)
+blank = CanvasDrawing(b"", np.asarray(Image.new("RGBA", (280, 280), (0, 0, 0, 255))))
 shown, result = [], {}
-reading = canvas.read_in_turn(reader, np.asarray(picture), "unit", lambda r: shown.append(free()))
+reading = canvas.read_in_turn(reader, drawing, "unit", lambda r: shown.append(free()))
 result["digit"], result["free while shown"], result["free after"] = reading.digit, shown, free()
 try:
-    canvas.read_in_turn(reader, np.asarray(picture), "unit", fail)
+    canvas.read_in_turn(reader, drawing, "unit", fail)
 except RuntimeError:
     result["free after a failure"] = free()
 result["blank"] = canvas.read_in_turn(reader, blank, "unit", shown.append)

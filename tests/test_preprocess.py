@@ -14,6 +14,7 @@ from mnist_app.drawing.preprocess import (
     evened_ink,
     measure_ink,
     model_input,
+    prepare,
     thin,
 )
 from mnist_app.drawing.uploads import MAX_UPLOAD_BYTES, ImageError, read_upload
@@ -340,6 +341,34 @@ def test_a_canvas_value_sent_again_is_not_decoded_again(decoded):
     assert len(decoded) == 2 + uploads.RECENT_CANVAS_VALUES
     uploads.read_canvas_value(blank, 280)
     assert len(decoded) == 3 + uploads.RECENT_CANVAS_VALUES
+
+
+def test_a_canvas_value_sent_again_is_not_prepared_again(decoded, monkeypatch):
+    """A kept drawing is cut out and centred once: every reset's blank canvas, and the drawing
+    a running model reads again every 2 s. What is read of it is what read_digit reads."""
+    from mnist_app.drawing import predict, preprocess
+
+    prepared = []
+    monkeypatch.setattr(uploads, "prepare", lambda image: prepared.append(image) or prepare(image))
+    blank = _canvas_value(Image.new("RGBA", (280, 280), (0, 0, 0, 255)))
+    assert uploads.read_canvas_value(blank, 280).prepared is None
+    assert uploads.read_canvas_value(blank, 280).prepared is None and len(prepared) == 1
+    drawing = uploads.read_canvas_value(_canvas_value(_drawn(20)), 280)
+    once = drawing.prepared
+    assert drawing.prepared is once and len(prepared) == 2
+    with pytest.raises(ValueError, match="read-only"):  # shared by every session that sent it
+        once.image[0, 0] = 1.0
+    np.testing.assert_array_equal(once.image, preprocess.canvas_to_mnist(drawing.image))
+    model = predict.load_reader(predict.DEFAULT_MODEL)
+    assert predict.read_prepared(model, once, "unit").digit == 1  # the shipped model's scaling
+    for scaling in ("unit", "centered"):
+        read, fresh = (
+            predict.read_prepared(model, once, scaling),
+            predict.read_digit(model, drawing.image, scaling),
+        )
+        assert read.digit == fresh.digit and read.looks_like_digit and fresh.looks_like_digit
+        np.testing.assert_array_equal(read.probabilities, fresh.probabilities)
+        np.testing.assert_array_equal(read.image, fresh.image)
 
 
 def test_refused_and_large_canvas_values_are_not_kept(decoded):

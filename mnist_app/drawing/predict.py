@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mnist_app.drawing.forward import Forward, Unsupported, load_forward
-from mnist_app.drawing.preprocess import evened_ink, measure_ink, model_input, work_to_mnist
+from mnist_app.drawing.preprocess import Prepared, model_input, prepare
 from mnist_app.engine.data import PROJECT_ROOT, load_mnist
 from mnist_app.engine.plan import IMAGE_SIDE, NUM_CLASSES
 from mnist_app.engine.status import RunStatus
@@ -267,12 +267,15 @@ class Reading:
 
 def read_digit(model: Reader, image: np.ndarray, scaling: str) -> Reading | None:
     """Preprocess a drawing or photo as MNIST was made and read it; None when there is no ink."""
-    work = evened_ink(image)
-    if work is None:
+    return read_prepared(model, prepare(image), scaling)
+
+
+def read_prepared(model: Reader, prepared: Prepared | None, scaling: str) -> Reading | None:
+    """`read_digit` of a drawing already prepared (`preprocess.prepare`); None for no ink."""
+    if prepared is None:
         return None
-    digit = work_to_mnist(work)
-    probabilities = read_one(model, model_input(digit, scaling))
-    return Reading(digit, probabilities, measure_ink(work).looks_like_digit)
+    probabilities = read_one(model, model_input(prepared.image, scaling))
+    return Reading(prepared.image, probabilities, prepared.looks_like_digit)
 
 
 def read_one(model: Reader, image: np.ndarray) -> np.ndarray:

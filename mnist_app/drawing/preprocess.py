@@ -200,6 +200,26 @@ class InkShape:
         )
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A drawing made as MNIST was made, and what its ink looks like: the same whichever model
+    reads it."""
+
+    image: np.ndarray  # 28×28 float32 in [0, 1], read-only (it may be shared)
+    looks_like_digit: bool
+
+
+def prepare(image: np.ndarray) -> Prepared | None:
+    """A drawing or photo cut out, evened and centred (`evened_ink`, `work_to_mnist`) and its ink
+    measured; None if blank."""
+    work = evened_ink(image)
+    if work is None:
+        return None
+    digit = work_to_mnist(work)
+    digit.flags.writeable = False
+    return Prepared(digit, measure_ink(work).looks_like_digit)
+
+
 def measure_ink(work: np.ndarray) -> InkShape:
     """How much of its box the evened ink (from `evened_ink`) covers, in how many pieces, how
     often its strokes cross."""

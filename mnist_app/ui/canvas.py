@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 from streamlit_drawable_canvas import CanvasResult, st_canvas
 
-from mnist_app.drawing.predict import Reading, read_digit
+from mnist_app.drawing.predict import Reading, read_prepared
 from mnist_app.drawing.uploads import (
     MAX_CANVAS_BYTES,
     CanvasDrawing,
@@ -38,12 +38,12 @@ READING_TURN = threading.Semaphore(1)
 
 
 def read_in_turn(
-    reader: Reader, image, scaling: str, show: Callable[[Reading], None]
+    reader: Reader, drawing: CanvasDrawing, scaling: str, show: Callable[[Reading], None]
 ) -> Reading | None:
     """The drawing read, and shown by `show`, in this server's turn for readings (above); None,
     with nothing shown, when it holds no ink."""
     with READING_TURN:
-        reading = read_digit(reader, image, scaling)
+        reading = read_prepared(reader, drawing.prepared, scaling)
         if reading is not None:
             show(reading)
     return reading
