@@ -103,8 +103,8 @@ def reading_elements(reading: Reading, key: str) -> None:
         st.markdown(t("draw.confidence", percent=percent_text(reading.confidence, 1)))
         if reading.looks_like_digit and not reading.sure:
             st.warning(t("draw.unsure", percent=percent_text(SURE_FROM, 0)))
-        zoom = 9 if presenting() else 5
-        seen = seen_image_url(reading.image, zoom)
+        zoom = 9 if presenting() else 5  # each pixel drawn as a zoom × zoom square
+        seen = seen_image_url(reading.image)
         st.image(seen, caption=t("draw.sees"), alt=t("alt.seen"), width=28 * zoom)
     figure = probabilities_figure(reading.probabilities, language())
     with right:

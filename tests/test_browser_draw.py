@@ -55,6 +55,13 @@ def test_drawn_digit_is_read(page, app_url, digit):
     expect(page.get_by_text(translate("draw.prompt"))).to_be_visible()
     draw(page, canvas, DIGITS[digit])
     expect(page.locator(READING)).to_have_text(digit, timeout=30_000)
+    # what the network saw: its 28×28 pixels, sent as they are and drawn as crisp 5×5 squares
+    seen = page.locator(".st-key-draw_reading img")
+    expect(seen).to_have_js_property("complete", True)
+    looks = (
+        "i => [i.naturalWidth, i.naturalHeight, i.clientWidth, getComputedStyle(i).imageRendering]"
+    )
+    assert seen.evaluate(looks) == [28, 28, 140, "pixelated"]
 
 
 def test_undo_and_clear(page, app_url):

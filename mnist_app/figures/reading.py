@@ -1,8 +1,11 @@
 """What the Draw page shows of a reading after every stroke, built at a stroke's cost: the 28×28
 image the network saw and the bar chart of the ten digit probabilities.
 
-The image goes inside the page's message as a PNG data URL: handed to Streamlit as an array, it
-was encoded, kept in the server's media store and fetched by the browser in a second request.
+The image goes inside the page's message as a 28×28 PNG data URL, which the browser draws large,
+each pixel a square (ui.page_style). Handed to Streamlit as an array, it was encoded, kept in the
+server's media store and fetched by the browser in a second request. Enlarged here (5× or 9×),
+its PNG took 7-10 times as long to make (~0.5 ms of a stroke's server time) and 2-3 times the
+bytes.
 Plotly checks every property of a figure it builds: ~5 ms for this chart, the largest part of a
 stroke's server time (bench/stroke_cpu.py). Only the bars' heights, colours and labels change
 from one stroke to the next, so the figure is built and checked once per language (`frame`),
@@ -25,12 +28,12 @@ from mnist_app.figures.charts import TRAIN_COLOR, VALIDATION_COLOR
 from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
 
 
-def seen_image_url(image: np.ndarray, zoom: int) -> str:
-    """A 28×28 image in [0, 1], each pixel a `zoom`×`zoom` square, as a PNG data URL (its grey
-    levels cut to 8 bits as Streamlit's st.image cuts them; a PNG keeps them exactly)."""
+def seen_image_url(image: np.ndarray) -> str:
+    """A 28×28 image in [0, 1] as a PNG data URL (its grey levels cut to 8 bits as Streamlit's
+    st.image cuts them; a PNG keeps them exactly)."""
     pixels = (np.asarray(image, dtype=np.float64) * 255).astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(np.kron(pixels, np.ones((zoom, zoom), np.uint8))).save(buffer, format="PNG")
+    Image.fromarray(pixels).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

@@ -196,6 +196,9 @@ html { font-size: 22px; }
 # its reading 937 px, so a student never saw both at once.
 _PAGE_STYLE = """<style>
 label[data-testid="stWidgetLabel"][disabled] p { color: rgba(17, 24, 39, 0.7); }
+.st-key-draw_reading img, .st-key-upload_reading img, .st-key-test_reading img {
+  image-rendering: pixelated;
+}
 @media (max-width: 640px) {
   [data-testid="stMainBlockContainer"] { padding-top: 4rem; }
   [data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding: 0 0 0.25rem; }
@@ -209,8 +212,8 @@ PAGE_INTRO = "page_intro"  # the intro's container: the style above finds it by 
 
 
 def page_style() -> None:
-    """What every page adds to Streamlit's own style (readable disabled labels, a phone's
-    layout)."""
+    """What every page adds to Streamlit's own style (readable disabled labels, the Draw page's
+    28×28 image of what the network saw drawn in crisp squares, a phone's layout)."""
     st.html(_PAGE_STYLE)
 
 
