@@ -106,7 +106,7 @@ def reading_elements(reading: Reading, key: str) -> None:
         zoom = 9 if presenting() else 5  # each pixel drawn as a zoom × zoom square
         seen = seen_image_url(reading.image)
         st.image(seen, caption=t("draw.sees"), alt=t("alt.seen"), width=28 * zoom)
-    figure = probabilities_figure(reading.probabilities, language())
+    figure = probabilities_figure(reading.probabilities, language(), presenting())
     with right:
         plotly_chart(figure, key=f"{key}_chart")
 

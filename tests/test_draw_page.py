@@ -1,6 +1,7 @@
 """The Draw page without the canvas: model picker, ?model=, uploads, both languages."""
 
 import io
+import json
 import re
 import shutil
 from pathlib import Path
@@ -17,7 +18,8 @@ from mnist_app.engine.config import RunConfig
 from mnist_app.engine.records import Outcome
 from mnist_app.engine.status import RunStatus
 from mnist_app.engine.training import train
-from mnist_app.i18n import LANGUAGES, catalogue, translate
+from mnist_app.figures.charts import PROJECTOR_FONT
+from mnist_app.i18n import LANGUAGES, catalogue, plotly_separators, translate
 from mnist_app.runs.managers import shared_manager
 from mnist_app.text import WORD_JOINER, escape_markdown
 
@@ -127,6 +129,16 @@ def test_upload_of_a_digit_gives_a_prediction(paper):
     assert not at.exception and not at.error
     assert at.metric[0].value == "7"
     assert len(at.get("plotly_chart")) == 1
+
+
+@pytest.mark.parametrize(("lang", "present"), [("es", "1"), ("en", "0")])
+def test_the_reading_s_chart_has_the_page_s_decimal_marks_and_size(lang, present):
+    at = draw_page(lang, present=present)
+    at.file_uploader(key="draw_upload").set_value(("7.png", png_of_seven(), "image/png")).run()
+    assert not at.exception and at.metric[0].value == "7"
+    layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert layout["separators"] == plotly_separators(lang)
+    assert layout.get("font", {}).get("size") == (PROJECTOR_FONT if present == "1" else None)
 
 
 @pytest.mark.parametrize("lang", list(LANGUAGES))

@@ -10,15 +10,16 @@ import plotly.io
 import pytest
 from PIL import Image
 from streamlit.elements.lib.image_utils import _np_array_to_bytes
+from streamlit.testing.v1 import AppTest
 
-from mnist_app.figures.charts import for_projector
+from mnist_app.figures.charts import PROJECTOR_FONT, for_projector
 from mnist_app.figures.reading import (
     checked_probabilities_figure,
     frame,
     probabilities_figure,
     seen_image_url,
 )
-from mnist_app.i18n import LANGUAGES
+from mnist_app.i18n import LANGUAGES, plotly_separators
 
 RNG = np.random.default_rng(27)
 PROBABILITIES = [RNG.dirichlet(np.ones(10)), np.eye(10)[7], np.full(10, 0.1)]
@@ -35,37 +36,80 @@ def bar_template_only(spec: dict) -> dict:
     return spec
 
 
+def finished(figure, lang: str, projector: bool):
+    """A chart finished as ui.plotly_chart finishes one: the language's decimal marks, and for
+    the projector for_projector's fonts."""
+    figure.update_layout(separators=plotly_separators(lang))
+    return for_projector(figure) if projector else figure
+
+
 @pytest.mark.parametrize("template", ["plotly", "streamlit"])  # Streamlit's, in the app
 @pytest.mark.parametrize("lang", list(LANGUAGES))
 @pytest.mark.parametrize("probabilities", PROBABILITIES, ids=["random", "sure", "even"])
 def test_the_chart_is_plotlys_checked_chart(lang, probabilities, template, monkeypatch):
-    """Every bar, label, colour, title and axis as plotly's checked figure has them; of the
-    template only the bars' trace style, as a bar chart uses."""
+    """Every bar, label, colour, title and axis as plotly's checked figure has them, finished
+    for the page (and the projector); of the template only the bars' trace style, as a bar
+    chart uses."""
     monkeypatch.setattr(plotly.io.templates, "default", template)
-    checked = as_sent(checked_probabilities_figure(probabilities, lang))
-    fast = as_sent(probabilities_figure(probabilities, lang))
-    assert fast == bar_template_only(checked)
-    assert fast["layout"]["template"]["layout"]  # the look Streamlit's theme adjusts, all kept
-    projected = as_sent(for_projector(probabilities_figure(probabilities, lang)))
-    assert projected == bar_template_only(
-        as_sent(for_projector(checked_probabilities_figure(probabilities, lang)))
-    )
+    for projector in (False, True):
+        checked = finished(checked_probabilities_figure(probabilities, lang), lang, projector)
+        fast = as_sent(probabilities_figure(probabilities, lang, projector))
+        assert fast == bar_template_only(as_sent(checked))
+        assert fast["layout"]["template"]["layout"]  # the look Streamlit's theme adjusts, all kept
+        assert fast["layout"]["separators"] == plotly_separators(lang)
+        if projector:
+            assert fast["layout"]["xaxis"]["tickfont"]["size"] == PROJECTOR_FONT
 
 
-def test_the_chart_frame_is_built_once_per_language_and_template(monkeypatch):
+def test_the_chart_frame_is_built_once_per_language_template_and_size(monkeypatch):
     monkeypatch.setattr(plotly.io.templates, "default", "streamlit")
     frame.cache_clear()
     first, second = (probabilities_figure(p, "en") for p in PROBABILITIES[:2])
     assert frame.cache_info().misses == 1 and frame.cache_info().hits == 1
     assert as_sent(first)["data"][0]["text"] != as_sent(second)["data"][0]["text"]
-    for_projector(first)  # a figure changed after it was built leaves the frame as it was
-    assert as_sent(probabilities_figure(PROBABILITIES[1], "en")) == as_sent(second)
+    first.to_dict()["layout"]["title"]["text"] = "changed"  # a chart changed after it was built
+    assert as_sent(probabilities_figure(PROBABILITIES[1], "en")) == as_sent(second)  # not the frame
     other = next(lang for lang in LANGUAGES if lang != "en")
-    assert frame(other, "streamlit") != frame("en", "streamlit")  # its own titles
+    assert frame(other, "streamlit", False) != frame("en", "streamlit", False)  # its own titles
     assert frame.cache_info().misses == 2
+    assert frame("en", "streamlit", True) != frame("en", "streamlit", False)  # projector's size
+    assert frame.cache_info().misses == 3
     monkeypatch.setattr(plotly.io.templates, "default", "plotly")  # plotly's look, not the app's
     assert as_sent(probabilities_figure(PROBABILITIES[1], "en")) != as_sent(second)
-    assert frame.cache_info().misses == 3
+    assert frame.cache_info().misses == 4
+
+
+SENT_SCRIPT = """
+import numpy as np
+import streamlit as st
+
+from streamlit.testing.v1 import AppTest
+
+from mnist_app.figures.charts import PROJECTOR_FONT, for_projector
+from mnist_app.figures.reading import checked_probabilities_figure, probabilities_figure
+from mnist_app.i18n import plotly_separators
+
+probabilities = np.full(10, 0.02)
+probabilities[3] = 0.82
+for lang, projector in (("es", False), ("en", True)):
+    st.plotly_chart(probabilities_figure(probabilities, lang, projector), key=f"fast_{lang}")
+    plain = checked_probabilities_figure(probabilities, lang)
+    plain.update_layout(separators=plotly_separators(lang))
+    st.plotly_chart(for_projector(plain) if projector else plain, key=f"plain_{lang}")
+"""
+
+
+def test_streamlit_sends_the_finished_chart_as_it_sends_the_plain_figure():
+    """st.plotly_chart's own path (it reads a figure's to_dict()) gives the browser the same
+    chart for a SentFigure as for the plotly figure finished the plain way: a Streamlit that
+    read a figure otherwise would fail here."""
+    at = AppTest.from_string(SENT_SCRIPT, default_timeout=60).run()
+    assert not at.exception
+    fast_es, plain_es, fast_en, plain_en = (
+        json.loads(chart.proto.spec) for chart in at.get("plotly_chart")
+    )
+    assert fast_es == bar_template_only(plain_es) and fast_en == bar_template_only(plain_en)
+    assert fast_es["layout"]["separators"] == ",." and fast_en["layout"]["font"]["size"] == 22
 
 
 def decoded(url: str) -> np.ndarray:

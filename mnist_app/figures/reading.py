@@ -8,8 +8,10 @@ its PNG took 7-10 times as long to make (~0.5 ms of a stroke's server time) and 
 bytes.
 Plotly checks every property of a figure it builds: ~5 ms for this chart, the largest part of a
 stroke's server time (bench/stroke_cpu.py). Only the bars' heights, colours and labels change
-from one stroke to the next, so the figure is built and checked once per language (`frame`),
-and each stroke's figure is that frame with its bars filled in, left unchecked (~0.5 ms).
+from one stroke to the next, so the chart is built and checked once per language and size
+(`frame`), and each stroke's chart is that frame with its bars filled in, handed to Streamlit as
+it is (`SentFigure`): built as a plotly Figure, even unchecked, and copied again by Streamlit,
+it took ~0.6 ms more of every stroke here, 1-1.5 ms on a server woken by the stroke.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ import json
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io
+from _plotly_utils.utils import convert_to_base64
 from PIL import Image
 
-from mnist_app.figures.charts import TRAIN_COLOR, VALIDATION_COLOR
-from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
+from mnist_app.figures.charts import TRAIN_COLOR, VALIDATION_COLOR, for_projector
+from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, plotly_separators, translate
 
 
 def seen_image_url(image: np.ndarray) -> str:
@@ -37,23 +40,46 @@ def seen_image_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def probabilities_figure(probabilities: np.ndarray, language: str = DEFAULT_LANGUAGE) -> go.Figure:
-    """Bar chart of the ten digit probabilities, the model's answer highlighted: the same figure
-    as `checked_probabilities_figure`, built from the language's frame."""
-    spec = json.loads(frame(language, plotly.io.templates.default))  # a copy to change freely
+class SentFigure(go.Figure):
+    """A chart already checked and finished for its page, as plotly's JSON. What st.plotly_chart
+    sends of a plotly figure is its to_dict(); this one returns its spec as it is, where a Figure
+    makes an object of every property and Streamlit copies them all again. It has none of a
+    Figure's other workings: change its spec, not it (ui.plotly_chart sends it untouched).
+    tests/test_reading_figures.py checks that Streamlit sends it as the plain figure."""
+
+    def __init__(self, spec: dict) -> None:  # not go.Figure's: nothing to build or to check
+        self._spec = spec
+
+    def to_dict(self) -> dict:
+        return self._spec
+
+    to_plotly_json = to_dict
+
+
+def probabilities_figure(
+    probabilities: np.ndarray, language: str = DEFAULT_LANGUAGE, projector: bool = False
+) -> SentFigure:
+    """Bar chart of the ten digit probabilities, the model's answer highlighted: the same chart
+    as `checked_probabilities_figure` with the language's decimal marks and, for the projector,
+    `for_projector`'s large fonts, built from their frame."""
+    spec = json.loads(frame(language, plotly.io.templates.default, projector))  # a fresh copy
     spec["data"][0].update(bars(np.asarray(probabilities, dtype=np.float64)))
-    return go.Figure(spec, _validate=False)
+    convert_to_base64(spec["data"])  # the bars' heights as plotly sends arrays (typed, base64)
+    return SentFigure(spec)
 
 
-@functools.lru_cache(maxsize=4 * len(LANGUAGES))
-def frame(language: str, template: str) -> str:
-    """The chart in `language` without its bars, checked by plotly, as JSON; `template`, the
-    name of plotly's default template it is drawn with (Streamlit's once Streamlit is loaded).
-    Of the template's styles for each kind of trace only the bars' are kept: the others
-    (scatter, heatmap, table...) are never drawn here, and copying and sending them took half
-    of every stroke's chart.
+@functools.lru_cache(maxsize=8 * len(LANGUAGES))
+def frame(language: str, template: str, projector: bool = False) -> str:
+    """The chart in `language` without its bars, checked by plotly and finished as
+    ui.plotly_chart finishes a chart (the language's decimal marks; large for the projector), as
+    JSON; `template`, the name of plotly's default template it is drawn with (Streamlit's once
+    Streamlit is loaded). Of the template's styles for each kind of trace only the bars' are
+    kept: the others (scatter, heatmap, table...) are never drawn here, and copying and sending
+    them took half of every stroke's chart.
     """
-    spec = checked_probabilities_figure(np.zeros(10), language).to_plotly_json()
+    figure = checked_probabilities_figure(np.zeros(10), language)
+    figure.update_layout(separators=plotly_separators(language))
+    spec = (for_projector(figure) if projector else figure).to_plotly_json()
     for name in bars(np.zeros(10)):
         del spec["data"][0][name]
     styles = spec["layout"]["template"].get("data", {})

@@ -273,7 +273,10 @@ def plotly_chart(figure, key: str, enlarge=None, **options):
     in projector mode (by `enlarge`, the figure module's own way, else charts.for_projector);
     `options` go to st.plotly_chart, whose value it returns (a selection)."""
     from mnist_app.figures.charts import for_projector
+    from mnist_app.figures.reading import SentFigure
 
+    if isinstance(figure, SentFigure):  # finished for this page already: sent as it is
+        return st.plotly_chart(figure, key=key, **options)
     figure.update_layout(separators=plotly_separators(language()))
     if presenting():
         figure = (enlarge or for_projector)(figure)
