@@ -6,6 +6,7 @@ each pixel a square (ui.page_style). Handed to Streamlit as an array, it was enc
 server's media store and fetched by the browser in a second request. Enlarged here (5× or 9×),
 its PNG took 7-10 times as long to make (~0.5 ms of a stroke's server time) and 2-3 times the
 bytes.
+
 Plotly checks every property of a figure it builds: ~5 ms for this chart, the largest part of a
 stroke's server time (bench/stroke_cpu.py). Only the bars' heights, colours and labels change
 from one stroke to the next, so the chart is built and checked once per language and size
