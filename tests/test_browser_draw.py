@@ -31,9 +31,13 @@ READING_BOX = '.st-key-draw_reading [data-testid="stMetric"]'  # "reads" and the
 
 
 def open_canvas(page: Page, app_url: str):
+    """The Draw page's canvas, once the page has settled: a stroke drawn during the rerun the
+    student-id component asks for on mount was lost now and then (the canvas drawn again, its
+    history empty), seen once on a loaded CI run."""
     page.goto(f"{app_url}/draw")
     canvas = page.locator("canvas.upper-canvas")
     expect(canvas).to_be_visible(timeout=60_000)
+    settled(page)
     return canvas
 
 
