@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from mnist_app.experiments.comparison import parallel_axes
 from mnist_app.experiments.sweeps import differing_fields, run_name
-from mnist_app.i18n import DEFAULT_LANGUAGE, translate
+from mnist_app.i18n import DEFAULT_LANGUAGE, plotly_separators, translate
 from mnist_app.text import escape_plotly
 
 if TYPE_CHECKING:
@@ -386,3 +386,11 @@ def for_projector(figure: go.Figure) -> go.Figure:
     figure.update_traces(textfont=big, selector={"type": "heatmap"})
     figure.update_traces(textfont=big, selector={"type": "bar"})
     return figure
+
+
+def for_page(figure: go.Figure, language: str, projector: bool, enlarge=None) -> go.Figure:
+    """The figure finished for the page it is shown on: the language's decimal and thousands
+    marks, and in projector mode its fonts enlarged (by `enlarge`, the figure module's own way,
+    else for_projector)."""
+    figure.update_layout(separators=plotly_separators(language))
+    return (enlarge or for_projector)(figure) if projector else figure

@@ -28,8 +28,8 @@ import plotly.io
 from _plotly_utils.utils import convert_to_base64
 from PIL import Image
 
-from mnist_app.figures.charts import TRAIN_COLOR, VALIDATION_COLOR, for_projector
-from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, plotly_separators, translate
+from mnist_app.figures.charts import TRAIN_COLOR, VALIDATION_COLOR, for_page
+from mnist_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
 
 
 def seen_image_url(image: np.ndarray) -> str:
@@ -61,8 +61,8 @@ def probabilities_figure(
     probabilities: np.ndarray, language: str = DEFAULT_LANGUAGE, projector: bool = False
 ) -> SentFigure:
     """Bar chart of the ten digit probabilities, the model's answer highlighted: the same chart
-    as `checked_probabilities_figure` with the language's decimal marks and, for the projector,
-    `for_projector`'s large fonts, built from their frame."""
+    as `checked_probabilities_figure` finished for its page (charts.for_page: the language's
+    decimal marks, large for the projector), built from their frame."""
     spec = json.loads(frame(language, plotly.io.templates.default, projector))  # a fresh copy
     spec["data"][0].update(bars(np.asarray(probabilities, dtype=np.float64)))
     convert_to_base64(spec["data"])  # the bars' heights as plotly sends arrays (typed, base64)
@@ -71,16 +71,15 @@ def probabilities_figure(
 
 @functools.lru_cache(maxsize=8 * len(LANGUAGES))
 def frame(language: str, template: str, projector: bool = False) -> str:
-    """The chart in `language` without its bars, checked by plotly and finished as
-    ui.plotly_chart finishes a chart (the language's decimal marks; large for the projector), as
-    JSON; `template`, the name of plotly's default template it is drawn with (Streamlit's once
-    Streamlit is loaded). Of the template's styles for each kind of trace only the bars' are
-    kept: the others (scatter, heatmap, table...) are never drawn here, and copying and sending
-    them took half of every stroke's chart.
+    """The chart in `language` without its bars, checked by plotly and finished for its page
+    as ui.plotly_chart finishes any other chart (charts.for_page), as JSON; `template`, the name
+    of plotly's default template it is drawn with (Streamlit's once Streamlit is loaded). Of the
+    template's styles for each kind of trace only the bars' are kept: the others (scatter,
+    heatmap, table...) are never drawn here, and copying and sending them took half of every
+    stroke's chart.
     """
     figure = checked_probabilities_figure(np.zeros(10), language)
-    figure.update_layout(separators=plotly_separators(language))
-    spec = (for_projector(figure) if projector else figure).to_plotly_json()
+    spec = for_page(figure, language, projector).to_plotly_json()
     for name in bars(np.zeros(10)):
         del spec["data"][0][name]
     styles = spec["layout"]["template"].get("data", {})

@@ -15,7 +15,7 @@ from mnist_app.engine.config import RANGES, ConfigError
 from mnist_app.engine.records import LiveView
 from mnist_app.experiments.sweeps import log_steps  # noqa: F401  (the pages' slider stops)
 from mnist_app.figures.live import pass_query
-from mnist_app.i18n import LANGUAGES, plotly_separators, translate
+from mnist_app.i18n import LANGUAGES, translate
 from mnist_app.runs.continuation import CONTINUABLE
 from mnist_app.runs.environment import check_environment
 from mnist_app.runs.managers import RunManager, shared_manager
@@ -272,14 +272,11 @@ def plotly_chart(figure, key: str, enlarge=None, **options):
     """A plotly figure with the page language's decimal and thousands marks, its fonts enlarged
     in projector mode (by `enlarge`, the figure module's own way, else charts.for_projector);
     `options` go to st.plotly_chart, whose value it returns (a selection)."""
-    from mnist_app.figures.charts import for_projector
+    from mnist_app.figures.charts import for_page
     from mnist_app.figures.reading import SentFigure
 
-    if isinstance(figure, SentFigure):  # finished for this page already: sent as it is
-        return st.plotly_chart(figure, key=key, **options)
-    figure.update_layout(separators=plotly_separators(language()))
-    if presenting():
-        figure = (enlarge or for_projector)(figure)
+    if not isinstance(figure, SentFigure):  # a SentFigure was finished for its page when built
+        figure = for_page(figure, language(), presenting(), enlarge)
     return st.plotly_chart(figure, key=key, **options)
 
 
