@@ -107,6 +107,7 @@ class RayCluster:
         from ray.cluster_utils import Cluster
 
         self.cpus = cpus
+        self.stopped = False
         # A node that stops answering is declared dead after 3 checks 1 s apart (Ray's default:
         # 5 checks 3 s apart, ~15 s the lost-node test waited); each check still waits its full
         # timeout, so a slow but live node under the suite's load is not declared dead.
@@ -132,16 +133,31 @@ class RayCluster:
         self.cluster.remove_node(node, allow_graceful=False)
 
     def shutdown(self) -> None:
+        """Stop every node; a second call does nothing."""
         import ray
 
+        if self.stopped:
+            return
+        self.stopped = True
         ray.shutdown()
         self.cluster.shutdown()
+
+
+RAY_CLUSTERS: list[RayCluster] = []  # the clusters this process started, to end them early
 
 
 @contextlib.contextmanager
 def ray_cluster(workers: int = 2, cpus: int = 1, client: bool = False) -> Iterator[RayCluster]:
     cluster = RayCluster(workers, cpus, client)
+    RAY_CLUSTERS.append(cluster)
     try:
         yield cluster
     finally:
+        cluster.shutdown()
+        RAY_CLUSTERS.remove(cluster)
+
+
+def shutdown_ray_clusters() -> None:
+    """End every Ray cluster this process started (ray_cluster's exit then does nothing)."""
+    for cluster in RAY_CLUSTERS:
         cluster.shutdown()
