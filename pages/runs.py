@@ -172,8 +172,7 @@ def actions(run: Run) -> None:
     if not mine:
         st.caption(t("access.not_yours_run"))
     label_form(run, mine)
-    with st.expander(t("train.run_code"), icon=":material/code:"):
-        code_panel(run.config, f"runs_code_{run.id}", run.id)
+    code_panel(run.config, f"runs_code_{run.id}", run.id)
     weights_panel(store, run, key=f"runs_weights_{run.id}")
     continue_control(manager, run, key=f"runs_continue_{run.id}")
     if mine:

@@ -43,8 +43,7 @@ def setup_panel(values: dict, active: bool, run: Run | None) -> None:
     if config is not None and not presenting():  # on a projector: the settings and the run
         with st.expander(t("summary.title"), expanded=not has_run):
             show_summary(model_size(config))
-        with st.expander(t("train.code"), icon=":material/code:"):
-            code_panel(config, "train_code")
+        code_panel(config, "train_code")
     preset = st.session_state[TRAIN_PRESET] or None
     query = keep_setup_in_url(config, preset) if config is not None else None
     if run is not None and config == run.config:

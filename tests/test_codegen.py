@@ -300,6 +300,12 @@ def test_the_code_panel_shows_the_script_and_offers_both_downloads():
 
     at = AppTest.from_function(show_code_panel).run(timeout=30)
     assert not at.exception
+    (box,) = at.expander
+    assert box.label == "El código de este entrenamiento (solo Keras y NumPy)"
+    # Built only while open: closed, the page holds neither the script nor its downloads.
+    assert not at.code and not at.get("download_button")
+    at.session_state["code_open"] = True  # what opening the expander sends
+    at.run()
     script = script_for(PRESETS["fast-cnn"], "es", "mnist_lab_0123456789ab.py")
     assert at.code[0].value == script.rstrip("\n")  # st.code drops the last newline
     labels = [button.proto.label for button in at.get("download_button")]

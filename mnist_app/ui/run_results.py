@@ -82,8 +82,7 @@ def results(run: Run) -> None:
     snap = manager.snapshot(run.id)
     curves(run, snap)
     coach(run, snap)
-    with st.expander(t("train.run_code"), icon=":material/code:"):
-        code_panel(run.config, "train_run_code", run.id)
+    code_panel(run.config, "train_run_code", run.id)
     weights_panel(manager.store, run, key="train_weights")
     # An interrupted run has no final model, but its last checkpoint continues it.
     if status in CONTINUABLE and manager.store.model_file(run.id) is not None:

@@ -14,13 +14,17 @@ from mnist_app.figures.weights import (
 )
 from mnist_app.runs.store import Run, RunStore
 from mnist_app.runs.weights import recorded_weights
-from mnist_app.ui import language, number_text, plotly_chart, presenting, t
+from mnist_app.ui import language, number_text, opened_expander, plotly_chart, presenting, t
 
 
 def weights_panel(store: RunStore, run: Run, key: str) -> None:
-    """An expander with each layer's weight histogram at the epoch a slider picks, and every
-    layer's gradient norm over the epochs; a clear note for a run recorded without them."""
-    with st.expander(t("weights.title"), icon=":material/bar_chart:"):
+    """An expander (built while open) with each layer's weight histogram at the epoch a slider
+    picks, and every layer's gradient norm over the epochs; a clear note for a run recorded
+    without them."""
+    box = opened_expander(t("weights.title"), f"{key}_open", ":material/bar_chart:")
+    if box is None:
+        return
+    with box:
         history = recorded_weights(store, run.id, run.parent)
         if not history:
             st.info(t("weights.none"))
