@@ -131,7 +131,11 @@ def test_one_selected_run_offers_its_results_drawing_and_downloads(store, traine
         link.proto.page.rsplit("/", 1)[-1]: link.proto.query_string for link in at.get("page_link")
     }
     assert links == {"train": f"run={run_id}", "draw": f"model={run_id}"}
-    code = ["Download the script (.py)", "Download the notebook (.ipynb)"]  # the run's code
+    downloads = [b.proto.label for b in at.get("download_button")]
+    assert downloads == ["Download the model (.keras)", "Download the history (CSV)"]
+    at.session_state[f"runs_code_{run_id}_open"] = True  # the run's code, once opened
+    at.run()
+    code = ["Download the script (.py)", "Download the notebook (.ipynb)"]
     downloads = [b.proto.label for b in at.get("download_button")]
     assert downloads == ["Download the model (.keras)", "Download the history (CSV)", *code]
     store.model_path(run_id).unlink()  # the file went missing: no drawing, no model download

@@ -98,8 +98,11 @@ def test_small_run_trains_and_shows_results():
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Test accuracy"] == f"{run.test_accuracy * 100:.2f}%"
     assert run.test_accuracy > 0.5  # one real epoch on 500 images beats chance by far
-    # loss, accuracy, the weights (histograms, gradient norms), confusion matrix, per digit
-    assert len(at.get("plotly_chart")) == 6
+    # loss, accuracy, confusion matrix, per digit; the weights once their expander is open
+    assert len(at.get("plotly_chart")) == 4
+    at.session_state["train_weights_open"] = True  # what opening it sends
+    at.run()
+    assert len(at.get("plotly_chart")) == 6  # each layer's weights, the gradient norms
     links = [link.proto for link in at.get("page_link")]
     assert any(
         link.page.endswith("draw") and f"model={run_id}" in link.query_string for link in links
@@ -118,7 +121,7 @@ def test_results_survive_a_reload_and_a_visit_to_another_page():
     assert at.select_slider(key="train_limit").value == 500  # settings kept too
     reloaded = open_train_page(lang="es", run=run_id)  # a new session: only the URL is left
     assert "Entrenamiento terminado." in texts(reloaded.success)
-    assert len(reloaded.get("plotly_chart")) == 6
+    assert len(reloaded.get("plotly_chart")) == 4  # the weights' two wait in their expander
 
 
 def test_preset_fills_every_widget_and_shows_its_figure():

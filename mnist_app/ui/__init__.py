@@ -355,11 +355,10 @@ def coach_panel(advice, key: str, on_apply) -> None:
 
 
 def opened_expander(label: str, key: str, icon: str):
-    """A collapsed expander whose content is built only while it is open: the expander, or None
-    while it is closed. Streamlit keeps its state (under `key`) and reruns when it opens or
-    closes. Otherwise what it holds (a script with its downloads, charts) would be built at
-    every rerun and drawn, hidden, by every browser: the code alone took Chromium about 0.2 s to
-    highlight at each Train page load and at each slider move."""
+    """A collapsed expander built only while open: it, or None while closed (Streamlit keeps its
+    state under `key` and reruns as it opens or closes). Else its script, downloads or charts
+    were built at every rerun and drawn, hidden, by every browser (the code alone: ~0.2 s of
+    Chromium's CPU to highlight at each Train page load and each slider move)."""
     box = st.expander(label, icon=icon, key=key, on_change="rerun")
     return box if box.open else None
 
@@ -368,9 +367,8 @@ def code_panel(config, key: str, run_id: str | None = None) -> None:
     """The code behind a run (a RunConfig), in an expander built while open: the plain Keras
     script, to read or download as a .py script or an .ipynb notebook, with comments in the
     user's language."""
-    box = opened_expander(t("train.run_code" if run_id else "train.code"), f"{key}_open",
-                          ":material/code:")  # fmt: skip
-    if box is not None:
+    label = t("train.run_code" if run_id else "train.code")
+    if (box := opened_expander(label, f"{key}_open", ":material/code:")) is not None:
         with box:
             _code(config, key, run_id)
 
