@@ -58,7 +58,7 @@ def test_a_test_image_is_read_and_every_inside_view_renders(lang):
 def test_the_map_of_a_finished_model_can_be_drawn_by_tsne():
     at = open_inside(draw_page(), 0, "map")
     assert translate("inside.map_note.pca", "en", count="2,000") in page_text(at)
-    # t-SNE of 2,000 digits takes ~30 s on a quiet machine: room for a loaded one.
+    # t-SNE of 2,000 digits takes ~5 s of CPU on a quiet machine: room for a loaded one.
     at.segmented_control(key="test_map_method").set_value("tsne").run(timeout=240)
     assert not at.exception, at.exception
     assert translate("inside.map_note.tsne", "en", count="2,000") in page_text(at)

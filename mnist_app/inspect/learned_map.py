@@ -26,6 +26,7 @@ from mnist_app.engine.data import load_mnist, scale_images
 from mnist_app.inspect.inside import hidden_and_probabilities
 
 MAP_SIZE = 2000  # test digits on the map
+TSNE_STEPS = 500  # t-SNE's optimisation steps, its first 250 exaggerated (_tsne)
 MAP_SEED = 0  # the same digits every time
 BATCH = 500
 METHODS = ("pca", "tsne")
@@ -119,9 +120,14 @@ def learned_map(
 
 
 def _tsne(features: np.ndarray) -> np.ndarray:
+    """t-SNE in 500 steps (scikit-learn's default is 1,000): the shipped model's 2,000-digit map
+    took half the CPU (4.7 s instead of 9.1 s), with its islands as far apart (each digit
+    nearest its own digit's centre: 99.7 % both) and its neighbours as kept (trustworthiness
+    0.9948 against 0.9950); a class server runs one per model a student maps."""
     from sklearn.manifold import TSNE  # imported when asked for: it takes a second
 
-    embedding = TSNE(2, init="pca", random_state=MAP_SEED).fit_transform(features)
+    tsne = TSNE(2, init="pca", max_iter=TSNE_STEPS, random_state=MAP_SEED)
+    embedding = tsne.fit_transform(features)
     return np.asarray(embedding, dtype=np.float64)
 
 
