@@ -37,6 +37,7 @@ CHROMIUM_ARGS = [
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
+RAY_GROUP = "ray"  # every test of the Ray cluster: one group, so one worker and one cluster
 
 # The groups that take longest on a worker, slowest first (a full run's --durations summed per
 # group). xdist hands groups out in collection order, so these go first and the last group each
@@ -44,7 +45,7 @@ os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 # order (most tests first) would put the Ray group, ~4 minutes on one worker, mid-run and single
 # long browser tests at the end. Groups not named here follow, most tests first.
 SLOWEST_GROUPS = (
-    "ray",
+    RAY_GROUP,
     "test_codegen.py",
     "test_cli.py",
     "test_pitfalls.py",
@@ -84,6 +85,12 @@ SHARED_FIXTURES = {
 }
 
 
+def _group(item) -> str | None:
+    """The xdist group a test is marked with, if any."""
+    marked = item.get_closest_marker("xdist_group")
+    return marked.args[0] if marked is not None else None
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups' marks
 def pytest_collection_modifyitems(config, items):
     """Keep each module's tests on one pytest-xdist worker (its served app is started once),
@@ -91,22 +98,16 @@ def pytest_collection_modifyitems(config, items):
     order the groups slowest first (SLOWEST_GROUPS)."""
     groups = {}
     for item in items:
-        marked = item.get_closest_marker("xdist_group")  # a test's own (test_managers' [ray])
-        if marked is not None:
-            groups[item] = marked.args[0]
+        if (own := _group(item)) is not None:  # a test's own (test_managers' [ray])
+            groups[item] = own
             continue
         name = SHARED_FIXTURES.get(item.path.name, item.path.name)
-        groups[item] = "ray" if "ray_cluster" in item.fixturenames else name
+        groups[item] = RAY_GROUP if "ray_cluster" in item.fixturenames else name
         item.add_marker(pytest.mark.xdist_group(groups[item]))
     if hasattr(config, "workerinput"):  # pyproject.toml turns xdist's reordering off
         sizes = collections.Counter(groups.values())
         rank = {name: place for place, name in enumerate(SLOWEST_GROUPS)}
         items.sort(key=lambda item: (rank.get(groups[item], len(rank)), -sizes[groups[item]]))
-
-
-def _group(item) -> str | None:
-    marked = item.get_closest_marker("xdist_group")
-    return marked.args[0] if marked is not None else None
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -116,7 +117,7 @@ def pytest_runtest_teardown(item, nextitem):
     cluster is shut down: idle, its raylets, GCS and client server take ~0.05 of a core, for
     the rest of the session (~7 minutes)."""
     yield
-    last_of_ray = _group(item) == "ray" and (nextitem is None or _group(nextitem) != "ray")
+    last_of_ray = _group(item) == RAY_GROUP and (nextitem is None or _group(nextitem) != RAY_GROUP)
     if last_of_ray and hasattr(item.config, "workerinput"):
         services.shutdown_ray_clusters()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 
 import pytest
+from conftest import RAY_GROUP
 from polling import stop_all, until
 from test_cluster import WAIT
 
@@ -28,7 +29,7 @@ TINY = RunConfig(limit=300, validation_size=0, batch_size=32, epochs=1)
 
 
 @pytest.fixture(
-    params=["local", pytest.param("ray", marks=pytest.mark.xdist_group("ray"))]  # one cluster
+    params=["local", pytest.param("ray", marks=pytest.mark.xdist_group(RAY_GROUP))]  # one cluster
 )
 def kind(request) -> str:
     return request.param
